@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Stop the local Recobro stack. `--wipe` also deletes all its data ($RECOBRO_STACK_DIR).
+# Safe to run when nothing is running.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+STACK="$RECOBRO_STACK_DIR"
+say() { printf '[down] %s\n' "$*"; }
+
+# Kafka: SIGTERM gives a clean shutdown (no log recovery next start); KILL after 30 s.
+pid="$(cat "$STACK/kafka/kafka.pid" 2>/dev/null || true)"
+if [ -n "$pid" ] && grep -qa 'kafka.Kafka' "/proc/$pid/cmdline" 2>/dev/null; then
+  say "kafka: stopping (pid $pid)"
+  kill -TERM "$pid"
+  for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then say "kafka: still alive after 30 s, killing"; kill -KILL "$pid"; fi
+fi
+rm -f "$STACK/kafka/kafka.pid"
+
+# Redis: nothing to keep, so no save on shutdown.
+if command -v redis-cli >/dev/null && redis-cli -p "$RECOBRO_REDIS_PORT" ping >/dev/null 2>&1; then
+  say "redis: stopping"
+  redis-cli -p "$RECOBRO_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+fi
+
+# PostgreSQL: pg_ctl refuses to run as root, hence the postgres user.
+if [ -f "$STACK/pg/data/postmaster.pid" ]; then
+  bin="/usr/lib/postgresql/$(cat "$STACK/pg/data/PG_VERSION")/bin"   # the version that made the data
+  as_pg=(); [ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
+  say "postgres: stopping"
+  "${as_pg[@]}" "$bin/pg_ctl" stop -D "$STACK/pg/data" -m fast -w >/dev/null || true
+fi
+
+if [ "${1:-}" = --wipe ]; then
+  case "$STACK" in /|"$HOME"|"") say "refusing to wipe '$STACK'"; exit 1;; esac
+  say "wiping $STACK"
+  rm -rf "$STACK"
+fi
+say "stopped"

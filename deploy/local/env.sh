@@ -1,0 +1,23 @@
+# Recobro local stack settings. Sourced by up.sh/down.sh, and by developers:
+#   source deploy/local/env.sh
+# Every value keeps an existing environment value, so anything can be overridden.
+# (No `set -e` here: this file must not change the options of a sourcing shell.)
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# Data dirs, logs and pid files (git-ignored).
+export RECOBRO_STACK_DIR="${RECOBRO_STACK_DIR:-$REPO/.stack}"
+
+# Kafka is run straight from Maven Central jars; the cache lives outside the repo
+# so that fresh clones and re-runs need no download.
+export RECOBRO_KAFKA_VERSION="${RECOBRO_KAFKA_VERSION:-4.1.1}"
+export RECOBRO_KAFKA_LIBS="${RECOBRO_KAFKA_LIBS:-${XDG_CACHE_HOME:-$HOME/.cache}/recobro/kafka-$RECOBRO_KAFKA_VERSION/libs}"
+export RECOBRO_KAFKA_PORT="${RECOBRO_KAFKA_PORT:-19092}"
+export RECOBRO_KAFKA_CONTROLLER_PORT="${RECOBRO_KAFKA_CONTROLLER_PORT:-19093}"
+export RECOBRO_REDIS_PORT="${RECOBRO_REDIS_PORT:-16379}"
+export RECOBRO_PG_PORT="${RECOBRO_PG_PORT:-15432}"
+
+# What the services read.
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$RECOBRO_KAFKA_PORT}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$RECOBRO_REDIS_PORT}"
+export DATABASE_URL="${DATABASE_URL:-postgres://recobro:recobro@127.0.0.1:$RECOBRO_PG_PORT/recobro}"

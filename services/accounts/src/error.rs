@@ -1,0 +1,34 @@
+//! Everything that can go wrong in accounts, and the one place it becomes a gRPC status.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error("{field} {reason}")]
+    InvalidArgument { field: String, reason: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("event encoding: {0}")]
+    Encode(#[from] prost::EncodeError),
+}
+
+impl From<AccountsError> for Status {
+    fn from(err: AccountsError) -> Status {
+        match err {
+            AccountsError::InvalidArgument { field, reason } => Status::with_error_details(
+                Code::InvalidArgument,
+                format!("{field} {reason}"),
+                ErrorDetails::with_bad_request_violation(field, reason),
+            ),
+            AccountsError::NotFound { what } => Status::not_found(format!("{what} not found")),
+            // Internal detail stays in our logs, not in the caller's hands.
+            err @ (AccountsError::Database(_) | AccountsError::Encode(_)) => {
+                tracing::error!(error = %err, "request failed");
+                Status::unavailable("the ledger is unavailable, try again")
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Everything that can go wrong in channels, and the one place it becomes a gRPC status.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelsError {
+    #[error("{field} {reason}")]
+    InvalidArgument { field: String, reason: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("contact budget (redis): {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+impl From<ChannelsError> for Status {
+    fn from(err: ChannelsError) -> Status {
+        match err {
+            ChannelsError::InvalidArgument { field, reason } => Status::with_error_details(
+                Code::InvalidArgument,
+                format!("{field} {reason}"),
+                ErrorDetails::with_bad_request_violation(field, reason),
+            ),
+            ChannelsError::NotFound { what } => Status::not_found(format!("{what} not found")),
+            err @ (ChannelsError::Database(_) | ChannelsError::Redis(_)) => {
+                tracing::error!(error = %err, "request failed");
+                Status::unavailable("channels are unavailable, try again")
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! channels: delivers due reminders through providers within each debtor's contact budget,
+//! and brings back what debtors answer.
+
+mod budget;
+mod delivery;
+mod error;
+mod grpc;
+mod provider;
+mod replies;
+mod store;
+mod templates;
+mod webhooks;
+
+use std::net::SocketAddr;
+
+use recobro_common::config::{ConfigError, Env};
+use recobro_common::{Config, db, grpc as serve, kafka, outbox};
+use recobro_proto::v1::channels_service_server::ChannelsServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ChannelsError;
+
+const MIGRATIONS: &[db::Step] = &[
+    db::Step { version: 1, description: "deliveries", sql: include_str!("../migrations/0001_deliveries.sql") },
+    db::Step { version: 2, description: "outbox", sql: outbox::MIGRATION },
+];
+
+pub struct Settings {
+    pub common: Config,
+    /// Where provider webhooks arrive.
+    pub http_addr: SocketAddr,
+    /// Contacts allowed per debtor per local calendar day, across invoices and channels.
+    pub daily_cap: u32,
+    /// The invoice id is appended to make the debtor's payment link.
+    pub payment_link_base: String,
+}
+
+impl Settings {
+    pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
+        let common = Config::from_env(env, "channels", 50053)?;
+        let http_addr = env.or("RECOBRO_HTTP_ADDR", "0.0.0.0:8080");
+        let http_addr = http_addr.parse().map_err(|err: std::net::AddrParseError| ConfigError::Invalid {
+            name: "RECOBRO_HTTP_ADDR".into(),
+            value: http_addr.clone(),
+            reason: err.to_string(),
+        })?;
+        let daily_cap = env.parse_or("RECOBRO_DAILY_CONTACT_CAP", 1u32)?;
+        if daily_cap == 0 {
+            return Err(ConfigError::Invalid {
+                name: "RECOBRO_DAILY_CONTACT_CAP".into(),
+                value: "0".into(),
+                reason: "must allow at least one contact".into(),
+            });
+        }
+        Ok(Settings {
+            common,
+            http_addr,
+            daily_cap,
+            payment_link_base: env.or("RECOBRO_PAYMENT_LINK_BASE", "https://pay.recobro.example/i/"),
+        })
+    }
+}
+
+pub struct Application {
+    settings: Settings,
+    grpc: TcpListener,
+    http: TcpListener,
+    pool: sqlx::PgPool,
+    redis: redis::aio::ConnectionManager,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let config = &settings.common;
+        let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
+        let redis = redis::Client::open(config.redis_url.as_str())?.get_connection_manager().await?;
+        let grpc = TcpListener::bind(config.grpc_addr).await?;
+        let http = TcpListener::bind(settings.http_addr).await?;
+        Ok(Application { settings, grpc, http, pool, redis })
+    }
+
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc.local_addr().map(|addr| addr.port()).unwrap_or_default()
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.http.local_addr().map(|addr| addr.port()).unwrap_or_default()
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application { settings, grpc, http, pool, redis } = self;
+        let config = settings.common;
+        let producer = kafka::producer(&config.kafka_brokers)?;
+        let prefix = config.topics.erp_invoices.strip_suffix("erp.invoices.v1").unwrap_or_default();
+        let consumer = kafka::consumer(
+            &config.kafka_brokers,
+            &format!("{prefix}recobro-channels"),
+            &[&config.topics.reminders_due],
+        )?;
+        let dispatcher = delivery::Dispatcher {
+            pool: pool.clone(),
+            budget: budget::ContactBudget::new(redis, &config.redis_prefix, settings.daily_cap),
+            email: provider::EmailProvider::Sandbox,
+            deliveries_topic: config.topics.deliveries.clone(),
+            payment_link_base: settings.payment_link_base,
+        };
+        let consuming = tokio::spawn(kafka::run_consumer(
+            consumer,
+            dispatcher,
+            producer.clone(),
+            config.topics.dead_letter.clone(),
+            "channels",
+            shutdown.clone(),
+        ));
+        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 500, shutdown.clone()));
+        let webhooks = webhooks::router(webhooks::Webhooks { pool: pool.clone(), responses_topic: config.topics.responses.clone() });
+        tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "channels serving");
+        let http_shutdown = shutdown.clone();
+        let serving_http = tokio::spawn(async move {
+            axum::serve(http, webhooks).with_graceful_shutdown(http_shutdown.cancelled_owned()).await
+        });
+        let routes = tonic::service::Routes::new(ChannelsServiceServer::new(grpc::Channels { pool }));
+        serve::serve(grpc, routes, &["recobro.v1.ChannelsService"], shutdown).await?;
+        serving_http.await??;
+        consuming.await?;
+        relaying.await?;
+        Ok(())
+    }
+}

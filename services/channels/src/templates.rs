@@ -1,0 +1,198 @@
+//! Debtor-facing messages, Spanish first, then Portuguese and English. A template whose
+//! variables are not all known fails loudly: a debtor never gets a half-filled message.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use recobro_common::money;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RenderError {
+    #[error("no template {template_id:?}")]
+    UnknownTemplate { template_id: String },
+    #[error("template {template_id:?} needs {variable:?}, which is missing")]
+    MissingVariable { template_id: String, variable: String },
+}
+
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+}
+
+/// (subject, body) of a template in a language.
+fn text(template_id: &str, language: &str) -> Option<(&'static str, &'static str)> {
+    let text = match (template_id, language) {
+        ("preventive", "es") => (
+            "Recordatorio: su factura {invoice_number} vence el {due_date}",
+            "Estimado/a {debtor_name}:\n\nLe recordamos que la factura {invoice_number} por {amount} vence el {due_date}. Puede pagarla aquí: {payment_link}\n\nSi ya la pagó, por favor ignore este mensaje.\n\nPara no recibir más correos como este, responda BAJA.",
+        ),
+        ("preventive", "pt") => (
+            "Lembrete: sua fatura {invoice_number} vence em {due_date}",
+            "Prezado(a) {debtor_name},\n\nLembramos que a fatura {invoice_number} no valor de {amount} vence em {due_date}. Pague aqui: {payment_link}\n\nSe já pagou, por favor desconsidere esta mensagem.\n\nPara não receber mais e-mails como este, responda SAIR.",
+        ),
+        ("preventive", "en") => (
+            "Reminder: invoice {invoice_number} is due on {due_date}",
+            "Dear {debtor_name},\n\nThis is a friendly reminder that invoice {invoice_number} for {amount} is due on {due_date}. You can pay it here: {payment_link}\n\nIf you have already paid, please disregard this message.\n\nTo stop receiving emails like this one, reply STOP.",
+        ),
+        ("overdue", "es") => (
+            "Factura {invoice_number} vencida",
+            "Estimado/a {debtor_name}:\n\nLa factura {invoice_number} por {amount} venció el {due_date} y aún figura pendiente. Puede pagarla aquí: {payment_link}\n\nSi necesita un plan de pagos o cree que hay un error, responda a este mensaje.\n\nPara no recibir más correos como este, responda BAJA.",
+        ),
+        ("overdue", "pt") => (
+            "Fatura {invoice_number} vencida",
+            "Prezado(a) {debtor_name},\n\nA fatura {invoice_number} no valor de {amount} venceu em {due_date} e ainda consta em aberto. Pague aqui: {payment_link}\n\nSe precisar de um parcelamento ou achar que há um erro, responda a esta mensagem.\n\nPara não receber mais e-mails como este, responda SAIR.",
+        ),
+        ("overdue", "en") => (
+            "Invoice {invoice_number} is overdue",
+            "Dear {debtor_name},\n\nInvoice {invoice_number} for {amount} was due on {due_date} and is still open. You can pay it here: {payment_link}\n\nIf you need a payment plan or believe there is an error, just reply to this message.\n\nTo stop receiving emails like this one, reply STOP.",
+        ),
+        ("final_notice", "es") => (
+            "Último aviso: factura {invoice_number}",
+            "Estimado/a {debtor_name}:\n\nLa factura {invoice_number} por {amount}, vencida el {due_date}, sigue pendiente. Le pedimos regularizarla o contactarnos para acordar una solución: {payment_link}\n\nPara no recibir más correos como este, responda BAJA.",
+        ),
+        ("final_notice", "pt") => (
+            "Último aviso: fatura {invoice_number}",
+            "Prezado(a) {debtor_name},\n\nA fatura {invoice_number} no valor de {amount}, vencida em {due_date}, continua em aberto. Pedimos que a regularize ou entre em contato para combinarmos uma solução: {payment_link}\n\nPara não receber mais e-mails como este, responda SAIR.",
+        ),
+        ("final_notice", "en") => (
+            "Final notice: invoice {invoice_number}",
+            "Dear {debtor_name},\n\nInvoice {invoice_number} for {amount}, due on {due_date}, remains unpaid. Please settle it or contact us to agree on a solution: {payment_link}\n\nTo stop receiving emails like this one, reply STOP.",
+        ),
+        _ => return None,
+    };
+    Some(text)
+}
+
+/// The template's language for a locale: its language if we have it, else Spanish.
+pub fn language(locale: &str) -> &'static str {
+    match locale.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase().as_str() {
+        "pt" => "pt",
+        "en" => "en",
+        _ => "es",
+    }
+}
+
+pub fn render(template_id: &str, locale: &str, variables: &HashMap<&str, String>) -> Result<Rendered, RenderError> {
+    let (subject, body) = text(template_id, language(locale))
+        .ok_or_else(|| RenderError::UnknownTemplate { template_id: template_id.to_string() })?;
+    Ok(Rendered { subject: fill(template_id, subject, variables)?, body: fill(template_id, body, variables)? })
+}
+
+fn fill(template_id: &str, text: &str, variables: &HashMap<&str, String>) -> Result<String, RenderError> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('}').unwrap_or(after.len());
+        let name = &after[..close];
+        match variables.get(name).filter(|value| !value.trim().is_empty()) {
+            Some(value) => out.push_str(value),
+            None => {
+                return Err(RenderError::MissingVariable {
+                    template_id: template_id.to_string(),
+                    variable: name.to_string(),
+                });
+            }
+        }
+        rest = after.get(close + 1..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// An amount in minor units written the way the debtor reads money: `1.250.000,50 COP` in
+/// Spanish and Portuguese, `1,250,000.50 COP` in English.
+pub fn format_money(amount_minor: i64, currency: &str, locale: &str) -> Option<String> {
+    let digits = money::minor_unit_digits(currency)?;
+    let (thousands, decimal) = if language(locale) == "en" { (',', '.') } else { ('.', ',') };
+    let scale = 10_i64.pow(digits);
+    let sign = if amount_minor < 0 { "-" } else { "" };
+    let major = (amount_minor / scale).unsigned_abs().to_string();
+    let minor = (amount_minor % scale).unsigned_abs();
+    let mut grouped = String::new();
+    for (index, c) in major.chars().enumerate() {
+        if index > 0 && (major.len() - index) % 3 == 0 {
+            grouped.push(thousands);
+        }
+        grouped.push(c);
+    }
+    if digits == 0 {
+        return Some(format!("{sign}{grouped} {currency}"));
+    }
+    Some(format!("{sign}{grouped}{decimal}{minor:0width$} {currency}", width = digits as usize))
+}
+
+pub fn format_date(date: NaiveDate, locale: &str) -> String {
+    const ES: [&str; 12] = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"];
+    const PT: [&str; 12] = ["janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro", "novembro", "dezembro"];
+    const EN: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    let month = date.month0() as usize;
+    match language(locale) {
+        "en" => format!("{} {}, {}", EN[month], date.day(), date.year()),
+        "pt" => format!("{} de {} de {}", date.day(), PT[month], date.year()),
+        _ => format!("{} de {} de {}", date.day(), ES[month], date.year()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variables() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("debtor_name", "Ferretería El Tornillo SAS".to_string()),
+            ("invoice_number", "FE-100".to_string()),
+            ("amount", "1.250.000,00 COP".to_string()),
+            ("due_date", "31 de octubre de 2026".to_string()),
+            ("payment_link", "https://pay.example/i/1".to_string()),
+        ])
+    }
+
+    #[test]
+    fn renders_spanish_by_default_with_every_variable() {
+        let rendered = render("overdue", "es-CO", &variables()).expect("complete");
+        assert_eq!(rendered.subject, "Factura FE-100 vencida");
+        assert!(rendered.body.contains("por 1.250.000,00 COP venció el 31 de octubre de 2026"));
+        assert!(rendered.body.contains("responda BAJA"), "electronic messages carry an opt-out");
+        assert!(!rendered.body.contains('{'));
+        let unknown_language = render("overdue", "fr", &variables()).expect("falls back");
+        assert_eq!(unknown_language.subject, rendered.subject);
+    }
+
+    #[test]
+    fn a_missing_variable_fails_instead_of_sending_half_a_message() {
+        let mut partial = variables();
+        partial.remove("payment_link");
+        let err = render("preventive", "pt-BR", &partial).err().expect("must fail");
+        assert_eq!(err, RenderError::MissingVariable { template_id: "preventive".into(), variable: "payment_link".into() });
+        assert!(matches!(render("nope", "es", &variables()), Err(RenderError::UnknownTemplate { .. })));
+    }
+
+    #[test]
+    fn every_template_exists_in_every_language() {
+        for template in ["preventive", "overdue", "final_notice"] {
+            for language in ["es", "pt", "en"] {
+                assert!(render(template, language, &variables()).is_ok(), "{template}/{language}");
+            }
+        }
+    }
+
+    #[test]
+    fn money_follows_the_currency_exponent_and_the_locale() {
+        assert_eq!(format_money(125_000_050, "COP", "es").as_deref(), Some("1.250.000,50 COP"));
+        assert_eq!(format_money(125_000_050, "USD", "en").as_deref(), Some("1,250,000.50 USD"));
+        assert_eq!(format_money(990_000, "CLP", "es-CL").as_deref(), Some("990.000 CLP"));
+        assert_eq!(format_money(5, "EUR", "pt").as_deref(), Some("0,05 EUR"));
+        assert_eq!(format_money(1_234_567, "KWD", "en").as_deref(), Some("1,234.567 KWD"));
+        assert_eq!(format_money(1, "XYZ", "en"), None);
+    }
+
+    #[test]
+    fn dates_read_naturally() {
+        let date = NaiveDate::from_ymd_opt(2026, 3, 9).expect("date");
+        assert_eq!(format_date(date, "es"), "9 de marzo de 2026");
+        assert_eq!(format_date(date, "pt-BR"), "9 de março de 2026");
+        assert_eq!(format_date(date, "en-US"), "March 9, 2026");
+    }
+}

@@ -1,0 +1,178 @@
+//! Typed configuration read from the environment once, at start.
+//!
+//! Reading goes through [`Env`] so tests hand in a map instead of calling `set_var`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is required")]
+    Missing { name: String },
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid { name: String, value: String, reason: String },
+}
+
+/// Where settings come from: the process environment, or a map in tests.
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+
+    fn required(&self, name: &str) -> Result<String, ConfigError> {
+        match self.get(name) {
+            Some(value) if !value.trim().is_empty() => Ok(value),
+            _ => Err(ConfigError::Missing { name: name.to_string() }),
+        }
+    }
+
+    fn or(&self, name: &str, default: &str) -> String {
+        match self.get(name) {
+            Some(value) if !value.trim().is_empty() => value,
+            _ => default.to_string(),
+        }
+    }
+
+    fn parse_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let Some(value) = self.get(name).filter(|v| !v.trim().is_empty()) else {
+            return Ok(default);
+        };
+        value.trim().parse().map_err(|err: T::Err| ConfigError::Invalid {
+            name: name.to_string(),
+            value: value.clone(),
+            reason: err.to_string(),
+        })
+    }
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+/// Names of the Kafka topics, with an optional prefix so tests and tenants of a shared
+/// cluster can isolate themselves.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub erp_invoices: String,
+    pub account_events: String,
+    pub reminders_due: String,
+    pub deliveries: String,
+    pub responses: String,
+    pub dead_letter: String,
+}
+
+impl Topics {
+    pub fn with_prefix(prefix: &str) -> Topics {
+        Topics {
+            erp_invoices: format!("{prefix}erp.invoices.v1"),
+            account_events: format!("{prefix}accounts.events.v1"),
+            reminders_due: format!("{prefix}reminders.due.v1"),
+            deliveries: format!("{prefix}channel.deliveries.v1"),
+            responses: format!("{prefix}channel.responses.v1"),
+            dead_letter: format!("{prefix}recobro.deadletter.v1"),
+        }
+    }
+
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.erp_invoices,
+            &self.account_events,
+            &self.reminders_due,
+            &self.deliveries,
+            &self.responses,
+            &self.dead_letter,
+        ]
+    }
+}
+
+/// Settings every service has.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: &'static str,
+    pub grpc_addr: SocketAddr,
+    pub kafka_brokers: String,
+    pub topics: Topics,
+    pub database_url: String,
+    /// PostgreSQL schema this service owns; lets tests and services share one database.
+    pub database_schema: String,
+    pub redis_url: String,
+    /// Prefix of every Redis key, so tests (and environments) never see each other's keys.
+    pub redis_prefix: String,
+    /// How long shutdown may take to finish in-flight work before the process exits anyway.
+    pub drain_seconds: u64,
+}
+
+impl Config {
+    pub fn from_env(
+        env: &impl Env,
+        service: &'static str,
+        default_grpc_port: u16,
+    ) -> Result<Config, ConfigError> {
+        let grpc_addr = env.or("RECOBRO_GRPC_ADDR", &format!("0.0.0.0:{default_grpc_port}"));
+        let grpc_addr = grpc_addr.parse().map_err(|err: std::net::AddrParseError| {
+            ConfigError::Invalid {
+                name: "RECOBRO_GRPC_ADDR".into(),
+                value: grpc_addr.clone(),
+                reason: err.to_string(),
+            }
+        })?;
+        Ok(Config {
+            service,
+            grpc_addr,
+            kafka_brokers: env.or("KAFKA_BROKERS", "127.0.0.1:19092"),
+            topics: Topics::with_prefix(&env.or("RECOBRO_TOPIC_PREFIX", "")),
+            database_url: env.or(
+                "DATABASE_URL",
+                "postgres://recobro:recobro@127.0.0.1:15432/recobro",
+            ),
+            database_schema: env.or("RECOBRO_DB_SCHEMA", service),
+            redis_url: env.or("REDIS_URL", "redis://127.0.0.1:16379"),
+            redis_prefix: env.or("RECOBRO_REDIS_PREFIX", "recobro"),
+            drain_seconds: env.parse_or("RECOBRO_DRAIN_SECONDS", 20)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_point_at_the_local_stack() {
+        let config = Config::from_env(&env(&[]), "accounts", 50051).expect("defaults are valid");
+        assert_eq!(config.grpc_addr.port(), 50051);
+        assert_eq!(config.database_schema, "accounts");
+        assert_eq!(config.topics.erp_invoices, "erp.invoices.v1");
+    }
+
+    #[test]
+    fn a_bad_address_names_the_variable() {
+        let err = Config::from_env(&env(&[("RECOBRO_GRPC_ADDR", "nowhere")]), "accounts", 1)
+            .expect_err("an address without a port is invalid");
+        assert!(err.to_string().contains("RECOBRO_GRPC_ADDR"), "{err}");
+    }
+
+    #[test]
+    fn the_prefix_isolates_every_topic() {
+        let topics = Topics::with_prefix("t1.");
+        assert!(topics.all().iter().all(|t| t.starts_with("t1.")));
+    }
+}

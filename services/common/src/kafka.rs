@@ -1,0 +1,280 @@
+//! Kafka clients with the settings all services agree on, trace context in headers,
+//! a consumer loop that stores an offset only after the work is durably done, and the
+//! dead-letter topic for messages that can never be processed.
+
+use std::time::Duration;
+
+use opentelemetry::propagation::{Extractor, Injector};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{Message, error::KafkaError};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub const TRACEPARENT: &str = "traceparent";
+pub const DLQ_REASON: &str = "recobro-dlq-reason";
+
+/// A producer that keys like the Java client (`murmur2_random`), so ERP connectors written in
+/// Java and our services agree on a debtor's partition; idempotent, so retries never duplicate.
+pub fn producer(brokers: &str) -> Result<FutureProducer, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+}
+
+/// A consumer in `group` that commits only offsets we stored explicitly.
+pub fn consumer(brokers: &str, group: &str, topics: &[&str]) -> Result<StreamConsumer, KafkaError> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create()?;
+    consumer.subscribe(topics)?;
+    Ok(consumer)
+}
+
+/// Headers carrying the W3C trace context of `span`.
+pub fn trace_headers(span: &tracing::Span) -> OwnedHeaders {
+    let mut carrier = HeaderInjector(OwnedHeaders::new());
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&span.context(), &mut carrier)
+    });
+    carrier.0
+}
+
+/// The W3C `traceparent` of `span`, for storing beside a row that will be published later.
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    let headers = trace_headers(span);
+    headers
+        .iter()
+        .find(|h| h.key == TRACEPARENT)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_string)
+}
+
+/// The trace context a message carries, if any.
+pub fn trace_context<H: Headers>(headers: Option<&H>) -> opentelemetry::Context {
+    let Some(headers) = headers else {
+        return opentelemetry::Context::new();
+    };
+    let carrier = HeaderExtractor(
+        headers
+            .iter()
+            .filter_map(|h| Some((h.key.to_string(), std::str::from_utf8(h.value?).ok()?.to_string())))
+            .collect(),
+    );
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
+}
+
+/// The context described by a stored `traceparent` string.
+pub fn context_from_traceparent(traceparent: &str) -> opentelemetry::Context {
+    let carrier = HeaderExtractor(vec![(TRACEPARENT.to_string(), traceparent.to_string())]);
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
+}
+
+struct HeaderInjector(OwnedHeaders);
+
+impl Injector for HeaderInjector {
+    fn set(&mut self, key: &str, value: String) {
+        let headers = std::mem::replace(&mut self.0, OwnedHeaders::new());
+        self.0 = headers.insert(Header { key, value: Some(&value) });
+    }
+}
+
+struct HeaderExtractor(Vec<(String, String)>);
+
+impl Extractor for HeaderExtractor {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+/// Hands a message to the producer's queue without waiting; await it with [`acknowledged`].
+pub fn enqueue(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: OwnedHeaders,
+) -> Result<DeliveryFuture, KafkaError> {
+    let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+    producer.send_result(record).map_err(|(err, _)| err)
+}
+
+/// Waits until the broker has the message.
+pub async fn acknowledged(delivery: DeliveryFuture) -> Result<(), KafkaError> {
+    match delivery.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((err, _))) => Err(err),
+        Err(_cancelled) => Err(KafkaError::Canceled),
+    }
+}
+
+/// Publishes and waits for the broker's acknowledgement.
+pub async fn publish(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: OwnedHeaders,
+) -> Result<(), KafkaError> {
+    let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+    producer
+        .send(record, Duration::from_secs(30))
+        .await
+        .map(|_| ())
+        .map_err(|(err, _)| err)
+}
+
+/// Why a message was not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The message can never be processed (undecodable, invalid): park it in the dead-letter
+    /// topic with this reason and move on.
+    #[error("rejected: {0}")]
+    Reject(String),
+    /// A dependency failed (database, Redis, broker): try the same message again later.
+    #[error("retry: {0}")]
+    Retry(String),
+}
+
+/// Handles one message; the offset is stored only after this returns `Ok` or `Reject`.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        message: &BorrowedMessage<'_>,
+    ) -> impl std::future::Future<Output = Result<(), Failure>> + Send;
+}
+
+/// Consumes until `shutdown`, one message at a time per consumer (so one debtor's events keep
+/// their order), then commits what was stored.
+pub async fn run_consumer<H: Handler>(
+    consumer: StreamConsumer,
+    handler: H,
+    producer: FutureProducer,
+    dead_letter_topic: String,
+    service: &'static str,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            message = consumer.recv() => message,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(error = %err, "kafka receive failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let span = tracing::info_span!(
+            "kafka.consume",
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation = "process",
+            messaging.destination.name = message.topic(),
+            messaging.kafka.partition = message.partition(),
+            messaging.kafka.offset = message.offset(),
+        );
+        let _ = span.set_parent(trace_context(message.headers()));
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match handler.handle(&message).instrument(span.clone()).await {
+                Ok(()) => break,
+                Err(Failure::Reject(reason)) => {
+                    let _entered = span.enter();
+                    tracing::warn!(%reason, "message rejected, parking it in the dead-letter topic");
+                    park(&producer, &dead_letter_topic, &message, &reason, service).await;
+                    break;
+                }
+                Err(Failure::Retry(reason)) => {
+                    let _entered = span.enter();
+                    tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "message will be retried");
+                    drop(_entered);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            // Not stored: the next owner of the partition processes it again.
+                            commit(&consumer);
+                            return;
+                        }
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        if let Err(err) = consumer.store_offset_from_message(&message) {
+            tracing::warn!(error = %err, "storing the offset failed; the message may be seen again");
+        }
+    }
+    commit(&consumer);
+}
+
+fn commit(consumer: &StreamConsumer) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+        Err(err) => tracing::warn!(error = %err, "final offset commit failed"),
+    }
+}
+
+/// Copies a message to the dead-letter topic with why and where it came from. Retries until the
+/// broker takes it: a message is never dropped silently.
+async fn park(
+    producer: &FutureProducer,
+    dead_letter_topic: &str,
+    message: &BorrowedMessage<'_>,
+    reason: &str,
+    service: &str,
+) {
+    loop {
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = message.headers() {
+            for header in original.iter() {
+                headers = headers.insert(header);
+            }
+        }
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        headers = headers
+            .insert(Header { key: DLQ_REASON, value: Some(reason) })
+            .insert(Header { key: "recobro-dlq-topic", value: Some(message.topic()) })
+            .insert(Header { key: "recobro-dlq-partition", value: Some(&partition) })
+            .insert(Header { key: "recobro-dlq-offset", value: Some(&offset) })
+            .insert(Header { key: "recobro-dlq-service", value: Some(service) });
+        let mut record = FutureRecord::<[u8], [u8]>::to(dead_letter_topic).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        match producer.send(record, Duration::from_secs(30)).await {
+            Ok(_) => return,
+            Err((err, _)) => {
+                tracing::error!(error = %err, "dead-letter publish failed, retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

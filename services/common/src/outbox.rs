@@ -1,0 +1,136 @@
+//! The transactional outbox: a service writes its state change and the event describing it in
+//! one PostgreSQL transaction, and a relay publishes the event afterwards. The database and the
+//! event stream never disagree, even if the process dies between commit and publish; a crash
+//! after publish and before delete publishes again, so consumers dedupe by event id.
+
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::FutureProducer;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use crate::kafka;
+
+/// The table every service's migrations create in its own schema.
+pub const MIGRATION: &str = r#"
+CREATE TABLE outbox (
+    id          BIGSERIAL PRIMARY KEY,
+    topic       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    payload     BYTEA NOT NULL,
+    traceparent TEXT,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"#;
+
+/// Queues an event in the caller's transaction, with the current span's trace context.
+pub async fn enqueue(
+    tx: &mut Transaction<'_, Postgres>,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+) -> Result<(), sqlx::Error> {
+    enqueue_with_trace(tx, topic, key, payload, kafka::traceparent(&tracing::Span::current())).await
+}
+
+/// Queues an event that belongs to a given trace (e.g. a reminder's own new trace).
+pub async fn enqueue_with_trace(
+    tx: &mut Transaction<'_, Postgres>,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    traceparent: Option<String>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (topic, key, payload, traceparent) VALUES ($1, $2, $3, $4)")
+        .bind(topic)
+        .bind(key)
+        .bind(payload)
+        .bind(traceparent)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// id, topic, key, payload, traceparent
+type Row = (i64, String, String, Vec<u8>, Option<String>);
+
+/// Publishes queued events in order until `shutdown`, then drains what is left.
+pub async fn relay(pool: PgPool, producer: FutureProducer, batch: i64, shutdown: CancellationToken) {
+    loop {
+        match relay_batch(&pool, &producer, batch).await {
+            Ok(0) => {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "outbox relay failed, retrying");
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// One batch: lock, publish, delete, commit. Returns how many were published.
+pub async fn relay_batch(
+    pool: &PgPool,
+    producer: &FutureProducer,
+    batch: i64,
+) -> Result<usize, RelayError> {
+    let mut tx = pool.begin().await?;
+    // One relay at a time per schema keeps events in the order they were written.
+    let locked: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !locked {
+        return Ok(0);
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, topic, key, payload, traceparent FROM outbox ORDER BY id LIMIT $1",
+    )
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // Enqueue the whole batch first, then wait for the acknowledgements: one round trip per
+    // batch, not per event.
+    let mut deliveries = Vec::with_capacity(rows.len());
+    for (_, topic, key, payload, traceparent) in &rows {
+        let mut headers = OwnedHeaders::new();
+        if let Some(traceparent) = traceparent {
+            headers = headers.insert(Header { key: kafka::TRACEPARENT, value: Some(traceparent) });
+        }
+        deliveries.push(kafka::enqueue(producer, topic, key, payload, headers)?);
+    }
+    for delivery in deliveries {
+        kafka::acknowledged(delivery).await?;
+    }
+    let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
+    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("outbox database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("outbox publish: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}

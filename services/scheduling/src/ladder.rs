@@ -1,0 +1,237 @@
+//! The collection ladder and the debtor's contact window: when each step fires, in the
+//! debtor's own time zone.
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// One rung of the ladder, relative to the due date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: &'static str,
+    pub offset_days: i64,
+    pub channel: &'static str,
+    pub template_id: &'static str,
+}
+
+/// The default strategy until strategies are configurable: a courteous notice before the due
+/// date, then reminders of rising firmness.
+pub const DEFAULT_LADDER: &[Step] = &[
+    Step { name: "preventive", offset_days: -3, channel: "email", template_id: "preventive" },
+    Step { name: "overdue-1", offset_days: 1, channel: "email", template_id: "overdue" },
+    Step { name: "overdue-7", offset_days: 7, channel: "email", template_id: "overdue" },
+    Step { name: "final-15", offset_days: 15, channel: "email", template_id: "final_notice" },
+];
+
+/// Days of the week and hours of the day, in the debtor's local time, when contact is allowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactWindow {
+    /// Indexed by `Weekday::num_days_from_monday`.
+    days: [bool; 7],
+    /// Minutes after local midnight; `end` is exclusive and may be 1440 (midnight).
+    start: u32,
+    end: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{0}")]
+pub struct WindowError(String);
+
+impl ContactWindow {
+    /// Parses days like `mon-fri` or `mon,wed,sat` and hours like `09:00-18:00`.
+    pub fn parse(days: &str, hours: &str) -> Result<ContactWindow, WindowError> {
+        let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let index = |name: &str| {
+            names
+                .iter()
+                .position(|n| *n == name.trim().to_ascii_lowercase())
+                .ok_or_else(|| WindowError(format!("unknown day {name:?}, use mon..sun")))
+        };
+        let mut allowed = [false; 7];
+        for part in days.split(',') {
+            match part.split_once('-') {
+                Some((from, to)) => {
+                    let (from, to) = (index(from)?, index(to)?);
+                    let mut day = from;
+                    loop {
+                        allowed[day] = true;
+                        if day == to {
+                            break;
+                        }
+                        day = (day + 1) % 7;
+                    }
+                }
+                None => allowed[index(part)?] = true,
+            }
+        }
+        let minutes = |text: &str| -> Result<u32, WindowError> {
+            let bad = || WindowError(format!("{text:?} is not a time like 09:00"));
+            let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+            let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+            if m > 59 || h * 60 + m > 1440 {
+                return Err(bad());
+            }
+            Ok(h * 60 + m)
+        };
+        let (start, end) = hours
+            .split_once('-')
+            .ok_or_else(|| WindowError(format!("{hours:?} is not a range like 09:00-18:00")))?;
+        let (start, end) = (minutes(start)?, minutes(end)?);
+        if start >= end {
+            return Err(WindowError(format!("{hours:?} ends before it starts")));
+        }
+        Ok(ContactWindow { days: allowed, start, end })
+    }
+
+    /// The earliest instant at or after `at` that falls inside the window in `tz`.
+    pub fn next_allowed(&self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        let local_date = at.with_timezone(&tz).date_naive();
+        for ahead in 0..8 {
+            let Some(day) = local_date.checked_add_days(Days::new(ahead)) else { break };
+            if !self.days[day.weekday().num_days_from_monday() as usize] {
+                continue;
+            }
+            let opens = local_instant(tz, day, self.start);
+            let closes = local_instant(tz, day, self.end);
+            if at < opens {
+                return opens;
+            }
+            if at < closes {
+                return at;
+            }
+        }
+        // Unreachable with at least one allowed day; fall back to not moving the time.
+        at
+    }
+}
+
+/// `minutes` after midnight of `day` in `tz`. A local time that does not exist (the hour
+/// skipped when clocks go forward) moves forward to the first one that does; a repeated one
+/// takes its first occurrence.
+fn local_instant(tz: Tz, day: NaiveDate, minutes: u32) -> DateTime<Utc> {
+    let midnight = NaiveDateTime::new(day, NaiveTime::MIN);
+    let mut naive = midnight + chrono::Duration::minutes(i64::from(minutes));
+    for _ in 0..(4 * 60) {
+        if let Some(at) = tz.from_local_datetime(&naive).earliest() {
+            return at.with_timezone(&Utc);
+        }
+        naive += chrono::Duration::minutes(1);
+    }
+    tz.from_utc_datetime(&naive).with_timezone(&Utc)
+}
+
+/// A step with its moment, and whether it is skipped because a later step is already due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub step: Step,
+    pub fire_at: DateTime<Utc>,
+    pub skipped: bool,
+}
+
+/// Expands the ladder for an invoice due on `due_date`. Steps whose moment has passed are
+/// skipped, except the latest of them, which fires at the next allowed moment: a debtor whose
+/// invoice reaches us late gets one reminder, not a burst of stale ones.
+pub fn plan(ladder: &[Step], due_date: NaiveDate, tz: Tz, window: &ContactWindow, now: DateTime<Utc>) -> Vec<Planned> {
+    let mut planned: Vec<Planned> = ladder
+        .iter()
+        .map(|step| {
+            let day = due_date + chrono::Duration::days(step.offset_days);
+            let opens = local_instant(tz, day, window.start);
+            Planned { step: step.clone(), fire_at: window.next_allowed(opens, tz), skipped: false }
+        })
+        .collect();
+    planned.sort_by_key(|p| p.fire_at);
+    let latest_passed = planned.iter().rposition(|p| p.fire_at <= now);
+    if let Some(latest) = latest_passed {
+        for (index, planned) in planned.iter_mut().enumerate() {
+            if index < latest {
+                planned.skipped = true;
+            }
+        }
+        planned[latest].fire_at = window.next_allowed(now, tz);
+    }
+    planned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Timelike;
+
+    fn weekdays() -> ContactWindow {
+        ContactWindow::parse("mon-fri", "09:00-18:00").expect("valid")
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().expect("RFC 3339")
+    }
+
+    #[test]
+    fn parses_ranges_lists_and_wrapping_days() {
+        let window = ContactWindow::parse("sat-mon", "00:00-24:00").expect("valid");
+        assert_eq!(window.days, [true, false, false, false, false, true, true]);
+        assert_eq!(window.end, 1440);
+        assert!(ContactWindow::parse("mon-fri", "18:00-09:00").is_err());
+        assert!(ContactWindow::parse("funday", "09:00-18:00").is_err());
+        assert!(ContactWindow::parse("mon", "9-18").is_err());
+    }
+
+    #[test]
+    fn inside_the_window_is_now() {
+        // Wednesday 10:00 in Bogotá (UTC-5).
+        let at = utc("2026-11-25T15:00:00Z");
+        assert_eq!(weekdays().next_allowed(at, chrono_tz::America::Bogota), at);
+    }
+
+    #[test]
+    fn after_hours_moves_to_the_next_morning_local_time() {
+        // Wednesday 18:00 in Bogotá is closed; Thursday 09:00 Bogotá is 14:00 UTC.
+        let at = utc("2026-11-25T23:00:00Z");
+        assert_eq!(weekdays().next_allowed(at, chrono_tz::America::Bogota), utc("2026-11-26T14:00:00Z"));
+    }
+
+    #[test]
+    fn the_weekend_moves_to_monday_in_the_debtors_zone_not_the_servers() {
+        // Friday 23:30 UTC is already Saturday 07:30 in Manila.
+        let at = utc("2026-11-27T23:30:00Z");
+        let next = weekdays().next_allowed(at, chrono_tz::Asia::Manila);
+        assert_eq!(next, utc("2026-11-30T01:00:00Z"), "Monday 09:00 in Manila");
+    }
+
+    #[test]
+    fn a_local_time_skipped_by_dst_moves_forward() {
+        // Santiago de Chile springs forward at 00:00 on 2026-09-06: midnight does not exist.
+        let window = ContactWindow::parse("mon-sun", "00:00-24:00").expect("valid");
+        let day = NaiveDate::from_ymd_opt(2026, 9, 6).expect("date");
+        let at = local_instant(chrono_tz::America::Santiago, day, 0);
+        let local = at.with_timezone(&chrono_tz::America::Santiago);
+        assert_eq!((local.hour(), local.minute()), (1, 0));
+        assert_eq!(window.next_allowed(at, chrono_tz::America::Santiago), at);
+    }
+
+    #[test]
+    fn a_future_invoice_gets_every_step_in_order() {
+        let now = utc("2026-11-02T12:00:00Z");
+        let due = NaiveDate::from_ymd_opt(2026, 11, 20).expect("date");
+        let plan = plan(DEFAULT_LADDER, due, chrono_tz::Europe::Madrid, &weekdays(), now);
+        assert!(plan.iter().all(|p| !p.skipped));
+        let names: Vec<&str> = plan.iter().map(|p| p.step.name).collect();
+        assert_eq!(names, ["preventive", "overdue-1", "overdue-7", "final-15"]);
+        // D-3 is Tuesday 17 Nov, 09:00 in Madrid (UTC+1).
+        assert_eq!(plan[0].fire_at, utc("2026-11-17T08:00:00Z"));
+        // D+1 is Saturday 21 Nov: moved to Monday 23 Nov 09:00.
+        assert_eq!(plan[1].fire_at, utc("2026-11-23T08:00:00Z"));
+    }
+
+    #[test]
+    fn a_late_invoice_gets_only_the_latest_due_step_now() {
+        let now = utc("2026-11-25T15:00:00Z");
+        let due = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
+        let plan = plan(DEFAULT_LADDER, due, chrono_tz::America::Bogota, &weekdays(), now);
+        let by_name = |name: &str| plan.iter().find(|p| p.step.name == name).expect("step");
+        assert!(by_name("preventive").skipped);
+        assert!(by_name("overdue-1").skipped);
+        assert!(!by_name("overdue-7").skipped);
+        assert_eq!(by_name("overdue-7").fire_at, now);
+        assert!(by_name("final-15").fire_at > now);
+    }
+}

@@ -1,0 +1,94 @@
+//! scheduling: plans each open invoice's collection ladder as durable timers and emits
+//! `ReminderDue` events when a step falls due in the debtor's contact window.
+
+mod error;
+mod grpc;
+pub mod ladder;
+mod planner;
+mod store;
+mod timers;
+
+use recobro_common::config::{ConfigError, Env};
+use recobro_common::{Config, db, grpc as serve, kafka, outbox};
+use recobro_proto::v1::scheduling_service_server::SchedulingServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::SchedulingError;
+use ladder::ContactWindow;
+
+const MIGRATIONS: &[db::Step] = &[
+    db::Step { version: 1, description: "reminders", sql: include_str!("../migrations/0001_reminders.sql") },
+    db::Step { version: 2, description: "outbox", sql: outbox::MIGRATION },
+];
+
+/// Scheduling's own settings on top of the shared ones.
+pub struct Settings {
+    pub common: Config,
+    /// When the default ladder may contact a debtor, in the debtor's local time.
+    pub window: ContactWindow,
+}
+
+impl Settings {
+    pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
+        let common = Config::from_env(env, "scheduling", 50052)?;
+        let days = env.or("RECOBRO_CONTACT_DAYS", "mon-fri");
+        let hours = env.or("RECOBRO_CONTACT_HOURS", "09:00-18:00");
+        let window = ContactWindow::parse(&days, &hours).map_err(|err| ConfigError::Invalid {
+            name: "RECOBRO_CONTACT_DAYS/RECOBRO_CONTACT_HOURS".into(),
+            value: format!("{days} {hours}"),
+            reason: err.to_string(),
+        })?;
+        Ok(Settings { common, window })
+    }
+}
+
+pub struct Application {
+    settings: Settings,
+    listener: TcpListener,
+    pool: sqlx::PgPool,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let config = &settings.common;
+        let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
+        let listener = TcpListener::bind(config.grpc_addr).await?;
+        Ok(Application { settings, listener, pool })
+    }
+
+    pub fn grpc_port(&self) -> u16 {
+        self.listener.local_addr().map(|addr| addr.port()).unwrap_or_default()
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application { settings, listener, pool } = self;
+        let config = settings.common;
+        let producer = kafka::producer(&config.kafka_brokers)?;
+        let prefix = config.topics.erp_invoices.strip_suffix("erp.invoices.v1").unwrap_or_default();
+        let consumer = kafka::consumer(
+            &config.kafka_brokers,
+            &format!("{prefix}recobro-scheduling"),
+            &[&config.topics.account_events],
+        )?;
+        let planner = planner::Planner { pool: pool.clone(), window: settings.window };
+        let consuming = tokio::spawn(kafka::run_consumer(
+            consumer,
+            planner,
+            producer.clone(),
+            config.topics.dead_letter.clone(),
+            "scheduling",
+            shutdown.clone(),
+        ));
+        let timers = timers::Timers { pool: pool.clone(), reminders_topic: config.topics.reminders_due.clone(), batch: 500 };
+        let firing = tokio::spawn(timers.run(shutdown.clone()));
+        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 500, shutdown.clone()));
+        tracing::info!(addr = %listener.local_addr()?, "scheduling serving gRPC");
+        let routes = tonic::service::Routes::new(SchedulingServiceServer::new(grpc::Scheduling { pool }));
+        serve::serve(listener, routes, &["recobro.v1.SchedulingService"], shutdown).await?;
+        consuming.await?;
+        firing.await?;
+        relaying.await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! Turns account events into planned reminders: an open invoice gets the ladder, a paid or
+//! cancelled one has its pending reminders cancelled.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use prost::Message as _;
+use rdkafka::Message;
+use rdkafka::message::BorrowedMessage;
+use recobro_common::kafka::{self, Failure, Handler};
+use recobro_common::time;
+use recobro_proto::v1::{self as pb, InvoiceStatus, account_event};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::ladder::{self, ContactWindow};
+use crate::store;
+
+/// An invoice change with everything checked that planning relies on.
+pub struct Change {
+    pub snapshot: pb::InvoiceChanged,
+    pub tenant_id: String,
+    pub invoice_id: Uuid,
+    pub debtor_id: Uuid,
+    pub status: InvoiceStatus,
+    pub version: i64,
+    pub due_date: chrono::NaiveDate,
+    pub time_zone: Tz,
+}
+
+impl Change {
+    pub fn parse(event: &pb::AccountEvent) -> Result<Option<Change>, String> {
+        let Some(account_event::Change::InvoiceChanged(changed)) = &event.change else {
+            return Ok(None);
+        };
+        let invoice = changed.invoice.as_ref().ok_or("invoice_changed.invoice is required")?;
+        let debtor = changed.debtor.as_ref().ok_or("invoice_changed.debtor is required")?;
+        let uuid = |field: &str, value: &str| {
+            Uuid::parse_str(value).map_err(|_| format!("{field} is not a UUID"))
+        };
+        Ok(Some(Change {
+            tenant_id: invoice.tenant_id.clone(),
+            invoice_id: uuid("invoice.invoice_id", &invoice.invoice_id)?,
+            debtor_id: uuid("invoice.debtor_id", &invoice.debtor_id)?,
+            status: InvoiceStatus::try_from(invoice.status)
+                .ok()
+                .filter(|status| *status != InvoiceStatus::Unspecified)
+                .ok_or("invoice.status is not set")?,
+            version: invoice.version,
+            due_date: invoice
+                .due_date
+                .as_ref()
+                .and_then(time::from_date)
+                .ok_or("invoice.due_date is not a date")?,
+            time_zone: debtor
+                .time_zone
+                .parse()
+                .map_err(|_| format!("debtor.time_zone {:?} is not an IANA zone", debtor.time_zone))?,
+            snapshot: changed.clone(),
+        }))
+    }
+}
+
+pub struct Planner {
+    pub pool: PgPool,
+    pub window: ContactWindow,
+}
+
+impl Handler for Planner {
+    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Failure> {
+        let event = pb::AccountEvent::decode(message.payload().unwrap_or_default())
+            .map_err(|err| Failure::Reject(format!("not a recobro.v1.AccountEvent: {err}")))?;
+        let Some(change) = Change::parse(&event).map_err(Failure::Reject)? else {
+            return Ok(());
+        };
+        let origin = kafka::traceparent(&tracing::Span::current());
+        self.apply(&change, origin, Utc::now()).await.map_err(|err| Failure::Retry(err.to_string()))
+    }
+}
+
+impl Planner {
+    #[tracing::instrument(skip_all, fields(tenant_id = %change.tenant_id, debtor_id = %change.debtor_id, invoice_id = %change.invoice_id))]
+    pub async fn apply(&self, change: &Change, origin: Option<String>, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if !store::record_invoice(&mut tx, change).await? {
+            tracing::info!(version = change.version, "stale invoice change ignored");
+            return tx.commit().await;
+        }
+        if change.status == InvoiceStatus::Open {
+            let plan = ladder::plan(ladder::DEFAULT_LADDER, change.due_date, change.time_zone, &self.window, now);
+            store::plan_reminders(&mut tx, change, &plan, origin.as_deref()).await?;
+            tracing::info!(steps = plan.len(), "ladder planned");
+        } else {
+            let cancelled = store::cancel_pending(&mut tx, change.invoice_id).await?;
+            tracing::info!(cancelled, status = ?change.status, "ladder stopped");
+        }
+        tx.commit().await
+    }
+}

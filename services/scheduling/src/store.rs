@@ -1,0 +1,171 @@
+//! SQL for invoices as scheduling sees them and their reminders (the durable timers).
+
+use chrono::{DateTime, Utc};
+use prost::Message as _;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::ladder::Planned;
+use crate::planner::Change;
+
+/// The id a reminder keeps for life: the same (invoice, step) always gives the same id.
+pub fn reminder_id(invoice_id: Uuid, step: &str) -> Uuid {
+    Uuid::new_v5(&invoice_id, step.as_bytes())
+}
+
+fn status_name(change: &Change) -> &'static str {
+    match change.status {
+        recobro_proto::v1::InvoiceStatus::Paid => "paid",
+        recobro_proto::v1::InvoiceStatus::Cancelled => "cancelled",
+        _ => "open",
+    }
+}
+
+/// Stores the invoice's latest state; `false` when what we hold is as new or newer.
+pub async fn record_invoice(tx: &mut Transaction<'_, Postgres>, change: &Change) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "INSERT INTO invoices (invoice_id, tenant_id, debtor_id, status, version, snapshot)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (invoice_id) DO UPDATE SET
+            status = EXCLUDED.status, version = EXCLUDED.version, snapshot = EXCLUDED.snapshot,
+            debtor_id = EXCLUDED.debtor_id, updated_at = now()
+         WHERE invoices.version < EXCLUDED.version",
+    )
+    .bind(change.invoice_id)
+    .bind(&change.tenant_id)
+    .bind(change.debtor_id)
+    .bind(status_name(change))
+    .bind(change.version)
+    .bind(change.snapshot.encode_to_vec())
+    .execute(&mut **tx)
+    .await?;
+    Ok(written.rows_affected() == 1)
+}
+
+/// Inserts the planned steps; a step already emitted or cancelled keeps its state.
+pub async fn plan_reminders(
+    tx: &mut Transaction<'_, Postgres>,
+    change: &Change,
+    plan: &[Planned],
+    origin_traceparent: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    for planned in plan {
+        sqlx::query(
+            "INSERT INTO reminders (reminder_id, tenant_id, debtor_id, invoice_id, step, channel,
+                                    template_id, fire_at, state, origin_traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (reminder_id) DO UPDATE SET
+                fire_at = EXCLUDED.fire_at, state = EXCLUDED.state,
+                origin_traceparent = EXCLUDED.origin_traceparent
+             WHERE reminders.state IN ('pending', 'skipped')",
+        )
+        .bind(reminder_id(change.invoice_id, planned.step.name))
+        .bind(&change.tenant_id)
+        .bind(change.debtor_id)
+        .bind(change.invoice_id)
+        .bind(planned.step.name)
+        .bind(planned.step.channel)
+        .bind(planned.step.template_id)
+        .bind(planned.fire_at)
+        .bind(if planned.skipped { "skipped" } else { "pending" })
+        .bind(origin_traceparent)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn cancel_pending(tx: &mut Transaction<'_, Postgres>, invoice_id: Uuid) -> Result<u64, sqlx::Error> {
+    let cancelled = sqlx::query("UPDATE reminders SET state = 'cancelled' WHERE invoice_id = $1 AND state = 'pending'")
+        .bind(invoice_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(cancelled.rows_affected())
+}
+
+/// A reminder whose moment has come, claimed by this replica until its transaction ends.
+pub struct DueReminder {
+    pub reminder_id: Uuid,
+    pub step: String,
+    pub channel: String,
+    pub template_id: String,
+    pub fire_at: DateTime<Utc>,
+    pub origin_traceparent: Option<String>,
+    pub invoice_status: String,
+    pub snapshot: Vec<u8>,
+}
+
+type DueRow = (Uuid, String, String, String, DateTime<Utc>, Option<String>, String, Vec<u8>);
+
+/// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
+pub async fn claim_due(tx: &mut Transaction<'_, Postgres>, limit: i64) -> Result<Vec<DueReminder>, sqlx::Error> {
+    let rows: Vec<DueRow> = sqlx::query_as(
+        "SELECT r.reminder_id, r.step, r.channel, r.template_id, r.fire_at, r.origin_traceparent,
+                i.status, i.snapshot
+         FROM reminders r JOIN invoices i ON i.invoice_id = r.invoice_id
+         WHERE r.state = 'pending' AND r.fire_at <= now()
+         ORDER BY r.fire_at
+         LIMIT $1
+         FOR UPDATE OF r SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DueReminder {
+            reminder_id: r.0,
+            step: r.1,
+            channel: r.2,
+            template_id: r.3,
+            fire_at: r.4,
+            origin_traceparent: r.5,
+            invoice_status: r.6,
+            snapshot: r.7,
+        })
+        .collect())
+}
+
+pub async fn mark(tx: &mut Transaction<'_, Postgres>, ids: &[Uuid], state: &str) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE reminders SET state = $2, emitted_at = CASE WHEN $2 = 'emitted' THEN now() END WHERE reminder_id = ANY($1)")
+        .bind(ids)
+        .bind(state)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub struct ReminderRow {
+    pub reminder_id: Uuid,
+    pub step: String,
+    pub channel: String,
+    pub template_id: String,
+    pub fire_at: DateTime<Utc>,
+    pub state: String,
+}
+
+/// The invoice's reminders with the debtor's time zone (from the last snapshot).
+pub async fn reminders(pool: &PgPool, tenant_id: &str, invoice_id: Uuid) -> Result<Option<(Vec<u8>, Vec<ReminderRow>)>, sqlx::Error> {
+    let snapshot: Option<(Vec<u8>,)> = sqlx::query_as("SELECT snapshot FROM invoices WHERE tenant_id = $1 AND invoice_id = $2")
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .fetch_optional(pool)
+        .await?;
+    let Some((snapshot,)) = snapshot else { return Ok(None) };
+    let rows: Vec<(Uuid, String, String, String, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT reminder_id, step, channel, template_id, fire_at, state FROM reminders
+         WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY fire_at, step",
+    )
+    .bind(tenant_id)
+    .bind(invoice_id)
+    .fetch_all(pool)
+    .await?;
+    let rows = rows
+        .into_iter()
+        .map(|r| ReminderRow { reminder_id: r.0, step: r.1, channel: r.2, template_id: r.3, fire_at: r.4, state: r.5 })
+        .collect();
+    Ok(Some((snapshot, rows)))
+}
