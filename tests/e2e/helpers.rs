@@ -1,0 +1,290 @@
+//! Starts the real binaries against real Kafka, Redis and PostgreSQL, each test in its own
+//! database, topic prefix, consumer groups and Redis key prefix.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+use recobro_common::config::Topics;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+}
+
+pub fn brokers() -> String {
+    env_or("KAFKA_BROKERS", "127.0.0.1:19092")
+}
+
+pub fn redis_url() -> String {
+    env_or("REDIS_URL", "redis://127.0.0.1:16379")
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The folder cargo put the binaries in: `target/debug`, next to this test's `deps/`.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(|deps| deps.parent()).expect("target/debug").to_path_buf()
+}
+
+pub struct Service {
+    pub name: &'static str,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+pub struct Stack {
+    pub id: String,
+    pub tenant: String,
+    pub topics: Topics,
+    pub redis_prefix: String,
+    pub database_url: String,
+    pub accounts_port: u16,
+    pub scheduling_port: u16,
+    pub channels_port: u16,
+    pub http_port: u16,
+    pub producer: FutureProducer,
+    pub services: Vec<Service>,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let topics = Topics::with_prefix(&format!("e2e{id}."));
+        create_topics(&topics).await;
+        let database_url = create_database(&id).await;
+        let mut stack = Stack {
+            tenant: format!("tenant-{id}"),
+            redis_prefix: format!("e2e{id}"),
+            id,
+            topics,
+            database_url,
+            accounts_port: free_port(),
+            scheduling_port: free_port(),
+            channels_port: free_port(),
+            http_port: free_port(),
+            producer: recobro_common::kafka::producer(&brokers()).expect("producer"),
+            services: Vec::new(),
+        };
+        for name in ["accounts", "scheduling", "channels"] {
+            let service = stack.spawn(name);
+            stack.services.push(service);
+        }
+        for port in [stack.accounts_port, stack.scheduling_port, stack.channels_port] {
+            wait_for_port(port).await;
+        }
+        stack
+    }
+
+    fn spawn(&self, name: &'static str) -> Service {
+        let binary = bin_dir().join(format!("recobro-{name}"));
+        assert!(binary.exists(), "{} is missing: run `cargo build --workspace --bins` first (`make test` does)", binary.display());
+        let logs = bin_dir().join("e2e-logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let log = logs.join(format!("{}-{name}.log", self.id));
+        let out = std::fs::File::create(&log).expect("log file");
+        let grpc_port = match name {
+            "accounts" => self.accounts_port,
+            "scheduling" => self.scheduling_port,
+            _ => self.channels_port,
+        };
+        let child = Command::new(binary)
+            .env("KAFKA_BROKERS", brokers())
+            .env("REDIS_URL", redis_url())
+            .env("DATABASE_URL", &self.database_url)
+            .env("RECOBRO_TOPIC_PREFIX", format!("e2e{}.", self.id))
+            .env("RECOBRO_REDIS_PREFIX", &self.redis_prefix)
+            .env("RECOBRO_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+            .env("RECOBRO_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
+            // Tests must not depend on the weekday or hour they run at.
+            .env("RECOBRO_CONTACT_DAYS", "mon-sun")
+            .env("RECOBRO_CONTACT_HOURS", "00:00-24:00")
+            .env("RUST_LOG", "info")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::from(out.try_clone().expect("log file")))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .expect("start the service");
+        Service { name, child, log }
+    }
+
+    pub fn service(&mut self, name: &str) -> &mut Service {
+        self.services.iter_mut().find(|s| s.name == name).expect("known service")
+    }
+
+    pub async fn grpc(&self, port: u16) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect gRPC")
+    }
+
+    pub async fn publish(&self, topic: &str, key: &str, payload: &[u8], traceparent: Option<&str>) {
+        let mut headers = OwnedHeaders::new();
+        if let Some(traceparent) = traceparent {
+            headers = headers.insert(Header { key: "traceparent", value: Some(traceparent) });
+        }
+        let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+        self.producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).expect("publish");
+    }
+
+    /// A consumer of `topic` from its beginning, in a group of its own.
+    pub fn follow(&self, topic: &str) -> Follower {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", format!("e2e-follower-{}", uuid::Uuid::new_v4()))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        Follower { consumer }
+    }
+
+    /// Appends the services' logs to the test output, for reading a failure.
+    pub fn dump_logs(&self) {
+        for service in &self.services {
+            let text = std::fs::read_to_string(&service.log).unwrap_or_default();
+            eprintln!("----- {} ({}) -----\n{}", service.name, service.log.display(), text);
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        for service in &mut self.services {
+            let _ = service.child.kill();
+            let _ = service.child.wait();
+        }
+    }
+}
+
+pub struct Received {
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The trace id of the W3C `traceparent` header.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.header("traceparent").and_then(|tp| tp.split('-').nth(1))
+    }
+
+    pub fn decode<M: prost::Message + Default>(&self) -> M {
+        M::decode(self.payload.as_slice()).expect("a message of the expected type")
+    }
+}
+
+pub struct Follower {
+    consumer: StreamConsumer,
+}
+
+impl Follower {
+    /// The next message, or `None` after `wait` with nothing.
+    pub async fn next(&self, wait: Duration) -> Option<Received> {
+        let message = tokio::time::timeout(wait, self.consumer.recv()).await.ok()?.expect("kafka receive");
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Received {
+            key: String::from_utf8_lossy(message.key().unwrap_or_default()).to_string(),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        })
+    }
+
+    /// The first message for which `accept` is true, within `wait`.
+    pub async fn find(&self, wait: Duration, accept: impl Fn(&Received) -> bool) -> Received {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(received) if accept(&received) => return received,
+                Some(_) => continue,
+                None => panic!("no matching message within {wait:?}"),
+            }
+        }
+    }
+
+    /// Every message that arrives until the topic has been quiet for `quiet`.
+    pub async fn drain(&self, quiet: Duration) -> Vec<Received> {
+        let mut all = Vec::new();
+        while let Some(received) = self.next(quiet).await {
+            all.push(received);
+        }
+        all
+    }
+}
+
+async fn create_topics(topics: &Topics) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let new: Vec<NewTopic> = topics.all().iter().map(|name| NewTopic::new(name, 3, TopicReplication::Fixed(1))).collect();
+    let results = admin.create_topics(&new, &AdminOptions::new()).await.expect("create topics");
+    for result in results {
+        result.expect("topic created");
+    }
+}
+
+async fn create_database(id: &str) -> String {
+    let url = env_or("DATABASE_URL", "postgres://recobro:recobro@127.0.0.1:15432/recobro");
+    let admin = sqlx::PgPool::connect(&url).await.expect("connect PostgreSQL (is the local stack up?)");
+    let name = format!("e2e_{id}");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create database");
+    admin.close().await;
+    let (base, _) = url.rsplit_once('/').expect("database URL ends with /dbname");
+    format!("{base}/{name}")
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing listens on port {port} after 30 s");
+}
+
+/// A minimal HTTP/1.1 POST of a JSON body; returns (status, body).
+pub async fn post_json(port: u16, path: &str, body: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect HTTP");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+pub fn encode<M: prost::Message>(message: &M) -> Vec<u8> {
+    message.encode_to_vec()
+}
