@@ -16,7 +16,10 @@ use recobro_common::config::Topics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 pub fn brokers() -> String {
@@ -28,13 +31,19 @@ pub fn redis_url() -> String {
 }
 
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// The folder cargo put the binaries in: `target/debug`, next to this test's `deps/`.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().and_then(|deps| deps.parent()).expect("target/debug").to_path_buf()
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/debug")
+        .to_path_buf()
 }
 
 pub struct Service {
@@ -88,7 +97,11 @@ impl Stack {
 
     fn spawn(&self, name: &'static str) -> Service {
         let binary = bin_dir().join(format!("recobro-{name}"));
-        assert!(binary.exists(), "{} is missing: run `cargo build --workspace --bins` first (`make test` does)", binary.display());
+        assert!(
+            binary.exists(),
+            "{} is missing: run `cargo build --workspace --bins` first (`make test` does)",
+            binary.display()
+        );
         let logs = bin_dir().join("e2e-logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join(format!("{}-{name}.log", self.id));
@@ -119,7 +132,10 @@ impl Stack {
     }
 
     pub fn service(&mut self, name: &str) -> &mut Service {
-        self.services.iter_mut().find(|s| s.name == name).expect("known service")
+        self.services
+            .iter_mut()
+            .find(|s| s.name == name)
+            .expect("known service")
     }
 
     pub async fn grpc(&self, port: u16) -> tonic::transport::Channel {
@@ -133,10 +149,17 @@ impl Stack {
     pub async fn publish(&self, topic: &str, key: &str, payload: &[u8], traceparent: Option<&str>) {
         let mut headers = OwnedHeaders::new();
         if let Some(traceparent) = traceparent {
-            headers = headers.insert(Header { key: "traceparent", value: Some(traceparent) });
+            headers = headers.insert(Header {
+                key: "traceparent",
+                value: Some(traceparent),
+            });
         }
         let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
-        self.producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).expect("publish");
+        self.producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("publish");
     }
 
     /// A consumer of `topic` from its beginning, in a group of its own.
@@ -156,7 +179,12 @@ impl Stack {
     pub fn dump_logs(&self) {
         for service in &self.services {
             let text = std::fs::read_to_string(&service.log).unwrap_or_default();
-            eprintln!("----- {} ({}) -----\n{}", service.name, service.log.display(), text);
+            eprintln!(
+                "----- {} ({}) -----\n{}",
+                service.name,
+                service.log.display(),
+                text
+            );
         }
     }
 }
@@ -181,7 +209,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The trace id of the W3C `traceparent` header.
@@ -201,12 +232,20 @@ pub struct Follower {
 impl Follower {
     /// The next message, or `None` after `wait` with nothing.
     pub async fn next(&self, wait: Duration) -> Option<Received> {
-        let message = tokio::time::timeout(wait, self.consumer.recv()).await.ok()?.expect("kafka receive");
+        let message = tokio::time::timeout(wait, self.consumer.recv())
+            .await
+            .ok()?
+            .expect("kafka receive");
         let headers = message
             .headers()
             .map(|h| {
                 h.iter()
-                    .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).to_string()))
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).to_string(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -241,20 +280,37 @@ impl Follower {
 }
 
 async fn create_topics(topics: &Topics) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
-    let new: Vec<NewTopic> = topics.all().iter().map(|name| NewTopic::new(name, 3, TopicReplication::Fixed(1))).collect();
-    let results = admin.create_topics(&new, &AdminOptions::new()).await.expect("create topics");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic> = topics
+        .all()
+        .iter()
+        .map(|name| NewTopic::new(name, 3, TopicReplication::Fixed(1)))
+        .collect();
+    let results = admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .expect("create topics");
     for result in results {
         result.expect("topic created");
     }
 }
 
 async fn create_database(id: &str) -> String {
-    let url = env_or("DATABASE_URL", "postgres://recobro:recobro@127.0.0.1:15432/recobro");
-    let admin = sqlx::PgPool::connect(&url).await.expect("connect PostgreSQL (is the local stack up?)");
+    let url = env_or(
+        "DATABASE_URL",
+        "postgres://recobro:recobro@127.0.0.1:15432/recobro",
+    );
+    let admin = sqlx::PgPool::connect(&url)
+        .await
+        .expect("connect PostgreSQL (is the local stack up?)");
     let name = format!("e2e_{id}");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create database");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create database");
     admin.close().await;
     let (base, _) = url.rsplit_once('/').expect("database URL ends with /dbname");
     format!("{base}/{name}")
@@ -272,7 +328,9 @@ async fn wait_for_port(port: u16) {
 
 /// A minimal HTTP/1.1 POST of a JSON body; returns (status, body).
 pub async fn post_json(port: u16, path: &str, body: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect HTTP");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect HTTP");
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -280,8 +338,15 @@ pub async fn post_json(port: u16, path: &str, body: &str) -> (u16, String) {
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 

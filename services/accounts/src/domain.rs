@@ -12,11 +12,17 @@ const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_
 
 /// A debtor's id: the same (tenant, external id) always gives the same id.
 pub fn debtor_id(tenant_id: &str, external_id: &str) -> Uuid {
-    Uuid::new_v5(&ID_NAMESPACE, format!("debtor/{tenant_id}/{external_id}").as_bytes())
+    Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("debtor/{tenant_id}/{external_id}").as_bytes(),
+    )
 }
 
 pub fn invoice_id(tenant_id: &str, external_id: &str) -> Uuid {
-    Uuid::new_v5(&ID_NAMESPACE, format!("invoice/{tenant_id}/{external_id}").as_bytes())
+    Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("invoice/{tenant_id}/{external_id}").as_bytes(),
+    )
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +64,10 @@ pub struct InvoiceEvent {
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> AccountsError {
-    AccountsError::InvalidArgument { field: field.to_string(), reason: reason.into() }
+    AccountsError::InvalidArgument {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, AccountsError> {
@@ -74,7 +83,10 @@ fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, AccountsError> {
 
 pub fn tenant(field: &str, value: &str) -> Result<String, AccountsError> {
     let value = required(field, value)?;
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(invalid(field, "may hold only letters, digits, '-' and '_'"));
     }
     Ok(value.to_string())
@@ -140,15 +152,24 @@ impl InvoiceEvent {
             return Err(invalid("version", "must be a positive number"));
         }
         let debtor = parse_debtor(&tenant_id, event.debtor.as_ref())?;
-        let record = event.invoice.as_ref().ok_or_else(|| invalid("invoice", "is required"))?;
+        let record = event
+            .invoice
+            .as_ref()
+            .ok_or_else(|| invalid("invoice", "is required"))?;
         let external_id = required("invoice.external_id", &record.external_id)?.to_string();
         let number = required("invoice.number", &record.number)?.to_string();
-        let amount = record.amount.as_ref().ok_or_else(|| invalid("invoice.amount", "is required"))?;
+        let amount = record
+            .amount
+            .as_ref()
+            .ok_or_else(|| invalid("invoice.amount", "is required"))?;
         if amount.amount_minor < 0 {
             return Err(invalid("invoice.amount.amount_minor", "must not be negative"));
         }
         if money::minor_unit_digits(&amount.currency).is_none() {
-            return Err(invalid("invoice.amount.currency", "is not an ISO 4217 code such as COP or EUR"));
+            return Err(invalid(
+                "invoice.amount.currency",
+                "is not an ISO 4217 code such as COP or EUR",
+            ));
         }
         let issue_date = date("invoice.issue_date", record.issue_date.as_ref())?;
         let due_date = date("invoice.due_date", record.due_date.as_ref())?;
@@ -173,7 +194,12 @@ impl InvoiceEvent {
             status,
             version: event.version,
         };
-        Ok(InvoiceEvent { event_id, tenant_id, debtor, invoice })
+        Ok(InvoiceEvent {
+            event_id,
+            tenant_id,
+            debtor,
+            invoice,
+        })
     }
 }
 
@@ -188,21 +214,33 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
     };
     let time_zone = required("debtor.time_zone", &record.time_zone)?;
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(invalid("debtor.time_zone", "is not an IANA time zone such as America/Bogota"));
+        return Err(invalid(
+            "debtor.time_zone",
+            "is not an IANA time zone such as America/Bogota",
+        ));
     }
     let locale = required("debtor.locale", &record.locale)?;
     let language = locale.split(['-', '_']).next().unwrap_or_default();
     if !matches!(language, "es" | "pt" | "en") {
-        return Err(invalid("debtor.locale", "must be Spanish (es), Portuguese (pt) or English (en)"));
+        return Err(invalid(
+            "debtor.locale",
+            "must be Spanish (es), Portuguese (pt) or English (en)",
+        ));
     }
     let country = required("debtor.country", &record.country)?;
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(invalid("debtor.country", "is not an ISO 3166-1 alpha-2 code such as CO"));
+        return Err(invalid(
+            "debtor.country",
+            "is not an ISO 3166-1 alpha-2 code such as CO",
+        ));
     }
     let email = email("debtor.email", &record.email)?;
     let phone = phone("debtor.phone", &record.phone)?;
     if email.is_none() && phone.is_none() {
-        return Err(invalid("debtor.email", "an email or a phone is required to contact the debtor"));
+        return Err(invalid(
+            "debtor.email",
+            "an email or a phone is required to contact the debtor",
+        ));
     }
     Ok(Debtor {
         debtor_id: debtor_id(tenant_id, &external_id),
@@ -246,7 +284,10 @@ impl Invoice {
             debtor_id: self.debtor_id.to_string(),
             external_id: self.external_id.clone(),
             number: self.number.clone(),
-            amount: Some(pb::Money { amount_minor: self.amount_minor, currency: self.currency.clone() }),
+            amount: Some(pb::Money {
+                amount_minor: self.amount_minor,
+                currency: self.currency.clone(),
+            }),
             issue_date: Some(time::date(self.issue_date)),
             due_date: Some(time::date(self.due_date)),
             status: match self.status {
@@ -283,9 +324,20 @@ mod tests {
             invoice: Some(pb::InvoiceRecord {
                 external_id: "F-100".into(),
                 number: "FE-100".into(),
-                amount: Some(pb::Money { amount_minor: 125_000_00, currency: "COP".into() }),
-                issue_date: Some(pb::Date { year: 2026, month: 10, day: 1 }),
-                due_date: Some(pb::Date { year: 2026, month: 10, day: 31 }),
+                amount: Some(pb::Money {
+                    amount_minor: 125_000_00,
+                    currency: "COP".into(),
+                }),
+                issue_date: Some(pb::Date {
+                    year: 2026,
+                    month: 10,
+                    day: 1,
+                }),
+                due_date: Some(pb::Date {
+                    year: 2026,
+                    month: 10,
+                    day: 31,
+                }),
             }),
         }
     }
@@ -306,21 +358,63 @@ mod tests {
         assert_ne!(debtor_id("acme", "C-1"), debtor_id("other", "C-1"));
     }
 
+    /// Breaks one field of a valid event.
+    type Breaker = Box<dyn Fn(&mut pb::InvoiceEvent)>;
+
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut pb::InvoiceEvent)>)> = vec![
+        let cases: Vec<(&str, Breaker)> = vec![
             ("tenant_id", Box::new(|e| e.tenant_id = "a b".into())),
             ("kind", Box::new(|e| e.kind = 0)),
             ("version", Box::new(|e| e.version = 0)),
-            ("debtor.time_zone", Box::new(|e| e.debtor.as_mut().unwrap().time_zone = "Mars/Base".into())),
-            ("debtor.phone", Box::new(|e| e.debtor.as_mut().unwrap().phone = "3001234567".into())),
-            ("debtor.email", Box::new(|e| e.debtor.as_mut().unwrap().email = "nobody".into())),
-            ("debtor.locale", Box::new(|e| e.debtor.as_mut().unwrap().locale = "fr".into())),
-            ("debtor.country", Box::new(|e| e.debtor.as_mut().unwrap().country = "Colombia".into())),
-            ("invoice.amount.currency", Box::new(|e| e.invoice.as_mut().unwrap().amount.as_mut().unwrap().currency = "PESOS".into())),
-            ("invoice.amount.amount_minor", Box::new(|e| e.invoice.as_mut().unwrap().amount.as_mut().unwrap().amount_minor = -1)),
-            ("invoice.due_date", Box::new(|e| e.invoice.as_mut().unwrap().due_date = Some(pb::Date { year: 2026, month: 9, day: 1 }))),
-            ("invoice.issue_date", Box::new(|e| e.invoice.as_mut().unwrap().issue_date = Some(pb::Date { year: 2026, month: 2, day: 30 }))),
+            (
+                "debtor.time_zone",
+                Box::new(|e| e.debtor.as_mut().unwrap().time_zone = "Mars/Base".into()),
+            ),
+            (
+                "debtor.phone",
+                Box::new(|e| e.debtor.as_mut().unwrap().phone = "3001234567".into()),
+            ),
+            (
+                "debtor.email",
+                Box::new(|e| e.debtor.as_mut().unwrap().email = "nobody".into()),
+            ),
+            (
+                "debtor.locale",
+                Box::new(|e| e.debtor.as_mut().unwrap().locale = "fr".into()),
+            ),
+            (
+                "debtor.country",
+                Box::new(|e| e.debtor.as_mut().unwrap().country = "Colombia".into()),
+            ),
+            (
+                "invoice.amount.currency",
+                Box::new(|e| e.invoice.as_mut().unwrap().amount.as_mut().unwrap().currency = "PESOS".into()),
+            ),
+            (
+                "invoice.amount.amount_minor",
+                Box::new(|e| e.invoice.as_mut().unwrap().amount.as_mut().unwrap().amount_minor = -1),
+            ),
+            (
+                "invoice.due_date",
+                Box::new(|e| {
+                    e.invoice.as_mut().unwrap().due_date = Some(pb::Date {
+                        year: 2026,
+                        month: 9,
+                        day: 1,
+                    })
+                }),
+            ),
+            (
+                "invoice.issue_date",
+                Box::new(|e| {
+                    e.invoice.as_mut().unwrap().issue_date = Some(pb::Date {
+                        year: 2026,
+                        month: 2,
+                        day: 30,
+                    })
+                }),
+            ),
         ];
         for (field, break_it) in cases {
             let mut event = valid_event();
@@ -336,7 +430,10 @@ mod tests {
         let debtor = event.debtor.as_mut().expect("set");
         debtor.email.clear();
         debtor.phone.clear();
-        assert_eq!(field_of(InvoiceEvent::parse(&event).expect_err("unreachable")), "debtor.email");
+        assert_eq!(
+            field_of(InvoiceEvent::parse(&event).expect_err("unreachable")),
+            "debtor.email"
+        );
     }
 
     #[test]
@@ -345,6 +442,9 @@ mod tests {
         event.kind = InvoiceEventKind::Paid as i32;
         assert_eq!(InvoiceEvent::parse(&event).expect("valid").invoice.status, "paid");
         event.kind = InvoiceEventKind::Cancelled as i32;
-        assert_eq!(InvoiceEvent::parse(&event).expect("valid").invoice.status, "cancelled");
+        assert_eq!(
+            InvoiceEvent::parse(&event).expect("valid").invoice.status,
+            "cancelled"
+        );
     }
 }

@@ -24,7 +24,9 @@ impl Handler for InvoiceIngest {
         let raw = pb::InvoiceEvent::decode(payload)
             .map_err(|err| Failure::Reject(format!("not a recobro.v1.InvoiceEvent: {err}")))?;
         let event = InvoiceEvent::parse(&raw).map_err(|err| Failure::Reject(err.to_string()))?;
-        self.apply(&event).await.map_err(|err| Failure::Retry(err.to_string()))
+        self.apply(&event)
+            .await
+            .map_err(|err| Failure::Retry(err.to_string()))
     }
 }
 
@@ -50,7 +52,11 @@ impl InvoiceIngest {
                 &account_event.encode_to_vec(),
             )
             .await?;
-            tracing::info!(status = event.invoice.status, version = event.invoice.version, "invoice applied");
+            tracing::info!(
+                status = event.invoice.status,
+                version = event.invoice.version,
+                "invoice applied"
+            );
         } else {
             tracing::info!("event already applied or older than what we hold, nothing to do");
         }

@@ -15,8 +15,16 @@ use tokio_util::sync::CancellationToken;
 pub use error::AccountsError;
 
 const MIGRATIONS: &[db::Step] = &[
-    db::Step { version: 1, description: "ledger", sql: include_str!("../migrations/0001_ledger.sql") },
-    db::Step { version: 2, description: "outbox", sql: outbox::MIGRATION },
+    db::Step {
+        version: 1,
+        description: "ledger",
+        sql: include_str!("../migrations/0001_ledger.sql"),
+    },
+    db::Step {
+        version: 2,
+        description: "outbox",
+        sql: outbox::MIGRATION,
+    },
 ];
 
 pub struct Application {
@@ -30,16 +38,27 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
         let listener = TcpListener::bind(config.grpc_addr).await?;
-        Ok(Application { config, listener, pool })
+        Ok(Application {
+            config,
+            listener,
+            pool,
+        })
     }
 
     pub fn grpc_port(&self) -> u16 {
-        self.listener.local_addr().map(|addr| addr.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|addr| addr.port())
+            .unwrap_or_default()
     }
 
     /// Serves gRPC, ingests ERP events and relays the outbox until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Application { config, listener, pool } = self;
+        let Application {
+            config,
+            listener,
+            pool,
+        } = self;
         let producer = kafka::producer(&config.kafka_brokers)?;
         let group = format!("{}recobro-accounts", topic_prefix(&config));
         let consumer = kafka::consumer(&config.kafka_brokers, &group, &[&config.topics.erp_invoices])?;
@@ -68,5 +87,9 @@ impl Application {
 /// The topic prefix doubles as the consumer-group prefix, so isolated environments never share
 /// a group.
 fn topic_prefix(config: &Config) -> &str {
-    config.topics.erp_invoices.strip_suffix("erp.invoices.v1").unwrap_or_default()
+    config
+        .topics
+        .erp_invoices
+        .strip_suffix("erp.invoices.v1")
+        .unwrap_or_default()
 }

@@ -51,7 +51,10 @@ pub async fn upsert_debtor(tx: &mut Transaction<'_, Postgres>, debtor: &Debtor) 
 }
 
 /// Writes the invoice unless the stored version is as new or newer. Returns whether it changed.
-pub async fn apply_invoice(tx: &mut Transaction<'_, Postgres>, invoice: &Invoice) -> Result<bool, sqlx::Error> {
+pub async fn apply_invoice(
+    tx: &mut Transaction<'_, Postgres>,
+    invoice: &Invoice,
+) -> Result<bool, sqlx::Error> {
     let written = sqlx::query(
         "INSERT INTO invoices (invoice_id, tenant_id, debtor_id, external_id, number, amount_minor,
                                currency, issue_date, due_date, status, version)
@@ -88,7 +91,18 @@ pub async fn ingest(tx: &mut Transaction<'_, Postgres>, event: &InvoiceEvent) ->
     apply_invoice(tx, &event.invoice).await
 }
 
-type DebtorRow = (Uuid, String, String, String, String, String, String, String, Option<String>, Option<String>);
+type DebtorRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Option<Debtor>, sqlx::Error> {
     let row: Option<DebtorRow> = sqlx::query_as(
@@ -113,7 +127,19 @@ pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<O
     }))
 }
 
-type InvoiceRow = (Uuid, Uuid, String, String, String, i64, String, NaiveDate, NaiveDate, String, i64);
+type InvoiceRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    NaiveDate,
+    NaiveDate,
+    String,
+    i64,
+);
 
 pub async fn invoices(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Vec<Invoice>, sqlx::Error> {
     let rows: Vec<InvoiceRow> = sqlx::query_as(

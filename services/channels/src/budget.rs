@@ -38,12 +38,19 @@ pub struct ContactBudget {
 pub enum Decision {
     Allowed,
     /// The debtor already had every contact the day allows.
-    Exhausted { local_day: String },
+    Exhausted {
+        local_day: String,
+    },
 }
 
 impl ContactBudget {
     pub fn new(redis: ConnectionManager, prefix: &str, daily_cap: u32) -> ContactBudget {
-        ContactBudget { redis, script: redis::Script::new(RESERVE), prefix: prefix.to_string(), daily_cap }
+        ContactBudget {
+            redis,
+            script: redis::Script::new(RESERVE),
+            prefix: prefix.to_string(),
+            daily_cap,
+        }
     }
 
     /// Every key of one debtor shares the `{d:<id>}` hash tag, so the script runs on Redis Cluster.
@@ -73,6 +80,10 @@ impl ContactBudget {
             .arg(RESERVATION_TTL_SECONDS)
             .invoke_async(&mut redis)
             .await?;
-        Ok(if allowed == 1 { Decision::Allowed } else { Decision::Exhausted { local_day } })
+        Ok(if allowed == 1 {
+            Decision::Allowed
+        } else {
+            Decision::Exhausted { local_day }
+        })
     }
 }

@@ -68,7 +68,10 @@ impl Dispatcher {
     #[tracing::instrument(skip_all, fields(tenant_id = %reminder.event.tenant_id, debtor_id = %reminder.debtor_id, reminder_id = %reminder.reminder_id))]
     async fn deliver(&self, reminder: &Reminder) -> Result<(), Failure> {
         let retry = |err: sqlx::Error| Failure::Retry(format!("database: {err}"));
-        if store::delivered_before(&self.pool, reminder.reminder_id).await.map_err(retry)? {
+        if store::delivered_before(&self.pool, reminder.reminder_id)
+            .await
+            .map_err(retry)?
+        {
             tracing::info!("reminder already handled, not sending again");
             return Ok(());
         }
@@ -93,7 +96,11 @@ impl Dispatcher {
         } else if debtor.email.is_empty() {
             outcome.reason = "the debtor has no email contact point".into();
         } else {
-            match templates::render(&reminder.event.template_id, &debtor.locale, &self.variables(reminder)) {
+            match templates::render(
+                &reminder.event.template_id,
+                &debtor.locale,
+                &self.variables(reminder),
+            ) {
                 Err(err) => outcome.reason = format!("template: {err}"),
                 Ok(rendered) => {
                     outcome.subject = rendered.subject;
@@ -102,7 +109,9 @@ impl Dispatcher {
                 }
             }
         }
-        store::record_delivery(&self.pool, &outcome, &self.deliveries_topic).await.map_err(retry)?;
+        store::record_delivery(&self.pool, &outcome, &self.deliveries_topic)
+            .await
+            .map_err(retry)?;
         tracing::info!(status = ?outcome.status, reason = %outcome.reason, "reminder handled");
         Ok(())
     }
@@ -112,7 +121,12 @@ impl Dispatcher {
         // Fail closed: without Redis nobody is contacted, and the reminder waits for a retry.
         let decision = self
             .budget
-            .reserve(reminder.debtor_id, reminder.reminder_id, reminder.time_zone, Utc::now())
+            .reserve(
+                reminder.debtor_id,
+                reminder.reminder_id,
+                reminder.time_zone,
+                Utc::now(),
+            )
             .await
             .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
         if let Decision::Exhausted { local_day } = decision {
@@ -123,7 +137,12 @@ impl Dispatcher {
             );
             return Ok(());
         }
-        let email = OutgoingEmail { reminder_id: reminder.reminder_id, to, subject: &outcome.subject, body: &outcome.body };
+        let email = OutgoingEmail {
+            reminder_id: reminder.reminder_id,
+            to,
+            subject: &outcome.subject,
+            body: &outcome.body,
+        };
         match self.email.send(&email).await {
             Ok(message_id) => {
                 outcome.status = DeliveryStatus::Sent;
@@ -144,12 +163,17 @@ impl Dispatcher {
         let mut variables = HashMap::from([
             ("debtor_name", debtor.name),
             ("invoice_number", invoice.number),
-            ("payment_link", format!("{}{}", self.payment_link_base, invoice.invoice_id)),
+            (
+                "payment_link",
+                format!("{}{}", self.payment_link_base, invoice.invoice_id),
+            ),
         ]);
-        if let Some(amount) = invoice.amount.as_ref() {
-            if let Some(text) = templates::format_money(amount.amount_minor, &amount.currency, &debtor.locale) {
-                variables.insert("amount", text);
-            }
+        if let Some(text) = invoice
+            .amount
+            .as_ref()
+            .and_then(|amount| templates::format_money(amount.amount_minor, &amount.currency, &debtor.locale))
+        {
+            variables.insert("amount", text);
         }
         if let Some(due) = invoice.due_date.as_ref().and_then(time::from_date) {
             variables.insert("due_date", templates::format_date(due, &debtor.locale));

@@ -21,15 +21,28 @@ impl ChannelsService for Channels {
     ) -> Result<Response<ListDeliveriesResponse>, Status> {
         let request = request.into_inner();
         if request.tenant_id.trim().is_empty() {
-            return Err(ChannelsError::InvalidArgument { field: "tenant_id".into(), reason: "is required".into() }.into());
+            return Err(ChannelsError::InvalidArgument {
+                field: "tenant_id".into(),
+                reason: "is required".into(),
+            }
+            .into());
         }
-        let debtor_id = Uuid::parse_str(request.debtor_id.trim())
-            .map_err(|_| ChannelsError::InvalidArgument { field: "debtor_id".into(), reason: "is not a UUID".into() })?;
-        let deliveries = store::deliveries(&self.pool, &request.tenant_id, debtor_id).await.map_err(ChannelsError::from)?;
+        let debtor_id =
+            Uuid::parse_str(request.debtor_id.trim()).map_err(|_| ChannelsError::InvalidArgument {
+                field: "debtor_id".into(),
+                reason: "is not a UUID".into(),
+            })?;
+        let deliveries = store::deliveries(&self.pool, &request.tenant_id, debtor_id)
+            .await
+            .map_err(ChannelsError::from)?;
         Ok(Response::new(ListDeliveriesResponse {
             deliveries: deliveries
                 .iter()
-                .map(|delivery| Delivery { record: Some(delivery.record()), subject: delivery.subject.clone(), body: delivery.body.clone() })
+                .map(|delivery| Delivery {
+                    record: Some(delivery.record()),
+                    subject: delivery.subject.clone(),
+                    body: delivery.body.clone(),
+                })
                 .collect(),
         }))
     }

@@ -22,8 +22,16 @@ use tokio_util::sync::CancellationToken;
 pub use error::ChannelsError;
 
 const MIGRATIONS: &[db::Step] = &[
-    db::Step { version: 1, description: "deliveries", sql: include_str!("../migrations/0001_deliveries.sql") },
-    db::Step { version: 2, description: "outbox", sql: outbox::MIGRATION },
+    db::Step {
+        version: 1,
+        description: "deliveries",
+        sql: include_str!("../migrations/0001_deliveries.sql"),
+    },
+    db::Step {
+        version: 2,
+        description: "outbox",
+        sql: outbox::MIGRATION,
+    },
 ];
 
 pub struct Settings {
@@ -40,11 +48,13 @@ impl Settings {
     pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
         let common = Config::from_env(env, "channels", 50053)?;
         let http_addr = env.or("RECOBRO_HTTP_ADDR", "0.0.0.0:8080");
-        let http_addr = http_addr.parse().map_err(|err: std::net::AddrParseError| ConfigError::Invalid {
-            name: "RECOBRO_HTTP_ADDR".into(),
-            value: http_addr.clone(),
-            reason: err.to_string(),
-        })?;
+        let http_addr = http_addr
+            .parse()
+            .map_err(|err: std::net::AddrParseError| ConfigError::Invalid {
+                name: "RECOBRO_HTTP_ADDR".into(),
+                value: http_addr.clone(),
+                reason: err.to_string(),
+            })?;
         let daily_cap = env.parse_or("RECOBRO_DAILY_CONTACT_CAP", 1u32)?;
         if daily_cap == 0 {
             return Err(ConfigError::Invalid {
@@ -74,10 +84,18 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let config = &settings.common;
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
-        let redis = redis::Client::open(config.redis_url.as_str())?.get_connection_manager().await?;
+        let redis = redis::Client::open(config.redis_url.as_str())?
+            .get_connection_manager()
+            .await?;
         let grpc = TcpListener::bind(config.grpc_addr).await?;
         let http = TcpListener::bind(settings.http_addr).await?;
-        Ok(Application { settings, grpc, http, pool, redis })
+        Ok(Application {
+            settings,
+            grpc,
+            http,
+            pool,
+            redis,
+        })
     }
 
     pub fn grpc_port(&self) -> u16 {
@@ -89,10 +107,20 @@ impl Application {
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Application { settings, grpc, http, pool, redis } = self;
+        let Application {
+            settings,
+            grpc,
+            http,
+            pool,
+            redis,
+        } = self;
         let config = settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
-        let prefix = config.topics.erp_invoices.strip_suffix("erp.invoices.v1").unwrap_or_default();
+        let prefix = config
+            .topics
+            .erp_invoices
+            .strip_suffix("erp.invoices.v1")
+            .unwrap_or_default();
         let consumer = kafka::consumer(
             &config.kafka_brokers,
             &format!("{prefix}recobro-channels"),
@@ -114,11 +142,16 @@ impl Application {
             shutdown.clone(),
         ));
         let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 500, shutdown.clone()));
-        let webhooks = webhooks::router(webhooks::Webhooks { pool: pool.clone(), responses_topic: config.topics.responses.clone() });
+        let webhooks = webhooks::router(webhooks::Webhooks {
+            pool: pool.clone(),
+            responses_topic: config.topics.responses.clone(),
+        });
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "channels serving");
         let http_shutdown = shutdown.clone();
         let serving_http = tokio::spawn(async move {
-            axum::serve(http, webhooks).with_graceful_shutdown(http_shutdown.cancelled_owned()).await
+            axum::serve(http, webhooks)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await
         });
         let routes = tonic::service::Routes::new(ChannelsServiceServer::new(grpc::Channels { pool }));
         serve::serve(grpc, routes, &["recobro.v1.ChannelsService"], shutdown).await?;

@@ -39,11 +39,25 @@ impl EmailProvider {
         match self {
             EmailProvider::Sandbox => {
                 // Like a provider's test credentials, reserved domains act out failures.
-                let domain = email.to.rsplit_once('@').map(|(_, domain)| domain).unwrap_or_default();
+                let domain = email
+                    .to
+                    .rsplit_once('@')
+                    .map(|(_, domain)| domain)
+                    .unwrap_or_default();
                 match domain {
-                    "" => return Err(ProviderError::Permanent("recipient is not an email address".into())),
-                    "bounce.sandbox.invalid" => return Err(ProviderError::Permanent("mailbox does not exist (sandbox)".into())),
-                    "busy.sandbox.invalid" => return Err(ProviderError::Transient("provider busy (sandbox)".into())),
+                    "" => {
+                        return Err(ProviderError::Permanent(
+                            "recipient is not an email address".into(),
+                        ));
+                    }
+                    "bounce.sandbox.invalid" => {
+                        return Err(ProviderError::Permanent(
+                            "mailbox does not exist (sandbox)".into(),
+                        ));
+                    }
+                    "busy.sandbox.invalid" => {
+                        return Err(ProviderError::Transient("provider busy (sandbox)".into()));
+                    }
                     _ => {}
                 }
                 tracing::info!(reminder_id = %email.reminder_id, subject = email.subject, body_chars = email.body.chars().count(), "sandbox email accepted");

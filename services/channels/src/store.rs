@@ -91,13 +91,32 @@ pub async fn record_delivery(pool: &PgPool, delivery: &Delivery, topic: &str) ->
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 1 {
-        outbox::enqueue(&mut tx, topic, &delivery.debtor_id.to_string(), &delivery.record().encode_to_vec()).await?;
+        outbox::enqueue(
+            &mut tx,
+            topic,
+            &delivery.debtor_id.to_string(),
+            &delivery.record().encode_to_vec(),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(inserted.rows_affected() == 1)
 }
 
-type DeliveryRow = (Uuid, String, Uuid, Option<Uuid>, String, String, String, String, String, String, String, DateTime<Utc>);
+type DeliveryRow = (
+    Uuid,
+    String,
+    Uuid,
+    Option<Uuid>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+);
 
 fn from_row(r: DeliveryRow) -> Delivery {
     Delivery {
@@ -119,14 +138,20 @@ fn from_row(r: DeliveryRow) -> Delivery {
 const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at";
 
 pub async fn delivery(pool: &PgPool, reminder_id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
-    let row: Option<DeliveryRow> = sqlx::query_as(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE reminder_id = $1"))
-        .bind(reminder_id)
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<DeliveryRow> = sqlx::query_as(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE reminder_id = $1"
+    ))
+    .bind(reminder_id)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(from_row))
 }
 
-pub async fn deliveries(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Vec<Delivery>, sqlx::Error> {
+pub async fn deliveries(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+) -> Result<Vec<Delivery>, sqlx::Error> {
     let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY created_at"
     ))
@@ -137,7 +162,11 @@ pub async fn deliveries(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Resu
     Ok(rows.into_iter().map(from_row).collect())
 }
 
-pub async fn record_response(pool: &PgPool, response: &pb::DebtorResponse, topic: &str) -> Result<(), sqlx::Error> {
+pub async fn record_response(
+    pool: &PgPool,
+    response: &pb::DebtorResponse,
+    topic: &str,
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO responses (response_id, tenant_id, debtor_id, channel, reminder_id, text, intent)

@@ -65,17 +65,32 @@ fn text(template_id: &str, language: &str) -> Option<(&'static str, &'static str
 
 /// The template's language for a locale: its language if we have it, else Spanish.
 pub fn language(locale: &str) -> &'static str {
-    match locale.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase().as_str() {
+    match locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "pt" => "pt",
         "en" => "en",
         _ => "es",
     }
 }
 
-pub fn render(template_id: &str, locale: &str, variables: &HashMap<&str, String>) -> Result<Rendered, RenderError> {
-    let (subject, body) = text(template_id, language(locale))
-        .ok_or_else(|| RenderError::UnknownTemplate { template_id: template_id.to_string() })?;
-    Ok(Rendered { subject: fill(template_id, subject, variables)?, body: fill(template_id, body, variables)? })
+pub fn render(
+    template_id: &str,
+    locale: &str,
+    variables: &HashMap<&str, String>,
+) -> Result<Rendered, RenderError> {
+    let (subject, body) =
+        text(template_id, language(locale)).ok_or_else(|| RenderError::UnknownTemplate {
+            template_id: template_id.to_string(),
+        })?;
+    Ok(Rendered {
+        subject: fill(template_id, subject, variables)?,
+        body: fill(template_id, body, variables)?,
+    })
 }
 
 fn fill(template_id: &str, text: &str, variables: &HashMap<&str, String>) -> Result<String, RenderError> {
@@ -105,14 +120,18 @@ fn fill(template_id: &str, text: &str, variables: &HashMap<&str, String>) -> Res
 /// Spanish and Portuguese, `1,250,000.50 COP` in English.
 pub fn format_money(amount_minor: i64, currency: &str, locale: &str) -> Option<String> {
     let digits = money::minor_unit_digits(currency)?;
-    let (thousands, decimal) = if language(locale) == "en" { (',', '.') } else { ('.', ',') };
+    let (thousands, decimal) = if language(locale) == "en" {
+        (',', '.')
+    } else {
+        ('.', ',')
+    };
     let scale = 10_i64.pow(digits);
     let sign = if amount_minor < 0 { "-" } else { "" };
     let major = (amount_minor / scale).unsigned_abs().to_string();
     let minor = (amount_minor % scale).unsigned_abs();
     let mut grouped = String::new();
     for (index, c) in major.chars().enumerate() {
-        if index > 0 && (major.len() - index) % 3 == 0 {
+        if index > 0 && (major.len() - index).is_multiple_of(3) {
             grouped.push(thousands);
         }
         grouped.push(c);
@@ -120,13 +139,55 @@ pub fn format_money(amount_minor: i64, currency: &str, locale: &str) -> Option<S
     if digits == 0 {
         return Some(format!("{sign}{grouped} {currency}"));
     }
-    Some(format!("{sign}{grouped}{decimal}{minor:0width$} {currency}", width = digits as usize))
+    Some(format!(
+        "{sign}{grouped}{decimal}{minor:0width$} {currency}",
+        width = digits as usize
+    ))
 }
 
 pub fn format_date(date: NaiveDate, locale: &str) -> String {
-    const ES: [&str; 12] = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"];
-    const PT: [&str; 12] = ["janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro", "novembro", "dezembro"];
-    const EN: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const ES: [&str; 12] = [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ];
+    const PT: [&str; 12] = [
+        "janeiro",
+        "fevereiro",
+        "março",
+        "abril",
+        "maio",
+        "junho",
+        "julho",
+        "agosto",
+        "setembro",
+        "outubro",
+        "novembro",
+        "dezembro",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
     let month = date.month0() as usize;
     match language(locale) {
         "en" => format!("{} {}, {}", EN[month], date.day(), date.year()),
@@ -153,8 +214,15 @@ mod tests {
     fn renders_spanish_by_default_with_every_variable() {
         let rendered = render("overdue", "es-CO", &variables()).expect("complete");
         assert_eq!(rendered.subject, "Factura FE-100 vencida");
-        assert!(rendered.body.contains("por 1.250.000,00 COP venció el 31 de octubre de 2026"));
-        assert!(rendered.body.contains("responda BAJA"), "electronic messages carry an opt-out");
+        assert!(
+            rendered
+                .body
+                .contains("por 1.250.000,00 COP venció el 31 de octubre de 2026")
+        );
+        assert!(
+            rendered.body.contains("responda BAJA"),
+            "electronic messages carry an opt-out"
+        );
         assert!(!rendered.body.contains('{'));
         let unknown_language = render("overdue", "fr", &variables()).expect("falls back");
         assert_eq!(unknown_language.subject, rendered.subject);
@@ -165,26 +233,50 @@ mod tests {
         let mut partial = variables();
         partial.remove("payment_link");
         let err = render("preventive", "pt-BR", &partial).err().expect("must fail");
-        assert_eq!(err, RenderError::MissingVariable { template_id: "preventive".into(), variable: "payment_link".into() });
-        assert!(matches!(render("nope", "es", &variables()), Err(RenderError::UnknownTemplate { .. })));
+        assert_eq!(
+            err,
+            RenderError::MissingVariable {
+                template_id: "preventive".into(),
+                variable: "payment_link".into()
+            }
+        );
+        assert!(matches!(
+            render("nope", "es", &variables()),
+            Err(RenderError::UnknownTemplate { .. })
+        ));
     }
 
     #[test]
     fn every_template_exists_in_every_language() {
         for template in ["preventive", "overdue", "final_notice"] {
             for language in ["es", "pt", "en"] {
-                assert!(render(template, language, &variables()).is_ok(), "{template}/{language}");
+                assert!(
+                    render(template, language, &variables()).is_ok(),
+                    "{template}/{language}"
+                );
             }
         }
     }
 
     #[test]
     fn money_follows_the_currency_exponent_and_the_locale() {
-        assert_eq!(format_money(125_000_050, "COP", "es").as_deref(), Some("1.250.000,50 COP"));
-        assert_eq!(format_money(125_000_050, "USD", "en").as_deref(), Some("1,250,000.50 USD"));
-        assert_eq!(format_money(990_000, "CLP", "es-CL").as_deref(), Some("990.000 CLP"));
+        assert_eq!(
+            format_money(125_000_050, "COP", "es").as_deref(),
+            Some("1.250.000,50 COP")
+        );
+        assert_eq!(
+            format_money(125_000_050, "USD", "en").as_deref(),
+            Some("1,250,000.50 USD")
+        );
+        assert_eq!(
+            format_money(990_000, "CLP", "es-CL").as_deref(),
+            Some("990.000 CLP")
+        );
         assert_eq!(format_money(5, "EUR", "pt").as_deref(), Some("0,05 EUR"));
-        assert_eq!(format_money(1_234_567, "KWD", "en").as_deref(), Some("1,234.567 KWD"));
+        assert_eq!(
+            format_money(1_234_567, "KWD", "en").as_deref(),
+            Some("1,234.567 KWD")
+        );
         assert_eq!(format_money(1, "XYZ", "en"), None);
     }
 

@@ -1,9 +1,9 @@
 //! The HTTP side of channels: provider webhooks bringing back what debtors answer.
 
+use axum::Router;
 use axum::extract::{Json, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use chrono::Utc;
 use recobro_common::time;
 use recobro_proto::v1 as pb;
@@ -57,7 +57,12 @@ async fn sandbox_reply(
     let delivery = store::delivery(&webhooks.pool, reminder_id)
         .await
         .map_err(unavailable)?
-        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no delivery for reminder {reminder_id}")))?;
+        .ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                format!("no delivery for reminder {reminder_id}"),
+            )
+        })?;
     let intent = replies::classify(&reply.text);
     let response = pb::DebtorResponse {
         response_id: Uuid::new_v4().to_string(),
@@ -73,5 +78,11 @@ async fn sandbox_reply(
         .await
         .map_err(unavailable)?;
     tracing::info!(debtor_id = %response.debtor_id, intent = intent.as_str_name(), "debtor replied");
-    Ok((StatusCode::ACCEPTED, Json(Accepted { response_id: response.response_id, intent: intent.as_str_name().to_string() })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            response_id: response.response_id,
+            intent: intent.as_str_name().to_string(),
+        }),
+    ))
 }

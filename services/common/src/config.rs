@@ -11,7 +11,11 @@ pub enum ConfigError {
     #[error("{name} is required")]
     Missing { name: String },
     #[error("{name}={value:?} is not valid: {reason}")]
-    Invalid { name: String, value: String, reason: String },
+    Invalid {
+        name: String,
+        value: String,
+        reason: String,
+    },
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -21,7 +25,9 @@ pub trait Env {
     fn required(&self, name: &str) -> Result<String, ConfigError> {
         match self.get(name) {
             Some(value) if !value.trim().is_empty() => Ok(value),
-            _ => Err(ConfigError::Missing { name: name.to_string() }),
+            _ => Err(ConfigError::Missing {
+                name: name.to_string(),
+            }),
         }
     }
 
@@ -123,13 +129,13 @@ impl Config {
         default_grpc_port: u16,
     ) -> Result<Config, ConfigError> {
         let grpc_addr = env.or("RECOBRO_GRPC_ADDR", &format!("0.0.0.0:{default_grpc_port}"));
-        let grpc_addr = grpc_addr.parse().map_err(|err: std::net::AddrParseError| {
-            ConfigError::Invalid {
+        let grpc_addr = grpc_addr
+            .parse()
+            .map_err(|err: std::net::AddrParseError| ConfigError::Invalid {
                 name: "RECOBRO_GRPC_ADDR".into(),
                 value: grpc_addr.clone(),
                 reason: err.to_string(),
-            }
-        })?;
+            })?;
         Ok(Config {
             service,
             grpc_addr,
@@ -152,7 +158,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

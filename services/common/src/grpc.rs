@@ -58,8 +58,7 @@ fn call_span(request: &http::Request<()>) -> tracing::Span {
         otel.name = %request.uri().path(),
     );
     let carrier = MetadataExtractor(request.headers());
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
     let _ = span.set_parent(parent);
     span
 }

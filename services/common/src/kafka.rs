@@ -92,7 +92,10 @@ struct HeaderInjector(OwnedHeaders);
 impl Injector for HeaderInjector {
     fn set(&mut self, key: &str, value: String) {
         let headers = std::mem::replace(&mut self.0, OwnedHeaders::new());
-        self.0 = headers.insert(Header { key, value: Some(&value) });
+        self.0 = headers.insert(Header {
+            key,
+            value: Some(&value),
+        });
     }
 }
 
@@ -100,7 +103,10 @@ struct HeaderExtractor(Vec<(String, String)>);
 
 impl Extractor for HeaderExtractor {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -257,11 +263,26 @@ async fn park(
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         headers = headers
-            .insert(Header { key: DLQ_REASON, value: Some(reason) })
-            .insert(Header { key: "recobro-dlq-topic", value: Some(message.topic()) })
-            .insert(Header { key: "recobro-dlq-partition", value: Some(&partition) })
-            .insert(Header { key: "recobro-dlq-offset", value: Some(&offset) })
-            .insert(Header { key: "recobro-dlq-service", value: Some(service) });
+            .insert(Header {
+                key: DLQ_REASON,
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "recobro-dlq-topic",
+                value: Some(message.topic()),
+            })
+            .insert(Header {
+                key: "recobro-dlq-partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "recobro-dlq-offset",
+                value: Some(&offset),
+            })
+            .insert(Header {
+                key: "recobro-dlq-service",
+                value: Some(service),
+            });
         let mut record = FutureRecord::<[u8], [u8]>::to(dead_letter_topic).headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);

@@ -8,11 +8,11 @@ pub fn minor_unit_digits(currency: &str) -> Option<u32> {
         // Three-decimal currencies.
         "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
         "CLF" | "UYW" => 4,
-        "ARS" | "AUD" | "BOB" | "BRL" | "CAD" | "CHF" | "CNY" | "COP" | "CRC" | "CZK" | "DKK"
-        | "DOP" | "EUR" | "GBP" | "GTQ" | "HKD" | "HNL" | "HUF" | "ILS" | "INR" | "MXN" | "NIO"
-        | "NOK" | "NZD" | "PAB" | "PEN" | "PHP" | "PLN" | "RON" | "SEK" | "SGD" | "TRY" | "USD"
-        | "UYU" | "VES" | "ZAR" | "BZD" | "CUP" | "JMD" | "TTD" | "BBD" | "BSD" | "XCD" | "AED"
-        | "SAR" | "QAR" | "EGP" | "MAD" | "NGN" | "KES" | "GHS" | "THB" | "MYR" | "IDR" | "TWD" => 2,
+        "ARS" | "AUD" | "BOB" | "BRL" | "CAD" | "CHF" | "CNY" | "COP" | "CRC" | "CZK" | "DKK" | "DOP"
+        | "EUR" | "GBP" | "GTQ" | "HKD" | "HNL" | "HUF" | "ILS" | "INR" | "MXN" | "NIO" | "NOK" | "NZD"
+        | "PAB" | "PEN" | "PHP" | "PLN" | "RON" | "SEK" | "SGD" | "TRY" | "USD" | "UYU" | "VES" | "ZAR"
+        | "BZD" | "CUP" | "JMD" | "TTD" | "BBD" | "BSD" | "XCD" | "AED" | "SAR" | "QAR" | "EGP" | "MAD"
+        | "NGN" | "KES" | "GHS" | "THB" | "MYR" | "IDR" | "TWD" => 2,
         _ => return None,
     };
     Some(digits)

@@ -31,7 +31,14 @@ pub async fn enqueue(
     key: &str,
     payload: &[u8],
 ) -> Result<(), sqlx::Error> {
-    enqueue_with_trace(tx, topic, key, payload, kafka::traceparent(&tracing::Span::current())).await
+    enqueue_with_trace(
+        tx,
+        topic,
+        key,
+        payload,
+        kafka::traceparent(&tracing::Span::current()),
+    )
+    .await
 }
 
 /// Queues an event that belongs to a given trace (e.g. a reminder's own new trace).
@@ -81,27 +88,21 @@ pub async fn relay(pool: PgPool, producer: FutureProducer, batch: i64, shutdown:
 }
 
 /// One batch: lock, publish, delete, commit. Returns how many were published.
-pub async fn relay_batch(
-    pool: &PgPool,
-    producer: &FutureProducer,
-    batch: i64,
-) -> Result<usize, RelayError> {
+pub async fn relay_batch(pool: &PgPool, producer: &FutureProducer, batch: i64) -> Result<usize, RelayError> {
     let mut tx = pool.begin().await?;
     // One relay at a time per schema keeps events in the order they were written.
-    let locked: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let locked: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")
+            .fetch_one(&mut *tx)
+            .await?;
     if !locked {
         return Ok(0);
     }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, topic, key, payload, traceparent FROM outbox ORDER BY id LIMIT $1",
-    )
-    .bind(batch)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT id, topic, key, payload, traceparent FROM outbox ORDER BY id LIMIT $1")
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -111,7 +112,10 @@ pub async fn relay_batch(
     for (_, topic, key, payload, traceparent) in &rows {
         let mut headers = OwnedHeaders::new();
         if let Some(traceparent) = traceparent {
-            headers = headers.insert(Header { key: kafka::TRACEPARENT, value: Some(traceparent) });
+            headers = headers.insert(Header {
+                key: kafka::TRACEPARENT,
+                value: Some(traceparent),
+            });
         }
         deliveries.push(kafka::enqueue(producer, topic, key, payload, headers)?);
     }

@@ -25,7 +25,11 @@ async fn wait_for_signal() {
 
 /// Runs `work` until it ends by itself after `shutdown`; if draining takes longer than
 /// `deadline`, gives up so that Kubernetes' grace period is never exceeded silently.
-pub async fn drain_within<F>(work: F, shutdown: CancellationToken, deadline: std::time::Duration) -> Result<(), DrainTimeout>
+pub async fn drain_within<F>(
+    work: F,
+    shutdown: CancellationToken,
+    deadline: std::time::Duration,
+) -> Result<(), DrainTimeout>
 where
     F: std::future::Future<Output = ()>,
 {

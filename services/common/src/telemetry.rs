@@ -33,8 +33,8 @@ impl Drop for Telemetry {
 /// Installs the global subscriber and propagator. Log level from `RUST_LOG` (default `info`).
 pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(Resource::builder().with_service_name(service).build());
+    let mut builder =
+        SdkTracerProvider::builder().with_resource(Resource::builder().with_service_name(service).build());
     // Without an endpoint spans still get ids, so trace context still crosses Kafka and gRPC.
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
         let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;

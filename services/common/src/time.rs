@@ -25,4 +25,3 @@ pub fn date(d: NaiveDate) -> Date {
 pub fn from_date(d: &Date) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
 }
-

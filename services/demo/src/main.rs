@@ -1,1 +1,228 @@
-fn main() {}
+//! A demo ERP connector: publishes a small portfolio of invoices for a fresh tenant, then shows
+//! the reminders they cause, each debtor's plan in their own time, and two replies.
+
+use std::time::Duration;
+
+use chrono::{Days, Utc};
+use prost::Message as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::{ClientConfig, Message};
+use recobro_common::config::{Env, ProcessEnv, Topics};
+use recobro_common::{kafka, time};
+use recobro_proto::v1::channels_service_client::ChannelsServiceClient;
+use recobro_proto::v1::scheduling_service_client::SchedulingServiceClient;
+use recobro_proto::v1::{self as pb};
+
+/// One invoice of the demo portfolio; `due_in_days` is negative when it is already overdue.
+struct Account {
+    debtor: &'static str,
+    kind: pb::DebtorKind,
+    zone: &'static str,
+    locale: &'static str,
+    country: &'static str,
+    number: &'static str,
+    amount_minor: i64,
+    currency: &'static str,
+    due_in_days: i64,
+}
+
+#[rustfmt::skip]
+const PORTFOLIO: &[Account] = &[
+    Account { debtor: "Ferretería El Tornillo SAS", kind: pb::DebtorKind::Company, zone: "America/Bogota", locale: "es-CO", country: "CO", number: "FE-1001", amount_minor: 1_250_000_00, currency: "COP", due_in_days: -20 },
+    Account { debtor: "Distribuidora Andina SAC", kind: pb::DebtorKind::Company, zone: "America/Lima", locale: "es-PE", country: "PE", number: "F001-2002", amount_minor: 4_830_50, currency: "PEN", due_in_days: -9 },
+    Account { debtor: "María Fernanda López", kind: pb::DebtorKind::Consumer, zone: "America/Mexico_City", locale: "es-MX", country: "MX", number: "A-3003", amount_minor: 12_999_00, currency: "MXN", due_in_days: -2 },
+    Account { debtor: "Constructora Austral SpA", kind: pb::DebtorKind::Company, zone: "America/Santiago", locale: "es-CL", country: "CL", number: "F-4004", amount_minor: 2_450_000, currency: "CLP", due_in_days: 0 },
+    Account { debtor: "Panadería Hermanos Ruiz SL", kind: pb::DebtorKind::Company, zone: "Europe/Madrid", locale: "es-ES", country: "ES", number: "2026/5005", amount_minor: 1_840_75, currency: "EUR", due_in_days: 2 },
+    Account { debtor: "Comercial Paulista Ltda", kind: pb::DebtorKind::Company, zone: "America/Sao_Paulo", locale: "pt-BR", country: "BR", number: "NF-6006", amount_minor: 7_420_90, currency: "BRL", due_in_days: 3 },
+    Account { debtor: "Riverside Supplies LLC", kind: pb::DebtorKind::Company, zone: "America/New_York", locale: "en-US", country: "US", number: "INV-7007", amount_minor: 3_200_00, currency: "USD", due_in_days: 10 },
+    Account { debtor: "Jorge Ramírez", kind: pb::DebtorKind::Consumer, zone: "America/Bogota", locale: "es-CO", country: "CO", number: "FE-8008", amount_minor: 380_000_00, currency: "COP", due_in_days: 30 },
+];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let env = ProcessEnv;
+    let brokers = env.or("KAFKA_BROKERS", "127.0.0.1:19092");
+    let topics = Topics::with_prefix(&env.or("RECOBRO_TOPIC_PREFIX", ""));
+    let scheduling_url = env.or("RECOBRO_SCHEDULING_URL", "http://127.0.0.1:50052");
+    let channels_url = env.or("RECOBRO_CHANNELS_URL", "http://127.0.0.1:50053");
+    let webhooks = env.or("RECOBRO_WEBHOOKS_ADDR", "127.0.0.1:8080");
+    let tenant = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+
+    // Follow deliveries from now on, before publishing, so none is missed.
+    let deliveries: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", format!("recobro-demo-{tenant}"))
+        .set("auto.offset.reset", "latest")
+        .create()?;
+    deliveries.subscribe(&[&topics.deliveries])?;
+    while deliveries.assignment()?.count() == 0 {
+        let _ = tokio::time::timeout(Duration::from_millis(200), deliveries.recv()).await;
+    }
+
+    let producer = kafka::producer(&brokers)?;
+    let today = Utc::now().date_naive();
+    println!(
+        "publishing {} invoices for tenant {tenant} to {}",
+        PORTFOLIO.len(),
+        topics.erp_invoices
+    );
+    for (index, account) in PORTFOLIO.iter().enumerate() {
+        let (name, zone, number, due_in) =
+            (account.debtor, account.zone, account.number, &account.due_in_days);
+        let due = if *due_in >= 0 {
+            today.checked_add_days(Days::new(*due_in as u64))
+        } else {
+            today.checked_sub_days(Days::new(due_in.unsigned_abs()))
+        }
+        .expect("a date near today");
+        let event = pb::InvoiceEvent {
+            event_id: format!("{tenant}-evt-{index}"),
+            tenant_id: tenant.clone(),
+            kind: pb::InvoiceEventKind::Issued as i32,
+            version: 1,
+            occurred_at: Some(time::timestamp(Utc::now())),
+            debtor: Some(pb::DebtorRecord {
+                external_id: format!("C-{index}"),
+                name: name.to_string(),
+                kind: account.kind as i32,
+                time_zone: zone.to_string(),
+                locale: account.locale.to_string(),
+                country: account.country.to_string(),
+                email: format!("cobranza{index}@cliente.example"),
+                phone: String::new(),
+            }),
+            invoice: Some(pb::InvoiceRecord {
+                external_id: number.to_string(),
+                number: number.to_string(),
+                amount: Some(pb::Money {
+                    amount_minor: account.amount_minor,
+                    currency: account.currency.to_string(),
+                }),
+                issue_date: Some(time::date(due - chrono::Duration::days(30))),
+                due_date: Some(time::date(due)),
+            }),
+        };
+        let key = format!("C-{index}");
+        kafka::publish(
+            &producer,
+            &topics.erp_invoices,
+            &key,
+            &event.encode_to_vec(),
+            OwnedHeaders::new(),
+        )
+        .await?;
+        println!("  {number:<10} {name:<28} {zone:<20} due {due} ({due_in:+} days)");
+    }
+
+    println!("\nreminders delivered (sandbox provider), as they happen:");
+    let mut channels = ChannelsServiceClient::connect(channels_url).await?;
+    let mut delivered = Vec::new();
+    // Quiet for 8 s after the last delivery (or 90 s in all) means the current steps are done.
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(90) {
+        let Ok(message) = tokio::time::timeout(Duration::from_secs(8), deliveries.recv()).await else {
+            break;
+        };
+        let record = pb::DeliveryRecord::decode(message?.payload().unwrap_or_default())?;
+        if record.tenant_id != tenant {
+            continue;
+        }
+        let all = channels
+            .list_deliveries(pb::ListDeliveriesRequest {
+                tenant_id: tenant.clone(),
+                debtor_id: record.debtor_id.clone(),
+            })
+            .await?
+            .into_inner()
+            .deliveries;
+        let Some(delivery) = all
+            .into_iter()
+            .find(|d| d.record.as_ref().map(|r| &r.reminder_id) == Some(&record.reminder_id))
+        else {
+            continue;
+        };
+        println!(
+            "  [{:?}] {}{}",
+            record.status(),
+            delivery.subject,
+            if record.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", record.reason)
+            }
+        );
+        delivered.push((record, delivery));
+    }
+    if let Some((_, first)) = delivered.first() {
+        println!("\nthe first message in full:\n---\n{}\n---", first.body);
+    }
+
+    println!("\neach invoice's ladder, in the debtor's local time:");
+    let mut scheduling = SchedulingServiceClient::connect(scheduling_url).await?;
+    for Account { number, .. } in PORTFOLIO {
+        let invoice_id = invoice_id(&tenant, number);
+        let Ok(plan) = scheduling
+            .list_reminders(pb::ListRemindersRequest {
+                tenant_id: tenant.clone(),
+                invoice_id: invoice_id.clone(),
+            })
+            .await
+        else {
+            println!("  {number}: not planned yet");
+            continue;
+        };
+        let steps: Vec<String> = plan
+            .into_inner()
+            .reminders
+            .iter()
+            .map(|r| format!("{} {} {}", r.step, short_state(r.state()), &r.fire_at_local[..16]))
+            .collect();
+        println!("  {number:<10} {}", steps.join(" | "));
+    }
+
+    let replies = [("Ya pagué, les envío el comprobante", 0), ("BAJA", 1)];
+    println!("\ndebtors reply:");
+    for (text, index) in replies {
+        let Some((record, _)) = delivered.get(index) else {
+            break;
+        };
+        let body = format!(r#"{{"reminder_id":"{}","text":"{}"}}"#, record.reminder_id, text);
+        let answer = post(&webhooks, "/webhooks/sandbox/replies", &body).await?;
+        println!("  {text:?} -> {answer}");
+    }
+    println!("\ndone. Services keep running; `make down` stops everything.");
+    Ok(())
+}
+
+/// accounts derives ids from (tenant, external id) the same way.
+fn invoice_id(tenant: &str, external_id: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_8e70);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("invoice/{tenant}/{external_id}").as_bytes()).to_string()
+}
+
+fn short_state(state: pb::ReminderState) -> &'static str {
+    match state {
+        pb::ReminderState::Pending => "pending",
+        pb::ReminderState::Emitted => "SENT",
+        pb::ReminderState::Cancelled => "cancelled",
+        pb::ReminderState::Skipped => "skipped",
+        pb::ReminderState::Unspecified => "?",
+    }
+}
+
+async fn post(addr: &str, path: &str, body: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(response))
+}

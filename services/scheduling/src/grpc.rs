@@ -3,7 +3,9 @@
 use prost::Message as _;
 use recobro_common::{channel_from_name, time};
 use recobro_proto::v1::scheduling_service_server::SchedulingService;
-use recobro_proto::v1::{self as pb, ListRemindersRequest, ListRemindersResponse, PlannedReminder, ReminderState};
+use recobro_proto::v1::{
+    self as pb, ListRemindersRequest, ListRemindersResponse, PlannedReminder, ReminderState,
+};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -16,7 +18,10 @@ pub struct Scheduling {
 }
 
 fn invalid(field: &str, reason: &str) -> SchedulingError {
-    SchedulingError::InvalidArgument { field: field.into(), reason: reason.into() }
+    SchedulingError::InvalidArgument {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 #[tonic::async_trait]
@@ -29,13 +34,21 @@ impl SchedulingService for Scheduling {
         if request.tenant_id.trim().is_empty() {
             return Err(invalid("tenant_id", "is required").into());
         }
-        let invoice_id = Uuid::parse_str(request.invoice_id.trim()).map_err(|_| invalid("invoice_id", "is not a UUID"))?;
+        let invoice_id =
+            Uuid::parse_str(request.invoice_id.trim()).map_err(|_| invalid("invoice_id", "is not a UUID"))?;
         let (snapshot, rows) = store::reminders(&self.pool, &request.tenant_id, invoice_id)
             .await
             .map_err(SchedulingError::from)?
-            .ok_or_else(|| SchedulingError::NotFound { what: format!("invoice {invoice_id}") })?;
+            .ok_or_else(|| SchedulingError::NotFound {
+                what: format!("invoice {invoice_id}"),
+            })?;
         let snapshot = pb::InvoiceChanged::decode(snapshot.as_slice()).map_err(SchedulingError::from)?;
-        let tz: chrono_tz::Tz = snapshot.debtor.map(|d| d.time_zone).unwrap_or_default().parse().unwrap_or(chrono_tz::UTC);
+        let tz: chrono_tz::Tz = snapshot
+            .debtor
+            .map(|d| d.time_zone)
+            .unwrap_or_default()
+            .parse()
+            .unwrap_or(chrono_tz::UTC);
         let reminders = rows
             .into_iter()
             .map(|row| PlannedReminder {

@@ -16,10 +16,30 @@ pub struct Step {
 /// The default strategy until strategies are configurable: a courteous notice before the due
 /// date, then reminders of rising firmness.
 pub const DEFAULT_LADDER: &[Step] = &[
-    Step { name: "preventive", offset_days: -3, channel: "email", template_id: "preventive" },
-    Step { name: "overdue-1", offset_days: 1, channel: "email", template_id: "overdue" },
-    Step { name: "overdue-7", offset_days: 7, channel: "email", template_id: "overdue" },
-    Step { name: "final-15", offset_days: 15, channel: "email", template_id: "final_notice" },
+    Step {
+        name: "preventive",
+        offset_days: -3,
+        channel: "email",
+        template_id: "preventive",
+    },
+    Step {
+        name: "overdue-1",
+        offset_days: 1,
+        channel: "email",
+        template_id: "overdue",
+    },
+    Step {
+        name: "overdue-7",
+        offset_days: 7,
+        channel: "email",
+        template_id: "overdue",
+    },
+    Step {
+        name: "final-15",
+        offset_days: 15,
+        channel: "email",
+        template_id: "final_notice",
+    },
 ];
 
 /// Days of the week and hours of the day, in the debtor's local time, when contact is allowed.
@@ -79,14 +99,20 @@ impl ContactWindow {
         if start >= end {
             return Err(WindowError(format!("{hours:?} ends before it starts")));
         }
-        Ok(ContactWindow { days: allowed, start, end })
+        Ok(ContactWindow {
+            days: allowed,
+            start,
+            end,
+        })
     }
 
     /// The earliest instant at or after `at` that falls inside the window in `tz`.
     pub fn next_allowed(&self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         let local_date = at.with_timezone(&tz).date_naive();
         for ahead in 0..8 {
-            let Some(day) = local_date.checked_add_days(Days::new(ahead)) else { break };
+            let Some(day) = local_date.checked_add_days(Days::new(ahead)) else {
+                break;
+            };
             if !self.days[day.weekday().num_days_from_monday() as usize] {
                 continue;
             }
@@ -130,13 +156,23 @@ pub struct Planned {
 /// Expands the ladder for an invoice due on `due_date`. Steps whose moment has passed are
 /// skipped, except the latest of them, which fires at the next allowed moment: a debtor whose
 /// invoice reaches us late gets one reminder, not a burst of stale ones.
-pub fn plan(ladder: &[Step], due_date: NaiveDate, tz: Tz, window: &ContactWindow, now: DateTime<Utc>) -> Vec<Planned> {
+pub fn plan(
+    ladder: &[Step],
+    due_date: NaiveDate,
+    tz: Tz,
+    window: &ContactWindow,
+    now: DateTime<Utc>,
+) -> Vec<Planned> {
     let mut planned: Vec<Planned> = ladder
         .iter()
         .map(|step| {
             let day = due_date + chrono::Duration::days(step.offset_days);
             let opens = local_instant(tz, day, window.start);
-            Planned { step: step.clone(), fire_at: window.next_allowed(opens, tz), skipped: false }
+            Planned {
+                step: step.clone(),
+                fire_at: window.next_allowed(opens, tz),
+                skipped: false,
+            }
         })
         .collect();
     planned.sort_by_key(|p| p.fire_at);
@@ -186,7 +222,10 @@ mod tests {
     fn after_hours_moves_to_the_next_morning_local_time() {
         // Wednesday 18:00 in Bogotá is closed; Thursday 09:00 Bogotá is 14:00 UTC.
         let at = utc("2026-11-25T23:00:00Z");
-        assert_eq!(weekdays().next_allowed(at, chrono_tz::America::Bogota), utc("2026-11-26T14:00:00Z"));
+        assert_eq!(
+            weekdays().next_allowed(at, chrono_tz::America::Bogota),
+            utc("2026-11-26T14:00:00Z")
+        );
     }
 
     #[test]

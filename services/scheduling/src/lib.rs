@@ -18,8 +18,16 @@ pub use error::SchedulingError;
 use ladder::ContactWindow;
 
 const MIGRATIONS: &[db::Step] = &[
-    db::Step { version: 1, description: "reminders", sql: include_str!("../migrations/0001_reminders.sql") },
-    db::Step { version: 2, description: "outbox", sql: outbox::MIGRATION },
+    db::Step {
+        version: 1,
+        description: "reminders",
+        sql: include_str!("../migrations/0001_reminders.sql"),
+    },
+    db::Step {
+        version: 2,
+        description: "outbox",
+        sql: outbox::MIGRATION,
+    },
 ];
 
 /// Scheduling's own settings on top of the shared ones.
@@ -54,24 +62,42 @@ impl Application {
         let config = &settings.common;
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
         let listener = TcpListener::bind(config.grpc_addr).await?;
-        Ok(Application { settings, listener, pool })
+        Ok(Application {
+            settings,
+            listener,
+            pool,
+        })
     }
 
     pub fn grpc_port(&self) -> u16 {
-        self.listener.local_addr().map(|addr| addr.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|addr| addr.port())
+            .unwrap_or_default()
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Application { settings, listener, pool } = self;
+        let Application {
+            settings,
+            listener,
+            pool,
+        } = self;
         let config = settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
-        let prefix = config.topics.erp_invoices.strip_suffix("erp.invoices.v1").unwrap_or_default();
+        let prefix = config
+            .topics
+            .erp_invoices
+            .strip_suffix("erp.invoices.v1")
+            .unwrap_or_default();
         let consumer = kafka::consumer(
             &config.kafka_brokers,
             &format!("{prefix}recobro-scheduling"),
             &[&config.topics.account_events],
         )?;
-        let planner = planner::Planner { pool: pool.clone(), window: settings.window };
+        let planner = planner::Planner {
+            pool: pool.clone(),
+            window: settings.window,
+        };
         let consuming = tokio::spawn(kafka::run_consumer(
             consumer,
             planner,
@@ -80,7 +106,11 @@ impl Application {
             "scheduling",
             shutdown.clone(),
         ));
-        let timers = timers::Timers { pool: pool.clone(), reminders_topic: config.topics.reminders_due.clone(), batch: 500 };
+        let timers = timers::Timers {
+            pool: pool.clone(),
+            reminders_topic: config.topics.reminders_due.clone(),
+            batch: 500,
+        };
         let firing = tokio::spawn(timers.run(shutdown.clone()));
         let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 500, shutdown.clone()));
         tracing::info!(addr = %listener.local_addr()?, "scheduling serving gRPC");

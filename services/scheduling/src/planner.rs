@@ -32,11 +32,16 @@ impl Change {
         let Some(account_event::Change::InvoiceChanged(changed)) = &event.change else {
             return Ok(None);
         };
-        let invoice = changed.invoice.as_ref().ok_or("invoice_changed.invoice is required")?;
-        let debtor = changed.debtor.as_ref().ok_or("invoice_changed.debtor is required")?;
-        let uuid = |field: &str, value: &str| {
-            Uuid::parse_str(value).map_err(|_| format!("{field} is not a UUID"))
-        };
+        let invoice = changed
+            .invoice
+            .as_ref()
+            .ok_or("invoice_changed.invoice is required")?;
+        let debtor = changed
+            .debtor
+            .as_ref()
+            .ok_or("invoice_changed.debtor is required")?;
+        let uuid =
+            |field: &str, value: &str| Uuid::parse_str(value).map_err(|_| format!("{field} is not a UUID"));
         Ok(Some(Change {
             tenant_id: invoice.tenant_id.clone(),
             invoice_id: uuid("invoice.invoice_id", &invoice.invoice_id)?,
@@ -73,20 +78,33 @@ impl Handler for Planner {
             return Ok(());
         };
         let origin = kafka::traceparent(&tracing::Span::current());
-        self.apply(&change, origin, Utc::now()).await.map_err(|err| Failure::Retry(err.to_string()))
+        self.apply(&change, origin, Utc::now())
+            .await
+            .map_err(|err| Failure::Retry(err.to_string()))
     }
 }
 
 impl Planner {
     #[tracing::instrument(skip_all, fields(tenant_id = %change.tenant_id, debtor_id = %change.debtor_id, invoice_id = %change.invoice_id))]
-    pub async fn apply(&self, change: &Change, origin: Option<String>, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    pub async fn apply(
+        &self,
+        change: &Change,
+        origin: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if !store::record_invoice(&mut tx, change).await? {
             tracing::info!(version = change.version, "stale invoice change ignored");
             return tx.commit().await;
         }
         if change.status == InvoiceStatus::Open {
-            let plan = ladder::plan(ladder::DEFAULT_LADDER, change.due_date, change.time_zone, &self.window, now);
+            let plan = ladder::plan(
+                ladder::DEFAULT_LADDER,
+                change.due_date,
+                change.time_zone,
+                &self.window,
+                now,
+            );
             store::plan_reminders(&mut tx, change, &plan, origin.as_deref()).await?;
             tracing::info!(steps = plan.len(), "ladder planned");
         } else {

@@ -22,7 +22,10 @@ fn status_name(change: &Change) -> &'static str {
 }
 
 /// Stores the invoice's latest state; `false` when what we hold is as new or newer.
-pub async fn record_invoice(tx: &mut Transaction<'_, Postgres>, change: &Change) -> Result<bool, sqlx::Error> {
+pub async fn record_invoice(
+    tx: &mut Transaction<'_, Postgres>,
+    change: &Change,
+) -> Result<bool, sqlx::Error> {
     let written = sqlx::query(
         "INSERT INTO invoices (invoice_id, tenant_id, debtor_id, status, version, snapshot)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -75,11 +78,15 @@ pub async fn plan_reminders(
     Ok(())
 }
 
-pub async fn cancel_pending(tx: &mut Transaction<'_, Postgres>, invoice_id: Uuid) -> Result<u64, sqlx::Error> {
-    let cancelled = sqlx::query("UPDATE reminders SET state = 'cancelled' WHERE invoice_id = $1 AND state = 'pending'")
-        .bind(invoice_id)
-        .execute(&mut **tx)
-        .await?;
+pub async fn cancel_pending(
+    tx: &mut Transaction<'_, Postgres>,
+    invoice_id: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let cancelled =
+        sqlx::query("UPDATE reminders SET state = 'cancelled' WHERE invoice_id = $1 AND state = 'pending'")
+            .bind(invoice_id)
+            .execute(&mut **tx)
+            .await?;
     Ok(cancelled.rows_affected())
 }
 
@@ -95,10 +102,22 @@ pub struct DueReminder {
     pub snapshot: Vec<u8>,
 }
 
-type DueRow = (Uuid, String, String, String, DateTime<Utc>, Option<String>, String, Vec<u8>);
+type DueRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<String>,
+    String,
+    Vec<u8>,
+);
 
 /// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
-pub async fn claim_due(tx: &mut Transaction<'_, Postgres>, limit: i64) -> Result<Vec<DueReminder>, sqlx::Error> {
+pub async fn claim_due(
+    tx: &mut Transaction<'_, Postgres>,
+    limit: i64,
+) -> Result<Vec<DueReminder>, sqlx::Error> {
     let rows: Vec<DueRow> = sqlx::query_as(
         "SELECT r.reminder_id, r.step, r.channel, r.template_id, r.fire_at, r.origin_traceparent,
                 i.status, i.snapshot
@@ -148,13 +167,20 @@ pub struct ReminderRow {
 }
 
 /// The invoice's reminders with the debtor's time zone (from the last snapshot).
-pub async fn reminders(pool: &PgPool, tenant_id: &str, invoice_id: Uuid) -> Result<Option<(Vec<u8>, Vec<ReminderRow>)>, sqlx::Error> {
-    let snapshot: Option<(Vec<u8>,)> = sqlx::query_as("SELECT snapshot FROM invoices WHERE tenant_id = $1 AND invoice_id = $2")
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .fetch_optional(pool)
-        .await?;
-    let Some((snapshot,)) = snapshot else { return Ok(None) };
+pub async fn reminders(
+    pool: &PgPool,
+    tenant_id: &str,
+    invoice_id: Uuid,
+) -> Result<Option<(Vec<u8>, Vec<ReminderRow>)>, sqlx::Error> {
+    let snapshot: Option<(Vec<u8>,)> =
+        sqlx::query_as("SELECT snapshot FROM invoices WHERE tenant_id = $1 AND invoice_id = $2")
+            .bind(tenant_id)
+            .bind(invoice_id)
+            .fetch_optional(pool)
+            .await?;
+    let Some((snapshot,)) = snapshot else {
+        return Ok(None);
+    };
     let rows: Vec<(Uuid, String, String, String, DateTime<Utc>, String)> = sqlx::query_as(
         "SELECT reminder_id, step, channel, template_id, fire_at, state FROM reminders
          WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY fire_at, step",
@@ -165,7 +191,14 @@ pub async fn reminders(pool: &PgPool, tenant_id: &str, invoice_id: Uuid) -> Resu
     .await?;
     let rows = rows
         .into_iter()
-        .map(|r| ReminderRow { reminder_id: r.0, step: r.1, channel: r.2, template_id: r.3, fire_at: r.4, state: r.5 })
+        .map(|r| ReminderRow {
+            reminder_id: r.0,
+            step: r.1,
+            channel: r.2,
+            template_id: r.3,
+            fire_at: r.4,
+            state: r.5,
+        })
         .collect();
     Ok(Some((snapshot, rows)))
 }

@@ -65,7 +65,14 @@ impl Timers {
                 span.add_link(origin.span().span_context().clone());
             }
             let traceparent = kafka::traceparent(&span);
-            outbox::enqueue_with_trace(&mut tx, &self.reminders_topic, &key, &event.encode_to_vec(), traceparent).await?;
+            outbox::enqueue_with_trace(
+                &mut tx,
+                &self.reminders_topic,
+                &key,
+                &event.encode_to_vec(),
+                traceparent,
+            )
+            .await?;
             span.in_scope(|| tracing::info!(channel = %reminder.channel, "reminder due"));
             emitted.push(reminder.reminder_id);
         }
@@ -94,4 +101,3 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> (pb::Re
     };
     (event, key)
 }
-

@@ -1,0 +1,19 @@
+# The two commands a newcomer needs are `make demo` and `make test`.
+.PHONY: demo test lint up down
+
+demo: ## stack up, services built and started, a demo portfolio published, reminders shown
+	bash deploy/local/demo.sh
+
+test: ## unit and end-to-end tests against the real local stack
+	bash deploy/local/test.sh
+
+lint: ## formatting and clippy, as CI checks them
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+up: ## only the local stack (Kafka, Redis, PostgreSQL)
+	bash deploy/local/up.sh
+
+down: ## stop the services and the stack
+	bash deploy/local/services.sh stop
+	bash deploy/local/down.sh

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Starts or stops the three Recobro services in the background against the local stack.
+#   services.sh start   # build must exist: cargo build --workspace --bins
+#   services.sh stop
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+dir="$RECOBRO_STACK_DIR/services"
+mkdir -p "$dir"
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start() {
+  local name=$1 port=$2 pid
+  pid="$(cat "$dir/$name.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    echo "[services] $name already running (pid $pid)"
+    return
+  fi
+  nohup "$REPO/target/debug/recobro-$name" >"$dir/$name.log" 2>&1 &
+  echo $! >"$dir/$name.pid"
+  for _ in $(seq 1 150); do
+    port_open "$port" && { echo "[services] $name up on :$port (log: $dir/$name.log)"; return; }
+    kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "[services] $name did not start; its log:" >&2
+  tail -n 30 "$dir/$name.log" >&2
+  exit 1
+}
+
+stop() {
+  local name=$1 pid
+  pid="$(cat "$dir/$name.pid" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  rm -f "$dir/$name.pid"
+}
+
+case "${1:-}" in
+  start) start accounts 50051; start scheduling 50052; start channels 50053 ;;
+  stop) stop channels; stop scheduling; stop accounts ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

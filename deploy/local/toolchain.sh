@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building Recobro needs and a fresh machine may lack: a C toolchain and zlib
+# for librdkafka (built from source by the rdkafka crate), Java and Maven for the Kafka broker,
+# and Rust itself. Fast when everything is already there.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+command -v cc >/dev/null || missing+=(build-essential)
+command -v make >/dev/null || missing+=(make)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+command -v java >/dev/null || missing+=(default-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[toolchain] apt-get install ${missing[*]}"
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null; then
+  # Debian's Rust is older than this workspace needs (edition 2024); say so rather than guess.
+  echo "[toolchain] cargo not found: install Rust >= 1.88 with rustup, then run again" >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
