@@ -9,4 +9,10 @@ bash "$here/up.sh"
 cd "$REPO"
 # The end-to-end tests start the binaries, so they must be built first.
 cargo build --workspace --bins --locked
-cargo test --workspace --locked
+log="$(mktemp)"
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "all tests: %d passed, %d failed\n", passed, failed }' "$log"
+rm -f "$log"
+exit "$status"
