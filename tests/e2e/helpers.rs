@@ -55,6 +55,8 @@ pub struct Service {
 pub struct Stack {
     pub id: String,
     pub tenant: String,
+    /// The test debtor's time zone: midday there now.
+    pub debtor_zone: String,
     pub topics: Topics,
     pub redis_prefix: String,
     pub database_url: String,
@@ -66,14 +68,89 @@ pub struct Stack {
     pub services: Vec<Service>,
 }
 
+/// Where the debtor is: a time zone whose local hour is `local_hour` right now, so tests do not
+/// depend on the hour or weekday they run at. IANA's `Etc/GMT-N` is UTC+N.
+pub fn zone_at_local_hour(local_hour: i64) -> String {
+    use chrono::Timelike;
+    let utc_hour = i64::from(chrono::Utc::now().hour());
+    let mut offset = local_hour - utc_hour;
+    if offset < -12 {
+        offset += 24;
+    }
+    if offset > 14 {
+        offset -= 24;
+    }
+    match offset {
+        0 => "Etc/GMT".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+/// A TCP relay to Redis that a test can cut and restore, to play an outage.
+pub struct RedisRelay {
+    pub port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl RedisRelay {
+    pub async fn start() -> RedisRelay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let port = listener.local_addr().expect("addr").port();
+        let target = redis_url()
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_string();
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut watch = watch.clone();
+                if !*watch.borrow() {
+                    continue; // dropped: the client sees the connection close at once
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watch.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        RedisRelay { port, up }
+    }
+
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
+
 impl Stack {
     pub async fn start() -> Stack {
+        Stack::start_with(None).await
+    }
+
+    /// `channels_redis`: a Redis URL for channels only (e.g. through a [`RedisRelay`]).
+    pub async fn start_with(channels_redis: Option<String>) -> Stack {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let topics = Topics::with_prefix(&format!("e2e{id}."));
         create_topics(&topics).await;
         let database_url = create_database(&id).await;
         let mut stack = Stack {
             tenant: format!("tenant-{id}"),
+            debtor_zone: zone_at_local_hour(12),
             redis_prefix: format!("e2e{id}"),
             id,
             topics,
@@ -86,7 +163,12 @@ impl Stack {
             services: Vec::new(),
         };
         for name in ["accounts", "scheduling", "channels"] {
-            let service = stack.spawn(name);
+            let redis = if name == "channels" {
+                channels_redis.clone()
+            } else {
+                None
+            };
+            let service = stack.spawn(name, redis.unwrap_or_else(redis_url));
             stack.services.push(service);
         }
         for port in [stack.accounts_port, stack.scheduling_port, stack.channels_port] {
@@ -95,7 +177,7 @@ impl Stack {
         stack
     }
 
-    fn spawn(&self, name: &'static str) -> Service {
+    fn spawn(&self, name: &'static str, redis: String) -> Service {
         let binary = bin_dir().join(format!("recobro-{name}"));
         assert!(
             binary.exists(),
@@ -113,7 +195,7 @@ impl Stack {
         };
         let child = Command::new(binary)
             .env("KAFKA_BROKERS", brokers())
-            .env("REDIS_URL", redis_url())
+            .env("REDIS_URL", redis)
             .env("DATABASE_URL", &self.database_url)
             .env("RECOBRO_TOPIC_PREFIX", format!("e2e{}.", self.id))
             .env("RECOBRO_REDIS_PREFIX", &self.redis_prefix)

@@ -7,7 +7,7 @@ mod helpers;
 use std::time::Duration;
 
 use chrono::{Days, Utc};
-use helpers::{Stack, encode, post_json};
+use helpers::{RedisRelay, Stack, encode, post_json};
 use recobro_common::time;
 use recobro_proto::v1::accounts_service_client::AccountsServiceClient;
 use recobro_proto::v1::channels_service_client::ChannelsServiceClient;
@@ -16,8 +16,21 @@ use recobro_proto::v1::{self as pb, account_event};
 
 const HOP: Duration = Duration::from_secs(60);
 
+/// An invoice of debtor D-1: a consumer in the United States (contact allowed 08:00-21:00 every
+/// day), placed in a time zone where it is midday now so the test never depends on the hour.
 fn invoice_event(
     stack: &Stack,
+    event_id: &str,
+    kind: pb::InvoiceEventKind,
+    version: i64,
+    due_in_days: i64,
+) -> pb::InvoiceEvent {
+    invoice_of(stack, "F-1", event_id, kind, version, due_in_days)
+}
+
+fn invoice_of(
+    stack: &Stack,
+    invoice: &str,
     event_id: &str,
     kind: pb::InvoiceEventKind,
     version: i64,
@@ -40,15 +53,16 @@ fn invoice_event(
             external_id: "D-1".into(),
             name: "Ferretería El Tornillo SAS".into(),
             kind: pb::DebtorKind::Company as i32,
-            time_zone: "America/Bogota".into(),
-            locale: "es-CO".into(),
-            country: "CO".into(),
+            time_zone: stack.debtor_zone.clone(),
+            locale: "es-US".into(),
+            country: "US".into(),
             email: "tesoreria@tornillo.example".into(),
             phone: "+573001234567".into(),
+            region: String::new(),
         }),
         invoice: Some(pb::InvoiceRecord {
-            external_id: "F-1".into(),
-            number: "FE-0001".into(),
+            external_id: invoice.into(),
+            number: format!("FE-{invoice}"),
             amount: Some(pb::Money {
                 amount_minor: 1_250_000_00,
                 currency: "COP".into(),
@@ -97,7 +111,7 @@ async fn one_reminder_travels_from_the_erp_to_the_debtors_reply() {
         panic!("an invoice change")
     };
     let invoice = changed.invoice.expect("invoice");
-    assert_eq!(invoice.number, "FE-0001");
+    assert_eq!(invoice.number, "FE-F-1");
     let mut accounts = AccountsServiceClient::new(stack.grpc(stack.accounts_port).await);
     let debtor = accounts
         .get_debtor(pb::GetDebtorRequest {
@@ -169,22 +183,29 @@ async fn one_reminder_travels_from_the_erp_to_the_debtors_reply() {
         delivery.reason
     );
     assert_eq!(delivery.provider, "sandbox-email");
-    let mut redis = redis::Client::open(helpers::redis_url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let local_day = Utc::now().with_timezone(&chrono_tz_bogota()).date_naive();
-    let used: Option<i64> = redis::cmd("GET")
-        .arg(format!(
-            "{}:{{d:{}}}:day:{local_day}",
-            stack.redis_prefix, invoice.debtor_id
-        ))
-        .query_async(&mut redis)
-        .await
-        .expect("read the contact budget");
-    assert_eq!(used, Some(1), "one contact counted on the debtor's local day");
     let mut channels = ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
+    let budget = channels
+        .get_contact_budget(pb::GetContactBudgetRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id: invoice.debtor_id.clone(),
+        })
+        .await
+        .expect("the debtor's budget")
+        .into_inner();
+    let daily: Vec<_> = budget
+        .caps
+        .iter()
+        .filter(|cap| cap.window == "local_day")
+        .collect();
+    assert!(
+        !daily.is_empty() && daily.iter().all(|cap| cap.used == 1),
+        "one contact counted today: {daily:?}"
+    );
+    assert!(
+        budget.packs.iter().any(|pack| pack.starts_with("US@")),
+        "{:?}",
+        budget.packs
+    );
     let sent = channels
         .list_deliveries(pb::ListDeliveriesRequest {
             tenant_id: stack.tenant.clone(),
@@ -195,7 +216,7 @@ async fn one_reminder_travels_from_the_erp_to_the_debtors_reply() {
         .into_inner()
         .deliveries;
     assert_eq!(sent.len(), 1, "the duplicate ERP event caused no second reminder");
-    assert_eq!(sent[0].subject, "Factura FE-0001 vencida");
+    assert_eq!(sent[0].subject, "Factura FE-F-1 vencida");
     assert!(sent[0].body.contains("1.250.000,00 COP"), "{}", sent[0].body);
     assert!(sent[0].body.contains("Ferretería El Tornillo SAS"));
 
@@ -222,11 +243,6 @@ async fn one_reminder_travels_from_the_erp_to_the_debtors_reply() {
         "a redelivered event published {} more changes",
         later_changes.len()
     );
-}
-
-fn chrono_tz_bogota() -> chrono::FixedOffset {
-    // Colombia has no daylight saving time: UTC-5 all year.
-    chrono::FixedOffset::west_opt(5 * 3600).expect("offset")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,4 +404,178 @@ async fn sigterm_drains_every_service_and_exits_cleanly() {
         };
         assert!(status.success(), "{name} exited with {status}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_reminder_the_same_day_is_deferred_until_the_budget_allows() {
+    let stack = Stack::start().await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    for (index, invoice) in ["F-1", "F-2"].iter().enumerate() {
+        let event = invoice_of(
+            &stack,
+            invoice,
+            &format!("evt-{index}"),
+            pb::InvoiceEventKind::Issued,
+            1,
+            -10,
+        );
+        stack
+            .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+            .await;
+    }
+    let first: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    let second: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    let mut outcomes = [first.status(), second.status()];
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [pb::DeliveryStatus::Sent, pb::DeliveryStatus::Deferred],
+        "{first:?} {second:?}"
+    );
+    let deferred = if first.status() == pb::DeliveryStatus::Deferred {
+        first
+    } else {
+        second
+    };
+    assert!(deferred.reason.contains("per local_day"), "{}", deferred.reason);
+    assert!(
+        !deferred.rule.is_empty() && deferred.pack.contains('@'),
+        "the rule and pack are named: {deferred:?}"
+    );
+    let not_before = deferred
+        .not_before
+        .as_ref()
+        .and_then(time::from_timestamp)
+        .expect("not_before");
+    // Tomorrow, when the day's budget resets, at the first allowed hour (08:00 in the US).
+    let zone: chrono_tz::Tz = stack.debtor_zone.parse().expect("zone");
+    let local = not_before.with_timezone(&zone);
+    assert_eq!(
+        local.date_naive(),
+        Utc::now().with_timezone(&zone).date_naive() + chrono::Duration::days(1)
+    );
+    assert_eq!(local.format("%H:%M").to_string(), "08:00");
+
+    // Scheduling put the reminder back to pending for exactly that moment.
+    let mut channels = ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
+    let mut scheduling = SchedulingServiceClient::new(stack.grpc(stack.scheduling_port).await);
+    let deferred_reminder = deferred.reminder_id.clone();
+    let deadline = tokio::time::Instant::now() + HOP;
+    loop {
+        let mut found = None;
+        for invoice in ["F-1", "F-2"] {
+            let invoice_id = invoice_id(&stack.tenant, invoice);
+            let planned = scheduling
+                .list_reminders(pb::ListRemindersRequest {
+                    tenant_id: stack.tenant.clone(),
+                    invoice_id,
+                })
+                .await
+                .expect("reminders")
+                .into_inner()
+                .reminders;
+            found = found.or(planned.into_iter().find(|r| r.reminder_id == deferred_reminder));
+        }
+        let reminder = found.expect("the deferred reminder is planned");
+        if reminder.state() == pb::ReminderState::Pending {
+            assert_eq!(
+                reminder.fire_at.as_ref().and_then(time::from_timestamp),
+                Some(not_before)
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never rescheduled: {reminder:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // And the audit says why, for both.
+    let decisions = channels
+        .explain_contacts(pb::ExplainContactsRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id: deferred.debtor_id.clone(),
+            from: None,
+            to: None,
+        })
+        .await
+        .expect("decisions")
+        .into_inner()
+        .decisions;
+    let verdicts: Vec<pb::ContactVerdict> = decisions.iter().map(|d| d.verdict()).collect();
+    assert!(
+        verdicts.contains(&pb::ContactVerdict::Allowed) && verdicts.contains(&pb::ContactVerdict::Deferred),
+        "{decisions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_reply_stops_that_channel_at_once() {
+    let stack = Stack::start().await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    let responses = stack.follow(&stack.topics.responses);
+    let first = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&first), None)
+        .await;
+    let sent: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    assert_eq!(sent.status(), pb::DeliveryStatus::Sent);
+    let (status, body) = post_json(
+        stack.http_port,
+        "/webhooks/sandbox/replies",
+        &format!(r#"{{"reminder_id":"{}","text":"BAJA"}}"#, sent.reminder_id),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let reply: pb::DebtorResponse = responses.find(HOP, |_| true).await.decode();
+    assert_eq!(reply.intent(), pb::ResponseIntent::OptOut);
+
+    let second = invoice_of(&stack, "F-2", "evt-2", pb::InvoiceEventKind::Issued, 1, -10);
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&second), None)
+        .await;
+    let next: pb::DeliveryRecord = deliveries
+        .find(HOP, |r| {
+            r.decode::<pb::DeliveryRecord>().reminder_id != sent.reminder_id
+        })
+        .await
+        .decode();
+    assert_eq!(next.status(), pb::DeliveryStatus::Suppressed, "{next:?}");
+    assert_eq!(next.rule, "opt-out");
+    assert!(next.reason.contains("opted out of email"), "{}", next.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_nobody_is_contacted_and_nothing_is_lost() {
+    let relay = RedisRelay::start().await;
+    let stack = Stack::start_with(Some(format!("redis://127.0.0.1:{}", relay.port))).await;
+    let reminders = stack.follow(&stack.topics.reminders_due);
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    relay.cut();
+
+    let event = invoice_event(&stack, "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .await;
+    let reminder: pb::ReminderDue = reminders.find(HOP, |_| true).await.decode();
+    // The reminder reached channels, but without Redis nobody is contacted.
+    assert!(
+        deliveries.next(Duration::from_secs(6)).await.is_none(),
+        "a delivery happened without the contact budget"
+    );
+
+    relay.restore();
+    let delivered: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        delivered.reminder_id, reminder.reminder_id,
+        "the same reminder, not lost"
+    );
+    assert_eq!(delivered.status(), pb::DeliveryStatus::Sent);
+}
+
+/// accounts' ids are UUIDv5 of (tenant, external id): the same derivation, for looking one up.
+fn invoice_id(tenant: &str, external_id: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_8e70);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("invoice/{tenant}/{external_id}").as_bytes()).to_string()
 }

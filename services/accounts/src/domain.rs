@@ -37,6 +37,7 @@ pub struct Debtor {
     pub country: String,
     pub email: Option<String>,
     pub phone: Option<String>,
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +235,25 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
             "is not an ISO 3166-1 alpha-2 code such as CO",
         ));
     }
+    let region = record.region.trim();
+    let region = if region.is_empty() {
+        None
+    } else {
+        let valid = region
+            .strip_prefix(country)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|code| {
+                (1..=3).contains(&code.len())
+                    && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            });
+        if !valid {
+            return Err(invalid(
+                "debtor.region",
+                "is not an ISO 3166-2 code of the debtor's country, such as BR-SP",
+            ));
+        }
+        Some(region.to_string())
+    };
     let email = email("debtor.email", &record.email)?;
     let phone = phone("debtor.phone", &record.phone)?;
     if email.is_none() && phone.is_none() {
@@ -253,6 +273,7 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
         country: country.to_string(),
         email,
         phone,
+        region,
     })
 }
 
@@ -272,6 +293,7 @@ impl Debtor {
             country: self.country.clone(),
             email: self.email.clone().unwrap_or_default(),
             phone: self.phone.clone().unwrap_or_default(),
+            region: self.region.clone().unwrap_or_default(),
         }
     }
 }
@@ -320,6 +342,7 @@ mod tests {
                 country: "CO".into(),
                 email: "tesoreria@tornillo.example".into(),
                 phone: "+573001234567".into(),
+                region: String::new(),
             }),
             invoice: Some(pb::InvoiceRecord {
                 external_id: "F-100".into(),

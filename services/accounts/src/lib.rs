@@ -25,6 +25,11 @@ const MIGRATIONS: &[db::Step] = &[
         description: "outbox",
         sql: outbox::MIGRATION,
     },
+    db::Step {
+        version: 3,
+        description: "debtor region",
+        sql: include_str!("../migrations/0002_debtor_region.sql"),
+    },
 ];
 
 pub struct Application {

@@ -28,12 +28,12 @@ pub async fn upsert_debtor(tx: &mut Transaction<'_, Postgres>, debtor: &Debtor) 
         .execute(&mut **tx)
         .await?;
     sqlx::query(
-        "INSERT INTO debtors (debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "INSERT INTO debtors (debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone, region)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (debtor_id) DO UPDATE SET
             name = EXCLUDED.name, kind = EXCLUDED.kind, time_zone = EXCLUDED.time_zone,
             locale = EXCLUDED.locale, country = EXCLUDED.country, email = EXCLUDED.email,
-            phone = EXCLUDED.phone, updated_at = now()",
+            phone = EXCLUDED.phone, region = EXCLUDED.region, updated_at = now()",
     )
     .bind(debtor.debtor_id)
     .bind(&debtor.tenant_id)
@@ -45,6 +45,7 @@ pub async fn upsert_debtor(tx: &mut Transaction<'_, Postgres>, debtor: &Debtor) 
     .bind(&debtor.country)
     .bind(&debtor.email)
     .bind(&debtor.phone)
+    .bind(&debtor.region)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -102,11 +103,12 @@ type DebtorRow = (
     String,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Option<Debtor>, sqlx::Error> {
     let row: Option<DebtorRow> = sqlx::query_as(
-        "SELECT debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone
+        "SELECT debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone, region
          FROM debtors WHERE tenant_id = $1 AND debtor_id = $2",
     )
     .bind(tenant_id)
@@ -124,6 +126,7 @@ pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<O
         country: r.7,
         email: r.8,
         phone: r.9,
+        region: r.10,
     }))
 }
 

@@ -1,89 +1,290 @@
-//! The contact budget in Redis: at most `daily_cap` contacts per debtor per local calendar
-//! day, across all invoices and channels. Check and reserve happen in one Lua script, so
-//! concurrent workers can never exceed the cap, and a retried reminder never counts twice.
+//! The contact budget in Redis: every cap of every pack that applies to a debtor, checked and
+//! reserved in one Lua script. Either every cap has room and all are reserved, or nothing is
+//! consumed. A retried reminder is recognised by its reservation and never counts twice; a
+//! reservation whose delivery fails before reaching the provider is released.
+//!
+//! Every key of a debtor shares the `{d:<debtor id>}` hash tag, so the scripts run on Redis
+//! Cluster.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use recobro_common::rules::{Applied, Cap, CapKind, Pack, Window};
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 const RESERVE: &str = r#"
--- KEYS[1]: this reminder's reservation, KEYS[2]: the debtor's counter for the local day.
--- ARGV[1]: cap, ARGV[2]: counter TTL, ARGV[3]: reservation TTL (seconds).
+-- KEYS[1]: this reminder's reservation (a hash); KEYS[1 + i]: the state of cap i.
+-- ARGV[1]: now (ms), ARGV[2]: reservation TTL (s), ARGV[3]: channel, ARGV[4]: reminder id,
+-- then per cap: kind ('c' counter, 'r' rolling window, 'd' distinct channels), max, span
+-- (TTL in seconds for 'c' and 'd'; window length in ms for 'r').
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 1
+  return {1, 0, 0}
 end
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-if used >= tonumber(ARGV[1]) then
+local now = tonumber(ARGV[1])
+local channel = ARGV[3]
+local member = ARGV[4]
+local caps = #KEYS - 1
+for i = 1, caps do
+  local kind, max, span = ARGV[2 + 3 * i], tonumber(ARGV[3 + 3 * i]), tonumber(ARGV[4 + 3 * i])
+  local key = KEYS[1 + i]
+  if kind == 'c' then
+    if tonumber(redis.call('GET', key) or '0') >= max then
+      return {0, i, 0}
+    end
+  elseif kind == 'r' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+    local used = redis.call('ZCARD', key)
+    if used >= max then
+      -- Room returns when the entry that keeps the count at max leaves the window.
+      local entry = redis.call('ZRANGE', key, used - max, used - max, 'WITHSCORES')
+      return {0, i, tonumber(entry[2]) + span}
+    end
+  elseif kind == 'd' then
+    if redis.call('SISMEMBER', key, channel) == 0 and redis.call('SCARD', key) >= max then
+      return {0, i, 0}
+    end
+  end
+end
+local undo = {}
+for i = 1, caps do
+  local kind, span = ARGV[2 + 3 * i], tonumber(ARGV[4 + 3 * i])
+  local key = KEYS[1 + i]
+  if kind == 'c' then
+    redis.call('INCR', key)
+    redis.call('EXPIRE', key, span)
+    table.insert(undo, 'c' .. key)
+  elseif kind == 'r' then
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, span)
+    table.insert(undo, 'r' .. key)
+  elseif kind == 'd' then
+    if redis.call('SADD', key, channel) == 1 then
+      table.insert(undo, 'd' .. key)
+    end
+    redis.call('EXPIRE', key, span)
+  end
+end
+redis.call('HSET', KEYS[1], 'channel', channel, 'undo', table.concat(undo, '\n'))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {1, 0, 0}
+"#;
+
+const RELEASE: &str = r#"
+-- KEYS[1]: the reservation; KEYS[2..]: the keys it changed, each with its kind in ARGV.
+-- ARGV[1]: reminder id, ARGV[2]: channel, ARGV[1 + i]: kind of KEYS[1 + i].
+if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
+for i = 2, #KEYS do
+  local kind = ARGV[1 + i]
+  if kind == 'c' then
+    if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then
+      redis.call('DECR', KEYS[i])
+    end
+  elseif kind == 'r' then
+    redis.call('ZREM', KEYS[i], ARGV[1])
+  elseif kind == 'd' then
+    redis.call('SREM', KEYS[i], ARGV[2])
+  end
+end
+redis.call('DEL', KEYS[1])
 return 1
 "#;
 
-/// Longer than any redelivery window, so a redelivered reminder is still recognised.
-const RESERVATION_TTL_SECONDS: u64 = 30 * 24 * 3600;
-const DAY_COUNTER_TTL_SECONDS: u64 = 3 * 24 * 3600;
+/// Longer than any redelivery or deferral: a reminder seen again is still recognised.
+const RESERVATION_TTL: Duration = Duration::days(45);
 
 pub struct ContactBudget {
     redis: ConnectionManager,
-    script: redis::Script,
+    reserve: redis::Script,
+    release: redis::Script,
     prefix: String,
-    pub daily_cap: u32,
 }
 
 #[derive(Debug, PartialEq)]
 pub enum Decision {
     Allowed,
-    /// The debtor already had every contact the day allows.
-    Exhausted {
-        local_day: String,
+    /// A cap is full; `room_at` is when it has room again (for the rolling or calendar window).
+    Full {
+        pack: String,
+        cap: String,
+        window: String,
+        max: u32,
+        room_at: DateTime<Utc>,
     },
 }
 
+/// One cap's key and what the script needs to know about it.
+struct CapKey<'a> {
+    pack: &'a Pack,
+    cap: &'a Cap,
+    key: String,
+    /// When the calendar period ends (None for rolling windows).
+    period_end: Option<DateTime<Utc>>,
+}
+
 impl ContactBudget {
-    pub fn new(redis: ConnectionManager, prefix: &str, daily_cap: u32) -> ContactBudget {
+    pub fn new(redis: ConnectionManager, prefix: &str) -> ContactBudget {
         ContactBudget {
             redis,
-            script: redis::Script::new(RESERVE),
+            reserve: redis::Script::new(RESERVE),
+            release: redis::Script::new(RELEASE),
             prefix: prefix.to_string(),
-            daily_cap,
         }
     }
 
-    /// Every key of one debtor shares the `{d:<id>}` hash tag, so the script runs on Redis Cluster.
-    pub fn day_key(&self, debtor_id: Uuid, local_day: &str) -> String {
-        format!("{}:{{d:{debtor_id}}}:day:{local_day}", self.prefix)
+    fn debtor_key(&self, debtor_id: Uuid, rest: &str) -> String {
+        format!("{}:{{d:{debtor_id}}}:{rest}", self.prefix)
     }
 
-    fn reservation_key(&self, debtor_id: Uuid, reminder_id: Uuid) -> String {
-        format!("{}:{{d:{debtor_id}}}:reminder:{reminder_id}", self.prefix)
+    fn cap_keys<'a>(
+        &self,
+        rules: &'a Applied<'a>,
+        debtor_id: Uuid,
+        channel: &'a str,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Vec<CapKey<'a>> {
+        let mut keys = Vec::new();
+        for (pack, cap) in rules.caps_for(channel) {
+            let period = cap.window.period(now, tz);
+            let period_name = period
+                .as_ref()
+                .map(|(name, _)| name.as_str())
+                .unwrap_or("rolling");
+            let key = self.debtor_key(debtor_id, &format!("cap:{}:{}:{}", pack.id, cap.id, period_name));
+            keys.push(CapKey {
+                pack,
+                cap,
+                key,
+                period_end: period.map(|(_, end)| end),
+            });
+        }
+        keys
     }
 
+    /// Checks every cap for a contact on `channel` now and reserves them all, or none.
     pub async fn reserve(
         &self,
+        rules: &Applied<'_>,
         debtor_id: Uuid,
         reminder_id: Uuid,
+        channel: &str,
         tz: Tz,
         now: DateTime<Utc>,
     ) -> Result<Decision, redis::RedisError> {
-        let local_day = now.with_timezone(&tz).date_naive().to_string();
+        let caps = self.cap_keys(rules, debtor_id, channel, tz, now);
+        let mut invocation = self.reserve.prepare_invoke();
+        invocation
+            .key(self.debtor_key(debtor_id, &format!("reminder:{reminder_id}")))
+            .arg(now.timestamp_millis())
+            .arg(RESERVATION_TTL.num_seconds())
+            .arg(channel)
+            .arg(reminder_id.to_string());
+        for cap in &caps {
+            invocation.key(&cap.key);
+            let (kind, span) = match (cap.cap.kind, cap.cap.window) {
+                (_, Window::Rolling(span)) => ("r", span.num_milliseconds()),
+                (kind, _) => {
+                    // Keep a calendar counter a day past its period, then let Redis drop it.
+                    let end = cap.period_end.unwrap_or(now);
+                    let ttl = (end - now).num_seconds().max(1) + 86_400;
+                    (
+                        if kind == CapKind::DistinctChannels {
+                            "d"
+                        } else {
+                            "c"
+                        },
+                        ttl,
+                    )
+                }
+            };
+            invocation.arg(kind).arg(cap.cap.max).arg(span);
+        }
         let mut redis = self.redis.clone();
-        let allowed: i64 = self
-            .script
-            .key(self.reservation_key(debtor_id, reminder_id))
-            .key(self.day_key(debtor_id, &local_day))
-            .arg(self.daily_cap)
-            .arg(DAY_COUNTER_TTL_SECONDS)
-            .arg(RESERVATION_TTL_SECONDS)
-            .invoke_async(&mut redis)
-            .await?;
-        Ok(if allowed == 1 {
-            Decision::Allowed
-        } else {
-            Decision::Exhausted { local_day }
+        let (allowed, index, room_ms): (i64, usize, i64) = invocation.invoke_async(&mut redis).await?;
+        if allowed == 1 {
+            return Ok(Decision::Allowed);
+        }
+        let full = &caps[index.saturating_sub(1).min(caps.len().saturating_sub(1))];
+        let room_at = match full.period_end {
+            Some(end) => end,
+            None => DateTime::from_timestamp_millis(room_ms).unwrap_or(now),
+        };
+        Ok(Decision::Full {
+            pack: full.pack.label(),
+            cap: full.cap.id.clone(),
+            window: full.cap.window.name(),
+            max: full.cap.max,
+            room_at,
         })
+    }
+
+    /// Gives back what a reminder reserved, when its delivery failed before reaching the
+    /// provider. Returns whether there was anything to release.
+    pub async fn release(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<bool, redis::RedisError> {
+        let reservation = self.debtor_key(debtor_id, &format!("reminder:{reminder_id}"));
+        let mut redis = self.redis.clone();
+        let (channel, undo): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(&reservation)
+            .arg("channel")
+            .arg("undo")
+            .query_async(&mut redis)
+            .await?;
+        let Some(channel) = channel else { return Ok(false) };
+        let mut invocation = self.release.prepare_invoke();
+        invocation
+            .key(&reservation)
+            .arg(reminder_id.to_string())
+            .arg(&channel);
+        for entry in undo.unwrap_or_default().lines() {
+            if entry.len() > 1 {
+                let (kind, key) = entry.split_at(1);
+                invocation.key(key).arg(kind);
+            }
+        }
+        let released: i64 = invocation.invoke_async(&mut redis).await?;
+        Ok(released == 1)
+    }
+
+    /// Each cap's use right now, for the gRPC view of a debtor's remaining budget.
+    pub async fn usage(
+        &self,
+        rules: &Applied<'_>,
+        debtor_id: Uuid,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Cap, i64)>, redis::RedisError> {
+        let mut redis = self.redis.clone();
+        let mut usage = Vec::new();
+        for pack in rules.packs() {
+            for cap in &pack.caps {
+                let period = cap.window.period(now, tz);
+                let period_name = period
+                    .as_ref()
+                    .map(|(name, _)| name.as_str())
+                    .unwrap_or("rolling");
+                let key = self.debtor_key(debtor_id, &format!("cap:{}:{}:{}", pack.id, cap.id, period_name));
+                let used: i64 = match (cap.kind, cap.window) {
+                    (_, Window::Rolling(span)) => {
+                        redis::cmd("ZCOUNT")
+                            .arg(&key)
+                            .arg((now - span).timestamp_millis())
+                            .arg("+inf")
+                            .query_async(&mut redis)
+                            .await?
+                    }
+                    (CapKind::DistinctChannels, _) => {
+                        redis::cmd("SCARD").arg(&key).query_async(&mut redis).await?
+                    }
+                    (CapKind::Contacts, _) => {
+                        let value: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut redis).await?;
+                        value.unwrap_or(0)
+                    }
+                };
+                usage.push((pack.label(), cap.clone(), used));
+            }
+        }
+        Ok(usage)
     }
 }

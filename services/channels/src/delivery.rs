@@ -1,13 +1,16 @@
-//! Delivery of `ReminderDue` events: re-check the contact budget, render, send, record.
+//! Delivery of `ReminderDue` events: decide by the debtor's contact rules (opt-outs, channels
+//! the law allows, hours and holidays, the contact budget), render, send, record. A contact not
+//! allowed now is deferred to the earliest moment it would be, never dropped.
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 use recobro_common::kafka::{Failure, Handler};
+use recobro_common::rules::{Applied, Closed, Rulebook};
 use recobro_common::{channel_name, time};
 use recobro_proto::v1::{self as pb, DeliveryStatus};
 use sqlx::PgPool;
@@ -21,6 +24,7 @@ use crate::templates;
 pub struct Dispatcher {
     pub pool: PgPool,
     pub budget: ContactBudget,
+    pub rulebook: Rulebook,
     pub email: EmailProvider,
     pub deliveries_topic: String,
     pub payment_link_base: String,
@@ -32,13 +36,14 @@ struct Reminder {
     debtor_id: Uuid,
     invoice_id: Option<Uuid>,
     time_zone: Tz,
+    debtor: pb::Debtor,
     event: pb::ReminderDue,
 }
 
 fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
     let reminder_id = Uuid::parse_str(&event.reminder_id).map_err(|_| "reminder_id is not a UUID")?;
     let debtor_id = Uuid::parse_str(&event.debtor_id).map_err(|_| "debtor_id is not a UUID")?;
-    let debtor = event.debtor.as_ref().ok_or("debtor is required")?;
+    let debtor = event.debtor.clone().ok_or("debtor is required")?;
     let time_zone = debtor
         .time_zone
         .parse()
@@ -51,6 +56,7 @@ fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
         debtor_id,
         invoice_id: Uuid::parse_str(&event.invoice_id).ok(),
         time_zone,
+        debtor,
         event,
     })
 }
@@ -60,13 +66,51 @@ impl Handler for Dispatcher {
         let event = pb::ReminderDue::decode(message.payload().unwrap_or_default())
             .map_err(|err| Failure::Reject(format!("not a recobro.v1.ReminderDue: {err}")))?;
         let reminder = parse(event).map_err(Failure::Reject)?;
-        self.deliver(&reminder).await
+        self.deliver(&reminder, Utc::now()).await
+    }
+}
+
+/// What the rules and the provider made of one reminder.
+enum Outcome {
+    /// Final: delivered, failed or suppressed, with the rule decision behind it if any.
+    Final {
+        status: DeliveryStatus,
+        reason: String,
+        rule: String,
+        pack: String,
+        verdict: Option<&'static str>,
+    },
+    Deferred {
+        until: DateTime<Utc>,
+        rule: String,
+        pack: String,
+        reason: String,
+    },
+}
+
+fn failed(reason: impl Into<String>) -> Outcome {
+    Outcome::Final {
+        status: DeliveryStatus::Failed,
+        reason: reason.into(),
+        rule: String::new(),
+        pack: String::new(),
+        verdict: None,
+    }
+}
+
+fn suppressed(rule: &str, pack: String, reason: String) -> Outcome {
+    Outcome::Final {
+        status: DeliveryStatus::Suppressed,
+        reason,
+        rule: rule.to_string(),
+        pack,
+        verdict: Some("suppressed"),
     }
 }
 
 impl Dispatcher {
     #[tracing::instrument(skip_all, fields(tenant_id = %reminder.event.tenant_id, debtor_id = %reminder.debtor_id, reminder_id = %reminder.reminder_id))]
-    async fn deliver(&self, reminder: &Reminder) -> Result<(), Failure> {
+    async fn deliver(&self, reminder: &Reminder, now: DateTime<Utc>) -> Result<(), Failure> {
         let retry = |err: sqlx::Error| Failure::Retry(format!("database: {err}"));
         if store::delivered_before(&self.pool, reminder.reminder_id)
             .await
@@ -75,8 +119,19 @@ impl Dispatcher {
             tracing::info!("reminder already handled, not sending again");
             return Ok(());
         }
+        let debtor = &reminder.debtor;
+        store::remember_debtor(
+            &self.pool,
+            &reminder.event.tenant_id,
+            reminder.debtor_id,
+            &debtor.time_zone,
+            &debtor.country,
+            &debtor.region,
+        )
+        .await
+        .map_err(retry)?;
         let channel = reminder.event.channel();
-        let mut outcome = Delivery {
+        let mut delivery = Delivery {
             reminder_id: reminder.reminder_id,
             tenant_id: reminder.event.tenant_id.clone(),
             debtor_id: reminder.debtor_id,
@@ -88,80 +143,214 @@ impl Dispatcher {
             provider_message_id: String::new(),
             subject: String::new(),
             body: String::new(),
-            at: Utc::now(),
+            at: now,
+            rule: String::new(),
+            pack: String::new(),
+            not_before: None,
         };
-        let debtor = reminder.event.debtor.clone().unwrap_or_default();
-        if channel != pb::Channel::Email {
-            outcome.reason = format!("no {} provider is configured", channel_name(channel));
-        } else if debtor.email.is_empty() {
-            outcome.reason = "the debtor has no email contact point".into();
-        } else {
-            match templates::render(
-                &reminder.event.template_id,
-                &debtor.locale,
-                &self.variables(reminder),
-            ) {
-                Err(err) => outcome.reason = format!("template: {err}"),
-                Ok(rendered) => {
-                    outcome.subject = rendered.subject;
-                    outcome.body = rendered.body;
-                    self.send(reminder, &debtor.email, &mut outcome).await?;
-                }
+        let rules = self
+            .rulebook
+            .for_debtor(&debtor.country, Some(debtor.region.as_str()));
+        let outcome = self.decide_and_send(reminder, &rules, &mut delivery, now).await?;
+        match outcome {
+            Outcome::Deferred {
+                until,
+                rule,
+                pack,
+                reason,
+            } => {
+                delivery.status = DeliveryStatus::Deferred;
+                delivery.not_before = Some(until);
+                delivery.reason = reason;
+                delivery.rule = rule;
+                delivery.pack = pack;
+                let decision = store::Decision {
+                    verdict: "deferred",
+                    rule: &delivery.rule,
+                    pack: &delivery.pack,
+                    reason: &delivery.reason,
+                    not_before: Some(until),
+                };
+                store::record_deferral(&self.pool, &delivery, &decision, &self.deliveries_topic)
+                    .await
+                    .map_err(retry)?;
+                tracing::info!(until = %until, rule = %delivery.rule, pack = %delivery.pack, "contact deferred");
+            }
+            Outcome::Final {
+                status,
+                reason,
+                rule,
+                pack,
+                verdict,
+            } => {
+                delivery.status = status;
+                delivery.reason = reason;
+                delivery.rule = rule;
+                delivery.pack = pack;
+                let decision = verdict.map(|verdict| store::Decision {
+                    verdict,
+                    rule: &delivery.rule,
+                    pack: &delivery.pack,
+                    reason: &delivery.reason,
+                    not_before: None,
+                });
+                store::record_delivery(&self.pool, &delivery, decision.as_ref(), &self.deliveries_topic)
+                    .await
+                    .map_err(retry)?;
+                tracing::info!(status = ?delivery.status, reason = %delivery.reason, "reminder handled");
             }
         }
-        store::record_delivery(&self.pool, &outcome, &self.deliveries_topic)
-            .await
-            .map_err(retry)?;
-        tracing::info!(status = ?outcome.status, reason = %outcome.reason, "reminder handled");
         Ok(())
     }
 
-    /// Reserves the contact budget and calls the provider; fills in the outcome.
-    async fn send(&self, reminder: &Reminder, to: &str, outcome: &mut Delivery) -> Result<(), Failure> {
-        // Fail closed: without Redis nobody is contacted, and the reminder waits for a retry.
+    async fn decide_and_send(
+        &self,
+        reminder: &Reminder,
+        rules: &Applied<'_>,
+        delivery: &mut Delivery,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Failure> {
+        let channel = delivery.channel.clone();
+        let tenant = &reminder.event.tenant_id;
+        let opted_out = store::opted_out(&self.pool, tenant, reminder.debtor_id, &channel)
+            .await
+            .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+        if let Some(at) = opted_out {
+            return Ok(suppressed(
+                "opt-out",
+                String::new(),
+                format!("the debtor opted out of {channel} on {}", at.date_naive()),
+            ));
+        }
+        if let Some(pack) = rules.channel_refused_by(&channel) {
+            return Ok(suppressed(
+                "channels",
+                pack.label(),
+                format!("{} does not allow collection by {channel}", pack.title),
+            ));
+        }
+        if channel != "email" {
+            return Ok(failed(format!("no {channel} provider is configured")));
+        }
+        if reminder.debtor.email.is_empty() {
+            return Ok(failed("the debtor has no email contact point"));
+        }
+        let rendered = match templates::render(
+            &reminder.event.template_id,
+            &reminder.debtor.locale,
+            &self.variables(reminder, rules),
+        ) {
+            Ok(rendered) => rendered,
+            Err(err) => return Ok(failed(format!("template: {err}"))),
+        };
+        delivery.subject = rendered.subject;
+        delivery.body = rendered.body;
+
+        // Hours and holidays in the debtor's own time zone.
+        let country = rules.country.label();
+        match rules.next_open(now, reminder.time_zone) {
+            None => {
+                return Ok(suppressed(
+                    "hours",
+                    country,
+                    "the rules allow no contact time within a year".into(),
+                ));
+            }
+            Some((until, Some(closed))) if until > now => {
+                let (rule, reason) = match closed {
+                    Closed::Holiday { source } => (
+                        "holiday",
+                        format!("public holiday in the debtor's calendar ({source})"),
+                    ),
+                    Closed::Hours { source } => (
+                        "hours",
+                        format!("outside the allowed hours in {} ({source})", reminder.time_zone),
+                    ),
+                };
+                return Ok(Outcome::Deferred {
+                    until,
+                    rule: rule.into(),
+                    pack: country,
+                    reason,
+                });
+            }
+            Some(_) => {}
+        }
+
+        // The contact budget. Fail closed: without Redis nobody is contacted, and the reminder
+        // waits for a retry.
         let decision = self
             .budget
             .reserve(
+                rules,
                 reminder.debtor_id,
                 reminder.reminder_id,
+                &channel,
                 reminder.time_zone,
-                Utc::now(),
+                now,
             )
             .await
             .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-        if let Decision::Exhausted { local_day } = decision {
-            outcome.status = DeliveryStatus::Suppressed;
-            outcome.reason = format!(
-                "contact budget: {} contact(s) per local day already used on {local_day}",
-                self.budget.daily_cap
-            );
-            return Ok(());
+        if let Decision::Full {
+            pack,
+            cap,
+            window,
+            max,
+            room_at,
+        } = decision
+        {
+            let Some((until, _)) = rules.next_open(room_at, reminder.time_zone) else {
+                return Ok(suppressed(
+                    &cap,
+                    pack,
+                    "the rules allow no contact time within a year".into(),
+                ));
+            };
+            let reason = format!("contact budget: {max} per {window} already used");
+            return Ok(Outcome::Deferred {
+                until,
+                rule: cap,
+                pack,
+                reason,
+            });
         }
+
         let email = OutgoingEmail {
             reminder_id: reminder.reminder_id,
-            to,
-            subject: &outcome.subject,
-            body: &outcome.body,
+            to: &reminder.debtor.email,
+            subject: &delivery.subject,
+            body: &delivery.body,
         };
         match self.email.send(&email).await {
             Ok(message_id) => {
-                outcome.status = DeliveryStatus::Sent;
-                outcome.provider_message_id = message_id;
-                Ok(())
+                delivery.provider_message_id = message_id;
+                let packs = rules.packs().map(|p| p.label()).join(", ");
+                Ok(Outcome::Final {
+                    status: DeliveryStatus::Sent,
+                    reason: String::new(),
+                    rule: "all".into(),
+                    pack: packs,
+                    verdict: Some("allowed"),
+                })
             }
             Err(ProviderError::Permanent(reason)) => {
-                outcome.reason = reason;
-                Ok(())
+                // It never reached the debtor: it must not count against their budget.
+                self.budget
+                    .release(reminder.debtor_id, reminder.reminder_id)
+                    .await
+                    .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+                Ok(failed(reason))
             }
+            // The reservation stays: the retry finds it and does not count twice.
             Err(ProviderError::Transient(reason)) => Err(Failure::Retry(reason)),
         }
     }
 
-    fn variables(&self, reminder: &Reminder) -> HashMap<&'static str, String> {
-        let debtor = reminder.event.debtor.clone().unwrap_or_default();
+    fn variables(&self, reminder: &Reminder, rules: &Applied<'_>) -> HashMap<&'static str, String> {
+        let debtor = &reminder.debtor;
         let invoice = reminder.event.invoice.clone().unwrap_or_default();
         let mut variables = HashMap::from([
-            ("debtor_name", debtor.name),
+            ("debtor_name", debtor.name.clone()),
             ("invoice_number", invoice.number),
             (
                 "payment_link",
@@ -177,6 +366,9 @@ impl Dispatcher {
         }
         if let Some(due) = invoice.due_date.as_ref().and_then(time::from_date) {
             variables.insert("due_date", templates::format_date(due, &debtor.locale));
+        }
+        if let Some(sentence) = rules.opt_out_sentence(templates::language(&debtor.locale)) {
+            variables.insert("opt_out", sentence.to_string());
         }
         variables
     }

@@ -1,7 +1,7 @@
 //! channels: delivers due reminders through providers within each debtor's contact budget,
 //! and brings back what debtors answer.
 
-mod budget;
+pub mod budget;
 mod delivery;
 mod error;
 mod grpc;
@@ -14,6 +14,7 @@ mod webhooks;
 use std::net::SocketAddr;
 
 use recobro_common::config::{ConfigError, Env};
+use recobro_common::rules::Rulebook;
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::channels_service_server::ChannelsServiceServer;
 use tokio::net::TcpListener;
@@ -32,14 +33,17 @@ const MIGRATIONS: &[db::Step] = &[
         description: "outbox",
         sql: outbox::MIGRATION,
     },
+    db::Step {
+        version: 3,
+        description: "contact rules",
+        sql: include_str!("../migrations/0002_contact_rules.sql"),
+    },
 ];
 
 pub struct Settings {
     pub common: Config,
     /// Where provider webhooks arrive.
     pub http_addr: SocketAddr,
-    /// Contacts allowed per debtor per local calendar day, across invoices and channels.
-    pub daily_cap: u32,
     /// The invoice id is appended to make the debtor's payment link.
     pub payment_link_base: String,
 }
@@ -55,18 +59,9 @@ impl Settings {
                 value: http_addr.clone(),
                 reason: err.to_string(),
             })?;
-        let daily_cap = env.parse_or("RECOBRO_DAILY_CONTACT_CAP", 1u32)?;
-        if daily_cap == 0 {
-            return Err(ConfigError::Invalid {
-                name: "RECOBRO_DAILY_CONTACT_CAP".into(),
-                value: "0".into(),
-                reason: "must allow at least one contact".into(),
-            });
-        }
         Ok(Settings {
             common,
             http_addr,
-            daily_cap,
             payment_link_base: env.or("RECOBRO_PAYMENT_LINK_BASE", "https://pay.recobro.example/i/"),
         })
     }
@@ -78,11 +73,14 @@ pub struct Application {
     http: TcpListener,
     pool: sqlx::PgPool,
     redis: redis::aio::ConnectionManager,
+    rulebook: Rulebook,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let config = &settings.common;
+        // A pack that does not parse stops the service at start, not at the first reminder.
+        let rulebook = Rulebook::shipped()?;
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
         let redis = redis::Client::open(config.redis_url.as_str())?
             .get_connection_manager()
@@ -95,6 +93,7 @@ impl Application {
             http,
             pool,
             redis,
+            rulebook,
         })
     }
 
@@ -113,6 +112,7 @@ impl Application {
             http,
             pool,
             redis,
+            rulebook,
         } = self;
         let config = settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
@@ -128,7 +128,8 @@ impl Application {
         )?;
         let dispatcher = delivery::Dispatcher {
             pool: pool.clone(),
-            budget: budget::ContactBudget::new(redis, &config.redis_prefix, settings.daily_cap),
+            budget: budget::ContactBudget::new(redis.clone(), &config.redis_prefix),
+            rulebook: rulebook.clone(),
             email: provider::EmailProvider::Sandbox,
             deliveries_topic: config.topics.deliveries.clone(),
             payment_link_base: settings.payment_link_base,
@@ -153,7 +154,11 @@ impl Application {
                 .with_graceful_shutdown(http_shutdown.cancelled_owned())
                 .await
         });
-        let routes = tonic::service::Routes::new(ChannelsServiceServer::new(grpc::Channels { pool }));
+        let routes = tonic::service::Routes::new(ChannelsServiceServer::new(grpc::Channels {
+            pool,
+            budget: budget::ContactBudget::new(redis, &config.redis_prefix),
+            rulebook,
+        }));
         serve::serve(grpc, routes, &["recobro.v1.ChannelsService"], shutdown).await?;
         serving_http.await??;
         consuming.await?;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 use recobro_common::{channel_from_name, outbox, time};
 use recobro_proto::v1::{self as pb, DeliveryStatus};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 pub async fn delivered_before(pool: &PgPool, reminder_id: Uuid) -> Result<bool, sqlx::Error> {
@@ -28,6 +28,10 @@ pub struct Delivery {
     pub subject: String,
     pub body: String,
     pub at: DateTime<Utc>,
+    /// The rule and pack that decided a suppressed or deferred outcome.
+    pub rule: String,
+    pub pack: String,
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 fn status_name(status: DeliveryStatus) -> &'static str {
@@ -36,7 +40,7 @@ fn status_name(status: DeliveryStatus) -> &'static str {
         DeliveryStatus::Delivered => "delivered",
         DeliveryStatus::Read => "read",
         DeliveryStatus::Failed => "failed",
-        DeliveryStatus::Suppressed | DeliveryStatus::Unspecified => "suppressed",
+        DeliveryStatus::Suppressed | DeliveryStatus::Deferred | DeliveryStatus::Unspecified => "suppressed",
     }
 }
 
@@ -62,18 +66,78 @@ impl Delivery {
             reason: self.reason.clone(),
             provider_message_id: self.provider_message_id.clone(),
             at: Some(time::timestamp(self.at)),
+            not_before: self.not_before.map(time::timestamp),
+            rule: self.rule.clone(),
+            pack: self.pack.clone(),
         }
     }
 }
 
-/// Stores the outcome and queues its `DeliveryRecord`; a second outcome for the same reminder
-/// is ignored.
-pub async fn record_delivery(pool: &PgPool, delivery: &Delivery, topic: &str) -> Result<bool, sqlx::Error> {
+/// A rule's verdict on one contact, for the audit trail.
+pub struct Decision<'a> {
+    pub verdict: &'static str,
+    pub rule: &'a str,
+    pub pack: &'a str,
+    pub reason: &'a str,
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+async fn record_decision(
+    tx: &mut Transaction<'_, Postgres>,
+    delivery: &Delivery,
+    decision: &Decision<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO contact_decisions (tenant_id, debtor_id, reminder_id, channel, verdict, not_before, rule, pack, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&delivery.tenant_id)
+    .bind(delivery.debtor_id)
+    .bind(delivery.reminder_id)
+    .bind(&delivery.channel)
+    .bind(decision.verdict)
+    .bind(decision.not_before)
+    .bind(decision.rule)
+    .bind(decision.pack)
+    .bind(decision.reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A contact the rules put off: the decision is recorded and a DEFERRED record published, so
+/// scheduling fires the reminder again at `not_before`. No delivery row: it is not final.
+pub async fn record_deferral(
+    pool: &PgPool,
+    delivery: &Delivery,
+    decision: &Decision<'_>,
+    topic: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    record_decision(&mut tx, delivery, decision).await?;
+    outbox::enqueue(
+        &mut tx,
+        topic,
+        &delivery.debtor_id.to_string(),
+        &delivery.record().encode_to_vec(),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Stores the final outcome (with the rule decision behind it, if any) and queues its
+/// `DeliveryRecord`; a second outcome for the same reminder is ignored.
+pub async fn record_delivery(
+    pool: &PgPool,
+    delivery: &Delivery,
+    decision: Option<&Decision<'_>>,
+    topic: &str,
+) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO deliveries (reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status,
-                                 reason, provider_message_id, subject, body, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                 reason, provider_message_id, subject, body, created_at, rule, pack)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (reminder_id) DO NOTHING",
     )
     .bind(delivery.reminder_id)
@@ -88,9 +152,14 @@ pub async fn record_delivery(pool: &PgPool, delivery: &Delivery, topic: &str) ->
     .bind(&delivery.subject)
     .bind(&delivery.body)
     .bind(delivery.at)
+    .bind(&delivery.rule)
+    .bind(&delivery.pack)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 1 {
+        if let Some(decision) = decision {
+            record_decision(&mut tx, delivery, decision).await?;
+        }
         outbox::enqueue(
             &mut tx,
             topic,
@@ -116,6 +185,8 @@ type DeliveryRow = (
     String,
     String,
     DateTime<Utc>,
+    String,
+    String,
 );
 
 fn from_row(r: DeliveryRow) -> Delivery {
@@ -132,10 +203,13 @@ fn from_row(r: DeliveryRow) -> Delivery {
         subject: r.9,
         body: r.10,
         at: r.11,
+        rule: r.12,
+        pack: r.13,
+        not_before: None,
     }
 }
 
-const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at";
+const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at, rule, pack";
 
 pub async fn delivery(pool: &PgPool, reminder_id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
     let row: Option<DeliveryRow> = sqlx::query_as(&format!(
@@ -181,6 +255,129 @@ pub async fn record_response(
     .bind(response.intent().as_str_name())
     .execute(&mut *tx)
     .await?;
+    if response.intent() == pb::ResponseIntent::OptOut {
+        // Consent for that channel is withdrawn at once, in the same transaction.
+        sqlx::query(
+            "INSERT INTO opt_outs (tenant_id, debtor_id, channel, source) VALUES ($1, $2::uuid, $3, 'reply')
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&response.tenant_id)
+        .bind(&response.debtor_id)
+        .bind(recobro_common::channel_name(response.channel()))
+        .execute(&mut *tx)
+        .await?;
+    }
     outbox::enqueue(&mut tx, topic, &response.debtor_id, &response.encode_to_vec()).await?;
     tx.commit().await
+}
+
+/// When the debtor opted out of `channel`, if they did.
+pub async fn opted_out(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+    channel: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
+        "SELECT opted_out_at FROM opt_outs WHERE tenant_id = $1 AND debtor_id = $2 AND channel = $3",
+    )
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .bind(channel)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(at,)| at))
+}
+
+/// Remembers where the debtor is, for the budget view.
+pub async fn remember_debtor(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+    time_zone: &str,
+    country: &str,
+    region: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO debtors (tenant_id, debtor_id, time_zone, country, region) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (tenant_id, debtor_id) DO UPDATE SET time_zone = EXCLUDED.time_zone,
+            country = EXCLUDED.country, region = EXCLUDED.region, updated_at = now()",
+    )
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .bind(time_zone)
+    .bind(country)
+    .bind(region)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// (time zone, country, region) of a debtor channels has seen.
+pub async fn debtor(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+) -> Result<Option<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT time_zone, country, region FROM debtors WHERE tenant_id = $1 AND debtor_id = $2")
+        .bind(tenant_id)
+        .bind(debtor_id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub struct DecisionRow {
+    pub reminder_id: Uuid,
+    pub channel: String,
+    pub verdict: String,
+    pub not_before: Option<DateTime<Utc>>,
+    pub rule: String,
+    pub pack: String,
+    pub reason: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+type DecisionTuple = (
+    Uuid,
+    String,
+    String,
+    Option<DateTime<Utc>>,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+);
+
+pub async fn decisions(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<DecisionRow>, sqlx::Error> {
+    let rows: Vec<DecisionTuple> = sqlx::query_as(
+        "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at FROM contact_decisions
+         WHERE tenant_id = $1 AND debtor_id = $2
+           AND ($3::timestamptz IS NULL OR decided_at >= $3) AND ($4::timestamptz IS NULL OR decided_at < $4)
+         ORDER BY decided_at, id",
+    )
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DecisionRow {
+            reminder_id: r.0,
+            channel: r.1,
+            verdict: r.2,
+            not_before: r.3,
+            rule: r.4,
+            pack: r.5,
+            reason: r.6,
+            decided_at: r.7,
+        })
+        .collect())
 }

@@ -24,39 +24,39 @@ fn text(template_id: &str, language: &str) -> Option<(&'static str, &'static str
     let text = match (template_id, language) {
         ("preventive", "es") => (
             "Recordatorio: su factura {invoice_number} vence el {due_date}",
-            "Estimado/a {debtor_name}:\n\nLe recordamos que la factura {invoice_number} por {amount} vence el {due_date}. Puede pagarla aquí: {payment_link}\n\nSi ya la pagó, por favor ignore este mensaje.\n\nPara no recibir más correos como este, responda BAJA.",
+            "Estimado/a {debtor_name}:\n\nLe recordamos que la factura {invoice_number} por {amount} vence el {due_date}. Puede pagarla aquí: {payment_link}\n\nSi ya la pagó, por favor ignore este mensaje.\n\n{opt_out}",
         ),
         ("preventive", "pt") => (
             "Lembrete: sua fatura {invoice_number} vence em {due_date}",
-            "Prezado(a) {debtor_name},\n\nLembramos que a fatura {invoice_number} no valor de {amount} vence em {due_date}. Pague aqui: {payment_link}\n\nSe já pagou, por favor desconsidere esta mensagem.\n\nPara não receber mais e-mails como este, responda SAIR.",
+            "Prezado(a) {debtor_name},\n\nLembramos que a fatura {invoice_number} no valor de {amount} vence em {due_date}. Pague aqui: {payment_link}\n\nSe já pagou, por favor desconsidere esta mensagem.\n\n{opt_out}",
         ),
         ("preventive", "en") => (
             "Reminder: invoice {invoice_number} is due on {due_date}",
-            "Dear {debtor_name},\n\nThis is a friendly reminder that invoice {invoice_number} for {amount} is due on {due_date}. You can pay it here: {payment_link}\n\nIf you have already paid, please disregard this message.\n\nTo stop receiving emails like this one, reply STOP.",
+            "Dear {debtor_name},\n\nThis is a friendly reminder that invoice {invoice_number} for {amount} is due on {due_date}. You can pay it here: {payment_link}\n\nIf you have already paid, please disregard this message.\n\n{opt_out}",
         ),
         ("overdue", "es") => (
             "Factura {invoice_number} vencida",
-            "Estimado/a {debtor_name}:\n\nLa factura {invoice_number} por {amount} venció el {due_date} y aún figura pendiente. Puede pagarla aquí: {payment_link}\n\nSi necesita un plan de pagos o cree que hay un error, responda a este mensaje.\n\nPara no recibir más correos como este, responda BAJA.",
+            "Estimado/a {debtor_name}:\n\nLa factura {invoice_number} por {amount} venció el {due_date} y aún figura pendiente. Puede pagarla aquí: {payment_link}\n\nSi necesita un plan de pagos o cree que hay un error, responda a este mensaje.\n\n{opt_out}",
         ),
         ("overdue", "pt") => (
             "Fatura {invoice_number} vencida",
-            "Prezado(a) {debtor_name},\n\nA fatura {invoice_number} no valor de {amount} venceu em {due_date} e ainda consta em aberto. Pague aqui: {payment_link}\n\nSe precisar de um parcelamento ou achar que há um erro, responda a esta mensagem.\n\nPara não receber mais e-mails como este, responda SAIR.",
+            "Prezado(a) {debtor_name},\n\nA fatura {invoice_number} no valor de {amount} venceu em {due_date} e ainda consta em aberto. Pague aqui: {payment_link}\n\nSe precisar de um parcelamento ou achar que há um erro, responda a esta mensagem.\n\n{opt_out}",
         ),
         ("overdue", "en") => (
             "Invoice {invoice_number} is overdue",
-            "Dear {debtor_name},\n\nInvoice {invoice_number} for {amount} was due on {due_date} and is still open. You can pay it here: {payment_link}\n\nIf you need a payment plan or believe there is an error, just reply to this message.\n\nTo stop receiving emails like this one, reply STOP.",
+            "Dear {debtor_name},\n\nInvoice {invoice_number} for {amount} was due on {due_date} and is still open. You can pay it here: {payment_link}\n\nIf you need a payment plan or believe there is an error, just reply to this message.\n\n{opt_out}",
         ),
         ("final_notice", "es") => (
             "Último aviso: factura {invoice_number}",
-            "Estimado/a {debtor_name}:\n\nLa factura {invoice_number} por {amount}, vencida el {due_date}, sigue pendiente. Le pedimos regularizarla o contactarnos para acordar una solución: {payment_link}\n\nPara no recibir más correos como este, responda BAJA.",
+            "Estimado/a {debtor_name}:\n\nLa factura {invoice_number} por {amount}, vencida el {due_date}, sigue pendiente. Le pedimos regularizarla o contactarnos para acordar una solución: {payment_link}\n\n{opt_out}",
         ),
         ("final_notice", "pt") => (
             "Último aviso: fatura {invoice_number}",
-            "Prezado(a) {debtor_name},\n\nA fatura {invoice_number} no valor de {amount}, vencida em {due_date}, continua em aberto. Pedimos que a regularize ou entre em contato para combinarmos uma solução: {payment_link}\n\nPara não receber mais e-mails como este, responda SAIR.",
+            "Prezado(a) {debtor_name},\n\nA fatura {invoice_number} no valor de {amount}, vencida em {due_date}, continua em aberto. Pedimos que a regularize ou entre em contato para combinarmos uma solução: {payment_link}\n\n{opt_out}",
         ),
         ("final_notice", "en") => (
             "Final notice: invoice {invoice_number}",
-            "Dear {debtor_name},\n\nInvoice {invoice_number} for {amount}, due on {due_date}, remains unpaid. Please settle it or contact us to agree on a solution: {payment_link}\n\nTo stop receiving emails like this one, reply STOP.",
+            "Dear {debtor_name},\n\nInvoice {invoice_number} for {amount}, due on {due_date}, remains unpaid. Please settle it or contact us to agree on a solution: {payment_link}\n\n{opt_out}",
         ),
         _ => return None,
     };
@@ -207,6 +207,10 @@ mod tests {
             ("amount", "1.250.000,00 COP".to_string()),
             ("due_date", "31 de octubre de 2026".to_string()),
             ("payment_link", "https://pay.example/i/1".to_string()),
+            (
+                "opt_out",
+                "Para no recibir más mensajes por este medio, responda BAJA.".to_string(),
+            ),
         ])
     }
 

@@ -33,3 +33,4 @@ pub fn channel_from_name(name: &str) -> Channel {
         _ => Channel::Unspecified,
     }
 }
+pub mod rules;

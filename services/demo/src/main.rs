@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
                 country: account.country.to_string(),
                 email: format!("cobranza{index}@cliente.example"),
                 phone: String::new(),
+                region: String::new(),
             }),
             invoice: Some(pb::InvoiceRecord {
                 external_id: number.to_string(),

@@ -1,8 +1,9 @@
 //! The collection ladder and the debtor's contact window: when each step fires, in the
 //! debtor's own time zone.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
+use recobro_common::rules::{Applied, local_instant};
 
 /// One rung of the ladder, relative to the due date.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,21 +129,22 @@ impl ContactWindow {
         // Unreachable with at least one allowed day; fall back to not moving the time.
         at
     }
-}
 
-/// `minutes` after midnight of `day` in `tz`. A local time that does not exist (the hour
-/// skipped when clocks go forward) moves forward to the first one that does; a repeated one
-/// takes its first occurrence.
-fn local_instant(tz: Tz, day: NaiveDate, minutes: u32) -> DateTime<Utc> {
-    let midnight = NaiveDateTime::new(day, NaiveTime::MIN);
-    let mut naive = midnight + chrono::Duration::minutes(i64::from(minutes));
-    for _ in 0..(4 * 60) {
-        if let Some(at) = tz.from_local_datetime(&naive).earliest() {
-            return at.with_timezone(&Utc);
+    /// The earliest instant at or after `at` inside both this window and the debtor's contact
+    /// rules (hours, holidays). Falls back to this window alone if the rules never open.
+    pub fn next_allowed_by(&self, rules: &Applied<'_>, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        let mut candidate = self.next_allowed(at, tz);
+        for _ in 0..64 {
+            let Some((open, _)) = rules.next_open(candidate, tz) else {
+                return candidate;
+            };
+            if open == candidate {
+                return candidate;
+            }
+            candidate = self.next_allowed(open, tz);
         }
-        naive += chrono::Duration::minutes(1);
+        candidate
     }
-    tz.from_utc_datetime(&naive).with_timezone(&Utc)
 }
 
 /// A step with its moment, and whether it is skipped because a later step is already due.
@@ -161,6 +163,7 @@ pub fn plan(
     due_date: NaiveDate,
     tz: Tz,
     window: &ContactWindow,
+    rules: &Applied<'_>,
     now: DateTime<Utc>,
 ) -> Vec<Planned> {
     let mut planned: Vec<Planned> = ladder
@@ -170,7 +173,7 @@ pub fn plan(
             let opens = local_instant(tz, day, window.start);
             Planned {
                 step: step.clone(),
-                fire_at: window.next_allowed(opens, tz),
+                fire_at: window.next_allowed_by(rules, opens, tz),
                 skipped: false,
             }
         })
@@ -183,7 +186,7 @@ pub fn plan(
                 planned.skipped = true;
             }
         }
-        planned[latest].fire_at = window.next_allowed(now, tz);
+        planned[latest].fire_at = window.next_allowed_by(rules, now, tz);
     }
     planned
 }
@@ -192,6 +195,7 @@ pub fn plan(
 mod tests {
     use super::*;
     use chrono::Timelike;
+    use recobro_common::rules::Rulebook;
 
     fn weekdays() -> ContactWindow {
         ContactWindow::parse("mon-fri", "09:00-18:00").expect("valid")
@@ -251,7 +255,15 @@ mod tests {
     fn a_future_invoice_gets_every_step_in_order() {
         let now = utc("2026-11-02T12:00:00Z");
         let due = NaiveDate::from_ymd_opt(2026, 11, 20).expect("date");
-        let plan = plan(DEFAULT_LADDER, due, chrono_tz::Europe::Madrid, &weekdays(), now);
+        let rulebook = Rulebook::shipped().expect("packs");
+        let plan = plan(
+            DEFAULT_LADDER,
+            due,
+            chrono_tz::Europe::Madrid,
+            &weekdays(),
+            &rulebook.for_debtor("ES", None),
+            now,
+        );
         assert!(plan.iter().all(|p| !p.skipped));
         let names: Vec<&str> = plan.iter().map(|p| p.step.name).collect();
         assert_eq!(names, ["preventive", "overdue-1", "overdue-7", "final-15"]);
@@ -265,12 +277,57 @@ mod tests {
     fn a_late_invoice_gets_only_the_latest_due_step_now() {
         let now = utc("2026-11-25T15:00:00Z");
         let due = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
-        let plan = plan(DEFAULT_LADDER, due, chrono_tz::America::Bogota, &weekdays(), now);
+        let rulebook = Rulebook::shipped().expect("packs");
+        let plan = plan(
+            DEFAULT_LADDER,
+            due,
+            chrono_tz::America::Bogota,
+            &weekdays(),
+            &rulebook.for_debtor("CO", None),
+            now,
+        );
         let by_name = |name: &str| plan.iter().find(|p| p.step.name == name).expect("step");
         assert!(by_name("preventive").skipped);
         assert!(by_name("overdue-1").skipped);
         assert!(!by_name("overdue-7").skipped);
         assert_eq!(by_name("overdue-7").fire_at, now);
         assert!(by_name("final-15").fire_at > now);
+    }
+
+    #[test]
+    fn a_public_holiday_in_the_debtors_country_moves_the_step() {
+        // Monday 16 Nov 2026 is a Colombian holiday (Independencia de Cartagena, moved to Monday).
+        let rulebook = Rulebook::shipped().expect("packs");
+        let colombia = rulebook.for_debtor("CO", None);
+        let now = utc("2026-11-02T12:00:00Z");
+        let due = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
+        let plan = plan(
+            DEFAULT_LADDER,
+            due,
+            chrono_tz::America::Bogota,
+            &weekdays(),
+            &colombia,
+            now,
+        );
+        let overdue = plan.iter().find(|p| p.step.name == "overdue-1").expect("step");
+        assert_eq!(
+            overdue.fire_at,
+            utc("2026-11-17T14:00:00Z"),
+            "Tuesday 09:00 in Bogotá"
+        );
+    }
+
+    #[test]
+    fn the_stricter_of_window_and_rules_wins() {
+        // Peru allows no contact on Saturdays even if the tenant's window does.
+        let rulebook = Rulebook::shipped().expect("packs");
+        let every_day = ContactWindow::parse("mon-sun", "09:00-18:00").expect("valid");
+        let saturday_noon_lima = utc("2026-11-28T17:00:00Z");
+        let next = every_day.next_allowed_by(
+            &rulebook.for_debtor("PE", None),
+            saturday_noon_lima,
+            chrono_tz::America::Lima,
+        );
+        assert_eq!(next, utc("2026-11-30T14:00:00Z"), "Monday 09:00 in Lima");
     }
 }

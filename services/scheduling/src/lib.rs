@@ -1,6 +1,7 @@
 //! scheduling: plans each open invoice's collection ladder as durable timers and emits
 //! `ReminderDue` events when a step falls due in the debtor's contact window.
 
+mod deferrals;
 mod error;
 mod grpc;
 pub mod ladder;
@@ -9,6 +10,7 @@ mod store;
 mod timers;
 
 use recobro_common::config::{ConfigError, Env};
+use recobro_common::rules::Rulebook;
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::scheduling_service_server::SchedulingServiceServer;
 use tokio::net::TcpListener;
@@ -55,17 +57,21 @@ pub struct Application {
     settings: Settings,
     listener: TcpListener,
     pool: sqlx::PgPool,
+    rulebook: Rulebook,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let config = &settings.common;
+        // A pack that does not parse stops the service at start, not at the first invoice.
+        let rulebook = Rulebook::shipped()?;
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
         let listener = TcpListener::bind(config.grpc_addr).await?;
         Ok(Application {
             settings,
             listener,
             pool,
+            rulebook,
         })
     }
 
@@ -81,6 +87,7 @@ impl Application {
             settings,
             listener,
             pool,
+            rulebook,
         } = self;
         let config = settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
@@ -97,10 +104,24 @@ impl Application {
         let planner = planner::Planner {
             pool: pool.clone(),
             window: settings.window,
+            rulebook,
         };
         let consuming = tokio::spawn(kafka::run_consumer(
             consumer,
             planner,
+            producer.clone(),
+            config.topics.dead_letter.clone(),
+            "scheduling",
+            shutdown.clone(),
+        ));
+        let deferral_consumer = kafka::consumer(
+            &config.kafka_brokers,
+            &format!("{prefix}recobro-scheduling-deferrals"),
+            &[&config.topics.deliveries],
+        )?;
+        let deferring = tokio::spawn(kafka::run_consumer(
+            deferral_consumer,
+            deferrals::Deferrals { pool: pool.clone() },
             producer.clone(),
             config.topics.dead_letter.clone(),
             "scheduling",
@@ -117,6 +138,7 @@ impl Application {
         let routes = tonic::service::Routes::new(SchedulingServiceServer::new(grpc::Scheduling { pool }));
         serve::serve(listener, routes, &["recobro.v1.SchedulingService"], shutdown).await?;
         consuming.await?;
+        deferring.await?;
         firing.await?;
         relaying.await?;
         Ok(())

@@ -12,6 +12,8 @@ use recobro_proto::v1::{self as pb, InvoiceStatus, account_event};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use recobro_common::rules::Rulebook;
+
 use crate::ladder::{self, ContactWindow};
 use crate::store;
 
@@ -25,6 +27,8 @@ pub struct Change {
     pub version: i64,
     pub due_date: chrono::NaiveDate,
     pub time_zone: Tz,
+    pub country: String,
+    pub region: String,
 }
 
 impl Change {
@@ -60,6 +64,8 @@ impl Change {
                 .time_zone
                 .parse()
                 .map_err(|_| format!("debtor.time_zone {:?} is not an IANA zone", debtor.time_zone))?,
+            country: debtor.country.clone(),
+            region: debtor.region.clone(),
             snapshot: changed.clone(),
         }))
     }
@@ -68,6 +74,7 @@ impl Change {
 pub struct Planner {
     pub pool: PgPool,
     pub window: ContactWindow,
+    pub rulebook: Rulebook,
 }
 
 impl Handler for Planner {
@@ -103,6 +110,9 @@ impl Planner {
                 change.due_date,
                 change.time_zone,
                 &self.window,
+                &self
+                    .rulebook
+                    .for_debtor(&change.country, Some(change.region.as_str())),
                 now,
             );
             store::plan_reminders(&mut tx, change, &plan, origin.as_deref()).await?;

@@ -202,3 +202,19 @@ pub async fn reminders(
         .collect();
     Ok(Some((snapshot, rows)))
 }
+
+/// Puts an emitted reminder back to pending at `fire_at`; returns whether it did.
+pub async fn reschedule(
+    pool: &PgPool,
+    reminder_id: Uuid,
+    fire_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE reminders SET state = 'pending', fire_at = $2 WHERE reminder_id = $1 AND state = 'emitted'",
+    )
+    .bind(reminder_id)
+    .bind(fire_at)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}

@@ -1,0 +1,39 @@
+//! Deferrals coming back from channels: a contact the rules did not allow yet goes back to
+//! pending with the moment channels computed, and is re-checked and emitted again then.
+
+use prost::Message as _;
+use rdkafka::Message;
+use rdkafka::message::BorrowedMessage;
+use recobro_common::kafka::{Failure, Handler};
+use recobro_common::time;
+use recobro_proto::v1::{self as pb, DeliveryStatus};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::store;
+
+pub struct Deferrals {
+    pub pool: PgPool,
+}
+
+impl Handler for Deferrals {
+    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Failure> {
+        let record = pb::DeliveryRecord::decode(message.payload().unwrap_or_default())
+            .map_err(|err| Failure::Reject(format!("not a recobro.v1.DeliveryRecord: {err}")))?;
+        if record.status() != DeliveryStatus::Deferred {
+            return Ok(());
+        }
+        let reminder_id = Uuid::parse_str(&record.reminder_id)
+            .map_err(|_| Failure::Reject("reminder_id is not a UUID".into()))?;
+        let not_before = record
+            .not_before
+            .as_ref()
+            .and_then(time::from_timestamp)
+            .ok_or_else(|| Failure::Reject("a DEFERRED record needs not_before".into()))?;
+        let rescheduled = store::reschedule(&self.pool, reminder_id, not_before)
+            .await
+            .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+        tracing::info!(%reminder_id, %not_before, rescheduled, rule = %record.rule, "contact deferred by the rules");
+        Ok(())
+    }
+}
