@@ -8,8 +8,8 @@ bash "$here/toolchain.sh"
 bash "$here/up.sh"
 cd "$REPO"
 cargo build --workspace --bins
-# The default window is weekdays 09:00-18:00 in each debtor's time zone; the demo opens it so
-# reminders flow whatever the hour. Set RECOBRO_CONTACT_DAYS/HOURS to see the real rules.
+# The operator's window (default weekdays 09:00-18:00, debtor's time) is opened for the demo, so
+# only each debtor's legal rule pack decides when reminders go out.
 export RECOBRO_CONTACT_DAYS="${RECOBRO_CONTACT_DAYS:-mon-sun}"
 export RECOBRO_CONTACT_HOURS="${RECOBRO_CONTACT_HOURS:-00:00-24:00}"
 echo "[demo] contact window: $RECOBRO_CONTACT_DAYS $RECOBRO_CONTACT_HOURS (debtor's local time)"

@@ -13,7 +13,7 @@ use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 const RESERVE: &str = r#"
--- KEYS[1]: this reminder's reservation (a hash); KEYS[1 + i]: the state of cap i.
+-- KEYS[1]: this reminder's reservation; KEYS[1 + i]: the state of cap i.
 -- ARGV[1]: now (ms), ARGV[2]: reservation TTL (s), ARGV[3]: channel, ARGV[4]: reminder id,
 -- then per cap: kind ('c' counter, 'r' rolling window, 'd' distinct channels), max, span
 -- (TTL in seconds for 'c' and 'd'; window length in ms for 'r').
@@ -50,8 +50,10 @@ for i = 1, caps do
   local kind, span = ARGV[2 + 3 * i], tonumber(ARGV[4 + 3 * i])
   local key = KEYS[1 + i]
   if kind == 'c' then
-    redis.call('INCR', key)
-    redis.call('EXPIRE', key, span)
+    -- A counter lives for its calendar period: its TTL is set once, when the period starts.
+    if redis.call('INCR', key) == 1 then
+      redis.call('EXPIRE', key, span)
+    end
     table.insert(undo, 'c' .. key)
   elseif kind == 'r' then
     redis.call('ZADD', key, now, member)
@@ -59,13 +61,14 @@ for i = 1, caps do
     table.insert(undo, 'r' .. key)
   elseif kind == 'd' then
     if redis.call('SADD', key, channel) == 1 then
+      redis.call('EXPIRE', key, span)
       table.insert(undo, 'd' .. key)
     end
-    redis.call('EXPIRE', key, span)
   end
 end
-redis.call('HSET', KEYS[1], 'channel', channel, 'undo', table.concat(undo, '\n'))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+-- The reservation remembers its channel and what to undo, one line each.
+table.insert(undo, 1, channel)
+redis.call('SET', KEYS[1], table.concat(undo, '\n'), 'EX', ARGV[2])
 return {1, 0, 0}
 "#;
 
@@ -225,19 +228,19 @@ impl ContactBudget {
     pub async fn release(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<bool, redis::RedisError> {
         let reservation = self.debtor_key(debtor_id, &format!("reminder:{reminder_id}"));
         let mut redis = self.redis.clone();
-        let (channel, undo): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        let stored: Option<String> = redis::cmd("GET")
             .arg(&reservation)
-            .arg("channel")
-            .arg("undo")
             .query_async(&mut redis)
             .await?;
-        let Some(channel) = channel else { return Ok(false) };
+        let Some(stored) = stored else { return Ok(false) };
+        let mut lines = stored.lines();
+        let channel = lines.next().unwrap_or_default();
         let mut invocation = self.release.prepare_invoke();
         invocation
             .key(&reservation)
             .arg(reminder_id.to_string())
-            .arg(&channel);
-        for entry in undo.unwrap_or_default().lines() {
+            .arg(channel);
+        for entry in lines {
             if entry.len() > 1 {
                 let (kind, key) = entry.split_at(1);
                 invocation.key(key).arg(kind);

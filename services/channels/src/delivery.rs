@@ -148,9 +148,11 @@ impl Dispatcher {
             pack: String::new(),
             not_before: None,
         };
-        let rules = self
-            .rulebook
-            .for_debtor(&debtor.country, Some(debtor.region.as_str()));
+        let rules = self.rulebook.for_debtor(
+            &reminder.event.tenant_id,
+            &debtor.country,
+            Some(debtor.region.as_str()),
+        );
         let outcome = self.decide_and_send(reminder, &rules, &mut delivery, now).await?;
         match outcome {
             Outcome::Deferred {
@@ -324,7 +326,12 @@ impl Dispatcher {
         match self.email.send(&email).await {
             Ok(message_id) => {
                 delivery.provider_message_id = message_id;
-                let packs = rules.packs().map(|p| p.label()).join(", ");
+                let packs = rules
+                    .packs()
+                    .iter()
+                    .map(|p| p.label())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 Ok(Outcome::Final {
                     status: DeliveryStatus::Sent,
                     reason: String::new(),

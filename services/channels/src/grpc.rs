@@ -116,7 +116,9 @@ impl ChannelsService for Channels {
                 what: format!("debtor {debtor_id}"),
             })?;
         let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
-        let rules = self.rulebook.for_debtor(&country, Some(region.as_str()));
+        let rules = self
+            .rulebook
+            .for_debtor(&tenant_id, &country, Some(region.as_str()));
         let usage = self
             .budget
             .usage(&rules, debtor_id, tz, Utc::now())

@@ -80,7 +80,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let config = &settings.common;
         // A pack that does not parse stops the service at start, not at the first reminder.
-        let rulebook = Rulebook::shipped()?;
+        let rulebook = Rulebook::load(config.tenant_rules_dir.as_deref())?;
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
         let redis = redis::Client::open(config.redis_url.as_str())?
             .get_connection_manager()

@@ -32,7 +32,7 @@ async fn many_workers_racing_for_one_debtor_never_exceed_the_cap() {
     for _ in 0..64 {
         let (budget, book) = (budget.clone(), book.clone());
         workers.push(tokio::spawn(async move {
-            let rules = book.for_debtor("CO", None);
+            let rules = book.for_debtor("acme", "CO", None);
             budget
                 .reserve(
                     &rules,
@@ -52,7 +52,7 @@ async fn many_workers_racing_for_one_debtor_never_exceed_the_cap() {
         }
     }
     assert_eq!(allowed, 1, "Colombia allows one contact a day");
-    let rules = book.for_debtor("CO", None);
+    let rules = book.for_debtor("acme", "CO", None);
     let usage = budget
         .usage(&rules, debtor, chrono_tz::America::Bogota, now)
         .await
@@ -67,7 +67,7 @@ async fn many_workers_racing_for_one_debtor_never_exceed_the_cap() {
 async fn a_retried_reminder_is_allowed_again_but_counted_once() {
     let budget = budget().await;
     let book = Rulebook::shipped().expect("packs");
-    let rules = book.for_debtor("CO", None);
+    let rules = book.for_debtor("acme", "CO", None);
     let (debtor, reminder) = (Uuid::new_v4(), Uuid::new_v4());
     let now = utc("2026-11-25T15:00:00Z");
     let tz = chrono_tz::America::Bogota;
@@ -93,7 +93,7 @@ async fn a_retried_reminder_is_allowed_again_but_counted_once() {
 async fn a_full_day_defers_to_the_debtors_next_local_midnight_and_nothing_is_consumed() {
     let budget = budget().await;
     let book = Rulebook::shipped().expect("packs");
-    let rules = book.for_debtor("CO", None);
+    let rules = book.for_debtor("acme", "CO", None);
     let debtor = Uuid::new_v4();
     let tz = chrono_tz::America::Bogota;
     let now = utc("2026-11-25T15:00:00Z");
@@ -122,7 +122,7 @@ async fn a_full_day_defers_to_the_debtors_next_local_midnight_and_nothing_is_con
 async fn releasing_a_failed_delivery_gives_the_contact_back() {
     let budget = budget().await;
     let book = Rulebook::shipped().expect("packs");
-    let rules = book.for_debtor("CO", None);
+    let rules = book.for_debtor("acme", "CO", None);
     let (debtor, failed) = (Uuid::new_v4(), Uuid::new_v4());
     let tz = chrono_tz::America::Bogota;
     let now = utc("2026-11-25T15:00:00Z");
@@ -151,7 +151,7 @@ async fn releasing_a_failed_delivery_gives_the_contact_back() {
 async fn chile_keeps_two_days_between_messages_on_a_rolling_window() {
     let budget = budget().await;
     let book = Rulebook::shipped().expect("packs");
-    let rules = book.for_debtor("CL", None);
+    let rules = book.for_debtor("acme", "CL", None);
     let debtor = Uuid::new_v4();
     let tz = chrono_tz::America::Santiago;
     let monday = utc("2026-11-23T14:00:00Z");
@@ -187,7 +187,7 @@ async fn chile_keeps_two_days_between_messages_on_a_rolling_window() {
 async fn colombia_one_channel_per_week() {
     let budget = budget().await;
     let book = Rulebook::shipped().expect("packs");
-    let rules = book.for_debtor("CO", None);
+    let rules = book.for_debtor("acme", "CO", None);
     let debtor = Uuid::new_v4();
     let tz = chrono_tz::America::Bogota;
     let monday = utc("2026-11-23T15:00:00Z");

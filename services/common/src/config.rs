@@ -120,6 +120,8 @@ pub struct Config {
     pub redis_prefix: String,
     /// How long shutdown may take to finish in-flight work before the process exits anyway.
     pub drain_seconds: u64,
+    /// A folder of tenant rule packs (`*.toml`), each only ever stricter than the law's.
+    pub tenant_rules_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -149,6 +151,10 @@ impl Config {
             redis_url: env.or("REDIS_URL", "redis://127.0.0.1:16379"),
             redis_prefix: env.or("RECOBRO_REDIS_PREFIX", "recobro"),
             drain_seconds: env.parse_or("RECOBRO_DRAIN_SECONDS", 20)?,
+            tenant_rules_dir: env
+                .get("RECOBRO_TENANT_RULES_DIR")
+                .filter(|d| !d.trim().is_empty())
+                .map(Into::into),
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Jurisdiction contact-rule packs: versioned data (one TOML file per country under `packs/`)
 //! saying when, how often and through which channels a debtor may be contacted, each rule
 //! citing its source. Every debtor gets the baseline pack plus their country's (or the
-//! conservative default). A tenant may only add rules on top, so overrides are always stricter.
+//! conservative default). A tenant may add a pack of its own on top: its caps are added, its
+//! hours intersect the country's, its holidays and channel limits add up, so a tenant pack can
+//! only ever make the rules stricter.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -406,25 +408,60 @@ pub fn local_instant(tz: Tz, day: NaiveDate, minutes: u32) -> DateTime<Utc> {
     tz.from_utc_datetime(&naive).with_timezone(&Utc)
 }
 
-/// The rules that apply to one debtor: the baseline and their country's pack (or the default).
+/// The rules that apply to one debtor: the baseline, their country's pack (or the default),
+/// and their tenant's own pack if it has one.
 #[derive(Debug, Clone)]
 pub struct Applied<'a> {
     pub baseline: &'a Pack,
     pub country: &'a Pack,
+    pub tenant: Option<&'a Pack>,
     pub region: Option<String>,
 }
 
+/// What the rules say about one local day.
+enum Day<'a> {
+    /// No pack restricts the hours.
+    Unrestricted,
+    Open(u32, u32),
+    Closed(&'a str),
+}
+
 impl Applied<'_> {
-    pub fn packs(&self) -> [&Pack; 2] {
-        [self.baseline, self.country]
+    pub fn packs(&self) -> Vec<&Pack> {
+        let mut packs = vec![self.baseline, self.country];
+        packs.extend(self.tenant);
+        packs
     }
 
-    fn hours(&self) -> Option<&WeekHours> {
-        self.region
+    /// Every weekly schedule that applies: the country's (or its region's) and the tenant's.
+    fn hours(&self) -> Vec<&WeekHours> {
+        let country = self
+            .region
             .as_ref()
             .and_then(|region| self.country.regions.get(region))
             .or(self.country.hours.as_ref())
-            .or(self.baseline.hours.as_ref())
+            .or(self.baseline.hours.as_ref());
+        country
+            .into_iter()
+            .chain(self.tenant.and_then(|t| t.hours.as_ref()))
+            .collect()
+    }
+
+    /// The intersection of every schedule's hours for `weekday` (0 = Monday).
+    fn day(&self, weekday: usize) -> Day<'_> {
+        let mut day = Day::Unrestricted;
+        for hours in self.hours() {
+            day = match (day, hours.days[weekday]) {
+                (Day::Closed(source), _) => Day::Closed(source),
+                (_, None) => Day::Closed(&hours.source),
+                (Day::Unrestricted, Some((start, end))) => Day::Open(start, end),
+                (Day::Open(a, b), Some((start, end))) if a.max(start) < b.min(end) => {
+                    Day::Open(a.max(start), b.min(end))
+                }
+                (Day::Open(..), Some(_)) => Day::Closed(&hours.source),
+            };
+        }
+        day
     }
 
     fn holidays(&self) -> impl Iterator<Item = (&HashSet<NaiveDate>, &Option<String>)> {
@@ -451,29 +488,27 @@ impl Applied<'_> {
                 });
                 continue;
             }
-            let Some(hours) = self.hours() else {
-                return Some((at, first_reason));
-            };
-            let Some((start, end)) = hours.days[day.weekday().num_days_from_monday() as usize] else {
-                first_reason.get_or_insert(Closed::Hours {
-                    source: hours.source.clone(),
-                });
-                continue;
+            let (start, end) = match self.day(day.weekday().num_days_from_monday() as usize) {
+                Day::Unrestricted => return Some((at, first_reason)),
+                Day::Closed(source) => {
+                    first_reason.get_or_insert(Closed::Hours {
+                        source: source.to_string(),
+                    });
+                    continue;
+                }
+                Day::Open(start, end) => (start, end),
             };
             let opens = local_instant(tz, day, start);
             let closes = local_instant(tz, day, end);
+            let source = || self.hours().first().map(|h| h.source.clone()).unwrap_or_default();
             if at < opens {
-                first_reason.get_or_insert(Closed::Hours {
-                    source: hours.source.clone(),
-                });
+                first_reason.get_or_insert_with(|| Closed::Hours { source: source() });
                 return Some((opens, first_reason));
             }
             if at < closes {
                 return Some((at, first_reason));
             }
-            first_reason.get_or_insert(Closed::Hours {
-                source: hours.source.clone(),
-            });
+            first_reason.get_or_insert_with(|| Closed::Hours { source: source() });
         }
         None
     }
@@ -486,11 +521,12 @@ impl Applied<'_> {
             .filter(move |(_, cap)| cap.counts(channel))
     }
 
-    /// The sentence electronic messages must carry, from the country pack first.
+    /// The sentence electronic messages must carry: the tenant's, else the country's, else the
+    /// baseline's.
     pub fn opt_out_sentence(&self, language: &str) -> Option<&str> {
-        self.country
-            .opt_out
-            .get(language)
+        self.tenant
+            .and_then(|t| t.opt_out.get(language))
+            .or_else(|| self.country.opt_out.get(language))
             .or_else(|| self.baseline.opt_out.get(language))
             .map(String::as_str)
     }
@@ -502,6 +538,7 @@ pub struct Rulebook {
     baseline: Pack,
     default: Pack,
     countries: HashMap<String, Pack>,
+    tenants: HashMap<String, Pack>,
 }
 
 impl Rulebook {
@@ -527,13 +564,51 @@ impl Rulebook {
             baseline: baseline.ok_or_else(|| missing("baseline.toml"))?,
             default: default.ok_or_else(|| missing("default.toml"))?,
             countries,
+            tenants: HashMap::new(),
         })
     }
 
-    pub fn for_debtor(&self, country: &str, region: Option<&str>) -> Applied<'_> {
+    /// The shipped packs, plus the tenant packs in `tenant_dir` if one is configured.
+    pub fn load(tenant_dir: Option<&std::path::Path>) -> Result<Rulebook, PackError> {
+        let shipped = Rulebook::shipped()?;
+        match tenant_dir {
+            Some(dir) => shipped.with_tenant_packs(dir),
+            None => Ok(shipped),
+        }
+    }
+
+    /// The shipped packs plus every tenant pack (`<anything>.toml`, `id` = the tenant id) in
+    /// `dir`. A tenant pack may not define regions: it applies to all of a tenant's debtors.
+    pub fn with_tenant_packs(mut self, dir: &std::path::Path) -> Result<Rulebook, PackError> {
+        let fail = |reason: String| PackError {
+            file: dir.display().to_string(),
+            reason,
+        };
+        let entries = std::fs::read_dir(dir).map_err(|err| fail(err.to_string()))?;
+        for entry in entries {
+            let path = entry.map_err(|err| fail(err.to_string()))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|err| fail(format!("{file}: {err}")))?;
+            let pack = Pack::parse(&file, &text)?;
+            if !pack.regions.is_empty() {
+                return Err(PackError {
+                    file,
+                    reason: "a tenant pack applies to all its debtors: no regions".into(),
+                });
+            }
+            self.tenants.insert(pack.id.clone(), pack);
+        }
+        Ok(self)
+    }
+
+    pub fn for_debtor(&self, tenant: &str, country: &str, region: Option<&str>) -> Applied<'_> {
         Applied {
             baseline: &self.baseline,
             country: self.countries.get(country).unwrap_or(&self.default),
+            tenant: self.tenants.get(tenant),
             region: region.filter(|r| !r.is_empty()).map(str::to_string),
         }
     }
@@ -542,6 +617,7 @@ impl Rulebook {
         [&self.baseline, &self.default]
             .into_iter()
             .chain(self.countries.values())
+            .chain(self.tenants.values())
     }
 }
 

@@ -261,7 +261,7 @@ mod tests {
             due,
             chrono_tz::Europe::Madrid,
             &weekdays(),
-            &rulebook.for_debtor("ES", None),
+            &rulebook.for_debtor("acme", "ES", None),
             now,
         );
         assert!(plan.iter().all(|p| !p.skipped));
@@ -283,7 +283,7 @@ mod tests {
             due,
             chrono_tz::America::Bogota,
             &weekdays(),
-            &rulebook.for_debtor("CO", None),
+            &rulebook.for_debtor("acme", "CO", None),
             now,
         );
         let by_name = |name: &str| plan.iter().find(|p| p.step.name == name).expect("step");
@@ -298,7 +298,7 @@ mod tests {
     fn a_public_holiday_in_the_debtors_country_moves_the_step() {
         // Monday 16 Nov 2026 is a Colombian holiday (Independencia de Cartagena, moved to Monday).
         let rulebook = Rulebook::shipped().expect("packs");
-        let colombia = rulebook.for_debtor("CO", None);
+        let colombia = rulebook.for_debtor("acme", "CO", None);
         let now = utc("2026-11-02T12:00:00Z");
         let due = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
         let plan = plan(
@@ -324,7 +324,7 @@ mod tests {
         let every_day = ContactWindow::parse("mon-sun", "09:00-18:00").expect("valid");
         let saturday_noon_lima = utc("2026-11-28T17:00:00Z");
         let next = every_day.next_allowed_by(
-            &rulebook.for_debtor("PE", None),
+            &rulebook.for_debtor("acme", "PE", None),
             saturday_noon_lima,
             chrono_tz::America::Lima,
         );

@@ -64,7 +64,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let config = &settings.common;
         // A pack that does not parse stops the service at start, not at the first invoice.
-        let rulebook = Rulebook::shipped()?;
+        let rulebook = Rulebook::load(config.tenant_rules_dir.as_deref())?;
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
         let listener = TcpListener::bind(config.grpc_addr).await?;
         Ok(Application {

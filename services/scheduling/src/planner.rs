@@ -112,7 +112,7 @@ impl Planner {
                 &self.window,
                 &self
                     .rulebook
-                    .for_debtor(&change.country, Some(change.region.as_str())),
+                    .for_debtor(&change.tenant_id, &change.country, Some(change.region.as_str())),
                 now,
             );
             store::plan_reminders(&mut tx, change, &plan, origin.as_deref()).await?;

@@ -11,7 +11,7 @@ fn book() -> Rulebook {
 /// (when it opens next, why `at` was closed) for a debtor of `country` in `tz`.
 fn open(country: &str, region: Option<&str>, tz: Tz, at: &str) -> (DateTime<Utc>, Option<Closed>) {
     book()
-        .for_debtor(country, region)
+        .for_debtor("acme", country, region)
         .next_open(utc(at), tz)
         .expect("opens within a year")
 }
@@ -34,7 +34,7 @@ fn every_pack_is_shipped_with_a_version_and_sources() {
             pack.id
         );
         for language in ["es", "pt", "en"] {
-            let applied = book.for_debtor(&pack.id, None);
+            let applied = book.for_debtor("acme", &pack.id, None);
             assert!(
                 applied.opt_out_sentence(language).is_some(),
                 "{} has no {language} opt-out",
@@ -90,7 +90,7 @@ fn colombia_last_allowed_minute_saturday_sunday_and_holidays() {
 #[test]
 fn colombia_allows_one_channel_a_week_and_one_contact_a_day() {
     let book = book();
-    let colombia = book.for_debtor("CO", None);
+    let colombia = book.for_debtor("acme", "CO", None);
     let caps: Vec<&Cap> = colombia.country.caps.iter().collect();
     assert!(
         caps.iter()
@@ -180,7 +180,7 @@ fn chile_saturdays_yes_sundays_no_and_two_days_apart() {
         "Sunday -> Monday 08:00"
     );
     let book = book();
-    let chile = book.for_debtor("CL", None);
+    let chile = book.for_debtor("acme", "CL", None);
     assert!(
         chile
             .country
@@ -204,7 +204,7 @@ fn brazil_hours_depend_on_the_state() {
 #[test]
 fn a_country_without_a_pack_gets_the_conservative_default() {
     let book = book();
-    let argentina = book.for_debtor("AR", None);
+    let argentina = book.for_debtor("acme", "AR", None);
     assert_eq!(argentina.country.id, "DEFAULT");
     assert!(
         !is_open(
@@ -221,7 +221,7 @@ fn a_country_without_a_pack_gets_the_conservative_default() {
 fn the_baseline_caps_every_debtor() {
     let book = book();
     for country in ["US", "CO", "ES", "AR"] {
-        let applied = book.for_debtor(country, None);
+        let applied = book.for_debtor("acme", country, None);
         let day_caps = applied
             .caps_for("email")
             .filter(|(_, c)| c.window == Window::LocalDay)
@@ -254,4 +254,108 @@ fn calendar_windows_follow_the_local_calendar() {
             .period(utc("2026-12-31T23:00:00Z"), bogota)
             .is_none()
     );
+}
+
+fn tenant_pack(hours: &str, extra_cap: &str) -> String {
+    format!(
+        r#"
+        id = "acme"
+        version = "3"
+        title = "Acme's own rules"
+        channels = ["email", "sms"]
+        [[sources]]
+        id = "acme-policy"
+        citation = "Acme collections policy v3"
+        [hours]
+        source = "acme-policy"
+        mon = "{hours}"
+        tue = "{hours}"
+        wed = "{hours}"
+        thu = "{hours}"
+        fri = "{hours}"
+        sat = "{hours}"
+        sun = "{hours}"
+        {extra_cap}
+        "#
+    )
+}
+
+fn book_with_tenant(text: &str) -> Rulebook {
+    let dir = std::env::temp_dir().join(format!("recobro-tenant-packs-{}", std::process::id()));
+    let dir = dir.join(format!("{:x}", text.len()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("acme.toml"), text).expect("write pack");
+    let book = Rulebook::shipped()
+        .expect("packs")
+        .with_tenant_packs(&dir)
+        .expect("tenant pack parses");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    book
+}
+
+#[test]
+fn a_tenant_pack_narrows_hours_and_adds_caps() {
+    let cap = r#"
+        [[caps]]
+        id = "acme-weekly"
+        window = "local_week"
+        channels = "all"
+        max = 1
+        source = "acme-policy"
+    "#;
+    let book = book_with_tenant(&tenant_pack("10:00-16:00", cap));
+    let bogota = chrono_tz::America::Bogota;
+    let acme = book.for_debtor("acme", "CO", None);
+    // Colombia opens at 07:00; Acme only at 10:00 (15:00 UTC).
+    assert_eq!(
+        acme.next_open(utc("2026-11-25T12:00:00Z"), bogota)
+            .expect("opens")
+            .0,
+        utc("2026-11-25T15:00:00Z")
+    );
+    // Saturday: Colombia closes at 15:00, Acme at 16:00: the earlier wins.
+    let saturday = acme
+        .next_open(utc("2026-11-28T20:30:00Z"), bogota)
+        .expect("opens")
+        .0;
+    assert_eq!(saturday, utc("2026-11-30T15:00:00Z"), "Monday 10:00");
+    assert!(
+        acme.caps_for("email")
+            .any(|(pack, cap)| pack.id == "acme" && cap.id == "acme-weekly")
+    );
+    assert!(
+        acme.channel_refused_by("whatsapp")
+            .is_some_and(|pack| pack.id == "acme")
+    );
+    // Another tenant is untouched.
+    let other = book.for_debtor("other", "CO", None);
+    assert_eq!(
+        other
+            .next_open(utc("2026-11-25T12:00:00Z"), bogota)
+            .expect("opens")
+            .0,
+        utc("2026-11-25T12:00:00Z")
+    );
+}
+
+#[test]
+fn a_tenant_pack_cannot_widen_the_law() {
+    // Acme would contact at any hour, every day: Colombia still closes Sundays and at 19:00.
+    let book = book_with_tenant(&tenant_pack("00:00-24:00", ""));
+    let bogota = chrono_tz::America::Bogota;
+    let acme = book.for_debtor("acme", "CO", None);
+    assert_eq!(
+        acme.next_open(utc("2026-11-26T01:00:00Z"), bogota)
+            .expect("opens")
+            .0,
+        utc("2026-11-26T12:00:00Z")
+    );
+    assert_eq!(
+        acme.next_open(utc("2026-11-29T15:00:00Z"), bogota)
+            .expect("opens")
+            .0,
+        utc("2026-11-30T12:00:00Z")
+    );
+    let colombia_caps = book.for_debtor("other", "CO", None).caps_for("email").count();
+    assert_eq!(acme.caps_for("email").count(), colombia_caps, "no cap is removed");
 }
