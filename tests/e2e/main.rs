@@ -59,6 +59,7 @@ fn invoice_of(
             email: "tesoreria@tornillo.example".into(),
             phone: "+573001234567".into(),
             region: String::new(),
+            ..Default::default()
         }),
         invoice: Some(pb::InvoiceRecord {
             external_id: invoice.into(),
@@ -70,6 +71,7 @@ fn invoice_of(
             issue_date: Some(time::date(due - chrono::Duration::days(30))),
             due_date: Some(time::date(due)),
         }),
+        credit_note: None,
     }
 }
 

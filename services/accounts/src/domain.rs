@@ -35,9 +35,33 @@ pub struct Debtor {
     pub time_zone: String,
     pub locale: String,
     pub country: String,
+    /// The preferred email and phone among the contact points that may be used.
     pub email: Option<String>,
     pub phone: Option<String>,
     pub region: Option<String>,
+    pub segment: String,
+    pub risk_score: Option<i32>,
+    pub contacts: Vec<Contact>,
+}
+
+/// A person at the debtor (for a consumer, the debtor themself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    pub contact_id: Uuid,
+    pub name: String,
+    pub role: &'static str,
+    pub points: Vec<Point>,
+}
+
+/// One way to reach a contact, with its consent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub point_id: Uuid,
+    pub channel: &'static str,
+    pub address: String,
+    pub consent: &'static str,
+    pub source: String,
+    pub preferred: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,13 +79,33 @@ pub struct Invoice {
     pub version: i64,
 }
 
+/// What an ERP event does to its invoice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ErpKind {
+    /// Issued or updated: the invoice as the ERP has it now.
+    Upsert,
+    Paid,
+    Cancelled,
+    CreditNote,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditNote {
+    pub external_id: String,
+    pub amount_minor: i64,
+    pub on: NaiveDate,
+}
+
 /// An ERP event that passed every check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvoiceEvent {
     pub event_id: String,
     pub tenant_id: String,
+    pub kind: ErpKind,
+    pub occurred_on: NaiveDate,
     pub debtor: Debtor,
     pub invoice: Invoice,
+    pub credit_note: Option<CreditNote>,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> AccountsError {
@@ -145,82 +189,106 @@ impl InvoiceEvent {
     pub fn parse(event: &pb::InvoiceEvent) -> Result<InvoiceEvent, AccountsError> {
         let event_id = required("event_id", &event.event_id)?.to_string();
         let tenant_id = tenant("tenant_id", &event.tenant_id)?;
-        let kind = InvoiceEventKind::try_from(event.kind)
-            .ok()
-            .filter(|kind| *kind != InvoiceEventKind::Unspecified)
-            .ok_or_else(|| invalid("kind", "must be ISSUED, UPDATED, PAID or CANCELLED"))?;
+        let kind = match InvoiceEventKind::try_from(event.kind) {
+            Ok(InvoiceEventKind::Issued | InvoiceEventKind::Updated) => ErpKind::Upsert,
+            Ok(InvoiceEventKind::Paid) => ErpKind::Paid,
+            Ok(InvoiceEventKind::Cancelled) => ErpKind::Cancelled,
+            Ok(InvoiceEventKind::CreditNote) => ErpKind::CreditNote,
+            _ => {
+                return Err(invalid(
+                    "kind",
+                    "must be ISSUED, UPDATED, PAID, CANCELLED or CREDIT_NOTE",
+                ));
+            }
+        };
         if event.version <= 0 {
             return Err(invalid("version", "must be a positive number"));
         }
+        let occurred_on = event
+            .occurred_at
+            .as_ref()
+            .and_then(time::from_timestamp)
+            .unwrap_or_else(chrono::Utc::now)
+            .date_naive();
         let debtor = parse_debtor(&tenant_id, event.debtor.as_ref())?;
         let record = event
             .invoice
             .as_ref()
             .ok_or_else(|| invalid("invoice", "is required"))?;
-        let external_id = required("invoice.external_id", &record.external_id)?.to_string();
-        let number = required("invoice.number", &record.number)?.to_string();
-        let amount = record
-            .amount
-            .as_ref()
-            .ok_or_else(|| invalid("invoice.amount", "is required"))?;
-        if amount.amount_minor < 0 {
-            return Err(invalid("invoice.amount.amount_minor", "must not be negative"));
-        }
-        if money::minor_unit_digits(&amount.currency).is_none() {
-            return Err(invalid(
-                "invoice.amount.currency",
-                "is not an ISO 4217 code such as COP or EUR",
-            ));
-        }
-        let issue_date = date("invoice.issue_date", record.issue_date.as_ref())?;
-        let due_date = date("invoice.due_date", record.due_date.as_ref())?;
-        if due_date < issue_date {
-            return Err(invalid("invoice.due_date", "is before invoice.issue_date"));
-        }
         let status = match kind {
-            InvoiceEventKind::Paid => "paid",
-            InvoiceEventKind::Cancelled => "cancelled",
+            ErpKind::Paid => "paid",
+            ErpKind::Cancelled => "cancelled",
             _ => "open",
         };
-        let invoice = Invoice {
-            invoice_id: invoice_id(&tenant_id, &external_id),
-            debtor_id: debtor.debtor_id,
-            tenant_id: tenant_id.clone(),
-            external_id,
-            number,
-            amount_minor: amount.amount_minor,
-            currency: amount.currency.clone(),
-            issue_date,
-            due_date,
-            status,
-            version: event.version,
+        let invoice = parse_invoice(&tenant_id, debtor.debtor_id, record, status, event.version)?;
+        let credit_note = match (kind, event.credit_note.as_ref()) {
+            (ErpKind::CreditNote, None) => {
+                return Err(invalid("credit_note", "is required for CREDIT_NOTE events"));
+            }
+            (ErpKind::CreditNote, Some(note)) => {
+                let amount = money_of("credit_note.amount", note.amount.as_ref())?;
+                if amount.currency != invoice.currency {
+                    return Err(invalid(
+                        "credit_note.amount.currency",
+                        "differs from the invoice's currency",
+                    ));
+                }
+                if amount.amount_minor == 0 {
+                    return Err(invalid("credit_note.amount.amount_minor", "must be positive"));
+                }
+                Some(CreditNote {
+                    external_id: required("credit_note.external_id", &note.external_id)?.to_string(),
+                    amount_minor: amount.amount_minor,
+                    on: note
+                        .issue_date
+                        .as_ref()
+                        .and_then(time::from_date)
+                        .unwrap_or(occurred_on),
+                })
+            }
+            _ => None,
         };
         Ok(InvoiceEvent {
             event_id,
             tenant_id,
+            kind,
+            occurred_on,
             debtor,
             invoice,
+            credit_note,
         })
     }
 }
 
-fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<Debtor, AccountsError> {
-    let record = record.ok_or_else(|| invalid("debtor", "is required"))?;
-    let external_id = required("debtor.external_id", &record.external_id)?.to_string();
-    let name = required("debtor.name", &record.name)?.to_string();
-    let kind = match DebtorKind::try_from(record.kind) {
+/// The fields every debtor has, however it reaches us (ERP event or gRPC).
+struct DebtorFields<'a> {
+    external_id: &'a str,
+    name: &'a str,
+    kind: i32,
+    time_zone: &'a str,
+    locale: &'a str,
+    country: &'a str,
+    region: &'a str,
+    segment: &'a str,
+    risk_score: Option<i32>,
+}
+
+fn parse_fields(tenant_id: &str, f: DebtorFields<'_>) -> Result<Debtor, AccountsError> {
+    let external_id = required("debtor.external_id", f.external_id)?.to_string();
+    let name = required("debtor.name", f.name)?.to_string();
+    let kind = match DebtorKind::try_from(f.kind) {
         Ok(DebtorKind::Company) => "company",
         Ok(DebtorKind::Consumer) => "consumer",
         _ => return Err(invalid("debtor.kind", "must be COMPANY or CONSUMER")),
     };
-    let time_zone = required("debtor.time_zone", &record.time_zone)?;
+    let time_zone = required("debtor.time_zone", f.time_zone)?;
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
         return Err(invalid(
             "debtor.time_zone",
             "is not an IANA time zone such as America/Bogota",
         ));
     }
-    let locale = required("debtor.locale", &record.locale)?;
+    let locale = required("debtor.locale", f.locale)?;
     let language = locale.split(['-', '_']).next().unwrap_or_default();
     if !matches!(language, "es" | "pt" | "en") {
         return Err(invalid(
@@ -228,14 +296,14 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
             "must be Spanish (es), Portuguese (pt) or English (en)",
         ));
     }
-    let country = required("debtor.country", &record.country)?;
+    let country = required("debtor.country", f.country)?;
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(invalid(
             "debtor.country",
             "is not an ISO 3166-1 alpha-2 code such as CO",
         ));
     }
-    let region = record.region.trim();
+    let region = f.region.trim();
     let region = if region.is_empty() {
         None
     } else {
@@ -254,13 +322,13 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
         }
         Some(region.to_string())
     };
-    let email = email("debtor.email", &record.email)?;
-    let phone = phone("debtor.phone", &record.phone)?;
-    if email.is_none() && phone.is_none() {
-        return Err(invalid(
-            "debtor.email",
-            "an email or a phone is required to contact the debtor",
-        ));
+    if let Some(score) = f.risk_score
+        && !(0..=100).contains(&score)
+    {
+        return Err(invalid("debtor.risk_score", "must be between 0 and 100"));
+    }
+    if f.segment.len() > 64 {
+        return Err(invalid("debtor.segment", "is longer than 64 characters"));
     }
     Ok(Debtor {
         debtor_id: debtor_id(tenant_id, &external_id),
@@ -271,10 +339,236 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
         time_zone: time_zone.to_string(),
         locale: locale.to_string(),
         country: country.to_string(),
-        email,
-        phone,
+        email: None,
+        phone: None,
         region,
+        segment: f.segment.trim().to_string(),
+        risk_score: f.risk_score,
+        contacts: Vec::new(),
     })
+}
+
+/// An ERP's debtor record: one primary contact with the email and phone it gives, whose consent
+/// comes from the ERP.
+fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<Debtor, AccountsError> {
+    let record = record.ok_or_else(|| invalid("debtor", "is required"))?;
+    let mut debtor = parse_fields(
+        tenant_id,
+        DebtorFields {
+            external_id: &record.external_id,
+            name: &record.name,
+            kind: record.kind,
+            time_zone: &record.time_zone,
+            locale: &record.locale,
+            country: &record.country,
+            region: &record.region,
+            segment: &record.segment,
+            risk_score: record.risk_score,
+        },
+    )?;
+    let email = email("debtor.email", &record.email)?;
+    let phone = phone("debtor.phone", &record.phone)?;
+    if email.is_none() && phone.is_none() {
+        return Err(invalid(
+            "debtor.email",
+            "an email or a phone is required to contact the debtor",
+        ));
+    }
+    let contact_id = Uuid::new_v5(&debtor.debtor_id, b"contact/primary");
+    let mut points = Vec::new();
+    for (channel, address) in [("email", &email), ("sms", &phone)] {
+        if let Some(address) = address {
+            points.push(Point {
+                point_id: point_id(contact_id, channel, address),
+                channel,
+                address: address.clone(),
+                consent: "granted",
+                source: "erp".into(),
+                preferred: points.is_empty(),
+            });
+        }
+    }
+    debtor.contacts = vec![Contact {
+        contact_id,
+        name: debtor.name.clone(),
+        role: "other",
+        points,
+    }];
+    debtor.email = email;
+    debtor.phone = phone;
+    Ok(debtor)
+}
+
+fn point_id(contact_id: Uuid, channel: &str, address: &str) -> Uuid {
+    Uuid::new_v5(&contact_id, format!("{channel}/{address}").as_bytes())
+}
+
+fn role_name(role: i32) -> Option<&'static str> {
+    match pb::ContactRole::try_from(role).ok()? {
+        pb::ContactRole::Treasury => Some("treasury"),
+        pb::ContactRole::AccountsPayable => Some("accounts_payable"),
+        pb::ContactRole::Purchasing => Some("purchasing"),
+        pb::ContactRole::DecisionMaker => Some("decision_maker"),
+        pb::ContactRole::Other | pb::ContactRole::Unspecified => Some("other"),
+    }
+}
+
+/// A debtor as the gRPC API gives it, with its contacts. Consent not stated is granted, with
+/// the source "api"; a withdrawn consent already on file is never re-granted by an upsert.
+pub fn parse_debtor_input(tenant_id: &str, input: Option<&pb::DebtorInput>) -> Result<Debtor, AccountsError> {
+    let input = input.ok_or_else(|| invalid("debtor", "is required"))?;
+    let mut debtor = parse_fields(
+        tenant_id,
+        DebtorFields {
+            external_id: &input.external_id,
+            name: &input.name,
+            kind: input.kind,
+            time_zone: &input.time_zone,
+            locale: &input.locale,
+            country: &input.country,
+            region: &input.region,
+            segment: &input.segment,
+            risk_score: input.risk_score,
+        },
+    )?;
+    for (c, contact) in input.contacts.iter().enumerate() {
+        let field = |rest: &str| format!("debtor.contacts[{c}].{rest}");
+        let name = required(&field("name"), &contact.name)?.to_string();
+        let role = role_name(contact.role).ok_or_else(|| invalid(&field("role"), "is not a known role"))?;
+        let key = if contact.contact_id.trim().is_empty() {
+            name.to_lowercase()
+        } else {
+            contact.contact_id.trim().to_string()
+        };
+        let contact_id = Uuid::new_v5(&debtor.debtor_id, format!("contact/{key}").as_bytes());
+        let mut points = Vec::new();
+        for (p, point) in contact.points.iter().enumerate() {
+            let field = |rest: &str| field(&format!("points[{p}].{rest}"));
+            let (channel, address) = match pb::Channel::try_from(point.channel) {
+                Ok(pb::Channel::Email) => ("email", email(&field("address"), &point.address)?),
+                Ok(pb::Channel::Sms) => ("sms", phone(&field("address"), &point.address)?),
+                Ok(pb::Channel::Whatsapp) => ("whatsapp", phone(&field("address"), &point.address)?),
+                _ => return Err(invalid(&field("channel"), "must be EMAIL, SMS or WHATSAPP")),
+            };
+            let address = address.ok_or_else(|| invalid(&field("address"), "is required"))?;
+            let consent = match pb::Consent::try_from(point.consent) {
+                Ok(pb::Consent::Withdrawn) => "withdrawn",
+                _ => "granted",
+            };
+            let source = if point.consent_source.trim().is_empty() {
+                "api"
+            } else {
+                point.consent_source.trim()
+            };
+            points.push(Point {
+                point_id: point_id(contact_id, channel, &address),
+                channel,
+                address,
+                consent,
+                source: source.to_string(),
+                preferred: point.preferred,
+            });
+        }
+        debtor.contacts.push(Contact {
+            contact_id,
+            name,
+            role,
+            points,
+        });
+    }
+    let usable = |channel: &str| {
+        let mut candidates: Vec<&Point> = debtor
+            .contacts
+            .iter()
+            .flat_map(|c| c.points.iter())
+            .filter(|p| p.channel == channel && p.consent == "granted")
+            .collect();
+        candidates.sort_by_key(|p| !p.preferred);
+        candidates.first().map(|p| p.address.clone())
+    };
+    debtor.email = usable("email");
+    debtor.phone = usable("sms").or_else(|| usable("whatsapp"));
+    if debtor.contacts.iter().all(|c| c.points.is_empty()) {
+        return Err(invalid(
+            "debtor.contacts",
+            "at least one contact point (email, SMS or WhatsApp) is required",
+        ));
+    }
+    Ok(debtor)
+}
+
+/// An invoice as the gRPC API gives it. Its version is the time of the call, so the latest
+/// call wins.
+pub fn parse_invoice_input(
+    tenant_id: &str,
+    input: Option<&pb::InvoiceInput>,
+) -> Result<Invoice, AccountsError> {
+    let input = input.ok_or_else(|| invalid("invoice", "is required"))?;
+    let debtor_external = required("invoice.debtor_external_id", &input.debtor_external_id)?;
+    let record = pb::InvoiceRecord {
+        external_id: input.external_id.clone(),
+        number: input.number.clone(),
+        amount: input.amount.clone(),
+        issue_date: input.issue_date,
+        due_date: input.due_date,
+    };
+    let version = chrono::Utc::now().timestamp_micros();
+    parse_invoice(
+        tenant_id,
+        debtor_id(tenant_id, debtor_external),
+        &record,
+        "open",
+        version,
+    )
+}
+
+fn parse_invoice(
+    tenant_id: &str,
+    debtor_id: Uuid,
+    record: &pb::InvoiceRecord,
+    status: &'static str,
+    version: i64,
+) -> Result<Invoice, AccountsError> {
+    let external_id = required("invoice.external_id", &record.external_id)?.to_string();
+    let number = required("invoice.number", &record.number)?.to_string();
+    let amount = money_of("invoice.amount", record.amount.as_ref())?;
+    let issue_date = date("invoice.issue_date", record.issue_date.as_ref())?;
+    let due_date = date("invoice.due_date", record.due_date.as_ref())?;
+    if due_date < issue_date {
+        return Err(invalid("invoice.due_date", "is before invoice.issue_date"));
+    }
+    Ok(Invoice {
+        invoice_id: invoice_id(tenant_id, &external_id),
+        debtor_id,
+        tenant_id: tenant_id.to_string(),
+        external_id,
+        number,
+        amount_minor: amount.amount_minor,
+        currency: amount.currency,
+        issue_date,
+        due_date,
+        status,
+        version,
+    })
+}
+
+/// An amount: not negative, in an ISO 4217 currency.
+pub fn money_of(field: &str, money: Option<&pb::Money>) -> Result<pb::Money, AccountsError> {
+    let money = money.ok_or_else(|| invalid(field, "is required"))?;
+    if money.amount_minor < 0 {
+        return Err(invalid(&format!("{field}.amount_minor"), "must not be negative"));
+    }
+    if money::minor_unit_digits(&money.currency).is_none() {
+        return Err(invalid(
+            &format!("{field}.currency"),
+            "is not an ISO 4217 code such as COP or EUR",
+        ));
+    }
+    Ok(money.clone())
+}
+
+pub fn required_date(field: &str, value: Option<&pb::Date>) -> Result<NaiveDate, AccountsError> {
+    date(field, value)
 }
 
 impl Debtor {
@@ -294,6 +588,8 @@ impl Debtor {
             email: self.email.clone().unwrap_or_default(),
             phone: self.phone.clone().unwrap_or_default(),
             region: self.region.clone().unwrap_or_default(),
+            segment: self.segment.clone(),
+            risk_score: self.risk_score,
         }
     }
 }
@@ -318,6 +614,43 @@ impl Invoice {
                 _ => InvoiceStatus::Open,
             } as i32,
             version: self.version,
+            ..Default::default()
+        }
+    }
+}
+
+/// An invoice as stored, with what has happened to it since it was issued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoiceState {
+    pub invoice: Invoice,
+    pub revision: i64,
+    pub settled_minor: i64,
+    pub disputed: bool,
+    pub promised_date: Option<NaiveDate>,
+    pub plan_id: Option<Uuid>,
+    pub segment: String,
+}
+
+impl InvoiceState {
+    pub fn outstanding_minor(&self) -> i64 {
+        if self.invoice.status == "cancelled" {
+            return 0;
+        }
+        (self.invoice.amount_minor - self.settled_minor).max(0)
+    }
+
+    pub fn to_proto(&self) -> pb::Invoice {
+        pb::Invoice {
+            revision: self.revision,
+            outstanding: Some(pb::Money {
+                amount_minor: self.outstanding_minor(),
+                currency: self.invoice.currency.clone(),
+            }),
+            disputed: self.disputed,
+            promised_date: self.promised_date.map(time::date),
+            payment_plan_id: self.plan_id.map(|id| id.to_string()).unwrap_or_default(),
+            segment: self.segment.clone(),
+            ..self.invoice.to_proto()
         }
     }
 }
@@ -343,6 +676,7 @@ mod tests {
                 email: "tesoreria@tornillo.example".into(),
                 phone: "+573001234567".into(),
                 region: String::new(),
+                ..Default::default()
             }),
             invoice: Some(pb::InvoiceRecord {
                 external_id: "F-100".into(),
@@ -362,6 +696,7 @@ mod tests {
                     day: 31,
                 }),
             }),
+            credit_note: None,
         }
     }
 

@@ -9,6 +9,9 @@ pub enum AccountsError {
     InvalidArgument { field: String, reason: String },
     #[error("{what} not found")]
     NotFound { what: String },
+    /// The request is valid but the ledger's state does not allow it now.
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("event encoding: {0}")]
@@ -24,6 +27,7 @@ impl From<AccountsError> for Status {
                 ErrorDetails::with_bad_request_violation(field, reason),
             ),
             AccountsError::NotFound { what } => Status::not_found(format!("{what} not found")),
+            AccountsError::FailedPrecondition(why) => Status::failed_precondition(why),
             // Internal detail stays in our logs, not in the caller's hands.
             err @ (AccountsError::Database(_) | AccountsError::Encode(_)) => {
                 tracing::error!(error = %err, "request failed");

@@ -1,70 +1,714 @@
-//! The AccountsService gRPC API.
+//! The AccountsService gRPC API. Every call names its tenant, and every query is scoped by it:
+//! another tenant's debtor or invoice is simply not found.
 
+use std::collections::HashMap;
+
+use chrono::{Datelike as _, NaiveDate, Utc};
+use recobro_common::time;
 use recobro_proto::v1::accounts_service_server::AccountsService;
-use recobro_proto::v1::{
-    GetDebtorRequest, GetDebtorResponse, ListInvoicesRequest, ListInvoicesResponse, Money,
-};
+use recobro_proto::v1::{self as pb, Money};
 use sqlx::PgPool;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
 
-use crate::domain;
+use crate::domain::{self, Debtor};
 use crate::error::AccountsError;
-use crate::store;
+use crate::kpi;
+use crate::store::{self, NewSettlement};
 
 pub struct Accounts {
     pub pool: PgPool,
+    pub account_events_topic: String,
+    /// Days a promise may run late before it counts as broken.
+    pub promise_grace_days: i32,
 }
 
-#[tonic::async_trait]
-impl AccountsService for Accounts {
-    async fn get_debtor(
+fn invalid(field: &str, reason: &str) -> AccountsError {
+    AccountsError::InvalidArgument {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn not_found(what: String) -> AccountsError {
+    AccountsError::NotFound { what }
+}
+
+fn contacts_to_proto(debtor: &Debtor) -> Vec<pb::Contact> {
+    debtor
+        .contacts
+        .iter()
+        .map(|contact| pb::Contact {
+            contact_id: contact.contact_id.to_string(),
+            name: contact.name.clone(),
+            role: match contact.role {
+                "treasury" => pb::ContactRole::Treasury,
+                "accounts_payable" => pb::ContactRole::AccountsPayable,
+                "purchasing" => pb::ContactRole::Purchasing,
+                "decision_maker" => pb::ContactRole::DecisionMaker,
+                _ => pb::ContactRole::Other,
+            } as i32,
+            points: contact.points.iter().map(point_to_proto).collect(),
+        })
+        .collect()
+}
+
+fn point_to_proto(point: &domain::Point) -> pb::ContactPoint {
+    pb::ContactPoint {
+        point_id: point.point_id.to_string(),
+        channel: recobro_common::channel_from_name(point.channel) as i32,
+        address: point.address.clone(),
+        consent: if point.consent == "withdrawn" {
+            pb::Consent::Withdrawn
+        } else {
+            pb::Consent::Granted
+        } as i32,
+        consent_source: point.source.clone(),
+        consent_at: None,
+        preferred: point.preferred,
+    }
+}
+
+impl Accounts {
+    async fn existing_tenant(&self, field_value: &str) -> Result<String, AccountsError> {
+        let tenant_id = domain::tenant("tenant_id", field_value)?;
+        if !store::tenant_exists(&self.pool, &tenant_id).await? {
+            return Err(not_found(format!("tenant {tenant_id}")));
+        }
+        Ok(tenant_id)
+    }
+
+    async fn debtor_view(
         &self,
-        request: Request<GetDebtorRequest>,
-    ) -> Result<Response<GetDebtorResponse>, Status> {
-        let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
-        let debtor_id = domain::uuid("debtor_id", &request.debtor_id)?;
-        let debtor = store::debtor(&self.pool, &tenant_id, debtor_id)
-            .await
-            .map_err(AccountsError::from)?
-            .ok_or_else(|| AccountsError::NotFound {
-                what: format!("debtor {debtor_id}"),
-            })?;
-        let invoices = store::invoices(&self.pool, &tenant_id, debtor_id)
-            .await
-            .map_err(AccountsError::from)?;
+        tenant_id: &str,
+        debtor_id: Uuid,
+    ) -> Result<pb::GetDebtorResponse, AccountsError> {
+        let debtor = store::debtor(&self.pool, tenant_id, debtor_id)
+            .await?
+            .ok_or_else(|| not_found(format!("debtor {debtor_id}")))?;
+        let invoices = store::invoices_of(&self.pool, tenant_id, debtor_id).await?;
         let mut balance: Vec<Money> = Vec::new();
-        for invoice in invoices.iter().filter(|invoice| invoice.status == "open") {
+        for state in invoices.iter().filter(|state| state.invoice.status == "open") {
+            let owed = state.outstanding_minor();
             match balance
                 .iter_mut()
-                .find(|money| money.currency == invoice.currency)
+                .find(|money| money.currency == state.invoice.currency)
             {
-                Some(money) => money.amount_minor += invoice.amount_minor,
+                Some(money) => money.amount_minor += owed,
                 None => balance.push(Money {
-                    amount_minor: invoice.amount_minor,
-                    currency: invoice.currency.clone(),
+                    amount_minor: owed,
+                    currency: state.invoice.currency.clone(),
                 }),
             }
         }
         balance.sort_by(|a, b| a.currency.cmp(&b.currency));
-        Ok(Response::new(GetDebtorResponse {
+        Ok(pb::GetDebtorResponse {
             debtor: Some(debtor.to_proto()),
             balance,
+            contacts: contacts_to_proto(&debtor),
+        })
+    }
+
+    /// Runs `change` on one locked invoice of the tenant and publishes the new state.
+    async fn change_invoice<F>(
+        &self,
+        tenant_id: &str,
+        invoice_id: Uuid,
+        reason: &str,
+        change: F,
+    ) -> Result<pb::Invoice, AccountsError>
+    where
+        F: AsyncFnOnce(&mut store::Tx<'_>, &domain::InvoiceState) -> Result<bool, AccountsError>,
+    {
+        let mut tx = self.pool.begin().await?;
+        let state = store::lock_invoice(&mut tx, tenant_id, invoice_id)
+            .await?
+            .ok_or_else(|| not_found(format!("invoice {invoice_id}")))?;
+        if change(&mut tx, &state).await? {
+            store::publish_changes(
+                &mut tx,
+                &[invoice_id],
+                true,
+                reason,
+                &self.account_events_topic,
+                &HashMap::new(),
+            )
+            .await?;
+        }
+        let state = store::invoice_states(&mut tx, Some(tenant_id), &[invoice_id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| not_found(format!("invoice {invoice_id}")))?;
+        tx.commit().await?;
+        Ok(state.to_proto())
+    }
+
+    async fn import_one(&self, record: &pb::ImportRecord) -> Result<(), AccountsError> {
+        let tenant_id = domain::tenant("tenant_id", &record.tenant_id)?;
+        if record.debtor.is_none() && record.invoice.is_none() {
+            return Err(invalid("debtor", "a record needs a debtor, an invoice or both"));
+        }
+        let debtor = record
+            .debtor
+            .as_ref()
+            .map(|d| domain::parse_debtor_input(&tenant_id, Some(d)))
+            .transpose()?;
+        let invoice = record
+            .invoice
+            .as_ref()
+            .map(|i| domain::parse_invoice_input(&tenant_id, Some(i)))
+            .transpose()?;
+        let mut tx = self.pool.begin().await?;
+        if let Some(debtor) = &debtor {
+            store::upsert_debtors(&mut tx, &[debtor]).await?;
+        }
+        if let Some(invoice) = &invoice {
+            if store::debtor_in_tx(&mut tx, &tenant_id, invoice.debtor_id)
+                .await?
+                .is_none()
+            {
+                return Err(not_found("invoice.debtor_external_id: debtor".to_string()));
+            }
+            let changed = store::upsert_invoices(&mut tx, &[invoice]).await?;
+            store::publish_changes(
+                &mut tx,
+                &changed,
+                false,
+                "import",
+                &self.account_events_topic,
+                &HashMap::new(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn parse_date(field: &str, date: Option<&pb::Date>) -> Result<NaiveDate, AccountsError> {
+    domain::required_date(field, date)
+}
+
+#[tonic::async_trait]
+impl AccountsService for Accounts {
+    async fn upsert_tenant(
+        &self,
+        request: Request<pb::UpsertTenantRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        let tenant = request
+            .into_inner()
+            .tenant
+            .ok_or_else(|| invalid("tenant", "is required"))?;
+        let tenant_id = domain::tenant("tenant.tenant_id", &tenant.tenant_id)?;
+        let role = match pb::TenantRole::try_from(tenant.role) {
+            Ok(pb::TenantRole::Creditor) => "creditor",
+            Ok(pb::TenantRole::Agency) => "agency",
+            _ => return Err(invalid("tenant.role", "must be CREDITOR or AGENCY").into()),
+        };
+        store::upsert_tenant(&self.pool, &tenant_id, tenant.name.trim(), role)
+            .await
+            .map_err(AccountsError::from)?;
+        Ok(Response::new(pb::Tenant {
+            tenant_id,
+            name: tenant.name.trim().to_string(),
+            role: tenant.role,
         }))
+    }
+
+    async fn upsert_debtor(
+        &self,
+        request: Request<pb::UpsertDebtorRequest>,
+    ) -> Result<Response<pb::GetDebtorResponse>, Status> {
+        let request = request.into_inner();
+        let tenant_id = self.existing_tenant(&request.tenant_id).await?;
+        let debtor = domain::parse_debtor_input(&tenant_id, request.debtor.as_ref())?;
+        let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
+        store::upsert_debtors(&mut tx, &[&debtor])
+            .await
+            .map_err(AccountsError::from)?;
+        // Open invoices carry the debtor in their snapshot: publish them again.
+        let open = store::open_invoice_ids(&mut tx, debtor.debtor_id)
+            .await
+            .map_err(AccountsError::from)?;
+        store::publish_changes(
+            &mut tx,
+            &open,
+            true,
+            "debtor",
+            &self.account_events_topic,
+            &HashMap::new(),
+        )
+        .await
+        .map_err(AccountsError::from)?;
+        tx.commit().await.map_err(AccountsError::from)?;
+        Ok(Response::new(
+            self.debtor_view(&tenant_id, debtor.debtor_id).await?,
+        ))
+    }
+
+    async fn get_debtor(
+        &self,
+        request: Request<pb::GetDebtorRequest>,
+    ) -> Result<Response<pb::GetDebtorResponse>, Status> {
+        let request = request.into_inner();
+        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let debtor_id = domain::uuid("debtor_id", &request.debtor_id)?;
+        Ok(Response::new(self.debtor_view(&tenant_id, debtor_id).await?))
+    }
+
+    async fn set_consent(
+        &self,
+        request: Request<pb::SetConsentRequest>,
+    ) -> Result<Response<pb::ContactPoint>, Status> {
+        let request = request.into_inner();
+        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let point_id = domain::uuid("point_id", &request.point_id)?;
+        let consent = match pb::Consent::try_from(request.consent) {
+            Ok(pb::Consent::Granted) => "granted",
+            Ok(pb::Consent::Withdrawn) => "withdrawn",
+            _ => return Err(invalid("consent", "must be GRANTED or WITHDRAWN").into()),
+        };
+        let source = request.source.trim();
+        if source.is_empty() {
+            return Err(invalid(
+                "source",
+                "is required: say where the consent or opt-out came from",
+            )
+            .into());
+        }
+        let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
+        let (debtor_id, point) = store::set_consent(&mut tx, &tenant_id, point_id, consent, source)
+            .await
+            .map_err(AccountsError::from)?
+            .ok_or_else(|| not_found(format!("contact point {point_id}")))?;
+        let open = store::open_invoice_ids(&mut tx, debtor_id)
+            .await
+            .map_err(AccountsError::from)?;
+        store::publish_changes(
+            &mut tx,
+            &open,
+            true,
+            "consent",
+            &self.account_events_topic,
+            &HashMap::new(),
+        )
+        .await
+        .map_err(AccountsError::from)?;
+        tx.commit().await.map_err(AccountsError::from)?;
+        Ok(Response::new(point_to_proto(&point)))
+    }
+
+    async fn upsert_invoice(
+        &self,
+        request: Request<pb::UpsertInvoiceRequest>,
+    ) -> Result<Response<pb::Invoice>, Status> {
+        let request = request.into_inner();
+        let tenant_id = self.existing_tenant(&request.tenant_id).await?;
+        let invoice = domain::parse_invoice_input(&tenant_id, request.invoice.as_ref())?;
+        let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
+        if store::debtor_in_tx(&mut tx, &tenant_id, invoice.debtor_id)
+            .await
+            .map_err(AccountsError::from)?
+            .is_none()
+        {
+            return Err(not_found("debtor of invoice.debtor_external_id".to_string()).into());
+        }
+        let changed = store::upsert_invoices(&mut tx, &[&invoice])
+            .await
+            .map_err(AccountsError::from)?;
+        store::publish_changes(
+            &mut tx,
+            &changed,
+            false,
+            "api",
+            &self.account_events_topic,
+            &HashMap::new(),
+        )
+        .await
+        .map_err(AccountsError::from)?;
+        let state = store::invoice_states(&mut tx, Some(&tenant_id), &[invoice.invoice_id])
+            .await
+            .map_err(AccountsError::from)?;
+        tx.commit().await.map_err(AccountsError::from)?;
+        let state = state
+            .into_iter()
+            .next()
+            .ok_or_else(|| not_found(format!("invoice {}", invoice.invoice_id)))?;
+        Ok(Response::new(state.to_proto()))
     }
 
     async fn list_invoices(
         &self,
-        request: Request<ListInvoicesRequest>,
-    ) -> Result<Response<ListInvoicesResponse>, Status> {
+        request: Request<pb::ListInvoicesRequest>,
+    ) -> Result<Response<pb::ListInvoicesResponse>, Status> {
         let request = request.into_inner();
         let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
         let debtor_id = domain::uuid("debtor_id", &request.debtor_id)?;
-        let invoices = store::invoices(&self.pool, &tenant_id, debtor_id)
+        let invoices = store::invoices_of(&self.pool, &tenant_id, debtor_id)
             .await
             .map_err(AccountsError::from)?;
-        Ok(Response::new(ListInvoicesResponse {
-            invoices: invoices.iter().map(|invoice| invoice.to_proto()).collect(),
+        Ok(Response::new(pb::ListInvoicesResponse {
+            invoices: invoices.iter().map(|s| s.to_proto()).collect(),
+        }))
+    }
+
+    async fn record_settlement(
+        &self,
+        request: Request<pb::RecordSettlementRequest>,
+    ) -> Result<Response<pb::Invoice>, Status> {
+        let request = request.into_inner();
+        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let invoice_id = domain::uuid("invoice_id", &request.invoice_id)?;
+        let (kind, reason) = match pb::SettlementKind::try_from(request.kind) {
+            Ok(pb::SettlementKind::Payment) => ("payment", "payment"),
+            Ok(pb::SettlementKind::CreditNote) => ("credit_note", "credit_note"),
+            Ok(pb::SettlementKind::WriteOff) => ("write_off", "write_off"),
+            _ => return Err(invalid("kind", "must be PAYMENT, CREDIT_NOTE or WRITE_OFF").into()),
+        };
+        let external_id = request.external_id.trim().to_string();
+        if external_id.is_empty() {
+            return Err(invalid(
+                "external_id",
+                "is required, so that a retried call is recorded once",
+            )
+            .into());
+        }
+        let amount = domain::money_of("amount", request.amount.as_ref())?;
+        if amount.amount_minor == 0 {
+            return Err(invalid("amount.amount_minor", "must be positive").into());
+        }
+        let on = parse_date("on", request.on.as_ref())?;
+        let invoice = self
+            .change_invoice(&tenant_id, invoice_id, reason, async |tx, state| {
+                if state.invoice.currency != amount.currency {
+                    return Err(invalid(
+                        "amount.currency",
+                        &format!("differs from the invoice's {}", state.invoice.currency),
+                    ));
+                }
+                if state.invoice.status == "cancelled" {
+                    return Err(AccountsError::FailedPrecondition(format!(
+                        "invoice {invoice_id} is cancelled"
+                    )));
+                }
+                let settlement = NewSettlement {
+                    kind,
+                    external_id: &external_id,
+                    amount_minor: amount.amount_minor,
+                    currency: &amount.currency,
+                    on,
+                };
+                Ok(store::settle(tx, &tenant_id, invoice_id, &settlement).await?)
+            })
+            .await?;
+        Ok(Response::new(invoice))
+    }
+
+    async fn create_payment_plan(
+        &self,
+        request: Request<pb::CreatePaymentPlanRequest>,
+    ) -> Result<Response<pb::PaymentPlan>, Status> {
+        let request = request.into_inner();
+        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        if request.invoice_ids.is_empty() {
+            return Err(invalid("invoice_ids", "at least one invoice is required").into());
+        }
+        let mut ids = Vec::new();
+        for (index, id) in request.invoice_ids.iter().enumerate() {
+            ids.push(domain::uuid(&format!("invoice_ids[{index}]"), id)?);
+        }
+        if request.instalments.is_empty() {
+            return Err(invalid("instalments", "at least one instalment is required").into());
+        }
+        let mut instalments = Vec::new();
+        for (index, instalment) in request.instalments.iter().enumerate() {
+            let due = parse_date(
+                &format!("instalments[{index}].due_date"),
+                instalment.due_date.as_ref(),
+            )?;
+            let amount = domain::money_of(
+                &format!("instalments[{index}].amount"),
+                instalment.amount.as_ref(),
+            )?;
+            if amount.amount_minor == 0 {
+                return Err(invalid(
+                    &format!("instalments[{index}].amount.amount_minor"),
+                    "must be positive",
+                )
+                .into());
+            }
+            if instalments
+                .last()
+                .is_some_and(|(previous, _, _)| *previous >= due)
+            {
+                return Err(invalid(
+                    &format!("instalments[{index}].due_date"),
+                    "must be after the previous instalment's",
+                )
+                .into());
+            }
+            instalments.push((due, amount.amount_minor, amount.currency));
+        }
+        let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
+        let mut owed = 0i64;
+        let mut debtor = None;
+        for id in &ids {
+            let state = store::lock_invoice(&mut tx, &tenant_id, *id)
+                .await
+                .map_err(AccountsError::from)?
+                .ok_or_else(|| not_found(format!("invoice {id}")))?;
+            if state.invoice.status != "open" {
+                return Err(AccountsError::FailedPrecondition(format!("invoice {id} is not open")).into());
+            }
+            if state.plan_id.is_some() {
+                return Err(AccountsError::FailedPrecondition(format!(
+                    "invoice {id} already has a payment plan"
+                ))
+                .into());
+            }
+            if *debtor.get_or_insert(state.invoice.debtor_id) != state.invoice.debtor_id {
+                return Err(
+                    invalid("invoice_ids", "all invoices of a plan must belong to one debtor").into(),
+                );
+            }
+            if instalments
+                .iter()
+                .any(|(_, _, currency)| *currency != state.invoice.currency)
+            {
+                return Err(invalid(
+                    "instalments",
+                    &format!("must be in the invoices' currency, {}", state.invoice.currency),
+                )
+                .into());
+            }
+            owed += state.outstanding_minor();
+        }
+        let planned: i64 = instalments.iter().map(|(_, amount, _)| amount).sum();
+        if planned != owed {
+            return Err(invalid(
+                "instalments",
+                &format!("add up to {planned} but the invoices owe {owed} (minor units)"),
+            )
+            .into());
+        }
+        let debtor = debtor.ok_or_else(|| invalid("invoice_ids", "is required"))?;
+        let plan_id = store::create_plan(&mut tx, &tenant_id, debtor, &ids, &instalments)
+            .await
+            .map_err(AccountsError::from)?;
+        store::publish_changes(
+            &mut tx,
+            &ids,
+            true,
+            "payment_plan",
+            &self.account_events_topic,
+            &HashMap::new(),
+        )
+        .await
+        .map_err(AccountsError::from)?;
+        tx.commit().await.map_err(AccountsError::from)?;
+        Ok(Response::new(pb::PaymentPlan {
+            plan_id: plan_id.to_string(),
+            invoice_ids: request.invoice_ids,
+            instalments: request.instalments,
+        }))
+    }
+
+    async fn record_promise(
+        &self,
+        request: Request<pb::RecordPromiseRequest>,
+    ) -> Result<Response<pb::Promise>, Status> {
+        let request = request.into_inner();
+        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let invoice_id = domain::uuid("invoice_id", &request.invoice_id)?;
+        let promised_date = parse_date("promised_date", request.promised_date.as_ref())?;
+        let today = Utc::now().date_naive();
+        if promised_date < today {
+            return Err(invalid("promised_date", "is in the past").into());
+        }
+        if promised_date > today + chrono::Duration::days(120) {
+            return Err(invalid(
+                "promised_date",
+                "is more than 120 days away: offer a payment plan instead",
+            )
+            .into());
+        }
+        let amount = domain::money_of("amount", request.amount.as_ref())?;
+        if amount.amount_minor == 0 {
+            return Err(invalid("amount.amount_minor", "must be positive").into());
+        }
+        let grace = self.promise_grace_days;
+        let mut promise_id = None;
+        self.change_invoice(&tenant_id, invoice_id, "promise_made", async |tx, state| {
+            if state.invoice.currency != amount.currency {
+                return Err(invalid(
+                    "amount.currency",
+                    &format!("differs from the invoice's {}", state.invoice.currency),
+                ));
+            }
+            if state.invoice.status != "open" {
+                return Err(AccountsError::FailedPrecondition(format!(
+                    "invoice {invoice_id} is not open"
+                )));
+            }
+            if amount.amount_minor > state.outstanding_minor() {
+                return Err(invalid(
+                    "amount.amount_minor",
+                    "is more than the invoice still owes",
+                ));
+            }
+            promise_id =
+                Some(store::insert_promise(tx, &tenant_id, invoice_id, promised_date, &amount, grace).await?);
+            Ok(true)
+        })
+        .await?;
+        Ok(Response::new(pb::Promise {
+            promise_id: promise_id.map(|id| id.to_string()).unwrap_or_default(),
+            invoice_id: invoice_id.to_string(),
+            promised_date: Some(time::date(promised_date)),
+            amount: Some(amount),
+            state: pb::PromiseState::Open as i32,
+        }))
+    }
+
+    async fn open_dispute(
+        &self,
+        request: Request<pb::OpenDisputeRequest>,
+    ) -> Result<Response<pb::Dispute>, Status> {
+        let request = request.into_inner();
+        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let invoice_id = domain::uuid("invoice_id", &request.invoice_id)?;
+        let reason = request.reason.trim().to_string();
+        if reason.is_empty() {
+            return Err(invalid("reason", "is required").into());
+        }
+        let mut dispute_id = None;
+        self.change_invoice(&tenant_id, invoice_id, "dispute_opened", async |tx, _state| {
+            dispute_id = store::open_dispute(tx, &tenant_id, invoice_id, &reason).await?;
+            if dispute_id.is_none() {
+                return Err(AccountsError::FailedPrecondition(format!(
+                    "invoice {invoice_id} already has an open dispute"
+                )));
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(Response::new(pb::Dispute {
+            dispute_id: dispute_id.map(|id| id.to_string()).unwrap_or_default(),
+            invoice_id: invoice_id.to_string(),
+            reason,
+            open: true,
+            resolution: String::new(),
+        }))
+    }
+
+    async fn resolve_dispute(
+        &self,
+        request: Request<pb::ResolveDisputeRequest>,
+    ) -> Result<Response<pb::Dispute>, Status> {
+        let request = request.into_inner();
+        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let dispute_id = domain::uuid("dispute_id", &request.dispute_id)?;
+        let resolution = request.resolution.trim().to_string();
+        if resolution.is_empty() {
+            return Err(invalid("resolution", "is required").into());
+        }
+        let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
+        let (invoice_id, reason) = store::resolve_dispute(&mut tx, &tenant_id, dispute_id, &resolution)
+            .await
+            .map_err(AccountsError::from)?
+            .ok_or_else(|| not_found(format!("open dispute {dispute_id}")))?;
+        store::publish_changes(
+            &mut tx,
+            &[invoice_id],
+            true,
+            "dispute_resolved",
+            &self.account_events_topic,
+            &HashMap::new(),
+        )
+        .await
+        .map_err(AccountsError::from)?;
+        tx.commit().await.map_err(AccountsError::from)?;
+        Ok(Response::new(pb::Dispute {
+            dispute_id: dispute_id.to_string(),
+            invoice_id: invoice_id.to_string(),
+            reason,
+            open: false,
+            resolution,
+        }))
+    }
+
+    async fn bulk_import(
+        &self,
+        request: Request<Streaming<pb::ImportRecord>>,
+    ) -> Result<Response<pb::ImportSummary>, Status> {
+        let mut stream = request.into_inner();
+        let mut summary = pb::ImportSummary::default();
+        while let Some(record) = stream.message().await? {
+            match self.import_one(&record).await {
+                Ok(()) => summary.accepted += 1,
+                Err(AccountsError::InvalidArgument { field, reason }) => {
+                    summary.rejected += 1;
+                    summary.errors.push(pb::ImportError {
+                        line: record.line,
+                        field,
+                        reason,
+                    });
+                }
+                Err(AccountsError::NotFound { what }) => {
+                    summary.rejected += 1;
+                    summary.errors.push(pb::ImportError {
+                        line: record.line,
+                        field: String::new(),
+                        reason: format!("{what} not found"),
+                    });
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(Response::new(summary))
+    }
+
+    async fn get_kpis(
+        &self,
+        request: Request<pb::GetKpisRequest>,
+    ) -> Result<Response<pb::GetKpisResponse>, Status> {
+        let request = request.into_inner();
+        let tenant_id = self.existing_tenant(&request.tenant_id).await?;
+        let as_of = match request.as_of.as_ref() {
+            Some(date) => parse_date("as_of", Some(date))?,
+            None => Utc::now().date_naive(),
+        };
+        let segment = Some(request.segment.trim()).filter(|s| !s.is_empty());
+        let (receivables, promises) = store::portfolio(&self.pool, &tenant_id, segment)
+            .await
+            .map_err(AccountsError::from)?;
+        let aging = kpi::aging(&receivables, as_of);
+        let delinquency = kpi::delinquency_ratio(&receivables, as_of);
+        let dso = kpi::dso_countback(&receivables, as_of);
+        let month_start = as_of.with_day0(0).unwrap_or(as_of);
+        let cei = kpi::cei(&receivables, month_start, as_of);
+        let currencies = aging
+            .iter()
+            .map(|(currency, buckets)| pb::CurrencyKpis {
+                currency: currency.clone(),
+                aging: Some(pb::Aging {
+                    current: buckets.current,
+                    days_1_30: buckets.d1_30,
+                    days_31_60: buckets.d31_60,
+                    days_61_90: buckets.d61_90,
+                    days_over_90: buckets.d90_plus,
+                }),
+                outstanding_minor: buckets.total(),
+                overdue_minor: buckets.overdue(),
+                delinquency_ratio: delinquency.get(currency).copied().flatten(),
+                dso_days: dso.get(currency).copied().flatten(),
+                cei_percent: cei.get(currency).copied().flatten(),
+            })
+            .collect();
+        Ok(Response::new(pb::GetKpisResponse {
+            currencies,
+            promise_kept_rate: kpi::promise_kept_rate(&promises, as_of),
         }))
     }
 }

@@ -1,66 +1,159 @@
-//! Ingestion of ERP invoice events from `erp.invoices.v1`: validate, store idempotently,
-//! and queue the resulting account event in the same transaction.
+//! Ingestion of ERP invoice events from `erp.invoices.v1`, a batch per transaction: validate,
+//! store idempotently (an event id is applied once; an older version never overwrites a newer
+//! one), and queue the resulting account events in the same transaction.
+
+use std::collections::{HashMap, HashSet};
 
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
-use recobro_common::kafka::{Failure, Handler};
-use recobro_common::{outbox, time};
-use recobro_proto::v1::{self as pb, account_event};
+use recobro_common::kafka::{self, BatchHandler};
+use recobro_proto::v1 as pb;
 use sqlx::PgPool;
+use uuid::Uuid;
 
-use crate::domain::InvoiceEvent;
+use crate::domain::{ErpKind, InvoiceEvent};
 use crate::error::AccountsError;
-use crate::store;
+use crate::store::{self, NewSettlement, Tx};
 
 pub struct InvoiceIngest {
     pub pool: PgPool,
     pub account_events_topic: String,
 }
 
-impl Handler for InvoiceIngest {
-    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Failure> {
-        let payload = message.payload().unwrap_or_default();
-        let raw = pb::InvoiceEvent::decode(payload)
-            .map_err(|err| Failure::Reject(format!("not a recobro.v1.InvoiceEvent: {err}")))?;
-        let event = InvoiceEvent::parse(&raw).map_err(|err| Failure::Reject(err.to_string()))?;
-        self.apply(&event)
-            .await
-            .map_err(|err| Failure::Retry(err.to_string()))
+/// An event with the trace it arrived in.
+pub type Traced = (InvoiceEvent, Option<String>);
+
+impl BatchHandler for InvoiceIngest {
+    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, String> {
+        let mut rejected = Vec::new();
+        let mut events = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            let parsed = pb::InvoiceEvent::decode(message.payload().unwrap_or_default())
+                .map_err(|err| format!("not a recobro.v1.InvoiceEvent: {err}"))
+                .and_then(|raw| InvoiceEvent::parse(&raw).map_err(|err| err.to_string()));
+            match parsed {
+                Ok(event) => events.push((event, kafka::message_traceparent(message))),
+                Err(reason) => rejected.push((index, reason)),
+            }
+        }
+        self.apply(&events).await.map_err(|err| err.to_string())?;
+        Ok(rejected)
     }
 }
 
 impl InvoiceIngest {
-    #[tracing::instrument(skip_all, fields(tenant_id = %event.tenant_id, debtor_id = %event.debtor.debtor_id, invoice_id = %event.invoice.invoice_id))]
-    pub async fn apply(&self, event: &InvoiceEvent) -> Result<(), AccountsError> {
-        let mut tx = self.pool.begin().await?;
-        if store::ingest(&mut tx, event).await? {
-            let account_event = pb::AccountEvent {
-                event_id: uuid::Uuid::new_v4().to_string(),
-                tenant_id: event.tenant_id.clone(),
-                debtor_id: event.debtor.debtor_id.to_string(),
-                occurred_at: Some(time::timestamp(chrono::Utc::now())),
-                change: Some(account_event::Change::InvoiceChanged(pb::InvoiceChanged {
-                    invoice: Some(event.invoice.to_proto()),
-                    debtor: Some(event.debtor.to_proto()),
-                })),
-            };
-            outbox::enqueue(
-                &mut tx,
-                &self.account_events_topic,
-                &event.debtor.debtor_id.to_string(),
-                &account_event.encode_to_vec(),
-            )
-            .await?;
-            tracing::info!(
-                status = event.invoice.status,
-                version = event.invoice.version,
-                "invoice applied"
-            );
-        } else {
-            tracing::info!("event already applied or older than what we hold, nothing to do");
+    #[tracing::instrument(skip_all, fields(events = events.len()))]
+    pub async fn apply(&self, events: &[Traced]) -> Result<(), AccountsError> {
+        if events.is_empty() {
+            return Ok(());
         }
+        let mut tx = self.pool.begin().await?;
+        let keys: Vec<(String, String)> = events
+            .iter()
+            .map(|(e, _)| (e.tenant_id.clone(), e.event_id.clone()))
+            .collect();
+        let mut fresh: HashSet<(String, String)> = store::first_time_seen(&mut tx, &keys)
+            .await?
+            .into_iter()
+            .collect();
+        let mut upserts: Vec<&Traced> = Vec::new();
+        for traced in events {
+            let (event, _) = traced;
+            // Seen before (or twice in this batch): no second effect.
+            if !fresh.remove(&(event.tenant_id.clone(), event.event_id.clone())) {
+                continue;
+            }
+            if event.kind == ErpKind::Upsert {
+                upserts.push(traced);
+                continue;
+            }
+            // Keep order: what came before this event is written first.
+            self.apply_upserts(&mut tx, &upserts).await?;
+            upserts.clear();
+            self.apply_settling(&mut tx, traced).await?;
+        }
+        self.apply_upserts(&mut tx, &upserts).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn apply_upserts(&self, tx: &mut Tx<'_>, events: &[&Traced]) -> Result<(), AccountsError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let debtors: Vec<_> = events.iter().map(|(e, _)| &e.debtor).collect();
+        store::upsert_debtors(tx, &debtors).await?;
+        let invoices: Vec<_> = events.iter().map(|(e, _)| &e.invoice).collect();
+        let changed = store::upsert_invoices(tx, &invoices).await?;
+        let traces: HashMap<Uuid, Option<String>> = events
+            .iter()
+            .map(|(e, trace)| (e.invoice.invoice_id, trace.clone()))
+            .collect();
+        store::publish_changes(tx, &changed, false, "erp", &self.account_events_topic, &traces).await?;
+        tracing::debug!(
+            applied = changed.len(),
+            stale = events.len() - changed.len(),
+            "invoices applied"
+        );
+        Ok(())
+    }
+
+    /// PAID, CANCELLED and CREDIT_NOTE events, one at a time.
+    async fn apply_settling(&self, tx: &mut Tx<'_>, (event, trace): &Traced) -> Result<(), AccountsError> {
+        store::upsert_debtors(tx, &[&event.debtor]).await?;
+        let invoice_id = event.invoice.invoice_id;
+        let traces = HashMap::from([(invoice_id, trace.clone())]);
+        let topic = &self.account_events_topic;
+        match event.kind {
+            ErpKind::Upsert => Ok(()),
+            ErpKind::Paid | ErpKind::Cancelled => {
+                let changed = store::upsert_invoices(tx, &[&event.invoice]).await?;
+                if changed.is_empty() {
+                    return Ok(());
+                }
+                if event.kind == ErpKind::Paid
+                    && let Some(state) = store::lock_invoice(tx, &event.tenant_id, invoice_id).await?
+                {
+                    // What the ERP says was paid in full: the rest as one payment, for the KPIs.
+                    let remaining = state.invoice.amount_minor - state.settled_minor;
+                    if remaining > 0 {
+                        let external_id = format!("erp:{}", event.event_id);
+                        let payment = NewSettlement {
+                            kind: "payment",
+                            external_id: &external_id,
+                            amount_minor: remaining,
+                            currency: &state.invoice.currency,
+                            on: event.occurred_on,
+                        };
+                        store::settle(tx, &event.tenant_id, invoice_id, &payment).await?;
+                    }
+                }
+                let reason = if event.kind == ErpKind::Paid {
+                    "payment"
+                } else {
+                    "erp"
+                };
+                store::publish_changes(tx, &changed, false, reason, topic, &traces).await?;
+                Ok(())
+            }
+            ErpKind::CreditNote => {
+                store::upsert_invoices(tx, &[&event.invoice]).await?;
+                let Some(note) = &event.credit_note else {
+                    return Ok(());
+                };
+                let credit = NewSettlement {
+                    kind: "credit_note",
+                    external_id: &note.external_id,
+                    amount_minor: note.amount_minor,
+                    currency: &event.invoice.currency,
+                    on: note.on,
+                };
+                if store::settle(tx, &event.tenant_id, invoice_id, &credit).await? {
+                    store::publish_changes(tx, &[invoice_id], true, "credit_note", topic, &traces).await?;
+                }
+                Ok(())
+            }
+        }
     }
 }

@@ -1,17 +1,25 @@
-//! accounts: the receivables ledger. Ingests ERP invoice events, answers who owes what, and
-//! publishes every change to `accounts.events.v1` through its outbox.
+//! accounts: the receivables ledger. Ingests ERP invoice events, answers who owes what and who
+//! may be contacted how, computes collection KPIs, and publishes every change to
+//! `accounts.events.v1` through its outbox.
 
 mod domain;
 mod error;
 mod grpc;
-mod ingest;
+pub mod ingest;
+pub mod kpi;
+mod promises;
 mod store;
 
+use std::time::Duration;
+
+use recobro_common::config::{ConfigError, Env};
+use recobro_common::kafka::Batching;
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::accounts_service_server::AccountsServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use domain::InvoiceEvent;
 pub use error::AccountsError;
 
 const MIGRATIONS: &[db::Step] = &[
@@ -30,21 +38,54 @@ const MIGRATIONS: &[db::Step] = &[
         description: "debtor region",
         sql: include_str!("../migrations/0002_debtor_region.sql"),
     },
+    db::Step {
+        version: 4,
+        description: "ledger depth",
+        sql: include_str!("../migrations/0003_ledger_depth.sql"),
+    },
 ];
 
+/// Accounts' own settings on top of the shared ones.
+pub struct Settings {
+    pub common: Config,
+    /// Days a promise to pay may run late before it counts as broken.
+    pub promise_grace_days: i32,
+    /// How often due promises are judged.
+    pub promise_check: Duration,
+    /// ERP events applied per transaction at most.
+    pub ingest_batch: usize,
+}
+
+impl Settings {
+    pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            common: Config::from_env(env, "accounts", 50051)?,
+            promise_grace_days: env.parse_or("RECOBRO_PROMISE_GRACE_DAYS", 2)?,
+            promise_check: Duration::from_secs(env.parse_or("RECOBRO_PROMISE_CHECK_SECONDS", 300)?),
+            ingest_batch: env.parse_or("RECOBRO_INGEST_BATCH", 1000)?,
+        })
+    }
+}
+
 pub struct Application {
-    config: Config,
+    settings: Settings,
     listener: TcpListener,
     pool: sqlx::PgPool,
 }
 
+/// Connects with the service's schema and migrations applied; for tools and tests that drive
+/// the ledger without the service.
+pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
+    db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await
+}
+
 impl Application {
     /// Connects to PostgreSQL (applying migrations) and binds the gRPC port.
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
-        let listener = TcpListener::bind(config.grpc_addr).await?;
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let pool = connect(&settings.common).await?;
+        let listener = TcpListener::bind(settings.common.grpc_addr).await?;
         Ok(Application {
-            config,
+            settings,
             listener,
             pool,
         })
@@ -57,33 +98,50 @@ impl Application {
             .unwrap_or_default()
     }
 
-    /// Serves gRPC, ingests ERP events and relays the outbox until `shutdown`.
+    /// Serves gRPC, ingests ERP events, judges promises and relays the outbox until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
-            config,
+            settings,
             listener,
             pool,
         } = self;
+        let config = &settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
-        let group = format!("{}recobro-accounts", topic_prefix(&config));
+        let group = format!("{}recobro-accounts", topic_prefix(config));
         let consumer = kafka::consumer(&config.kafka_brokers, &group, &[&config.topics.erp_invoices])?;
         let ingest = ingest::InvoiceIngest {
             pool: pool.clone(),
             account_events_topic: config.topics.account_events.clone(),
         };
-        let consuming = tokio::spawn(kafka::run_consumer(
+        let consuming = tokio::spawn(kafka::run_batch_consumer(
             consumer,
             ingest,
             producer.clone(),
             config.topics.dead_letter.clone(),
             "accounts",
+            Batching {
+                max_batch: settings.ingest_batch,
+                linger: Duration::from_millis(5),
+            },
             shutdown.clone(),
         ));
-        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 500, shutdown.clone()));
+        let judge = promises::PromiseJudge {
+            pool: pool.clone(),
+            account_events_topic: config.topics.account_events.clone(),
+            every: settings.promise_check,
+        };
+        let judging = tokio::spawn(judge.run(shutdown.clone()));
+        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 2000, shutdown.clone()));
         tracing::info!(addr = %listener.local_addr()?, "accounts serving gRPC");
-        let routes = tonic::service::Routes::new(AccountsServiceServer::new(grpc::Accounts { pool }));
+        let accounts = grpc::Accounts {
+            pool,
+            account_events_topic: config.topics.account_events.clone(),
+            promise_grace_days: settings.promise_grace_days,
+        };
+        let routes = tonic::service::Routes::new(AccountsServiceServer::new(accounts));
         serve::serve(listener, routes, &["recobro.v1.AccountsService"], shutdown).await?;
         consuming.await?;
+        judging.await?;
         relaying.await?;
         Ok(())
     }

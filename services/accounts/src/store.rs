@@ -1,136 +1,265 @@
-//! SQL for the ledger. Every query is scoped by tenant.
+//! SQL for the ledger. Every query is scoped by tenant. Batches use `UNNEST` so a few statements
+//! carry hundreds of ERP events.
+
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use prost::Message as _;
+use recobro_common::outbox::Queued;
+use recobro_proto::v1 as pb;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::domain::{Debtor, Invoice, InvoiceEvent};
+use crate::domain::{Contact, Debtor, Invoice, InvoiceState, Point};
 
-/// Records the event id; `false` means it was applied before and must have no second effect.
+pub type Tx<'a> = Transaction<'a, Postgres>;
+
+/// The event ids not seen before; the others were applied already and have no second effect.
 pub async fn first_time_seen(
-    tx: &mut Transaction<'_, Postgres>,
-    tenant_id: &str,
-    event_id: &str,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO ingested_events (tenant_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    tx: &mut Tx<'_>,
+    events: &[(String, String)],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let tenants: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    let ids: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
+    sqlx::query_as(
+        "INSERT INTO ingested_events (tenant_id, event_id) SELECT * FROM UNNEST($1::text[], $2::text[])
+         ON CONFLICT DO NOTHING RETURNING tenant_id, event_id",
     )
-    .bind(tenant_id)
-    .bind(event_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    .bind(&tenants)
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await
 }
 
-pub async fn upsert_debtor(tx: &mut Transaction<'_, Postgres>, debtor: &Debtor) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO tenants (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(&debtor.tenant_id)
-        .execute(&mut **tx)
-        .await?;
+pub async fn ensure_tenants(tx: &mut Tx<'_>, tenant_ids: &[&str]) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO debtors (debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone, region)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (debtor_id) DO UPDATE SET
-            name = EXCLUDED.name, kind = EXCLUDED.kind, time_zone = EXCLUDED.time_zone,
-            locale = EXCLUDED.locale, country = EXCLUDED.country, email = EXCLUDED.email,
-            phone = EXCLUDED.phone, region = EXCLUDED.region, updated_at = now()",
+        "INSERT INTO tenants (tenant_id) SELECT DISTINCT * FROM UNNEST($1::text[]) ON CONFLICT DO NOTHING",
     )
-    .bind(debtor.debtor_id)
-    .bind(&debtor.tenant_id)
-    .bind(&debtor.external_id)
-    .bind(&debtor.name)
-    .bind(debtor.kind)
-    .bind(&debtor.time_zone)
-    .bind(&debtor.locale)
-    .bind(&debtor.country)
-    .bind(&debtor.email)
-    .bind(&debtor.phone)
-    .bind(&debtor.region)
+    .bind(tenant_ids)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Writes the invoice unless the stored version is as new or newer. Returns whether it changed.
-pub async fn apply_invoice(
-    tx: &mut Transaction<'_, Postgres>,
-    invoice: &Invoice,
-) -> Result<bool, sqlx::Error> {
-    let written = sqlx::query(
-        "INSERT INTO invoices (invoice_id, tenant_id, debtor_id, external_id, number, amount_minor,
-                               currency, issue_date, due_date, status, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (invoice_id) DO UPDATE SET
-            debtor_id = EXCLUDED.debtor_id, number = EXCLUDED.number,
-            amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency,
-            issue_date = EXCLUDED.issue_date, due_date = EXCLUDED.due_date,
-            status = EXCLUDED.status, version = EXCLUDED.version, updated_at = now()
-         WHERE invoices.version < EXCLUDED.version",
+pub async fn tenant_exists(pool: &PgPool, tenant_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM tenants WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn upsert_tenant(
+    pool: &PgPool,
+    tenant_id: &str,
+    name: &str,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tenants (tenant_id, name, role) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role",
     )
-    .bind(invoice.invoice_id)
-    .bind(&invoice.tenant_id)
-    .bind(invoice.debtor_id)
-    .bind(&invoice.external_id)
-    .bind(&invoice.number)
-    .bind(invoice.amount_minor)
-    .bind(&invoice.currency)
-    .bind(invoice.issue_date)
-    .bind(invoice.due_date)
-    .bind(invoice.status)
-    .bind(invoice.version)
+    .bind(tenant_id)
+    .bind(name)
+    .bind(role)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Writes debtors with their contacts and points. A consent already on file is kept: an ERP
+/// re-sync never re-grants what a debtor withdrew. Each debtor's primary email and phone are
+/// then recomputed from the points that may be used.
+pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), sqlx::Error> {
+    // One row per debtor per statement: the last version in the batch wins.
+    let mut latest: HashMap<Uuid, &Debtor> = HashMap::new();
+    for debtor in debtors {
+        latest.insert(debtor.debtor_id, debtor);
+    }
+    let debtors: Vec<&Debtor> = latest.into_values().collect();
+    let tenants: Vec<&str> = debtors.iter().map(|d| d.tenant_id.as_str()).collect();
+    ensure_tenants(tx, &tenants).await?;
+    sqlx::query(
+        "INSERT INTO debtors (debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, region, segment, risk_score)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::text[], $10::text[], $11::int[])
+         ON CONFLICT (debtor_id) DO UPDATE SET
+            name = EXCLUDED.name, kind = EXCLUDED.kind, time_zone = EXCLUDED.time_zone, locale = EXCLUDED.locale,
+            country = EXCLUDED.country, region = EXCLUDED.region, segment = EXCLUDED.segment,
+            risk_score = EXCLUDED.risk_score, updated_at = now()",
+    )
+    .bind(debtors.iter().map(|d| d.debtor_id).collect::<Vec<_>>())
+    .bind(&tenants)
+    .bind(debtors.iter().map(|d| d.external_id.as_str()).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.name.as_str()).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.kind).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.time_zone.as_str()).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.locale.as_str()).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.country.as_str()).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.region.as_deref()).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.segment.as_str()).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.risk_score).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
-    Ok(written.rows_affected() == 1)
+    let contacts: Vec<(&Debtor, &Contact)> = debtors
+        .iter()
+        .flat_map(|d| d.contacts.iter().map(move |c| (*d, c)))
+        .collect();
+    sqlx::query(
+        "INSERT INTO contacts (contact_id, tenant_id, debtor_id, name, role)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[])
+         ON CONFLICT (contact_id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role",
+    )
+    .bind(contacts.iter().map(|(_, c)| c.contact_id).collect::<Vec<_>>())
+    .bind(
+        contacts
+            .iter()
+            .map(|(d, _)| d.tenant_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(contacts.iter().map(|(d, _)| d.debtor_id).collect::<Vec<_>>())
+    .bind(contacts.iter().map(|(_, c)| c.name.as_str()).collect::<Vec<_>>())
+    .bind(contacts.iter().map(|(_, c)| c.role).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    let points: Vec<(&Debtor, &Contact, &Point)> = contacts
+        .iter()
+        .flat_map(|(d, c)| c.points.iter().map(move |p| (*d, *c, p)))
+        .collect();
+    sqlx::query(
+        "INSERT INTO contact_points (point_id, tenant_id, debtor_id, contact_id, channel, address, consent, consent_source, preferred)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
+         ON CONFLICT (point_id) DO UPDATE SET preferred = EXCLUDED.preferred",
+    )
+    .bind(points.iter().map(|(_, _, p)| p.point_id).collect::<Vec<_>>())
+    .bind(points.iter().map(|(d, _, _)| d.tenant_id.as_str()).collect::<Vec<_>>())
+    .bind(points.iter().map(|(d, _, _)| d.debtor_id).collect::<Vec<_>>())
+    .bind(points.iter().map(|(_, c, _)| c.contact_id).collect::<Vec<_>>())
+    .bind(points.iter().map(|(_, _, p)| p.channel).collect::<Vec<_>>())
+    .bind(points.iter().map(|(_, _, p)| p.address.as_str()).collect::<Vec<_>>())
+    .bind(points.iter().map(|(_, _, p)| p.consent).collect::<Vec<_>>())
+    .bind(points.iter().map(|(_, _, p)| p.source.as_str()).collect::<Vec<_>>())
+    .bind(points.iter().map(|(_, _, p)| p.preferred).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    let ids: Vec<Uuid> = debtors.iter().map(|d| d.debtor_id).collect();
+    refresh_primary_points(tx, &ids).await
 }
 
-/// Stores an ERP event; returns whether anything changed.
-pub async fn ingest(tx: &mut Transaction<'_, Postgres>, event: &InvoiceEvent) -> Result<bool, sqlx::Error> {
-    if !first_time_seen(tx, &event.tenant_id, &event.event_id).await? {
+/// The email and phone reminders use: a preferred point whose consent stands, else any such.
+pub async fn refresh_primary_points(tx: &mut Tx<'_>, debtor_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE debtors d SET
+            email = (SELECT address FROM contact_points p WHERE p.debtor_id = d.debtor_id AND p.channel = 'email'
+                     AND p.consent = 'granted' ORDER BY p.preferred DESC, p.address LIMIT 1),
+            phone = (SELECT address FROM contact_points p WHERE p.debtor_id = d.debtor_id AND p.channel IN ('sms', 'whatsapp')
+                     AND p.consent = 'granted' ORDER BY p.preferred DESC, p.channel, p.address LIMIT 1)
+         WHERE d.debtor_id = ANY($1)",
+    )
+    .bind(debtor_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes invoices unless what is stored is as new or newer; returns the ids that changed. An
+/// invoice already settled stays paid when the ERP resends it open.
+pub async fn upsert_invoices(tx: &mut Tx<'_>, invoices: &[&Invoice]) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut latest: HashMap<Uuid, &Invoice> = HashMap::new();
+    for invoice in invoices {
+        let keep = latest
+            .get(&invoice.invoice_id)
+            .is_none_or(|held| held.version < invoice.version);
+        if keep {
+            latest.insert(invoice.invoice_id, invoice);
+        }
+    }
+    let invoices: Vec<&Invoice> = latest.into_values().collect();
+    let changed: Vec<(Uuid,)> = sqlx::query_as(
+        "INSERT INTO invoices (invoice_id, tenant_id, debtor_id, external_id, number, amount_minor, currency,
+                               issue_date, due_date, status, version)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::int8[], $7::text[],
+                              $8::date[], $9::date[], $10::text[], $11::int8[])
+         ON CONFLICT (invoice_id) DO UPDATE SET
+            debtor_id = EXCLUDED.debtor_id, number = EXCLUDED.number, amount_minor = EXCLUDED.amount_minor,
+            currency = EXCLUDED.currency, issue_date = EXCLUDED.issue_date, due_date = EXCLUDED.due_date,
+            status = CASE WHEN EXCLUDED.status = 'open' AND invoices.settled_minor >= EXCLUDED.amount_minor
+                          THEN 'paid' ELSE EXCLUDED.status END,
+            version = EXCLUDED.version, revision = invoices.revision + 1, updated_at = now()
+         WHERE invoices.version < EXCLUDED.version
+         RETURNING invoice_id",
+    )
+    .bind(invoices.iter().map(|i| i.invoice_id).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.tenant_id.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.debtor_id).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.external_id.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.number.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.amount_minor).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.currency.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.issue_date).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.due_date).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.status).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.version).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(changed.into_iter().map(|(id,)| id).collect())
+}
+
+/// A payment, credit note or write-off to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSettlement<'a> {
+    pub kind: &'a str,
+    pub external_id: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub on: NaiveDate,
+}
+
+/// Records a settlement (once per external id) and what it leaves owing; the invoice closes as
+/// paid when nothing is left. Returns false when this settlement was recorded before.
+pub async fn settle(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    invoice_id: Uuid,
+    s: &NewSettlement<'_>,
+) -> Result<bool, sqlx::Error> {
+    let NewSettlement {
+        kind,
+        external_id,
+        amount_minor,
+        currency,
+        on,
+    } = *s;
+    let inserted = sqlx::query(
+        "INSERT INTO settlements (settlement_id, tenant_id, invoice_id, kind, external_id, amount_minor, currency, on_date)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, kind, external_id) DO NOTHING",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(invoice_id)
+    .bind(kind)
+    .bind(external_id)
+    .bind(amount_minor)
+    .bind(currency)
+    .bind(on)
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
         return Ok(false);
     }
-    upsert_debtor(tx, &event.debtor).await?;
-    apply_invoice(tx, &event.invoice).await
-}
-
-type DebtorRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Option<Debtor>, sqlx::Error> {
-    let row: Option<DebtorRow> = sqlx::query_as(
-        "SELECT debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone, region
-         FROM debtors WHERE tenant_id = $1 AND debtor_id = $2",
+    sqlx::query(
+        "UPDATE invoices SET settled_minor = settled_minor + $2,
+            status = CASE WHEN status = 'open' AND settled_minor + $2 >= amount_minor THEN 'paid' ELSE status END
+         WHERE invoice_id = $1",
     )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .fetch_optional(pool)
+    .bind(invoice_id)
+    .bind(amount_minor)
+    .execute(&mut **tx)
     .await?;
-    Ok(row.map(|r| Debtor {
-        debtor_id: r.0,
-        tenant_id: r.1,
-        external_id: r.2,
-        name: r.3,
-        kind: if r.4 == "company" { "company" } else { "consumer" },
-        time_zone: r.5,
-        locale: r.6,
-        country: r.7,
-        email: r.8,
-        phone: r.9,
-        region: r.10,
-    }))
+    Ok(true)
 }
 
-type InvoiceRow = (
+type StateRow = (
     Uuid,
     Uuid,
     String,
@@ -142,21 +271,23 @@ type InvoiceRow = (
     NaiveDate,
     String,
     i64,
+    i64,
+    i64,
+    Option<Uuid>,
+    bool,
+    Option<NaiveDate>,
 );
 
-pub async fn invoices(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Vec<Invoice>, sqlx::Error> {
-    let rows: Vec<InvoiceRow> = sqlx::query_as(
-        "SELECT invoice_id, debtor_id, tenant_id, external_id, number, amount_minor, currency,
-                issue_date, due_date, status, version
-         FROM invoices WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY due_date, number",
-    )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Invoice {
+const STATE_SELECT: &str =
+    "SELECT i.invoice_id, i.debtor_id, i.tenant_id, i.external_id, i.number, i.amount_minor, i.currency,
+        i.issue_date, i.due_date, i.status, i.version, i.revision, i.settled_minor, i.plan_id,
+        EXISTS (SELECT 1 FROM disputes x WHERE x.invoice_id = i.invoice_id AND x.resolved_at IS NULL),
+        (SELECT min(p.promised_date) FROM promises p WHERE p.invoice_id = i.invoice_id AND p.state = 'open')
+     FROM invoices i";
+
+fn state_of(r: StateRow, segment: String) -> InvoiceState {
+    InvoiceState {
+        invoice: Invoice {
             invoice_id: r.0,
             debtor_id: r.1,
             tenant_id: r.2,
@@ -172,6 +303,535 @@ pub async fn invoices(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result
                 _ => "open",
             },
             version: r.10,
+        },
+        revision: r.11,
+        settled_minor: r.12,
+        plan_id: r.13,
+        disputed: r.14,
+        promised_date: r.15,
+        segment,
+    }
+}
+
+/// Invoices by id (of one tenant, when given).
+pub async fn invoice_states(
+    executor: &mut Tx<'_>,
+    tenant_id: Option<&str>,
+    ids: &[Uuid],
+) -> Result<Vec<InvoiceState>, sqlx::Error> {
+    let rows: Vec<(StateRow, String)> = sqlx::query_as::<_, StateRow>(&format!(
+        "{STATE_SELECT} WHERE i.invoice_id = ANY($1) AND ($2::text IS NULL OR i.tenant_id = $2) ORDER BY i.invoice_id"
+    ))
+    .bind(ids)
+    .bind(tenant_id)
+    .fetch_all(&mut **executor)
+    .await?
+    .into_iter()
+    .map(|row| (row, String::new()))
+    .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(row, segment)| state_of(row, segment))
+        .collect())
+}
+
+/// Locks one invoice of a tenant for a change; `None` if the tenant has no such invoice.
+pub async fn lock_invoice(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    invoice_id: Uuid,
+) -> Result<Option<InvoiceState>, sqlx::Error> {
+    let locked: Option<(Uuid,)> =
+        sqlx::query_as("SELECT invoice_id FROM invoices WHERE tenant_id = $1 AND invoice_id = $2 FOR UPDATE")
+            .bind(tenant_id)
+            .bind(invoice_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    Ok(invoice_states(tx, Some(tenant_id), &[invoice_id])
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// Bumps each invoice's revision (unless the batch upsert did already) and queues an
+/// `InvoiceChanged` with its full state, so consumers can act on the snapshot alone.
+pub async fn publish_changes(
+    tx: &mut Tx<'_>,
+    invoice_ids: &[Uuid],
+    bump: bool,
+    reason: &str,
+    topic: &str,
+    traceparents: &HashMap<Uuid, Option<String>>,
+) -> Result<(), sqlx::Error> {
+    if invoice_ids.is_empty() {
+        return Ok(());
+    }
+    if bump {
+        sqlx::query(
+            "UPDATE invoices SET revision = revision + 1, updated_at = now() WHERE invoice_id = ANY($1)",
+        )
+        .bind(invoice_ids)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let states = invoice_states(tx, None, invoice_ids).await?;
+    let debtor_ids: Vec<Uuid> = states.iter().map(|s| s.invoice.debtor_id).collect();
+    let debtors = debtors_by_id(tx, &debtor_ids).await?;
+    let mut queued: Vec<Queued> = Vec::with_capacity(states.len());
+    for mut state in states {
+        let Some(debtor) = debtors.get(&state.invoice.debtor_id) else {
+            continue;
+        };
+        state.segment = debtor.segment.clone();
+        let event = pb::AccountEvent {
+            event_id: Uuid::new_v4().to_string(),
+            tenant_id: state.invoice.tenant_id.clone(),
+            debtor_id: debtor.debtor_id.to_string(),
+            occurred_at: Some(recobro_common::time::timestamp(chrono::Utc::now())),
+            change: Some(pb::account_event::Change::InvoiceChanged(pb::InvoiceChanged {
+                invoice: Some(state.to_proto()),
+                debtor: Some(debtor.to_proto()),
+                reason: reason.to_string(),
+            })),
+        };
+        let traceparent = traceparents
+            .get(&state.invoice.invoice_id)
+            .cloned()
+            .unwrap_or_else(|| recobro_common::kafka::traceparent(&tracing::Span::current()));
+        queued.push((
+            topic.to_string(),
+            debtor.debtor_id.to_string(),
+            event.encode_to_vec(),
+            traceparent,
+        ));
+    }
+    recobro_common::outbox::enqueue_many(tx, &queued).await
+}
+
+type DebtorRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<i32>,
+);
+
+const DEBTOR_SELECT: &str =
+    "SELECT debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone,
+        region, segment, risk_score FROM debtors";
+
+fn debtor_of(r: DebtorRow) -> Debtor {
+    Debtor {
+        debtor_id: r.0,
+        tenant_id: r.1,
+        external_id: r.2,
+        name: r.3,
+        kind: if r.4 == "company" { "company" } else { "consumer" },
+        time_zone: r.5,
+        locale: r.6,
+        country: r.7,
+        email: r.8,
+        phone: r.9,
+        region: r.10,
+        segment: r.11,
+        risk_score: r.12,
+        contacts: Vec::new(),
+    }
+}
+
+async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
+    let rows: Vec<DebtorRow> = sqlx::query_as(&format!("{DEBTOR_SELECT} WHERE debtor_id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.0, debtor_of(r))).collect())
+}
+
+/// A debtor of a tenant with its contacts and points.
+pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Option<Debtor>, sqlx::Error> {
+    let row: Option<DebtorRow> = sqlx::query_as(&format!(
+        "{DEBTOR_SELECT} WHERE tenant_id = $1 AND debtor_id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut debtor = debtor_of(row);
+    let contacts: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT contact_id, name, role FROM contacts WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY name",
+    )
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .fetch_all(pool)
+    .await?;
+    let points: Vec<(Uuid, Uuid, String, String, String, String, bool)> = sqlx::query_as(
+        "SELECT point_id, contact_id, channel, address, consent, consent_source, preferred FROM contact_points
+         WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY channel, address",
+    )
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .fetch_all(pool)
+    .await?;
+    for (contact_id, name, role) in contacts {
+        let points = points
+            .iter()
+            .filter(|p| p.1 == contact_id)
+            .map(|p| Point {
+                point_id: p.0,
+                channel: channel_static(&p.2),
+                address: p.3.clone(),
+                consent: if p.4 == "withdrawn" {
+                    "withdrawn"
+                } else {
+                    "granted"
+                },
+                source: p.5.clone(),
+                preferred: p.6,
+            })
+            .collect();
+        debtor.contacts.push(Contact {
+            contact_id,
+            name,
+            role: role_static(&role),
+            points,
+        });
+    }
+    Ok(Some(debtor))
+}
+
+fn channel_static(name: &str) -> &'static str {
+    match name {
+        "email" => "email",
+        "sms" => "sms",
+        _ => "whatsapp",
+    }
+}
+
+fn role_static(name: &str) -> &'static str {
+    match name {
+        "treasury" => "treasury",
+        "accounts_payable" => "accounts_payable",
+        "purchasing" => "purchasing",
+        "decision_maker" => "decision_maker",
+        _ => "other",
+    }
+}
+
+/// A debtor's invoices as stored.
+pub async fn invoices_of(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+) -> Result<Vec<InvoiceState>, sqlx::Error> {
+    let rows: Vec<StateRow> = sqlx::query_as(&format!(
+        "{STATE_SELECT} WHERE i.tenant_id = $1 AND i.debtor_id = $2 ORDER BY i.due_date, i.number"
+    ))
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| state_of(r, String::new())).collect())
+}
+
+/// Sets one point's consent; returns the debtor's id or `None` if the tenant has no such point.
+pub async fn set_consent(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    point_id: Uuid,
+    consent: &str,
+    source: &str,
+) -> Result<Option<(Uuid, Point)>, sqlx::Error> {
+    let row: Option<(Uuid, String, String, bool)> = sqlx::query_as(
+        "UPDATE contact_points SET consent = $3, consent_source = $4, consent_at = now()
+         WHERE tenant_id = $1 AND point_id = $2 RETURNING debtor_id, channel, address, preferred",
+    )
+    .bind(tenant_id)
+    .bind(point_id)
+    .bind(consent)
+    .bind(source)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((debtor_id, channel, address, preferred)) = row else {
+        return Ok(None);
+    };
+    refresh_primary_points(tx, &[debtor_id]).await?;
+    let point = Point {
+        point_id,
+        channel: channel_static(&channel),
+        address,
+        consent: if consent == "withdrawn" {
+            "withdrawn"
+        } else {
+            "granted"
+        },
+        source: source.to_string(),
+        preferred,
+    };
+    Ok(Some((debtor_id, point)))
+}
+
+/// Open invoices of a debtor: what their events must be republished for after a debtor change.
+pub async fn open_invoice_ids(tx: &mut Tx<'_>, debtor_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    let rows: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT invoice_id FROM invoices WHERE debtor_id = $1 AND status = 'open'")
+            .bind(debtor_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// A new open promise; an earlier open promise on the invoice is replaced (cancelled).
+pub async fn insert_promise(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    invoice_id: Uuid,
+    promised_date: NaiveDate,
+    amount: &pb::Money,
+    grace_days: i32,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query("UPDATE promises SET state = 'cancelled', decided_at = now() WHERE invoice_id = $1 AND state = 'open'")
+        .bind(invoice_id)
+        .execute(&mut **tx)
+        .await?;
+    let promise_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO promises (promise_id, tenant_id, invoice_id, promised_date, amount_minor, currency, made_on, grace_days, state)
+         VALUES ($1, $2, $3, $4, $5, $6, CURRENT_DATE, $7, 'open')",
+    )
+    .bind(promise_id)
+    .bind(tenant_id)
+    .bind(invoice_id)
+    .bind(promised_date)
+    .bind(amount.amount_minor)
+    .bind(&amount.currency)
+    .bind(grace_days)
+    .execute(&mut **tx)
+    .await?;
+    Ok(promise_id)
+}
+
+/// An open promise to judge: id, invoice, made on, promised date, amount, grace days.
+pub type OpenPromise = (Uuid, Uuid, NaiveDate, NaiveDate, i64, i32);
+
+/// Open promises whose date has come, locked so two replicas never judge the same one.
+pub async fn promises_to_judge(
+    tx: &mut Tx<'_>,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<Vec<OpenPromise>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT promise_id, invoice_id, made_on, promised_date, amount_minor, grace_days FROM promises
+         WHERE state = 'open' AND promised_date <= $1 ORDER BY promised_date LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(today)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+pub async fn decide_promise(tx: &mut Tx<'_>, promise_id: Uuid, state: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE promises SET state = $2, decided_at = now() WHERE promise_id = $1")
+        .bind(promise_id)
+        .bind(state)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// An invoice's settlements as the KPI code reads them.
+pub async fn settlements_of(
+    tx: &mut Tx<'_>,
+    invoice_id: Uuid,
+) -> Result<Vec<crate::kpi::Settlement>, sqlx::Error> {
+    let rows: Vec<(String, i64, NaiveDate)> = sqlx::query_as(
+        "SELECT kind, amount_minor, on_date FROM settlements WHERE invoice_id = $1 ORDER BY on_date",
+    )
+    .bind(invoice_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, amount_minor, on)| crate::kpi::Settlement {
+            on,
+            amount_minor,
+            kind: settlement_kind(&kind),
         })
         .collect())
+}
+
+fn settlement_kind(kind: &str) -> crate::kpi::SettlementKind {
+    match kind {
+        "credit_note" => crate::kpi::SettlementKind::CreditNote,
+        "write_off" => crate::kpi::SettlementKind::WriteOff,
+        _ => crate::kpi::SettlementKind::Payment,
+    }
+}
+
+/// Opens a dispute; `None` when the invoice already has an open one.
+pub async fn open_dispute(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    invoice_id: Uuid,
+    reason: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let dispute_id = Uuid::new_v4();
+    let inserted = sqlx::query(
+        "INSERT INTO disputes (dispute_id, tenant_id, invoice_id, reason) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (invoice_id) WHERE resolved_at IS NULL DO NOTHING",
+    )
+    .bind(dispute_id)
+    .bind(tenant_id)
+    .bind(invoice_id)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok((inserted.rows_affected() == 1).then_some(dispute_id))
+}
+
+/// Resolves an open dispute of the tenant; returns (invoice, reason) or `None`.
+pub async fn resolve_dispute(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    dispute_id: Uuid,
+    resolution: &str,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE disputes SET resolved_at = now(), resolution = $3
+         WHERE tenant_id = $1 AND dispute_id = $2 AND resolved_at IS NULL RETURNING invoice_id, reason",
+    )
+    .bind(tenant_id)
+    .bind(dispute_id)
+    .bind(resolution)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+pub async fn create_plan(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    debtor_id: Uuid,
+    invoice_ids: &[Uuid],
+    instalments: &[(NaiveDate, i64, String)],
+) -> Result<Uuid, sqlx::Error> {
+    let plan_id = Uuid::new_v4();
+    sqlx::query("INSERT INTO payment_plans (plan_id, tenant_id, debtor_id) VALUES ($1, $2, $3)")
+        .bind(plan_id)
+        .bind(tenant_id)
+        .bind(debtor_id)
+        .execute(&mut **tx)
+        .await?;
+    for (seq, (due_date, amount_minor, currency)) in instalments.iter().enumerate() {
+        sqlx::query("INSERT INTO plan_instalments (plan_id, seq, due_date, amount_minor, currency) VALUES ($1, $2, $3, $4, $5)")
+            .bind(plan_id)
+            .bind(seq as i32)
+            .bind(due_date)
+            .bind(amount_minor)
+            .bind(currency)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("UPDATE invoices SET plan_id = $2 WHERE invoice_id = ANY($1)")
+        .bind(invoice_ids)
+        .bind(plan_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(plan_id)
+}
+
+/// Everything the KPIs need for a tenant (and segment): receivables with their settlements,
+/// and promises with their outcome.
+pub async fn portfolio(
+    pool: &PgPool,
+    tenant_id: &str,
+    segment: Option<&str>,
+) -> Result<(Vec<crate::kpi::Receivable>, Vec<crate::kpi::PromiseOutcome>), sqlx::Error> {
+    let rows: Vec<(Uuid, String, i64, NaiveDate, NaiveDate, String, String)> = sqlx::query_as(
+        "SELECT i.invoice_id, i.currency, i.amount_minor, i.issue_date, i.due_date, i.status, d.segment
+         FROM invoices i JOIN debtors d ON d.debtor_id = i.debtor_id
+         WHERE i.tenant_id = $1 AND ($2::text IS NULL OR d.segment = $2)",
+    )
+    .bind(tenant_id)
+    .bind(segment)
+    .fetch_all(pool)
+    .await?;
+    let settlements: Vec<(Uuid, String, i64, NaiveDate)> = sqlx::query_as(
+        "SELECT s.invoice_id, s.kind, s.amount_minor, s.on_date FROM settlements s WHERE s.tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await?;
+    let mut by_invoice: HashMap<Uuid, Vec<crate::kpi::Settlement>> = HashMap::new();
+    for (invoice_id, kind, amount_minor, on) in settlements {
+        by_invoice
+            .entry(invoice_id)
+            .or_default()
+            .push(crate::kpi::Settlement {
+                on,
+                amount_minor,
+                kind: settlement_kind(&kind),
+            });
+    }
+    let receivables = rows
+        .iter()
+        .map(
+            |(id, currency, amount_minor, issue_date, due_date, status, segment)| crate::kpi::Receivable {
+                currency: currency.clone(),
+                amount_minor: *amount_minor,
+                issue_date: *issue_date,
+                due_date: *due_date,
+                cancelled: status == "cancelled",
+                segment: segment.clone(),
+                settlements: by_invoice.remove(id).unwrap_or_default(),
+            },
+        )
+        .collect();
+    let promises: Vec<(NaiveDate, String)> = sqlx::query_as(
+        "SELECT p.promised_date, p.state FROM promises p
+         JOIN invoices i ON i.invoice_id = p.invoice_id JOIN debtors d ON d.debtor_id = i.debtor_id
+         WHERE p.tenant_id = $1 AND ($2::text IS NULL OR d.segment = $2)",
+    )
+    .bind(tenant_id)
+    .bind(segment)
+    .fetch_all(pool)
+    .await?;
+    let promises = promises
+        .into_iter()
+        .map(|(promised_date, state)| crate::kpi::PromiseOutcome {
+            promised_date,
+            state: match state.as_str() {
+                "kept" => crate::kpi::PromiseState::Kept,
+                "broken" => crate::kpi::PromiseState::Broken,
+                "cancelled" => crate::kpi::PromiseState::Cancelled,
+                _ => crate::kpi::PromiseState::Open,
+            },
+        })
+        .collect();
+    Ok((receivables, promises))
+}
+
+/// Whether the tenant has this debtor, inside a transaction.
+pub async fn debtor_in_tx(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    debtor_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let found: Option<(Uuid,)> =
+        sqlx::query_as("SELECT debtor_id FROM debtors WHERE tenant_id = $1 AND debtor_id = $2")
+            .bind(tenant_id)
+            .bind(debtor_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(found.map(|(id,)| id))
 }

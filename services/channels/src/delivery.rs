@@ -364,9 +364,12 @@ impl Dispatcher {
                 format!("{}{}", self.payment_link_base, invoice.invoice_id),
             ),
         ]);
+        // What is still owed, after partial payments and credit notes, is what the debtor reads.
         if let Some(text) = invoice
-            .amount
+            .outstanding
             .as_ref()
+            .filter(|owed| owed.amount_minor > 0)
+            .or(invoice.amount.as_ref())
             .and_then(|amount| templates::format_money(amount.amount_minor, &amount.currency, &debtor.locale))
         {
             variables.insert("amount", text);

@@ -299,3 +299,108 @@ async fn park(
         }
     }
 }
+
+/// Handles a batch of messages at once (one transaction for many events is what makes
+/// ingestion fast). Returns the messages to park in the dead-letter topic, by index, with the
+/// reason; or a reason to retry the whole batch, which must then be idempotent.
+pub trait BatchHandler: Send + Sync + 'static {
+    fn handle_batch(
+        &self,
+        messages: &[BorrowedMessage<'_>],
+    ) -> impl std::future::Future<Output = Result<Vec<(usize, String)>, String>> + Send;
+}
+
+/// How many messages a batch may hold, and how long to wait for more after the first.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    pub max_batch: usize,
+    pub linger: Duration,
+}
+
+/// Like [`run_consumer`], but hands the handler up to `max_batch` messages at a time: as many as
+/// arrive while the first is being collected, never waiting more than `linger` for more.
+pub async fn run_batch_consumer<H: BatchHandler>(
+    consumer: StreamConsumer,
+    handler: H,
+    producer: FutureProducer,
+    dead_letter_topic: String,
+    service: &'static str,
+    batching: Batching,
+    shutdown: CancellationToken,
+) {
+    let Batching { max_batch, linger } = batching;
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            message = consumer.recv() => message,
+        };
+        let mut batch = match first {
+            Ok(message) => vec![message],
+            Err(err) => {
+                tracing::warn!(error = %err, "kafka receive failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < max_batch {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(message),
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "kafka receive failed");
+                    break;
+                }
+                Err(_elapsed) => break,
+            }
+        }
+        let span = tracing::info_span!(
+            "kafka.consume_batch",
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation = "process",
+            messaging.batch.message_count = batch.len(),
+        );
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match handler.handle_batch(&batch).instrument(span.clone()).await {
+                Ok(rejected) => {
+                    for (index, reason) in rejected {
+                        if let Some(message) = batch.get(index) {
+                            span.in_scope(|| tracing::warn!(%reason, "message rejected, parking it in the dead-letter topic"));
+                            park(&producer, &dead_letter_topic, message, &reason, service).await;
+                        }
+                    }
+                    break;
+                }
+                Err(reason) => {
+                    span.in_scope(|| tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "batch will be retried"));
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            commit(&consumer);
+                            return;
+                        }
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        for message in &batch {
+            if let Err(err) = consumer.store_offset_from_message(message) {
+                tracing::warn!(error = %err, "storing the offset failed; the message may be seen again");
+            }
+        }
+    }
+    commit(&consumer);
+}
+
+/// The `traceparent` header a message carries, if any: a batch keeps each event in its own trace.
+pub fn message_traceparent(message: &BorrowedMessage<'_>) -> Option<String> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == TRACEPARENT)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_string)
+}

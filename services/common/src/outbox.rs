@@ -131,6 +131,39 @@ pub async fn relay_batch(pool: &PgPool, producer: &FutureProducer, batch: i64) -
     Ok(rows.len())
 }
 
+/// One event to queue: topic, key, payload, traceparent.
+pub type Queued = (String, String, Vec<u8>, Option<String>);
+
+/// Queues many events in one statement, in order.
+pub async fn enqueue_many(tx: &mut Transaction<'_, Postgres>, events: &[Queued]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut topics = Vec::with_capacity(events.len());
+    let mut keys = Vec::with_capacity(events.len());
+    let mut payloads = Vec::with_capacity(events.len());
+    let mut traces = Vec::with_capacity(events.len());
+    for (topic, key, payload, traceparent) in events {
+        topics.push(topic.as_str());
+        keys.push(key.as_str());
+        payloads.push(payload.as_slice());
+        traces.push(traceparent.as_deref());
+    }
+    sqlx::query(
+        "INSERT INTO outbox (topic, key, payload, traceparent)
+         SELECT topic, key, payload, traceparent
+         FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY AS e(topic, key, payload, traceparent, n)
+         ORDER BY n",
+    )
+    .bind(&topics)
+    .bind(&keys)
+    .bind(&payloads)
+    .bind(&traces)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("outbox database: {0}")]

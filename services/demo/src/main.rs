@@ -92,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
                 email: format!("cobranza{index}@cliente.example"),
                 phone: String::new(),
                 region: String::new(),
+                ..Default::default()
             }),
             invoice: Some(pb::InvoiceRecord {
                 external_id: number.to_string(),
@@ -103,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 issue_date: Some(time::date(due - chrono::Duration::days(30))),
                 due_date: Some(time::date(due)),
             }),
+            credit_note: None,
         };
         let key = format!("C-{index}");
         kafka::publish(
@@ -208,6 +210,7 @@ fn short_state(state: pb::ReminderState) -> &'static str {
         pb::ReminderState::Emitted => "SENT",
         pb::ReminderState::Cancelled => "cancelled",
         pb::ReminderState::Skipped => "skipped",
+        pb::ReminderState::Paused => "paused",
         pb::ReminderState::Unspecified => "?",
     }
 }

@@ -62,6 +62,7 @@ impl SchedulingService for Scheduling {
                     "pending" => ReminderState::Pending,
                     "emitted" => ReminderState::Emitted,
                     "cancelled" => ReminderState::Cancelled,
+                    "paused" => ReminderState::Paused,
                     _ => ReminderState::Skipped,
                 } as i32,
             })

@@ -30,6 +30,11 @@ const MIGRATIONS: &[db::Step] = &[
         description: "outbox",
         sql: outbox::MIGRATION,
     },
+    db::Step {
+        version: 3,
+        description: "paused reminders",
+        sql: include_str!("../migrations/0002_paused.sql"),
+    },
 ];
 
 /// Scheduling's own settings on top of the shared ones.

@@ -25,10 +25,25 @@ pub struct Change {
     pub debtor_id: Uuid,
     pub status: InvoiceStatus,
     pub version: i64,
+    /// Why the ladder must wait, if it must: a dispute, a promise to pay, a payment plan.
+    pub hold: Option<&'static str>,
     pub due_date: chrono::NaiveDate,
     pub time_zone: Tz,
     pub country: String,
     pub region: String,
+}
+
+/// What holds an open invoice's ladder, read from its snapshot.
+pub fn hold_reason(invoice: &pb::Invoice) -> Option<&'static str> {
+    if invoice.disputed {
+        Some("dispute")
+    } else if invoice.promised_date.is_some() {
+        Some("promise")
+    } else if !invoice.payment_plan_id.is_empty() {
+        Some("payment plan")
+    } else {
+        None
+    }
 }
 
 impl Change {
@@ -54,7 +69,13 @@ impl Change {
                 .ok()
                 .filter(|status| *status != InvoiceStatus::Unspecified)
                 .ok_or("invoice.status is not set")?,
-            version: invoice.version,
+            // Accounts' revision orders every kind of change; older producers only had the version.
+            version: if invoice.revision > 0 {
+                invoice.revision
+            } else {
+                invoice.version
+            },
+            hold: hold_reason(invoice),
             due_date: invoice
                 .due_date
                 .as_ref()
@@ -104,7 +125,14 @@ impl Planner {
             tracing::info!(version = change.version, "stale invoice change ignored");
             return tx.commit().await;
         }
-        if change.status == InvoiceStatus::Open {
+        if change.status == InvoiceStatus::Open
+            && let Some(hold) = change.hold
+        {
+            let paused = store::pause_pending(&mut tx, change.invoice_id).await?;
+            tracing::info!(paused, hold, "ladder paused");
+        } else if change.status == InvoiceStatus::Open {
+            // A new plan, or the end of a pause: steps whose moment passed meanwhile are skipped
+            // but for the latest, which fires at the next allowed moment.
             let plan = ladder::plan(
                 ladder::DEFAULT_LADDER,
                 change.due_date,

@@ -60,7 +60,7 @@ pub async fn plan_reminders(
              ON CONFLICT (reminder_id) DO UPDATE SET
                 fire_at = EXCLUDED.fire_at, state = EXCLUDED.state,
                 origin_traceparent = EXCLUDED.origin_traceparent
-             WHERE reminders.state IN ('pending', 'skipped')",
+             WHERE reminders.state IN ('pending', 'skipped', 'paused')",
         )
         .bind(reminder_id(change.invoice_id, planned.step.name))
         .bind(&change.tenant_id)
@@ -78,15 +78,26 @@ pub async fn plan_reminders(
     Ok(())
 }
 
+/// Holds the invoice's pending reminders until a later change re-plans them.
+pub async fn pause_pending(tx: &mut Transaction<'_, Postgres>, invoice_id: Uuid) -> Result<u64, sqlx::Error> {
+    let paused =
+        sqlx::query("UPDATE reminders SET state = 'paused' WHERE invoice_id = $1 AND state = 'pending'")
+            .bind(invoice_id)
+            .execute(&mut **tx)
+            .await?;
+    Ok(paused.rows_affected())
+}
+
 pub async fn cancel_pending(
     tx: &mut Transaction<'_, Postgres>,
     invoice_id: Uuid,
 ) -> Result<u64, sqlx::Error> {
-    let cancelled =
-        sqlx::query("UPDATE reminders SET state = 'cancelled' WHERE invoice_id = $1 AND state = 'pending'")
-            .bind(invoice_id)
-            .execute(&mut **tx)
-            .await?;
+    let cancelled = sqlx::query(
+        "UPDATE reminders SET state = 'cancelled' WHERE invoice_id = $1 AND state IN ('pending', 'paused')",
+    )
+    .bind(invoice_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(cancelled.rows_affected())
 }
 

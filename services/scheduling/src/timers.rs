@@ -43,6 +43,7 @@ impl Timers {
         let due = store::claim_due(&mut tx, self.batch).await?;
         let mut emitted = Vec::new();
         let mut cancelled = Vec::new();
+        let mut paused = Vec::new();
         for reminder in &due {
             if reminder.invoice_status != "open" {
                 cancelled.push(reminder.reminder_id);
@@ -56,6 +57,12 @@ impl Timers {
                     continue;
                 }
             };
+            // Re-checked right before emitting: a dispute or promise that arrived since holds it.
+            if let Some(hold) = snapshot.invoice.as_ref().and_then(crate::planner::hold_reason) {
+                tracing::info!(reminder_id = %reminder.reminder_id, hold, "reminder held");
+                paused.push(reminder.reminder_id);
+                continue;
+            }
             let (event, key) = reminder_due(reminder, snapshot);
             // Days may pass between the invoice event and this moment: a new trace, linked to it.
             let span = tracing::info_span!(parent: None, "reminder.fire", reminder_id = %reminder.reminder_id, debtor_id = %key, step = %reminder.step);
@@ -78,6 +85,7 @@ impl Timers {
         }
         store::mark(&mut tx, &emitted, "emitted").await?;
         store::mark(&mut tx, &cancelled, "cancelled").await?;
+        store::mark(&mut tx, &paused, "paused").await?;
         tx.commit().await?;
         Ok(due.len())
     }
