@@ -2,6 +2,7 @@
 //! may be contacted how, computes collection KPIs, and publishes every change to
 //! `accounts.events.v1` through its outbox.
 
+pub mod csv_import;
 mod domain;
 mod error;
 mod grpc;
@@ -62,7 +63,7 @@ impl Settings {
             common: Config::from_env(env, "accounts", 50051)?,
             promise_grace_days: env.parse_or("RECOBRO_PROMISE_GRACE_DAYS", 2)?,
             promise_check: Duration::from_secs(env.parse_or("RECOBRO_PROMISE_CHECK_SECONDS", 300)?),
-            ingest_batch: env.parse_or("RECOBRO_INGEST_BATCH", 1000)?,
+            ingest_batch: env.parse_or("RECOBRO_INGEST_BATCH", 2000)?,
         })
     }
 }

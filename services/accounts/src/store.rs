@@ -86,7 +86,12 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
          ON CONFLICT (debtor_id) DO UPDATE SET
             name = EXCLUDED.name, kind = EXCLUDED.kind, time_zone = EXCLUDED.time_zone, locale = EXCLUDED.locale,
             country = EXCLUDED.country, region = EXCLUDED.region, segment = EXCLUDED.segment,
-            risk_score = EXCLUDED.risk_score, updated_at = now()",
+            risk_score = EXCLUDED.risk_score, updated_at = now()
+         -- An unchanged debtor (the common case: one debtor, many invoices) is not rewritten.
+         WHERE (debtors.name, debtors.kind, debtors.time_zone, debtors.locale, debtors.country, debtors.region,
+                debtors.segment, debtors.risk_score)
+           IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.time_zone, EXCLUDED.locale, EXCLUDED.country,
+                EXCLUDED.region, EXCLUDED.segment, EXCLUDED.risk_score)",
     )
     .bind(debtors.iter().map(|d| d.debtor_id).collect::<Vec<_>>())
     .bind(&tenants)
@@ -108,7 +113,8 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     sqlx::query(
         "INSERT INTO contacts (contact_id, tenant_id, debtor_id, name, role)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[])
-         ON CONFLICT (contact_id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role",
+         ON CONFLICT (contact_id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role
+         WHERE (contacts.name, contacts.role) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.role)",
     )
     .bind(contacts.iter().map(|(_, c)| c.contact_id).collect::<Vec<_>>())
     .bind(
@@ -126,10 +132,12 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
         .iter()
         .flat_map(|(d, c)| c.points.iter().map(move |p| (*d, *c, p)))
         .collect();
-    sqlx::query(
+    let touched: Vec<(Uuid,)> = sqlx::query_as(
         "INSERT INTO contact_points (point_id, tenant_id, debtor_id, contact_id, channel, address, consent, consent_source, preferred)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
-         ON CONFLICT (point_id) DO UPDATE SET preferred = EXCLUDED.preferred",
+         ON CONFLICT (point_id) DO UPDATE SET preferred = EXCLUDED.preferred
+         WHERE contact_points.preferred IS DISTINCT FROM EXCLUDED.preferred
+         RETURNING debtor_id",
     )
     .bind(points.iter().map(|(_, _, p)| p.point_id).collect::<Vec<_>>())
     .bind(points.iter().map(|(d, _, _)| d.tenant_id.as_str()).collect::<Vec<_>>())
@@ -140,21 +148,30 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     .bind(points.iter().map(|(_, _, p)| p.consent).collect::<Vec<_>>())
     .bind(points.iter().map(|(_, _, p)| p.source.as_str()).collect::<Vec<_>>())
     .bind(points.iter().map(|(_, _, p)| p.preferred).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    let ids: Vec<Uuid> = debtors.iter().map(|d| d.debtor_id).collect();
+    // Only debtors whose points were added or changed can have new primary addresses.
+    let mut ids: Vec<Uuid> = touched.into_iter().map(|(id,)| id).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
     refresh_primary_points(tx, &ids).await
 }
 
 /// The email and phone reminders use: a preferred point whose consent stands, else any such.
 pub async fn refresh_primary_points(tx: &mut Tx<'_>, debtor_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    // One pass over the debtors' points, and only debtors whose addresses changed are written.
     sqlx::query(
-        "UPDATE debtors d SET
-            email = (SELECT address FROM contact_points p WHERE p.debtor_id = d.debtor_id AND p.channel = 'email'
-                     AND p.consent = 'granted' ORDER BY p.preferred DESC, p.address LIMIT 1),
-            phone = (SELECT address FROM contact_points p WHERE p.debtor_id = d.debtor_id AND p.channel IN ('sms', 'whatsapp')
-                     AND p.consent = 'granted' ORDER BY p.preferred DESC, p.channel, p.address LIMIT 1)
-         WHERE d.debtor_id = ANY($1)",
+        "UPDATE debtors d SET email = p.email, phone = p.phone
+         FROM (SELECT debtor_id,
+                  (array_agg(address ORDER BY preferred DESC, address)
+                      FILTER (WHERE channel = 'email' AND consent = 'granted'))[1] AS email,
+                  (array_agg(address ORDER BY preferred DESC, channel, address)
+                      FILTER (WHERE channel IN ('sms', 'whatsapp') AND consent = 'granted'))[1] AS phone
+               FROM contact_points WHERE debtor_id = ANY($1) GROUP BY debtor_id) p
+         WHERE d.debtor_id = p.debtor_id AND (d.email IS DISTINCT FROM p.email OR d.phone IS DISTINCT FROM p.phone)",
     )
     .bind(debtor_ids)
     .execute(&mut **tx)
