@@ -46,6 +46,17 @@ fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// A binary of the workspace, built next to the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (`make test` does)",
+        path.display()
+    );
+    path
+}
+
 pub struct Service {
     pub name: &'static str,
     pub child: Child,
@@ -204,6 +215,9 @@ impl Stack {
             // Tests must not depend on the weekday or hour they run at.
             .env("RECOBRO_CONTACT_DAYS", "mon-sun")
             .env("RECOBRO_CONTACT_HOURS", "00:00-24:00")
+            // Promises are judged every second, and fall due on their date (no grace), in tests.
+            .env("RECOBRO_PROMISE_CHECK_SECONDS", "1")
+            .env("RECOBRO_PROMISE_GRACE_DAYS", "0")
             .env("RUST_LOG", "info")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(Stdio::from(out.try_clone().expect("log file")))

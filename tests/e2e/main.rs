@@ -2,6 +2,7 @@
 //! Needs the local stack (`deploy/local/up.sh`) and the binaries (`cargo build --bins`);
 //! `make test` does both.
 
+mod accounts;
 mod helpers;
 
 use std::time::Duration;
@@ -14,11 +15,11 @@ use recobro_proto::v1::channels_service_client::ChannelsServiceClient;
 use recobro_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use recobro_proto::v1::{self as pb, account_event};
 
-const HOP: Duration = Duration::from_secs(60);
+pub(crate) const HOP: Duration = Duration::from_secs(60);
 
 /// An invoice of debtor D-1: a consumer in the United States (contact allowed 08:00-21:00 every
 /// day), placed in a time zone where it is midday now so the test never depends on the hour.
-fn invoice_event(
+pub(crate) fn invoice_event(
     stack: &Stack,
     event_id: &str,
     kind: pb::InvoiceEventKind,
@@ -577,7 +578,12 @@ async fn with_redis_down_nobody_is_contacted_and_nothing_is_lost() {
 }
 
 /// accounts' ids are UUIDv5 of (tenant, external id): the same derivation, for looking one up.
-fn invoice_id(tenant: &str, external_id: &str) -> String {
+pub(crate) fn invoice_id(tenant: &str, external_id: &str) -> String {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_8e70);
     uuid::Uuid::new_v5(&NAMESPACE, format!("invoice/{tenant}/{external_id}").as_bytes()).to_string()
+}
+
+pub(crate) fn debtor_id(tenant: &str, external_id: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_8e70);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("debtor/{tenant}/{external_id}").as_bytes()).to_string()
 }

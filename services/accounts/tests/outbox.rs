@@ -1,0 +1,194 @@
+//! The outbox against real PostgreSQL and Kafka: what is committed is published even if the
+//! process dies before publishing, and a crash after publishing repeats the same event id.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use prost::Message as _;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message as _;
+use recobro_accounts::InvoiceEvent;
+use recobro_accounts::ingest::InvoiceIngest;
+use recobro_common::config::Config;
+use recobro_common::{kafka, outbox};
+use recobro_proto::v1 as pb;
+
+async fn setup() -> (Config, sqlx::PgPool) {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("RECOBRO_TOPIC_PREFIX".into(), format!("outbox{id}.")),
+        ("RECOBRO_DB_SCHEMA".into(), format!("outbox_{id}")),
+    ]);
+    for name in ["KAFKA_BROKERS", "DATABASE_URL"] {
+        if let Ok(value) = std::env::var(name) {
+            env.insert(name.into(), value);
+        }
+    }
+    let config = Config::from_env(&env, "accounts", 0).expect("config");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .create()
+        .expect("admin");
+    let topic = NewTopic::new(&config.topics.account_events, 1, TopicReplication::Fixed(1));
+    for result in admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .expect("create topic")
+    {
+        result.expect("topic created");
+    }
+    let pool = recobro_accounts::connect(&config)
+        .await
+        .expect("PostgreSQL is up (deploy/local/up.sh)");
+    (config, pool)
+}
+
+fn erp_event() -> pb::InvoiceEvent {
+    pb::InvoiceEvent {
+        event_id: "evt-1".into(),
+        tenant_id: "acme".into(),
+        kind: pb::InvoiceEventKind::Issued as i32,
+        version: 1,
+        debtor: Some(pb::DebtorRecord {
+            external_id: "C-1".into(),
+            name: "Ferretería El Tornillo SAS".into(),
+            kind: pb::DebtorKind::Company as i32,
+            time_zone: "America/Bogota".into(),
+            locale: "es-CO".into(),
+            country: "CO".into(),
+            email: "tesoreria@tornillo.example".into(),
+            ..Default::default()
+        }),
+        invoice: Some(pb::InvoiceRecord {
+            external_id: "F-1".into(),
+            number: "FE-1".into(),
+            amount: Some(pb::Money {
+                amount_minor: 125_000_00,
+                currency: "COP".into(),
+            }),
+            issue_date: Some(pb::Date {
+                year: 2026,
+                month: 10,
+                day: 1,
+            }),
+            due_date: Some(pb::Date {
+                year: 2026,
+                month: 10,
+                day: 31,
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+fn follow(config: &Config) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", format!("follower-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[&config.topics.account_events])
+        .expect("subscribe");
+    consumer
+}
+
+async fn next_event(consumer: &StreamConsumer, wait: Duration) -> Option<pb::AccountEvent> {
+    let message = tokio::time::timeout(wait, consumer.recv())
+        .await
+        .ok()?
+        .expect("receive");
+    Some(pb::AccountEvent::decode(message.payload().unwrap_or_default()).expect("an AccountEvent"))
+}
+
+async fn queued(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await
+        .expect("count")
+        .0
+}
+
+#[tokio::test]
+async fn a_change_committed_before_a_crash_is_published_by_the_next_relay() {
+    let (config, pool) = setup().await;
+    let ingest = InvoiceIngest {
+        pool: pool.clone(),
+        account_events_topic: config.topics.account_events.clone(),
+    };
+    let event = InvoiceEvent::parse(&erp_event()).expect("valid");
+    // The ledger and its event are committed together; the process "dies" before relaying.
+    ingest.apply(&[(event, None)]).await.expect("applied");
+    assert_eq!(queued(&pool).await, 1);
+    let consumer = follow(&config);
+    assert!(
+        next_event(&consumer, Duration::from_secs(3)).await.is_none(),
+        "nothing published yet"
+    );
+
+    // After a restart, the relay finds it and publishes it.
+    let producer = kafka::producer(&config.kafka_brokers).expect("producer");
+    assert_eq!(
+        outbox::relay_batch(&pool, &producer, 100).await.expect("relay"),
+        1
+    );
+    let published = next_event(&consumer, Duration::from_secs(30))
+        .await
+        .expect("published after restart");
+    let Some(pb::account_event::Change::InvoiceChanged(changed)) = published.change else {
+        panic!("an invoice change")
+    };
+    assert_eq!(changed.invoice.expect("invoice").number, "FE-1");
+    assert_eq!(queued(&pool).await, 0, "published events leave the outbox");
+}
+
+#[tokio::test]
+async fn a_crash_between_publish_and_commit_repeats_the_same_event_id() {
+    let (config, pool) = setup().await;
+    let ingest = InvoiceIngest {
+        pool: pool.clone(),
+        account_events_topic: config.topics.account_events.clone(),
+    };
+    ingest
+        .apply(&[(InvoiceEvent::parse(&erp_event()).expect("valid"), None)])
+        .await
+        .expect("applied");
+    let producer = kafka::producer(&config.kafka_brokers).expect("producer");
+
+    // Publish what is queued, then "crash" before the delete commits.
+    let mut tx = pool.begin().await.expect("tx");
+    let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as("SELECT topic, key, payload FROM outbox")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("rows");
+    for (topic, key, payload) in &rows {
+        kafka::publish(
+            &producer,
+            topic,
+            key,
+            payload,
+            rdkafka::message::OwnedHeaders::new(),
+        )
+        .await
+        .expect("publish");
+    }
+    tx.rollback().await.expect("crash");
+    assert_eq!(queued(&pool).await, 1, "the event is still queued");
+    outbox::relay_batch(&pool, &producer, 100)
+        .await
+        .expect("relay after restart");
+
+    let consumer = follow(&config);
+    let first = next_event(&consumer, Duration::from_secs(30))
+        .await
+        .expect("first copy");
+    let second = next_event(&consumer, Duration::from_secs(30))
+        .await
+        .expect("second copy");
+    assert_eq!(first.event_id, second.event_id, "consumers dedupe by event id");
+    assert!(next_event(&consumer, Duration::from_secs(2)).await.is_none());
+}

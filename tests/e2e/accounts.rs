@@ -1,0 +1,634 @@
+//! The ledger through its gRPC API and the ERP topic, with scheduling reacting to it.
+
+use std::time::Duration;
+
+use chrono::{Days, NaiveDate, Utc};
+use recobro_common::time;
+use recobro_proto::v1::accounts_service_client::AccountsServiceClient;
+use recobro_proto::v1::scheduling_service_client::SchedulingServiceClient;
+use recobro_proto::v1::{self as pb, account_event};
+use tonic::transport::Channel;
+
+use crate::HOP;
+use crate::helpers::{Stack, encode};
+
+fn day(offset: i64) -> NaiveDate {
+    let today = Utc::now().date_naive();
+    if offset >= 0 {
+        today + Days::new(offset as u64)
+    } else {
+        today - Days::new(offset.unsigned_abs())
+    }
+}
+
+fn cop(amount_minor: i64) -> Option<pb::Money> {
+    Some(pb::Money {
+        amount_minor,
+        currency: "COP".into(),
+    })
+}
+
+/// A tenant with one company debtor (two contacts) in the United States zone where it is midday.
+async fn ledger_with_debtor(
+    stack: &Stack,
+    tenant: &str,
+) -> (AccountsServiceClient<Channel>, pb::GetDebtorResponse) {
+    let mut accounts = AccountsServiceClient::new(stack.grpc(stack.accounts_port).await);
+    accounts
+        .upsert_tenant(pb::UpsertTenantRequest {
+            tenant: Some(pb::Tenant {
+                tenant_id: tenant.into(),
+                name: "Acme".into(),
+                role: pb::TenantRole::Creditor as i32,
+            }),
+        })
+        .await
+        .expect("tenant");
+    let point = |channel: pb::Channel, address: &str, preferred: bool| pb::ContactPoint {
+        channel: channel as i32,
+        address: address.into(),
+        consent_source: "signed contract".into(),
+        preferred,
+        ..Default::default()
+    };
+    let debtor = accounts
+        .upsert_debtor(pb::UpsertDebtorRequest {
+            tenant_id: tenant.into(),
+            debtor: Some(pb::DebtorInput {
+                external_id: "C-1".into(),
+                name: "Riverside Supplies LLC".into(),
+                kind: pb::DebtorKind::Company as i32,
+                time_zone: stack.debtor_zone.clone(),
+                locale: "es-US".into(),
+                country: "US".into(),
+                segment: "smb".into(),
+                contacts: vec![
+                    pb::Contact {
+                        name: "Ana Pérez".into(),
+                        role: pb::ContactRole::AccountsPayable as i32,
+                        points: vec![point(pb::Channel::Email, "ap@riverside.example", true)],
+                        ..Default::default()
+                    },
+                    pb::Contact {
+                        name: "Luis Gómez".into(),
+                        role: pb::ContactRole::Treasury as i32,
+                        points: vec![point(pb::Channel::Sms, "+13055550123", false)],
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("debtor")
+        .into_inner();
+    (accounts, debtor)
+}
+
+async fn invoice(
+    accounts: &mut AccountsServiceClient<Channel>,
+    tenant: &str,
+    id: &str,
+    amount: i64,
+    due: i64,
+) -> pb::Invoice {
+    accounts
+        .upsert_invoice(pb::UpsertInvoiceRequest {
+            tenant_id: tenant.into(),
+            invoice: Some(pb::InvoiceInput {
+                debtor_external_id: "C-1".into(),
+                external_id: id.into(),
+                number: format!("FE-{id}"),
+                amount: cop(amount),
+                issue_date: Some(time::date(day(due - 30))),
+                due_date: Some(time::date(day(due))),
+            }),
+        })
+        .await
+        .expect("invoice")
+        .into_inner()
+}
+
+fn settlement(
+    tenant: &str,
+    invoice: &pb::Invoice,
+    kind: pb::SettlementKind,
+    id: &str,
+    amount: i64,
+) -> pb::RecordSettlementRequest {
+    pb::RecordSettlementRequest {
+        tenant_id: tenant.into(),
+        invoice_id: invoice.invoice_id.clone(),
+        kind: kind as i32,
+        external_id: id.into(),
+        amount: cop(amount),
+        on: Some(time::date(day(0))),
+    }
+}
+
+fn owed(invoice: &pb::Invoice) -> i64 {
+    invoice.outstanding.as_ref().map(|m| m.amount_minor).unwrap_or(-1)
+}
+
+/// Polls scheduling until every reminder of the invoice satisfies `done`.
+async fn reminders_until(
+    stack: &Stack,
+    tenant: &str,
+    invoice_id: &str,
+    done: impl Fn(&[pb::PlannedReminder]) -> bool,
+) -> Vec<pb::PlannedReminder> {
+    let mut scheduling = SchedulingServiceClient::new(stack.grpc(stack.scheduling_port).await);
+    let deadline = tokio::time::Instant::now() + HOP;
+    loop {
+        let planned = scheduling
+            .list_reminders(pb::ListRemindersRequest {
+                tenant_id: tenant.into(),
+                invoice_id: invoice_id.into(),
+            })
+            .await
+            .map(|r| r.into_inner().reminders)
+            .unwrap_or_default();
+        if !planned.is_empty() && done(&planned) {
+            return planned;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reminders never reached the expected state: {planned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_credit_notes_and_write_offs_reduce_what_is_owed_once_each() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let (mut accounts, debtor) = ledger_with_debtor(&stack, &tenant).await;
+    assert_eq!(debtor.contacts.len(), 2, "both contacts stored with their roles");
+    let invoice = invoice(&mut accounts, &tenant, "F-1", 1_000_000_00, 10).await;
+    assert_eq!(owed(&invoice), 1_000_000_00);
+
+    let paid = accounts
+        .record_settlement(settlement(
+            &tenant,
+            &invoice,
+            pb::SettlementKind::Payment,
+            "pay-1",
+            300_000_00,
+        ))
+        .await
+        .expect("payment")
+        .into_inner();
+    assert_eq!(owed(&paid), 700_000_00);
+    let retried = accounts
+        .record_settlement(settlement(
+            &tenant,
+            &invoice,
+            pb::SettlementKind::Payment,
+            "pay-1",
+            300_000_00,
+        ))
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(
+        owed(&retried),
+        700_000_00,
+        "the same payment retried is recorded once"
+    );
+    let credited = accounts
+        .record_settlement(settlement(
+            &tenant,
+            &invoice,
+            pb::SettlementKind::CreditNote,
+            "nc-1",
+            200_000_00,
+        ))
+        .await
+        .expect("credit note")
+        .into_inner();
+    assert_eq!(owed(&credited), 500_000_00);
+
+    let mut wrong = settlement(&tenant, &invoice, pb::SettlementKind::Payment, "pay-2", 1);
+    wrong.amount = Some(pb::Money {
+        amount_minor: 1,
+        currency: "USD".into(),
+    });
+    let err = accounts
+        .record_settlement(wrong)
+        .await
+        .expect_err("currency mismatch");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("amount.currency"), "{}", err.message());
+
+    let written_off = accounts
+        .record_settlement(settlement(
+            &tenant,
+            &invoice,
+            pb::SettlementKind::WriteOff,
+            "wo-1",
+            500_000_00,
+        ))
+        .await
+        .expect("write-off")
+        .into_inner();
+    assert_eq!(owed(&written_off), 0);
+    assert_eq!(
+        written_off.status(),
+        pb::InvoiceStatus::Paid,
+        "nothing left to collect closes the invoice"
+    );
+    assert!(written_off.revision > invoice.revision);
+    let view = accounts
+        .get_debtor(pb::GetDebtorRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: invoice.debtor_id.clone(),
+        })
+        .await
+        .expect("debtor")
+        .into_inner();
+    assert!(
+        view.balance.iter().all(|m| m.amount_minor == 0),
+        "{:?}",
+        view.balance
+    );
+    // Scheduling stops the ladder of a settled invoice.
+    reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {
+        r.iter().all(|r| r.state() != pb::ReminderState::Pending)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_pauses_only_that_invoice_until_it_is_resolved() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let (mut accounts, _) = ledger_with_debtor(&stack, &tenant).await;
+    let disputed = invoice(&mut accounts, &tenant, "F-1", 500_000_00, 20).await;
+    let other = invoice(&mut accounts, &tenant, "F-2", 800_000_00, 20).await;
+    reminders_until(&stack, &tenant, &disputed.invoice_id, |r| r.len() == 4).await;
+
+    let dispute = accounts
+        .open_dispute(pb::OpenDisputeRequest {
+            tenant_id: tenant.clone(),
+            invoice_id: disputed.invoice_id.clone(),
+            reason: "mercancía devuelta".into(),
+        })
+        .await
+        .expect("dispute")
+        .into_inner();
+    let again = accounts
+        .open_dispute(pb::OpenDisputeRequest {
+            tenant_id: tenant.clone(),
+            invoice_id: disputed.invoice_id.clone(),
+            reason: "otra".into(),
+        })
+        .await
+        .expect_err("one open dispute per invoice");
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    reminders_until(&stack, &tenant, &disputed.invoice_id, |r| {
+        r.iter().all(|r| r.state() == pb::ReminderState::Paused)
+    })
+    .await;
+    let untouched = reminders_until(&stack, &tenant, &other.invoice_id, |r| r.len() == 4).await;
+    assert!(
+        untouched.iter().all(|r| r.state() == pb::ReminderState::Pending),
+        "the other invoice keeps its ladder: {untouched:?}"
+    );
+
+    accounts
+        .resolve_dispute(pb::ResolveDisputeRequest {
+            tenant_id: tenant.clone(),
+            dispute_id: dispute.dispute_id.clone(),
+            resolution: "sin fundamento".into(),
+        })
+        .await
+        .expect("resolved");
+    reminders_until(&stack, &tenant, &disputed.invoice_id, |r| {
+        r.iter().all(|r| r.state() == pb::ReminderState::Pending)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promise_pauses_the_ladder_and_a_payment_in_full_keeps_it() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let account_events = stack.follow(&stack.topics.account_events);
+    let (mut accounts, _) = ledger_with_debtor(&stack, &tenant).await;
+    let invoice = invoice(&mut accounts, &tenant, "F-1", 250_000_00, 20).await;
+    reminders_until(&stack, &tenant, &invoice.invoice_id, |r| r.len() == 4).await;
+
+    let mut too_much = pb::RecordPromiseRequest {
+        tenant_id: tenant.clone(),
+        invoice_id: invoice.invoice_id.clone(),
+        promised_date: Some(time::date(day(0))),
+        amount: cop(300_000_00),
+    };
+    let err = accounts
+        .record_promise(too_much.clone())
+        .await
+        .expect_err("more than owed");
+    assert!(err.message().contains("amount.amount_minor"), "{}", err.message());
+    too_much.amount = cop(250_000_00);
+    accounts.record_promise(too_much).await.expect("promise");
+    reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {
+        r.iter().all(|r| r.state() == pb::ReminderState::Paused)
+    })
+    .await;
+
+    accounts
+        .record_settlement(settlement(
+            &tenant,
+            &invoice,
+            pb::SettlementKind::Payment,
+            "pay-1",
+            250_000_00,
+        ))
+        .await
+        .expect("payment");
+    let kept = account_events
+        .find(HOP, |r| {
+            let event: pb::AccountEvent = r.decode();
+            matches!(event.change, Some(account_event::Change::InvoiceChanged(ref c)) if c.reason == "promise_kept")
+        })
+        .await;
+    let event: pb::AccountEvent = kept.decode();
+    let Some(account_event::Change::InvoiceChanged(changed)) = event.change else {
+        panic!("a change")
+    };
+    assert!(
+        changed.invoice.expect("invoice").promised_date.is_none(),
+        "a kept promise is no longer open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_plan_must_add_up_and_replaces_the_ladder() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let (mut accounts, _) = ledger_with_debtor(&stack, &tenant).await;
+    let first = invoice(&mut accounts, &tenant, "F-1", 600_000_00, -15).await;
+    let second = invoice(&mut accounts, &tenant, "F-2", 400_000_00, -5).await;
+    let instalment = |days: i64, amount: i64| pb::Instalment {
+        due_date: Some(time::date(day(days))),
+        amount: cop(amount),
+    };
+    let mut request = pb::CreatePaymentPlanRequest {
+        tenant_id: tenant.clone(),
+        invoice_ids: vec![first.invoice_id.clone(), second.invoice_id.clone()],
+        instalments: vec![instalment(10, 500_000_00), instalment(40, 400_000_00)],
+    };
+    let err = accounts
+        .create_payment_plan(request.clone())
+        .await
+        .expect_err("short by 100.000");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("instalments") && err.message().contains("100000000"),
+        "{}",
+        err.message()
+    );
+    request.instalments = vec![instalment(40, 500_000_00), instalment(10, 500_000_00)];
+    let err = accounts
+        .create_payment_plan(request.clone())
+        .await
+        .expect_err("dates must rise");
+    assert!(
+        err.message().contains("instalments[1].due_date"),
+        "{}",
+        err.message()
+    );
+    request.instalments = vec![instalment(10, 500_000_00), instalment(40, 500_000_00)];
+    let plan = accounts
+        .create_payment_plan(request.clone())
+        .await
+        .expect("plan")
+        .into_inner();
+    assert!(!plan.plan_id.is_empty());
+    let again = accounts
+        .create_payment_plan(request)
+        .await
+        .expect_err("already in a plan");
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    for invoice in [&first, &second] {
+        reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {
+            r.iter().all(|r| {
+                matches!(
+                    r.state(),
+                    pb::ReminderState::Paused | pb::ReminderState::Skipped | pb::ReminderState::Emitted
+                )
+            }) && r.iter().any(|r| r.state() == pb::ReminderState::Paused)
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_never_reads_or_changes_another_tenants_ledger() {
+    let stack = Stack::start().await;
+    let (mut accounts, debtor) = ledger_with_debtor(&stack, &stack.tenant).await;
+    let invoice = invoice(&mut accounts, &stack.tenant, "F-1", 100_000_00, 5).await;
+    let intruder = format!("{}-other", stack.tenant);
+    accounts
+        .upsert_tenant(pb::UpsertTenantRequest {
+            tenant: Some(pb::Tenant {
+                tenant_id: intruder.clone(),
+                name: "Other".into(),
+                role: pb::TenantRole::Agency as i32,
+            }),
+        })
+        .await
+        .expect("second tenant");
+    let debtor_id = debtor.debtor.expect("debtor").debtor_id;
+    let read = accounts
+        .get_debtor(pb::GetDebtorRequest {
+            tenant_id: intruder.clone(),
+            debtor_id: debtor_id.clone(),
+        })
+        .await
+        .expect_err("read");
+    assert_eq!(read.code(), tonic::Code::NotFound);
+    let listed = accounts
+        .list_invoices(pb::ListInvoicesRequest {
+            tenant_id: intruder.clone(),
+            debtor_id,
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.invoices.is_empty());
+    let paid = accounts
+        .record_settlement(settlement(
+            &intruder,
+            &invoice,
+            pb::SettlementKind::Payment,
+            "p",
+            1,
+        ))
+        .await
+        .expect_err("pay");
+    assert_eq!(paid.code(), tonic::Code::NotFound);
+    let disputed = accounts
+        .open_dispute(pb::OpenDisputeRequest {
+            tenant_id: intruder.clone(),
+            invoice_id: invoice.invoice_id.clone(),
+            reason: "x".into(),
+        })
+        .await
+        .expect_err("dispute");
+    assert_eq!(disputed.code(), tonic::Code::NotFound);
+    let unknown = accounts
+        .get_kpis(pb::GetKpisRequest {
+            tenant_id: "nobody".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown tenant");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_import_reports_each_bad_line_and_imports_the_rest() {
+    let stack = Stack::start().await;
+    let (mut accounts, _) = ledger_with_debtor(&stack, &stack.tenant).await;
+    let csv = "debtor_id,debtor_name,kind,time_zone,locale,country,email,phone,invoice_id,invoice_number,amount,currency,issue_date,due_date\n\
+        D-1,Ferretería El Tornillo SAS,company,America/Bogota,es-CO,CO,tesoreria@tornillo.example,,F-10,FE-10,\"1.250.000,50\",COP,2026-10-01,2026-10-31\n\
+        D-2,Panadería Ruiz SL,company,Europe/Madrid,es-ES,ES,,612345678,F-20,2026/20,\"1.840,75\",EUR,2026-10-01,2026-10-31\n\
+        D-3,Constructora Austral SpA,company,America/Santiago,es-CL,CL,pagos@austral.example,,F-30,F-30,2450000,CLP,2026-10-01,2026-10-31\n\
+        D-4,Comercial Paulista Ltda,company,America/Sao_Paulo,pt-BR,BR,financeiro@paulista.example,,F-40,NF-40,12.5,XYZ,2026-10-01,2026-10-31\n";
+    let file = std::env::temp_dir().join(format!("{}-import.csv", stack.id));
+    std::fs::write(&file, csv).expect("write csv");
+    let output = std::process::Command::new(crate::helpers::bin("recobro-import"))
+        .args([
+            "--tenant",
+            &stack.tenant,
+            "--accounts",
+            &format!("http://127.0.0.1:{}", stack.accounts_port),
+        ])
+        .arg(&file)
+        .output()
+        .expect("run recobro-import");
+    let report =
+        String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "rejected rows make it exit 1: {report}"
+    );
+    assert!(
+        report.contains("line 3: phone"),
+        "the server's reason with its line: {report}"
+    );
+    assert!(
+        report.contains("line 5: currency"),
+        "the local reason with its line: {report}"
+    );
+    assert!(report.contains("imported 2 rows, rejected 2"), "{report}");
+    for (external, amount) in [("D-1", 1_250_000_50), ("D-3", 2_450_000)] {
+        let debtor_id = crate::debtor_id(&stack.tenant, external);
+        let invoices = accounts
+            .list_invoices(pb::ListInvoicesRequest {
+                tenant_id: stack.tenant.clone(),
+                debtor_id,
+            })
+            .await
+            .expect("invoices")
+            .into_inner()
+            .invoices;
+        assert_eq!(invoices.len(), 1, "{external}");
+        assert_eq!(
+            invoices[0].amount.as_ref().map(|m| m.amount_minor),
+            Some(amount),
+            "{external}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erp_credit_note_sent_twice_is_applied_once() {
+    let stack = Stack::start().await;
+    let account_events = stack.follow(&stack.topics.account_events);
+    let mut issued = crate::invoice_event(&stack, "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&issued), None)
+        .await;
+    issued.event_id = "evt-2".into();
+    issued.kind = pb::InvoiceEventKind::CreditNote as i32;
+    issued.credit_note = Some(pb::CreditNoteRecord {
+        external_id: "NC-9".into(),
+        amount: cop(250_000_00),
+        issue_date: None,
+    });
+    for event_id in ["evt-2", "evt-3"] {
+        issued.event_id = event_id.into();
+        stack
+            .publish(&stack.topics.erp_invoices, "D-1", &encode(&issued), None)
+            .await;
+    }
+    let mut last = None;
+    while let Some(received) = account_events.next(Duration::from_secs(5)).await {
+        let event: pb::AccountEvent = received.decode();
+        if let Some(account_event::Change::InvoiceChanged(changed)) = event.change {
+            last = Some(changed);
+        }
+    }
+    let last = last.expect("changes published");
+    assert_eq!(last.reason, "credit_note");
+    assert_eq!(
+        last.invoice.and_then(|i| i.outstanding).map(|m| m.amount_minor),
+        Some(1_000_000_00),
+        "1.250.000 - 250.000, once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpis_for_a_small_portfolio() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let (mut accounts, _) = ledger_with_debtor(&stack, &tenant).await;
+    invoice(&mut accounts, &tenant, "F-1", 100_000_00, 10).await;
+    let late = invoice(&mut accounts, &tenant, "F-2", 300_000_00, -40).await;
+    accounts
+        .record_settlement(settlement(
+            &tenant,
+            &late,
+            pb::SettlementKind::Payment,
+            "p-1",
+            100_000_00,
+        ))
+        .await
+        .expect("payment");
+    let kpis = accounts
+        .get_kpis(pb::GetKpisRequest {
+            tenant_id: tenant.clone(),
+            segment: "smb".into(),
+            as_of: None,
+        })
+        .await
+        .expect("kpis")
+        .into_inner();
+    assert_eq!(kpis.currencies.len(), 1);
+    let cop = &kpis.currencies[0];
+    let aging = cop.aging.expect("aging");
+    assert_eq!((aging.current, aging.days_31_60), (100_000_00, 200_000_00));
+    assert_eq!(
+        (cop.outstanding_minor, cop.overdue_minor),
+        (300_000_00, 200_000_00)
+    );
+    let ratio = cop.delinquency_ratio.expect("ratio");
+    assert!((ratio - 2.0 / 3.0).abs() < 1e-9, "{ratio}");
+    let other_segment = accounts
+        .get_kpis(pb::GetKpisRequest {
+            tenant_id: tenant.clone(),
+            segment: "enterprise".into(),
+            as_of: None,
+        })
+        .await
+        .expect("kpis")
+        .into_inner();
+    assert!(
+        other_segment.currencies.is_empty(),
+        "segments filter the portfolio"
+    );
+}
