@@ -149,7 +149,7 @@ create_topics() {
   # A JVM start costs seconds, so only missing topics get a TopicCommand call.
   local spec name parts
   for spec in erp.invoices.v1:6 accounts.events.v1:6 reminders.due.v1:6 \
-              channel.deliveries.v1:6 channel.responses.v1:6 recobro.deadletter.v1:3; do
+              channel.deliveries.v1:6 channel.responses.v1:6 collections.escalations.v1:6 recobro.deadletter.v1:3; do
     name="${spec%:*}"; parts="${spec#*:}"
     grep -qxF "$name" <<<"$TOPICS" && continue
     say "kafka: creating topic $name ($parts partitions)"

@@ -266,7 +266,7 @@ async fn a_dispute_pauses_only_that_invoice_until_it_is_resolved() {
     let (mut accounts, _) = ledger_with_debtor(&stack, &tenant).await;
     let disputed = invoice(&mut accounts, &tenant, "F-1", 500_000_00, 20).await;
     let other = invoice(&mut accounts, &tenant, "F-2", 800_000_00, 20).await;
-    reminders_until(&stack, &tenant, &disputed.invoice_id, |r| r.len() == 4).await;
+    reminders_until(&stack, &tenant, &disputed.invoice_id, |r| r.len() == 5).await;
 
     let dispute = accounts
         .open_dispute(pb::OpenDisputeRequest {
@@ -290,7 +290,7 @@ async fn a_dispute_pauses_only_that_invoice_until_it_is_resolved() {
         r.iter().all(|r| r.state() == pb::ReminderState::Paused)
     })
     .await;
-    let untouched = reminders_until(&stack, &tenant, &other.invoice_id, |r| r.len() == 4).await;
+    let untouched = reminders_until(&stack, &tenant, &other.invoice_id, |r| r.len() == 5).await;
     assert!(
         untouched.iter().all(|r| r.state() == pb::ReminderState::Pending),
         "the other invoice keeps its ladder: {untouched:?}"
@@ -317,7 +317,7 @@ async fn a_promise_pauses_the_ladder_and_a_payment_in_full_keeps_it() {
     let account_events = stack.follow(&stack.topics.account_events);
     let (mut accounts, _) = ledger_with_debtor(&stack, &tenant).await;
     let invoice = invoice(&mut accounts, &tenant, "F-1", 250_000_00, 20).await;
-    reminders_until(&stack, &tenant, &invoice.invoice_id, |r| r.len() == 4).await;
+    reminders_until(&stack, &tenant, &invoice.invoice_id, |r| r.len() == 5).await;
 
     let mut too_much = pb::RecordPromiseRequest {
         tenant_id: tenant.clone(),
@@ -368,8 +368,15 @@ async fn a_payment_plan_must_add_up_and_replaces_the_ladder() {
     let stack = Stack::start().await;
     let tenant = stack.tenant.clone();
     let (mut accounts, _) = ledger_with_debtor(&stack, &tenant).await;
-    let first = invoice(&mut accounts, &tenant, "F-1", 600_000_00, -15).await;
-    let second = invoice(&mut accounts, &tenant, "F-2", 400_000_00, -5).await;
+    // Not yet due, so every step is still pending when the plan arrives.
+    let first = invoice(&mut accounts, &tenant, "F-1", 600_000_00, 15).await;
+    let second = invoice(&mut accounts, &tenant, "F-2", 400_000_00, 25).await;
+    for invoice in [&first, &second] {
+        reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {
+            r.iter().all(|r| r.state() == pb::ReminderState::Pending)
+        })
+        .await;
+    }
     let instalment = |days: i64, amount: i64| pb::Instalment {
         due_date: Some(time::date(day(days))),
         amount: cop(amount),

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod helpers;
+mod scheduling;
 
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ pub(crate) fn invoice_event(
     invoice_of(stack, "F-1", event_id, kind, version, due_in_days)
 }
 
-fn invoice_of(
+pub(crate) fn invoice_of(
     stack: &Stack,
     invoice: &str,
     event_id: &str,
@@ -356,7 +357,7 @@ async fn payment_stops_the_ladder_and_an_older_update_cannot_reopen_it() {
             .await
             .map(|r| r.into_inner().reminders)
             .unwrap_or_default();
-        if planned.len() == 4 && planned.iter().all(|r| r.state() == pb::ReminderState::Cancelled) {
+        if planned.len() == 5 && planned.iter().all(|r| r.state() == pb::ReminderState::Cancelled) {
             break;
         }
         assert!(

@@ -590,6 +590,22 @@ impl Debtor {
             region: self.region.clone().unwrap_or_default(),
             segment: self.segment.clone(),
             risk_score: self.risk_score,
+            routes: self
+                .contacts
+                .iter()
+                .flat_map(|contact| {
+                    contact
+                        .points
+                        .iter()
+                        .filter(|p| p.consent == "granted")
+                        .map(|point| pb::ContactRoute {
+                            role: contact.role.to_string(),
+                            channel: recobro_common::channel_from_name(point.channel) as i32,
+                            address: point.address.clone(),
+                            preferred: point.preferred,
+                        })
+                })
+                .collect(),
         }
     }
 }

@@ -467,12 +467,45 @@ fn debtor_of(r: DebtorRow) -> Debtor {
     }
 }
 
+/// Debtors with the contact points that may be used now, for snapshots.
 async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
     let rows: Vec<DebtorRow> = sqlx::query_as(&format!("{DEBTOR_SELECT} WHERE debtor_id = ANY($1)"))
         .bind(ids)
         .fetch_all(&mut **tx)
         .await?;
-    Ok(rows.into_iter().map(|r| (r.0, debtor_of(r))).collect())
+    let mut debtors: HashMap<Uuid, Debtor> = rows.into_iter().map(|r| (r.0, debtor_of(r))).collect();
+    type PointRow = (Uuid, Uuid, String, String, Uuid, String, String, bool);
+    let points: Vec<PointRow> = sqlx::query_as(
+        "SELECT p.debtor_id, c.contact_id, c.name, c.role, p.point_id, p.channel, p.address, p.preferred
+         FROM contact_points p JOIN contacts c ON c.contact_id = p.contact_id
+         WHERE p.debtor_id = ANY($1) AND p.consent = 'granted' ORDER BY c.name, p.channel, p.address",
+    )
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (debtor_id, contact_id, name, role, point_id, channel, address, preferred) in points {
+        let Some(debtor) = debtors.get_mut(&debtor_id) else {
+            continue;
+        };
+        let point = Point {
+            point_id,
+            channel: channel_static(&channel),
+            address,
+            consent: "granted",
+            source: String::new(),
+            preferred,
+        };
+        match debtor.contacts.iter_mut().find(|c| c.contact_id == contact_id) {
+            Some(contact) => contact.points.push(point),
+            None => debtor.contacts.push(Contact {
+                contact_id,
+                name,
+                role: role_static(&role),
+                points: vec![point],
+            }),
+        }
+    }
+    Ok(debtors)
 }
 
 /// A debtor of a tenant with its contacts and points.

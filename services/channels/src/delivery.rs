@@ -147,6 +147,8 @@ impl Dispatcher {
             rule: String::new(),
             pack: String::new(),
             not_before: None,
+            strategy_id: reminder.event.strategy_id.clone(),
+            arm: reminder.event.arm.clone(),
         };
         let rules = self.rulebook.for_debtor(
             &reminder.event.tenant_id,
@@ -234,7 +236,13 @@ impl Dispatcher {
         if channel != "email" {
             return Ok(failed(format!("no {channel} provider is configured")));
         }
-        if reminder.debtor.email.is_empty() {
+        // The contact scheduling chose for the step's role, else the debtor's primary address.
+        let to = if reminder.event.recipient.is_empty() {
+            &reminder.debtor.email
+        } else {
+            &reminder.event.recipient
+        };
+        if to.is_empty() {
             return Ok(failed("the debtor has no email contact point"));
         }
         let rendered = match templates::render(
@@ -319,7 +327,7 @@ impl Dispatcher {
 
         let email = OutgoingEmail {
             reminder_id: reminder.reminder_id,
-            to: &reminder.debtor.email,
+            to,
             subject: &delivery.subject,
             body: &delivery.body,
         };

@@ -32,6 +32,9 @@ pub struct Delivery {
     pub rule: String,
     pub pack: String,
     pub not_before: Option<DateTime<Utc>>,
+    /// The strategy and arm that planned it, carried so KPIs can compare them.
+    pub strategy_id: String,
+    pub arm: String,
 }
 
 fn status_name(status: DeliveryStatus) -> &'static str {
@@ -69,6 +72,8 @@ impl Delivery {
             not_before: self.not_before.map(time::timestamp),
             rule: self.rule.clone(),
             pack: self.pack.clone(),
+            strategy_id: self.strategy_id.clone(),
+            arm: self.arm.clone(),
         }
     }
 }
@@ -206,6 +211,8 @@ fn from_row(r: DeliveryRow) -> Delivery {
         rule: r.12,
         pack: r.13,
         not_before: None,
+        strategy_id: String::new(),
+        arm: String::new(),
     }
 }
 

@@ -78,6 +78,7 @@ pub struct Topics {
     pub reminders_due: String,
     pub deliveries: String,
     pub responses: String,
+    pub escalations: String,
     pub dead_letter: String,
 }
 
@@ -89,17 +90,19 @@ impl Topics {
             reminders_due: format!("{prefix}reminders.due.v1"),
             deliveries: format!("{prefix}channel.deliveries.v1"),
             responses: format!("{prefix}channel.responses.v1"),
+            escalations: format!("{prefix}collections.escalations.v1"),
             dead_letter: format!("{prefix}recobro.deadletter.v1"),
         }
     }
 
-    pub fn all(&self) -> [&str; 6] {
+    pub fn all(&self) -> [&str; 7] {
         [
             &self.erp_invoices,
             &self.account_events,
             &self.reminders_due,
             &self.deliveries,
             &self.responses,
+            &self.escalations,
             &self.dead_letter,
         ]
     }

@@ -1,6 +1,8 @@
 //! The SchedulingService gRPC API.
 
+use chrono::Utc;
 use prost::Message as _;
+use recobro_common::rules::Rulebook;
 use recobro_common::{channel_from_name, time};
 use recobro_proto::v1::scheduling_service_server::SchedulingService;
 use recobro_proto::v1::{
@@ -11,16 +13,32 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::error::SchedulingError;
+use crate::ladder::ContactWindow;
+use crate::planner::{self, Change};
 use crate::store;
+use crate::strategy::{Action, Strategies};
 
 pub struct Scheduling {
     pub pool: PgPool,
+    pub strategies: Strategies,
+    pub rulebook: Rulebook,
+    pub window: ContactWindow,
 }
 
 fn invalid(field: &str, reason: &str) -> SchedulingError {
     SchedulingError::InvalidArgument {
         field: field.into(),
         reason: reason.into(),
+    }
+}
+
+fn state_of(name: &str) -> ReminderState {
+    match name {
+        "pending" => ReminderState::Pending,
+        "emitted" => ReminderState::Emitted,
+        "cancelled" => ReminderState::Cancelled,
+        "paused" => ReminderState::Paused,
+        _ => ReminderState::Skipped,
     }
 }
 
@@ -58,15 +76,102 @@ impl SchedulingService for Scheduling {
                 template_id: row.template_id,
                 fire_at: Some(time::timestamp(row.fire_at)),
                 fire_at_local: row.fire_at.with_timezone(&tz).to_rfc3339(),
-                state: match row.state.as_str() {
-                    "pending" => ReminderState::Pending,
-                    "emitted" => ReminderState::Emitted,
-                    "cancelled" => ReminderState::Cancelled,
-                    "paused" => ReminderState::Paused,
-                    _ => ReminderState::Skipped,
-                } as i32,
+                state: state_of(&row.state) as i32,
+                strategy_id: row.strategy_id,
+                arm: row.arm,
+                action: row.action,
             })
             .collect();
         Ok(Response::new(ListRemindersResponse { reminders }))
+    }
+
+    async fn preview_schedule(
+        &self,
+        request: Request<pb::PreviewScheduleRequest>,
+    ) -> Result<Response<pb::PreviewScheduleResponse>, Status> {
+        let request = request.into_inner();
+        let now = match request.as_of.as_ref() {
+            Some(at) => time::from_timestamp(at).ok_or_else(|| invalid("as_of", "is not a valid time"))?,
+            None => Utc::now(),
+        };
+        let forced = Some(request.strategy_id.trim()).filter(|id| !id.is_empty());
+        if let Some(id) = forced
+            && self.strategies.get(id).is_none()
+        {
+            return Err(invalid("strategy_id", &format!("no strategy {id:?} is loaded")).into());
+        }
+        let mut previews = Vec::new();
+        for (index, item) in request.items.into_iter().enumerate() {
+            let event = pb::AccountEvent {
+                change: Some(pb::account_event::Change::InvoiceChanged(item)),
+                ..Default::default()
+            };
+            let change = Change::parse(&event)
+                .map_err(|reason| invalid(&format!("items[{index}]"), &reason))?
+                .ok_or_else(|| invalid(&format!("items[{index}]"), "is empty"))?;
+            let (strategy_id, arm, plan) = planner::schedule(
+                &self.strategies,
+                &self.rulebook,
+                &self.window,
+                &change,
+                forced,
+                now,
+            )
+            .ok_or_else(|| invalid("strategy_id", "no strategy applies"))?;
+            let reminders = plan
+                .into_iter()
+                .map(|planned| {
+                    let channel = match &planned.step.action {
+                        Action::Message { channels, .. } => channels.first().cloned().unwrap_or_default(),
+                        Action::Escalate(_) => String::new(),
+                    };
+                    let template = match &planned.step.action {
+                        Action::Message { template, .. } => template.clone(),
+                        Action::Escalate(_) => String::new(),
+                    };
+                    PlannedReminder {
+                        reminder_id: store::reminder_id(change.invoice_id, &planned.step.name).to_string(),
+                        channel: channel_from_name(&channel) as i32,
+                        template_id: template,
+                        fire_at: Some(time::timestamp(planned.fire_at)),
+                        fire_at_local: planned.fire_at.with_timezone(&change.time_zone).to_rfc3339(),
+                        state: if planned.skipped {
+                            ReminderState::Skipped
+                        } else {
+                            ReminderState::Pending
+                        } as i32,
+                        strategy_id: strategy_id.clone(),
+                        arm: arm.clone(),
+                        action: planned.step.action.name(),
+                        step: planned.step.name,
+                    }
+                })
+                .collect();
+            previews.push(pb::Preview {
+                invoice_id: change.invoice_id.to_string(),
+                strategy_id,
+                arm,
+                reminders,
+            });
+        }
+        Ok(Response::new(pb::PreviewScheduleResponse { previews }))
+    }
+
+    async fn list_strategies(
+        &self,
+        _request: Request<pb::ListStrategiesRequest>,
+    ) -> Result<Response<pb::ListStrategiesResponse>, Status> {
+        let strategies = self
+            .strategies
+            .all()
+            .iter()
+            .map(|s| pb::StrategySource {
+                strategy_id: s.id.clone(),
+                version: s.version.clone(),
+                name: s.name.clone(),
+                toml: s.source.clone(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListStrategiesResponse { strategies }))
     }
 }

@@ -5,43 +5,7 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use recobro_common::rules::{Applied, local_instant};
 
-/// One rung of the ladder, relative to the due date.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Step {
-    pub name: &'static str,
-    pub offset_days: i64,
-    pub channel: &'static str,
-    pub template_id: &'static str,
-}
-
-/// The default strategy until strategies are configurable: a courteous notice before the due
-/// date, then reminders of rising firmness.
-pub const DEFAULT_LADDER: &[Step] = &[
-    Step {
-        name: "preventive",
-        offset_days: -3,
-        channel: "email",
-        template_id: "preventive",
-    },
-    Step {
-        name: "overdue-1",
-        offset_days: 1,
-        channel: "email",
-        template_id: "overdue",
-    },
-    Step {
-        name: "overdue-7",
-        offset_days: 7,
-        channel: "email",
-        template_id: "overdue",
-    },
-    Step {
-        name: "final-15",
-        offset_days: 15,
-        channel: "email",
-        template_id: "final_notice",
-    },
-];
+pub use crate::strategy::Step;
 
 /// Days of the week and hours of the day, in the debtor's local time, when contact is allowed.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,14 +123,14 @@ pub struct Planned {
 /// skipped, except the latest of them, which fires at the next allowed moment: a debtor whose
 /// invoice reaches us late gets one reminder, not a burst of stale ones.
 pub fn plan(
-    ladder: &[Step],
+    steps: &[Step],
     due_date: NaiveDate,
     tz: Tz,
     window: &ContactWindow,
     rules: &Applied<'_>,
     now: DateTime<Utc>,
 ) -> Vec<Planned> {
-    let mut planned: Vec<Planned> = ladder
+    let mut planned: Vec<Planned> = steps
         .iter()
         .map(|step| {
             let day = due_date + chrono::Duration::days(step.offset_days);
@@ -196,6 +160,12 @@ mod tests {
     use super::*;
     use chrono::Timelike;
     use recobro_common::rules::Rulebook;
+
+    /// The shipped catch-all strategy's ladder.
+    fn standard() -> Vec<Step> {
+        let strategies = crate::strategy::Strategies::load(None).expect("shipped strategies");
+        strategies.get("standard").expect("shipped").arms[0].steps.clone()
+    }
 
     fn weekdays() -> ContactWindow {
         ContactWindow::parse("mon-fri", "09:00-18:00").expect("valid")
@@ -257,7 +227,7 @@ mod tests {
         let due = NaiveDate::from_ymd_opt(2026, 11, 20).expect("date");
         let rulebook = Rulebook::shipped().expect("packs");
         let plan = plan(
-            DEFAULT_LADDER,
+            &standard(),
             due,
             chrono_tz::Europe::Madrid,
             &weekdays(),
@@ -265,8 +235,11 @@ mod tests {
             now,
         );
         assert!(plan.iter().all(|p| !p.skipped));
-        let names: Vec<&str> = plan.iter().map(|p| p.step.name).collect();
-        assert_eq!(names, ["preventive", "overdue-1", "overdue-7", "final-15"]);
+        let names: Vec<&str> = plan.iter().map(|p| p.step.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["preventive", "overdue-1", "overdue-7", "final-15", "collector-20"]
+        );
         // D-3 is Tuesday 17 Nov, 09:00 in Madrid (UTC+1).
         assert_eq!(plan[0].fire_at, utc("2026-11-17T08:00:00Z"));
         // D+1 is Saturday 21 Nov: moved to Monday 23 Nov 09:00.
@@ -279,7 +252,7 @@ mod tests {
         let due = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
         let rulebook = Rulebook::shipped().expect("packs");
         let plan = plan(
-            DEFAULT_LADDER,
+            &standard(),
             due,
             chrono_tz::America::Bogota,
             &weekdays(),
@@ -302,7 +275,7 @@ mod tests {
         let now = utc("2026-11-02T12:00:00Z");
         let due = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
         let plan = plan(
-            DEFAULT_LADDER,
+            &standard(),
             due,
             chrono_tz::America::Bogota,
             &weekdays(),

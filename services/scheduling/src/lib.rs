@@ -5,9 +5,10 @@ mod deferrals;
 mod error;
 mod grpc;
 pub mod ladder;
-mod planner;
+pub mod planner;
 mod store;
-mod timers;
+pub mod strategy;
+pub mod timers;
 
 use recobro_common::config::{ConfigError, Env};
 use recobro_common::rules::Rulebook;
@@ -35,13 +36,27 @@ const MIGRATIONS: &[db::Step] = &[
         description: "paused reminders",
         sql: include_str!("../migrations/0002_paused.sql"),
     },
+    db::Step {
+        version: 4,
+        description: "strategies",
+        sql: include_str!("../migrations/0003_strategies.sql"),
+    },
 ];
+
+/// Connects with the service's schema and migrations applied; for tools and benchmarks.
+pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
+    db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await
+}
 
 /// Scheduling's own settings on top of the shared ones.
 pub struct Settings {
     pub common: Config,
-    /// When the default ladder may contact a debtor, in the debtor's local time.
+    /// The operator's own window, in the debtor's local time, on top of the rule packs.
     pub window: ContactWindow,
+    /// A folder of the operator's strategies (`*.toml`), added to the shipped ones.
+    pub strategies_dir: Option<std::path::PathBuf>,
+    /// Due reminders claimed per transaction.
+    pub fire_batch: i64,
 }
 
 impl Settings {
@@ -54,7 +69,15 @@ impl Settings {
             value: format!("{days} {hours}"),
             reason: err.to_string(),
         })?;
-        Ok(Settings { common, window })
+        Ok(Settings {
+            common,
+            window,
+            strategies_dir: env
+                .get("RECOBRO_STRATEGIES_DIR")
+                .filter(|d| !d.trim().is_empty())
+                .map(Into::into),
+            fire_batch: env.parse_or("RECOBRO_FIRE_BATCH", 2000)?,
+        })
     }
 }
 
@@ -63,6 +86,7 @@ pub struct Application {
     listener: TcpListener,
     pool: sqlx::PgPool,
     rulebook: Rulebook,
+    strategies: strategy::Strategies,
 }
 
 impl Application {
@@ -70,6 +94,7 @@ impl Application {
         let config = &settings.common;
         // A pack that does not parse stops the service at start, not at the first invoice.
         let rulebook = Rulebook::load(config.tenant_rules_dir.as_deref())?;
+        let strategies = strategy::Strategies::load(settings.strategies_dir.as_deref())?;
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
         let listener = TcpListener::bind(config.grpc_addr).await?;
         Ok(Application {
@@ -77,6 +102,7 @@ impl Application {
             listener,
             pool,
             rulebook,
+            strategies,
         })
     }
 
@@ -93,6 +119,7 @@ impl Application {
             listener,
             pool,
             rulebook,
+            strategies,
         } = self;
         let config = settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
@@ -108,8 +135,9 @@ impl Application {
         )?;
         let planner = planner::Planner {
             pool: pool.clone(),
-            window: settings.window,
-            rulebook,
+            window: settings.window.clone(),
+            rulebook: rulebook.clone(),
+            strategies: strategies.clone(),
         };
         let consuming = tokio::spawn(kafka::run_consumer(
             consumer,
@@ -135,12 +163,18 @@ impl Application {
         let timers = timers::Timers {
             pool: pool.clone(),
             reminders_topic: config.topics.reminders_due.clone(),
-            batch: 500,
+            escalations_topic: config.topics.escalations.clone(),
+            batch: settings.fire_batch,
         };
         let firing = tokio::spawn(timers.run(shutdown.clone()));
-        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 500, shutdown.clone()));
+        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
         tracing::info!(addr = %listener.local_addr()?, "scheduling serving gRPC");
-        let routes = tonic::service::Routes::new(SchedulingServiceServer::new(grpc::Scheduling { pool }));
+        let routes = tonic::service::Routes::new(SchedulingServiceServer::new(grpc::Scheduling {
+            pool,
+            strategies,
+            rulebook,
+            window: settings.window,
+        }));
         serve::serve(listener, routes, &["recobro.v1.SchedulingService"], shutdown).await?;
         consuming.await?;
         deferring.await?;

@@ -16,6 +16,7 @@ use recobro_common::rules::Rulebook;
 
 use crate::ladder::{self, ContactWindow};
 use crate::store;
+use crate::strategy::{Arm, Facts, Strategies, Strategy};
 
 /// An invoice change with everything checked that planning relies on.
 pub struct Change {
@@ -31,6 +32,11 @@ pub struct Change {
     pub time_zone: Tz,
     pub country: String,
     pub region: String,
+    /// What segment rules look at.
+    pub debtor_kind: &'static str,
+    pub segment: String,
+    pub amount_minor: i64,
+    pub risk: Option<i32>,
 }
 
 /// What holds an open invoice's ladder, read from its snapshot.
@@ -87,6 +93,23 @@ impl Change {
                 .map_err(|_| format!("debtor.time_zone {:?} is not an IANA zone", debtor.time_zone))?,
             country: debtor.country.clone(),
             region: debtor.region.clone(),
+            debtor_kind: if debtor.kind() == pb::DebtorKind::Company {
+                "company"
+            } else {
+                "consumer"
+            },
+            segment: if invoice.segment.is_empty() {
+                debtor.segment.clone()
+            } else {
+                invoice.segment.clone()
+            },
+            amount_minor: invoice
+                .outstanding
+                .as_ref()
+                .or(invoice.amount.as_ref())
+                .map(|m| m.amount_minor)
+                .unwrap_or_default(),
+            risk: debtor.risk_score,
             snapshot: changed.clone(),
         }))
     }
@@ -96,6 +119,47 @@ pub struct Planner {
     pub pool: PgPool,
     pub window: ContactWindow,
     pub rulebook: Rulebook,
+    pub strategies: Strategies,
+}
+
+/// The strategy the segment rules choose for this invoice now (or the one forced), and the
+/// debtor's arm in it.
+pub fn choose<'a>(
+    strategies: &'a Strategies,
+    change: &Change,
+    forced: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<(&'a Strategy, &'a Arm)> {
+    let strategy = match forced {
+        Some(id) => strategies.get(id)?,
+        None => {
+            let today = now.with_timezone(&change.time_zone).date_naive();
+            strategies.choose(&Facts {
+                debtor_kind: change.debtor_kind,
+                country: &change.country,
+                segment: &change.segment,
+                amount_minor: change.amount_minor,
+                risk: change.risk,
+                days_past_due: (today - change.due_date).num_days(),
+            })
+        }
+    };
+    Some((strategy, strategy.arm_for(change.debtor_id)))
+}
+
+/// The exact schedule for a change: what the service stores and what preview shows.
+pub fn schedule(
+    strategies: &Strategies,
+    rulebook: &Rulebook,
+    window: &ContactWindow,
+    change: &Change,
+    forced: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<(String, String, Vec<ladder::Planned>)> {
+    let (strategy, arm) = choose(strategies, change, forced, now)?;
+    let rules = rulebook.for_debtor(&change.tenant_id, &change.country, Some(change.region.as_str()));
+    let plan = ladder::plan(&arm.steps, change.due_date, change.time_zone, window, &rules, now);
+    Some((strategy.id.clone(), arm.id.clone(), plan))
 }
 
 impl Handler for Planner {
@@ -133,18 +197,13 @@ impl Planner {
         } else if change.status == InvoiceStatus::Open {
             // A new plan, or the end of a pause: steps whose moment passed meanwhile are skipped
             // but for the latest, which fires at the next allowed moment.
-            let plan = ladder::plan(
-                ladder::DEFAULT_LADDER,
-                change.due_date,
-                change.time_zone,
-                &self.window,
-                &self
-                    .rulebook
-                    .for_debtor(&change.tenant_id, &change.country, Some(change.region.as_str())),
-                now,
-            );
-            store::plan_reminders(&mut tx, change, &plan, origin.as_deref()).await?;
-            tracing::info!(steps = plan.len(), "ladder planned");
+            let Some((strategy, arm, plan)) =
+                schedule(&self.strategies, &self.rulebook, &self.window, change, None, now)
+            else {
+                return tx.commit().await;
+            };
+            store::plan_reminders(&mut tx, change, &strategy, &arm, &plan, origin.as_deref()).await?;
+            tracing::info!(steps = plan.len(), %strategy, %arm, "ladder planned");
         } else {
             let cancelled = store::cancel_pending(&mut tx, change.invoice_id).await?;
             tracing::info!(cancelled, status = ?change.status, "ladder stopped");

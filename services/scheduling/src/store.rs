@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::ladder::Planned;
 use crate::planner::Change;
+use crate::strategy::Action;
 
 /// The id a reminder keeps for life: the same (invoice, step) always gives the same id.
 pub fn reminder_id(invoice_id: Uuid, step: &str) -> Uuid {
@@ -49,32 +50,58 @@ pub async fn record_invoice(
 pub async fn plan_reminders(
     tx: &mut Transaction<'_, Postgres>,
     change: &Change,
+    strategy_id: &str,
+    arm: &str,
     plan: &[Planned],
     origin_traceparent: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     for planned in plan {
+        let (channels, template, roles) = match &planned.step.action {
+            Action::Message {
+                channels,
+                template,
+                roles,
+            } => (channels.clone(), template.as_str(), roles.clone()),
+            Action::Escalate(_) => (Vec::new(), "", Vec::new()),
+        };
         sqlx::query(
-            "INSERT INTO reminders (reminder_id, tenant_id, debtor_id, invoice_id, step, channel,
-                                    template_id, fire_at, state, origin_traceparent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO reminders (reminder_id, tenant_id, debtor_id, invoice_id, step, channel, template_id, fire_at,
+                                    state, origin_traceparent, strategy_id, arm, action, channels, roles)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (reminder_id) DO UPDATE SET
-                fire_at = EXCLUDED.fire_at, state = EXCLUDED.state,
-                origin_traceparent = EXCLUDED.origin_traceparent
+                fire_at = EXCLUDED.fire_at, state = EXCLUDED.state, origin_traceparent = EXCLUDED.origin_traceparent,
+                channel = EXCLUDED.channel, template_id = EXCLUDED.template_id, strategy_id = EXCLUDED.strategy_id,
+                arm = EXCLUDED.arm, action = EXCLUDED.action, channels = EXCLUDED.channels, roles = EXCLUDED.roles
              WHERE reminders.state IN ('pending', 'skipped', 'paused')",
         )
-        .bind(reminder_id(change.invoice_id, planned.step.name))
+        .bind(reminder_id(change.invoice_id, &planned.step.name))
         .bind(&change.tenant_id)
         .bind(change.debtor_id)
         .bind(change.invoice_id)
-        .bind(planned.step.name)
-        .bind(planned.step.channel)
-        .bind(planned.step.template_id)
+        .bind(&planned.step.name)
+        .bind(channels.first().map(String::as_str).unwrap_or(""))
+        .bind(template)
         .bind(planned.fire_at)
         .bind(if planned.skipped { "skipped" } else { "pending" })
         .bind(origin_traceparent)
+        .bind(strategy_id)
+        .bind(arm)
+        .bind(planned.step.action.name())
+        .bind(&channels)
+        .bind(&roles)
         .execute(&mut **tx)
         .await?;
     }
+    // Steps a new plan no longer has (another strategy now applies) never fire.
+    let names: Vec<&str> = plan.iter().map(|p| p.step.name.as_str()).collect();
+    sqlx::query(
+        "UPDATE reminders SET state = 'cancelled'
+         WHERE invoice_id = $1 AND state IN ('pending', 'skipped', 'paused') AND step <> ALL($2)",
+    )
+    .bind(change.invoice_id)
+    .bind(&names)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -111,6 +138,11 @@ pub struct DueReminder {
     pub origin_traceparent: Option<String>,
     pub invoice_status: String,
     pub snapshot: Vec<u8>,
+    pub strategy_id: String,
+    pub arm: String,
+    pub action: String,
+    pub channels: Vec<String>,
+    pub roles: Vec<String>,
 }
 
 type DueRow = (
@@ -122,6 +154,11 @@ type DueRow = (
     Option<String>,
     String,
     Vec<u8>,
+    String,
+    String,
+    String,
+    Vec<String>,
+    Vec<String>,
 );
 
 /// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
@@ -131,7 +168,7 @@ pub async fn claim_due(
 ) -> Result<Vec<DueReminder>, sqlx::Error> {
     let rows: Vec<DueRow> = sqlx::query_as(
         "SELECT r.reminder_id, r.step, r.channel, r.template_id, r.fire_at, r.origin_traceparent,
-                i.status, i.snapshot
+                i.status, i.snapshot, r.strategy_id, r.arm, r.action, r.channels, r.roles
          FROM reminders r JOIN invoices i ON i.invoice_id = r.invoice_id
          WHERE r.state = 'pending' AND r.fire_at <= now()
          ORDER BY r.fire_at
@@ -152,6 +189,11 @@ pub async fn claim_due(
             origin_traceparent: r.5,
             invoice_status: r.6,
             snapshot: r.7,
+            strategy_id: r.8,
+            arm: r.9,
+            action: r.10,
+            channels: r.11,
+            roles: r.12,
         })
         .collect())
 }
@@ -175,6 +217,9 @@ pub struct ReminderRow {
     pub template_id: String,
     pub fire_at: DateTime<Utc>,
     pub state: String,
+    pub strategy_id: String,
+    pub arm: String,
+    pub action: String,
 }
 
 /// The invoice's reminders with the debtor's time zone (from the last snapshot).
@@ -192,8 +237,19 @@ pub async fn reminders(
     let Some((snapshot,)) = snapshot else {
         return Ok(None);
     };
-    let rows: Vec<(Uuid, String, String, String, DateTime<Utc>, String)> = sqlx::query_as(
-        "SELECT reminder_id, step, channel, template_id, fire_at, state FROM reminders
+    type Row = (
+        Uuid,
+        String,
+        String,
+        String,
+        DateTime<Utc>,
+        String,
+        String,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT reminder_id, step, channel, template_id, fire_at, state, strategy_id, arm, action FROM reminders
          WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY fire_at, step",
     )
     .bind(tenant_id)
@@ -209,6 +265,9 @@ pub async fn reminders(
             template_id: r.3,
             fire_at: r.4,
             state: r.5,
+            strategy_id: r.6,
+            arm: r.7,
+            action: r.8,
         })
         .collect();
     Ok(Some((snapshot, rows)))

@@ -1,11 +1,13 @@
-//! The timer loop: claims due reminders, re-checks the invoice, and emits `ReminderDue` through
-//! the outbox in the same transaction that marks them emitted. A crash before commit leaves them
-//! pending (emitted later, once); after commit the outbox guarantees publication.
+//! The timer loop: claims due reminders, re-checks the invoice, and emits `ReminderDue` (or an
+//! `Escalation`) through the outbox in the same transaction that marks them emitted. A crash
+//! before commit leaves them pending (emitted later, once); after commit the outbox guarantees
+//! publication. Any number of replicas may run this: rows are claimed with SKIP LOCKED.
 
 use std::time::Duration;
 
 use prost::Message as _;
-use recobro_common::{channel_from_name, kafka, outbox, time};
+use recobro_common::outbox::{self, Queued};
+use recobro_common::{channel_from_name, kafka, time};
 use recobro_proto::v1::{self as pb};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +18,7 @@ use crate::store::{self, DueReminder};
 pub struct Timers {
     pub pool: PgPool,
     pub reminders_topic: String,
+    pub escalations_topic: String,
     pub batch: i64,
 }
 
@@ -44,6 +47,7 @@ impl Timers {
         let mut emitted = Vec::new();
         let mut cancelled = Vec::new();
         let mut paused = Vec::new();
+        let mut queued: Vec<Queued> = Vec::with_capacity(due.len());
         for reminder in &due {
             if reminder.invoice_status != "open" {
                 cancelled.push(reminder.reminder_id);
@@ -63,49 +67,111 @@ impl Timers {
                 paused.push(reminder.reminder_id);
                 continue;
             }
-            let (event, key) = reminder_due(reminder, snapshot);
+            let debtor_id = snapshot
+                .invoice
+                .as_ref()
+                .map(|i| i.debtor_id.clone())
+                .unwrap_or_default();
             // Days may pass between the invoice event and this moment: a new trace, linked to it.
-            let span = tracing::info_span!(parent: None, "reminder.fire", reminder_id = %reminder.reminder_id, debtor_id = %key, step = %reminder.step);
+            let span = tracing::info_span!(parent: None, "reminder.fire", reminder_id = %reminder.reminder_id, debtor_id = %debtor_id, step = %reminder.step);
             if let Some(origin) = &reminder.origin_traceparent {
                 use opentelemetry::trace::TraceContextExt as _;
                 let origin = kafka::context_from_traceparent(origin);
                 span.add_link(origin.span().span_context().clone());
             }
             let traceparent = kafka::traceparent(&span);
-            outbox::enqueue_with_trace(
-                &mut tx,
-                &self.reminders_topic,
-                &key,
-                &event.encode_to_vec(),
-                traceparent,
-            )
-            .await?;
-            span.in_scope(|| tracing::info!(channel = %reminder.channel, "reminder due"));
+            let (topic, payload) = match reminder.action.strip_prefix("escalate:") {
+                Some(kind) => (
+                    &self.escalations_topic,
+                    escalation(reminder, kind, snapshot).encode_to_vec(),
+                ),
+                None => (
+                    &self.reminders_topic,
+                    reminder_due(reminder, snapshot).encode_to_vec(),
+                ),
+            };
+            queued.push((topic.clone(), debtor_id, payload, traceparent));
+            span.in_scope(|| tracing::debug!(action = %reminder.action, "reminder due"));
             emitted.push(reminder.reminder_id);
         }
+        outbox::enqueue_many(&mut tx, &queued).await?;
         store::mark(&mut tx, &emitted, "emitted").await?;
         store::mark(&mut tx, &cancelled, "cancelled").await?;
         store::mark(&mut tx, &paused, "paused").await?;
         tx.commit().await?;
+        if !emitted.is_empty() {
+            tracing::info!(emitted = emitted.len(), "reminders due");
+        }
         Ok(due.len())
     }
 }
 
-fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> (pb::ReminderDue, String) {
+/// The first of the step's channels the debtor can be reached on, to the first of its roles
+/// that has a contact point there; else the first channel, to the debtor's primary address.
+fn route(reminder: &DueReminder, debtor: &pb::Debtor) -> (String, String, String) {
+    for channel in &reminder.channels {
+        let on_channel = |route: &&pb::ContactRoute| recobro_common::channel_name(route.channel()) == channel;
+        let mut candidates: Vec<&pb::ContactRoute> = debtor.routes.iter().filter(on_channel).collect();
+        candidates.sort_by_key(|route| {
+            let rank = reminder
+                .roles
+                .iter()
+                .position(|role| *role == route.role)
+                .unwrap_or(reminder.roles.len());
+            (rank, !route.preferred)
+        });
+        if let Some(best) = candidates.first() {
+            return (channel.clone(), best.role.clone(), best.address.clone());
+        }
+        // Snapshots from before contact routes carry only the primary email and phone.
+        let primary = match channel.as_str() {
+            "email" => &debtor.email,
+            _ => &debtor.phone,
+        };
+        if debtor.routes.is_empty() && !primary.is_empty() {
+            return (channel.clone(), String::new(), primary.clone());
+        }
+    }
+    (reminder.channel.clone(), String::new(), String::new())
+}
+
+fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::ReminderDue {
     let invoice = snapshot.invoice.unwrap_or_default();
     let debtor = snapshot.debtor.unwrap_or_default();
-    let key = invoice.debtor_id.clone();
-    let event = pb::ReminderDue {
+    let (channel, contact_role, recipient) = route(reminder, &debtor);
+    pb::ReminderDue {
         reminder_id: reminder.reminder_id.to_string(),
         tenant_id: invoice.tenant_id.clone(),
         debtor_id: invoice.debtor_id.clone(),
         invoice_id: invoice.invoice_id.clone(),
         step: reminder.step.clone(),
-        channel: channel_from_name(&reminder.channel) as i32,
+        channel: channel_from_name(&channel) as i32,
         template_id: reminder.template_id.clone(),
         due_at: Some(time::timestamp(reminder.fire_at)),
         debtor: Some(debtor),
         invoice: Some(invoice),
-    };
-    (event, key)
+        strategy_id: reminder.strategy_id.clone(),
+        arm: reminder.arm.clone(),
+        contact_role,
+        recipient,
+        amount_due: None,
+        due_date: None,
+    }
+}
+
+fn escalation(reminder: &DueReminder, kind: &str, snapshot: pb::InvoiceChanged) -> pb::Escalation {
+    let invoice = snapshot.invoice.unwrap_or_default();
+    pb::Escalation {
+        escalation_id: reminder.reminder_id.to_string(),
+        tenant_id: invoice.tenant_id.clone(),
+        debtor_id: invoice.debtor_id.clone(),
+        invoice_id: invoice.invoice_id.clone(),
+        kind: kind.to_string(),
+        step: reminder.step.clone(),
+        strategy_id: reminder.strategy_id.clone(),
+        arm: reminder.arm.clone(),
+        due_at: Some(time::timestamp(reminder.fire_at)),
+        debtor: snapshot.debtor,
+        invoice: Some(invoice),
+    }
 }

@@ -1,0 +1,113 @@
+//! Month end: 1,000,000 reminders due at the same instant. How long the scheduler takes to emit
+//! them all to Kafka: the real timer loop (claim, re-check, build, outbox, mark) and the real
+//! outbox relay, against the local stack's PostgreSQL and broker.
+//!
+//! cargo bench -p recobro-scheduling --bench month_end
+//! (BENCH_INVOICES x BENCH_STEPS reminders; defaults 250,000 x 4.)
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use recobro_common::config::Config;
+use recobro_common::{kafka, outbox};
+use recobro_scheduling::timers::Timers;
+use tokio_util::sync::CancellationToken;
+
+#[path = "../tests/seed/mod.rs"]
+mod seed;
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let invoices = setting("BENCH_INVOICES", 250_000);
+    let steps = setting("BENCH_STEPS", 4);
+    let total = invoices * steps;
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("RECOBRO_TOPIC_PREFIX".into(), format!("bench{id}.")),
+        ("RECOBRO_DB_SCHEMA".into(), format!("bench_{id}")),
+    ]);
+    for name in ["KAFKA_BROKERS", "DATABASE_URL"] {
+        if let Ok(value) = std::env::var(name) {
+            env.insert(name.into(), value);
+        }
+    }
+    let config = Config::from_env(&env, "scheduling", 0)?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .create()?;
+    let topic = NewTopic::new(&config.topics.reminders_due, 6, TopicReplication::Fixed(1));
+    for result in admin.create_topics(&[topic], &AdminOptions::new()).await? {
+        result.map_err(|(topic, err)| anyhow::anyhow!("create {topic}: {err}"))?;
+    }
+    let pool = recobro_scheduling::connect(&config).await?;
+    let seeding = Instant::now();
+    for chunk in 0..invoices.div_ceil(10_000) {
+        let size = (invoices - chunk * 10_000).min(10_000);
+        seed::seed(&pool, size, steps as i32).await;
+    }
+    sqlx::query("ANALYZE").execute(&pool).await?;
+    println!(
+        "seeded {total} due reminders in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let producer = kafka::producer(&config.kafka_brokers)?;
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let timers = Timers {
+        pool: pool.clone(),
+        reminders_topic: config.topics.reminders_due.clone(),
+        escalations_topic: config.topics.escalations.clone(),
+        batch: setting("BENCH_BATCH", 5000) as i64,
+    };
+    let firing = tokio::spawn(timers.run(shutdown.clone()));
+    let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (pending,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE state = 'pending'")
+            .fetch_one(&pool)
+            .await?;
+        let (queued,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
+            .fetch_one(&pool)
+            .await?;
+        if pending == 0 && queued == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "{pending} pending, {queued} queued after 15 minutes"
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    firing.await?;
+    relaying.await?;
+    let (emitted,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE state = 'emitted'")
+        .fetch_one(&pool)
+        .await?;
+    anyhow::ensure!(emitted as usize == total, "{emitted} of {total} emitted");
+    println!("{total} reminders due at once, emitted and acknowledged by Kafka in {seconds:.1} s");
+    println!("month-end reminders emitted to Kafka, seconds: {seconds:.1}");
+    println!(
+        "month-end reminders emitted to Kafka, reminders/s: {:.0}",
+        total as f64 / seconds
+    );
+
+    sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
+        .execute(&pool)
+        .await?;
+    admin
+        .delete_topics(&[&config.topics.reminders_due], &AdminOptions::new())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Strategies end to end: preview equals what is emitted, segment rules and arms, escalation
+//! steps, and steps that reach the contact role they target.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use recobro_common::time;
+use recobro_proto::v1::accounts_service_client::AccountsServiceClient;
+use recobro_proto::v1::scheduling_service_client::SchedulingServiceClient;
+use recobro_proto::v1::{self as pb};
+
+use crate::helpers::{Stack, encode};
+use crate::{HOP, debtor_id, invoice_id, invoice_of};
+
+/// What accounts will publish for `event`, for asking scheduling's preview about it.
+fn as_published(stack: &Stack, event: &pb::InvoiceEvent) -> pb::InvoiceChanged {
+    let record = event.invoice.clone().expect("invoice");
+    let debtor = event.debtor.clone().expect("debtor");
+    let debtor_id = debtor_id(&stack.tenant, &debtor.external_id);
+    pb::InvoiceChanged {
+        invoice: Some(pb::Invoice {
+            invoice_id: invoice_id(&stack.tenant, &record.external_id),
+            tenant_id: stack.tenant.clone(),
+            debtor_id: debtor_id.clone(),
+            external_id: record.external_id,
+            number: record.number,
+            outstanding: record.amount.clone(),
+            amount: record.amount,
+            issue_date: record.issue_date,
+            due_date: record.due_date,
+            status: pb::InvoiceStatus::Open as i32,
+            version: event.version,
+            revision: 1,
+            ..Default::default()
+        }),
+        debtor: Some(pb::Debtor {
+            debtor_id,
+            tenant_id: stack.tenant.clone(),
+            external_id: debtor.external_id,
+            name: debtor.name,
+            kind: debtor.kind,
+            time_zone: debtor.time_zone,
+            locale: debtor.locale,
+            country: debtor.country,
+            email: debtor.email,
+            ..Default::default()
+        }),
+        reason: "erp".into(),
+    }
+}
+
+async fn planned(
+    stack: &Stack,
+    invoice: &str,
+    done: impl Fn(&[pb::PlannedReminder]) -> bool,
+) -> Vec<pb::PlannedReminder> {
+    let mut scheduling = SchedulingServiceClient::new(stack.grpc(stack.scheduling_port).await);
+    let deadline = tokio::time::Instant::now() + HOP;
+    loop {
+        let reminders = scheduling
+            .list_reminders(pb::ListRemindersRequest {
+                tenant_id: stack.tenant.clone(),
+                invoice_id: invoice.into(),
+            })
+            .await
+            .map(|r| r.into_inner().reminders)
+            .unwrap_or_default();
+        if !reminders.is_empty() && done(&reminders) {
+            return reminders;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never planned as expected: {reminders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_is_exactly_what_is_planned_and_emitted() {
+    let stack = Stack::start().await;
+    let reminders = stack.follow(&stack.topics.reminders_due);
+    let event = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    let mut scheduling = SchedulingServiceClient::new(stack.grpc(stack.scheduling_port).await);
+    let preview = scheduling
+        .preview_schedule(pb::PreviewScheduleRequest {
+            items: vec![as_published(&stack, &event)],
+            strategy_id: String::new(),
+            as_of: Some(time::timestamp(Utc::now())),
+        })
+        .await
+        .expect("preview")
+        .into_inner()
+        .previews
+        .remove(0);
+    assert_eq!(preview.strategy_id, "standard");
+    assert_eq!(preview.reminders.len(), 5);
+
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .await;
+    let emitted: pb::ReminderDue = reminders.find(HOP, |_| true).await.decode();
+    let stored = planned(&stack, &preview.invoice_id, |r| {
+        r.iter().any(|r| r.state() == pb::ReminderState::Emitted)
+    })
+    .await;
+    for expected in &preview.reminders {
+        let actual = stored
+            .iter()
+            .find(|r| r.step == expected.step)
+            .expect("the same steps");
+        assert_eq!(actual.reminder_id, expected.reminder_id, "{}", expected.step);
+        assert_eq!(
+            (&actual.strategy_id, &actual.arm, &actual.action),
+            (&expected.strategy_id, &expected.arm, &expected.action)
+        );
+        match expected.state() {
+            // The step due now fires at once; the preview's "now" is a moment earlier.
+            pb::ReminderState::Pending if actual.state() == pb::ReminderState::Emitted => {
+                assert_eq!(
+                    emitted.step, expected.step,
+                    "the step preview put first is the one emitted"
+                );
+            }
+            pb::ReminderState::Pending => assert_eq!(actual.fire_at, expected.fire_at, "{}", expected.step),
+            state => assert_eq!(actual.state(), state, "{}", expected.step),
+        }
+    }
+    assert_eq!(
+        (emitted.strategy_id.as_str(), emitted.arm.as_str()),
+        (preview.strategy_id.as_str(), preview.arm.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_b2b_invoices_follow_their_strategy_and_escalate_instead_of_messaging() {
+    let stack = Stack::start().await;
+    let escalations = stack.follow(&stack.topics.escalations);
+    let mut event = invoice_of(&stack, "F-9", "evt-1", pb::InvoiceEventKind::Issued, 1, -16);
+    event.debtor.as_mut().expect("debtor").kind = pb::DebtorKind::Company as i32;
+    event.invoice.as_mut().expect("invoice").amount = Some(pb::Money {
+        amount_minor: 25_000_000_00,
+        currency: "COP".into(),
+    });
+    let mut scheduling = SchedulingServiceClient::new(stack.grpc(stack.scheduling_port).await);
+    let preview = scheduling
+        .preview_schedule(pb::PreviewScheduleRequest {
+            items: vec![as_published(&stack, &event)],
+            ..Default::default()
+        })
+        .await
+        .expect("preview")
+        .into_inner()
+        .previews
+        .remove(0);
+    assert_eq!(preview.strategy_id, "b2b-large");
+    assert!(["champion", "early-sms"].contains(&preview.arm.as_str()));
+    // Forcing a strategy answers "what if".
+    let forced = scheduling
+        .preview_schedule(pb::PreviewScheduleRequest {
+            items: vec![as_published(&stack, &event)],
+            strategy_id: "standard".into(),
+            as_of: None,
+        })
+        .await
+        .expect("forced preview")
+        .into_inner();
+    assert_eq!(forced.previews[0].strategy_id, "standard");
+
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .await;
+    let escalation: pb::Escalation = escalations.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        (escalation.kind.as_str(), escalation.step.as_str()),
+        ("collector", "collector-15")
+    );
+    assert_eq!(
+        (escalation.strategy_id.as_str(), escalation.arm.as_str()),
+        ("b2b-large", preview.arm.as_str()),
+        "the debtor's arm never flips"
+    );
+    assert_eq!(escalation.invoice_id, preview.invoice_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_reaches_the_contact_role_it_targets_and_never_one_who_opted_out() {
+    let stack = Stack::start().await;
+    let reminders = stack.follow(&stack.topics.reminders_due);
+    let tenant = stack.tenant.clone();
+    let mut accounts = AccountsServiceClient::new(stack.grpc(stack.accounts_port).await);
+    accounts
+        .upsert_tenant(pb::UpsertTenantRequest {
+            tenant: Some(pb::Tenant {
+                tenant_id: tenant.clone(),
+                name: "Acme".into(),
+                role: pb::TenantRole::Creditor as i32,
+            }),
+        })
+        .await
+        .expect("tenant");
+    let contact = |name: &str, role: pb::ContactRole, email: &str| pb::Contact {
+        name: name.into(),
+        role: role as i32,
+        points: vec![pb::ContactPoint {
+            channel: pb::Channel::Email as i32,
+            address: email.into(),
+            consent_source: "contract".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let debtor = accounts
+        .upsert_debtor(pb::UpsertDebtorRequest {
+            tenant_id: tenant.clone(),
+            debtor: Some(pb::DebtorInput {
+                external_id: "C-1".into(),
+                name: "Riverside Supplies LLC".into(),
+                kind: pb::DebtorKind::Company as i32,
+                time_zone: stack.debtor_zone.clone(),
+                locale: "en-US".into(),
+                country: "US".into(),
+                contacts: vec![
+                    contact(
+                        "Tess Treasury",
+                        pb::ContactRole::Treasury,
+                        "treasury@riverside.example",
+                    ),
+                    contact(
+                        "Amy Payables",
+                        pb::ContactRole::AccountsPayable,
+                        "ap@riverside.example",
+                    ),
+                ],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("debtor")
+        .into_inner();
+    let invoice = |id: &str| pb::UpsertInvoiceRequest {
+        tenant_id: tenant.clone(),
+        invoice: Some(pb::InvoiceInput {
+            debtor_external_id: "C-1".into(),
+            external_id: id.into(),
+            number: id.into(),
+            amount: Some(pb::Money {
+                amount_minor: 500_00,
+                currency: "USD".into(),
+            }),
+            issue_date: Some(time::date(Utc::now().date_naive() - chrono::Duration::days(40))),
+            due_date: Some(time::date(Utc::now().date_naive() - chrono::Duration::days(10))),
+        }),
+    };
+    accounts.upsert_invoice(invoice("INV-1")).await.expect("invoice");
+    let first: pb::ReminderDue = reminders.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        (first.contact_role.as_str(), first.recipient.as_str()),
+        ("accounts_payable", "ap@riverside.example"),
+        "the step's first role"
+    );
+
+    // Accounts payable asks not to be emailed: the next step goes to treasury.
+    let ap_point = debtor
+        .contacts
+        .iter()
+        .find(|c| c.role() == pb::ContactRole::AccountsPayable)
+        .and_then(|c| c.points.first())
+        .expect("point")
+        .point_id
+        .clone();
+    accounts
+        .set_consent(pb::SetConsentRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: String::new(),
+            point_id: ap_point,
+            consent: pb::Consent::Withdrawn as i32,
+            source: "phone call".into(),
+        })
+        .await
+        .expect("withdrawn");
+    accounts.upsert_invoice(invoice("INV-2")).await.expect("invoice");
+    let second: pb::ReminderDue = reminders
+        .find(HOP, |r| {
+            r.decode::<pb::ReminderDue>().invoice.map(|i| i.number) == Some("INV-2".into())
+        })
+        .await
+        .decode();
+    assert_eq!(
+        (second.contact_role.as_str(), second.recipient.as_str()),
+        ("treasury", "treasury@riverside.example")
+    );
+}
