@@ -406,7 +406,8 @@ async fn a_payment_plan_must_add_up_and_replaces_the_ladder() {
         "{}",
         err.message()
     );
-    request.instalments = vec![instalment(10, 500_000_00), instalment(40, 500_000_00)];
+    // The first instalment is due tomorrow: its reminder (two days before) goes out at once.
+    request.instalments = vec![instalment(1, 500_000_00), instalment(40, 500_000_00)];
     let plan = accounts
         .create_payment_plan(request.clone())
         .await
@@ -418,17 +419,42 @@ async fn a_payment_plan_must_add_up_and_replaces_the_ladder() {
         .await
         .expect_err("already in a plan");
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    // The ladder is held; the plan's instalments are reminded instead, once per plan.
+    let mut instalments = Vec::new();
     for invoice in [&first, &second] {
-        reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {
-            r.iter().all(|r| {
-                matches!(
-                    r.state(),
-                    pb::ReminderState::Paused | pb::ReminderState::Skipped | pb::ReminderState::Emitted
-                )
-            }) && r.iter().any(|r| r.state() == pb::ReminderState::Paused)
+        let planned = reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {
+            r.iter()
+                .filter(|r| r.action != "instalment")
+                .all(|r| r.state() == pb::ReminderState::Paused)
         })
         .await;
+        instalments.extend(planned.into_iter().filter(|r| r.action == "instalment"));
     }
+    let mut steps: Vec<&str> = instalments.iter().map(|r| r.step.as_str()).collect();
+    steps.sort();
+    assert_eq!(steps, ["instalment-1", "instalment-2"], "{instalments:?}");
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    let delivered: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    assert_eq!(delivered.status(), pb::DeliveryStatus::Sent, "{delivered:?}");
+    let mut channels = recobro_proto::v1::channels_service_client::ChannelsServiceClient::new(
+        stack.grpc(stack.channels_port).await,
+    );
+    let sent = channels
+        .list_deliveries(pb::ListDeliveriesRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: first.debtor_id.clone(),
+        })
+        .await
+        .expect("deliveries")
+        .into_inner()
+        .deliveries;
+    assert!(
+        sent[0]
+            .subject
+            .starts_with("Cuota de su plan de pagos: 500.000,00 COP"),
+        "{}",
+        sent[0].subject
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

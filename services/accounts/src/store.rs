@@ -397,6 +397,8 @@ pub async fn publish_changes(
     let states = invoice_states(tx, None, invoice_ids).await?;
     let debtor_ids: Vec<Uuid> = states.iter().map(|s| s.invoice.debtor_id).collect();
     let debtors = debtors_by_id(tx, &debtor_ids).await?;
+    let plan_ids: Vec<Uuid> = states.iter().filter_map(|s| s.plan_id).collect();
+    let instalments = instalments_of(tx, &plan_ids).await?;
     let mut queued: Vec<Queued> = Vec::with_capacity(states.len());
     for mut state in states {
         let Some(debtor) = debtors.get(&state.invoice.debtor_id) else {
@@ -409,7 +411,13 @@ pub async fn publish_changes(
             debtor_id: debtor.debtor_id.to_string(),
             occurred_at: Some(recobro_common::time::timestamp(chrono::Utc::now())),
             change: Some(pb::account_event::Change::InvoiceChanged(pb::InvoiceChanged {
-                invoice: Some(state.to_proto()),
+                invoice: Some(pb::Invoice {
+                    instalments: state
+                        .plan_id
+                        .and_then(|plan| instalments.get(&plan).cloned())
+                        .unwrap_or_default(),
+                    ..state.to_proto()
+                }),
                 debtor: Some(debtor.to_proto()),
                 reason: reason.to_string(),
             })),
@@ -884,4 +892,31 @@ pub async fn debtor_in_tx(
             .fetch_optional(&mut **tx)
             .await?;
     Ok(found.map(|(id,)| id))
+}
+
+/// Each plan's instalments, in order.
+async fn instalments_of(
+    tx: &mut Tx<'_>,
+    plan_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<pb::Instalment>>, sqlx::Error> {
+    let mut by_plan: HashMap<Uuid, Vec<pb::Instalment>> = HashMap::new();
+    if plan_ids.is_empty() {
+        return Ok(by_plan);
+    }
+    let rows: Vec<(Uuid, NaiveDate, i64, String)> = sqlx::query_as(
+        "SELECT plan_id, due_date, amount_minor, currency FROM plan_instalments WHERE plan_id = ANY($1) ORDER BY plan_id, seq",
+    )
+    .bind(plan_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (plan_id, due_date, amount_minor, currency) in rows {
+        by_plan.entry(plan_id).or_default().push(pb::Instalment {
+            due_date: Some(recobro_common::time::date(due_date)),
+            amount: Some(pb::Money {
+                amount_minor,
+                currency,
+            }),
+        });
+    }
+    Ok(by_plan)
 }

@@ -372,17 +372,25 @@ impl Dispatcher {
                 format!("{}{}", self.payment_link_base, invoice.invoice_id),
             ),
         ]);
-        // What is still owed, after partial payments and credit notes, is what the debtor reads.
-        if let Some(text) = invoice
-            .outstanding
+        // An instalment's own amount; else what is still owed, after partial payments and credit
+        // notes, is what the debtor reads.
+        if let Some(text) = reminder
+            .event
+            .amount_due
             .as_ref()
-            .filter(|owed| owed.amount_minor > 0)
+            .or(invoice.outstanding.as_ref().filter(|owed| owed.amount_minor > 0))
             .or(invoice.amount.as_ref())
             .and_then(|amount| templates::format_money(amount.amount_minor, &amount.currency, &debtor.locale))
         {
             variables.insert("amount", text);
         }
-        if let Some(due) = invoice.due_date.as_ref().and_then(time::from_date) {
+        if let Some(due) = reminder
+            .event
+            .due_date
+            .as_ref()
+            .or(invoice.due_date.as_ref())
+            .and_then(time::from_date)
+        {
             variables.insert("due_date", templates::format_date(due, &debtor.locale));
         }
         if let Some(sentence) = rules.opt_out_sentence(templates::language(&debtor.locale)) {

@@ -58,6 +58,18 @@ fn text(template_id: &str, language: &str) -> Option<(&'static str, &'static str
             "Final notice: invoice {invoice_number}",
             "Dear {debtor_name},\n\nInvoice {invoice_number} for {amount}, due on {due_date}, remains unpaid. Please settle it or contact us to agree on a solution: {payment_link}\n\n{opt_out}",
         ),
+        ("instalment", "es") => (
+            "Cuota de su plan de pagos: {amount} el {due_date}",
+            "Estimado/a {debtor_name}:\n\nLe recordamos la próxima cuota de su plan de pagos de la factura {invoice_number}: {amount}, con vencimiento el {due_date}. Puede pagarla aquí: {payment_link}\n\nGracias por cumplir con su plan.\n\n{opt_out}",
+        ),
+        ("instalment", "pt") => (
+            "Parcela do seu acordo: {amount} em {due_date}",
+            "Prezado(a) {debtor_name},\n\nLembramos a próxima parcela do seu acordo da fatura {invoice_number}: {amount}, com vencimento em {due_date}. Pague aqui: {payment_link}\n\nObrigado por manter o seu acordo em dia.\n\n{opt_out}",
+        ),
+        ("instalment", "en") => (
+            "Payment plan instalment: {amount} due {due_date}",
+            "Dear {debtor_name},\n\nThis is a reminder of the next instalment of your payment plan for invoice {invoice_number}: {amount}, due on {due_date}. You can pay it here: {payment_link}\n\nThank you for keeping to your plan.\n\n{opt_out}",
+        ),
         _ => return None,
     };
     Some(text)
@@ -252,7 +264,7 @@ mod tests {
 
     #[test]
     fn every_template_exists_in_every_language() {
-        for template in ["preventive", "overdue", "final_notice"] {
+        for template in ["preventive", "overdue", "final_notice", "instalment"] {
             for language in ["es", "pt", "en"] {
                 assert!(
                     render(template, language, &variables()).is_ok(),

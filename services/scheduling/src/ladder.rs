@@ -111,6 +111,19 @@ impl ContactWindow {
     }
 }
 
+/// When an instalment reminder fires: two days before the instalment is due, at the first
+/// allowed moment, or now if that has passed.
+pub fn instalment_fire_at(
+    due: NaiveDate,
+    tz: Tz,
+    window: &ContactWindow,
+    rules: &Applied<'_>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let opens = local_instant(tz, due - chrono::Duration::days(2), window.start);
+    window.next_allowed_by(rules, opens.max(now), tz)
+}
+
 /// A step with its moment, and whether it is skipped because a later step is already due.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {

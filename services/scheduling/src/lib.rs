@@ -41,6 +41,11 @@ const MIGRATIONS: &[db::Step] = &[
         description: "strategies",
         sql: include_str!("../migrations/0003_strategies.sql"),
     },
+    db::Step {
+        version: 5,
+        description: "instalments",
+        sql: include_str!("../migrations/0004_instalments.sql"),
+    },
 ];
 
 /// Connects with the service's schema and migrations applied; for tools and benchmarks.

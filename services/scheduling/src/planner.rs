@@ -37,6 +37,8 @@ pub struct Change {
     pub segment: String,
     pub amount_minor: i64,
     pub risk: Option<i32>,
+    /// A payment plan's id and instalments (due date, amount), when the invoice has one.
+    pub plan: Option<(Uuid, Vec<(chrono::NaiveDate, pb::Money)>)>,
 }
 
 /// What holds an open invoice's ladder, read from its snapshot.
@@ -110,6 +112,14 @@ impl Change {
                 .map(|m| m.amount_minor)
                 .unwrap_or_default(),
             risk: debtor.risk_score,
+            plan: Uuid::parse_str(&invoice.payment_plan_id).ok().map(|plan_id| {
+                let instalments = invoice
+                    .instalments
+                    .iter()
+                    .filter_map(|i| Some((i.due_date.as_ref().and_then(time::from_date)?, i.amount.clone()?)))
+                    .collect();
+                (plan_id, instalments)
+            }),
             snapshot: changed.clone(),
         }))
     }
@@ -192,8 +202,23 @@ impl Planner {
         if change.status == InvoiceStatus::Open
             && let Some(hold) = change.hold
         {
-            let paused = store::pause_pending(&mut tx, change.invoice_id).await?;
+            // A payment plan replaces the ladder with its instalments; anything else holds all.
+            let instalments = hold == "payment plan";
+            let paused = store::pause_pending(&mut tx, change.invoice_id, instalments).await?;
             tracing::info!(paused, hold, "ladder paused");
+            if let Some((plan_id, planned)) = change.plan.as_ref().filter(|_| instalments) {
+                let rules = self.rulebook.for_debtor(
+                    &change.tenant_id,
+                    &change.country,
+                    Some(change.region.as_str()),
+                );
+                for (n, (due, amount)) in planned.iter().enumerate() {
+                    let fire_at =
+                        ladder::instalment_fire_at(*due, change.time_zone, &self.window, &rules, now);
+                    store::plan_instalment(&mut tx, change, *plan_id, n + 1, *due, amount, fire_at).await?;
+                }
+                tracing::info!(instalments = planned.len(), "instalment reminders planned");
+            }
         } else if change.status == InvoiceStatus::Open {
             // A new plan, or the end of a pause: steps whose moment passed meanwhile are skipped
             // but for the latest, which fires at the next allowed moment.

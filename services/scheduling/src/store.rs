@@ -105,14 +105,57 @@ pub async fn plan_reminders(
     Ok(())
 }
 
-/// Holds the invoice's pending reminders until a later change re-plans them.
-pub async fn pause_pending(tx: &mut Transaction<'_, Postgres>, invoice_id: Uuid) -> Result<u64, sqlx::Error> {
-    let paused =
-        sqlx::query("UPDATE reminders SET state = 'paused' WHERE invoice_id = $1 AND state = 'pending'")
-            .bind(invoice_id)
-            .execute(&mut **tx)
-            .await?;
+/// Holds the invoice's pending reminders until a later change re-plans them; a payment plan's
+/// own instalment reminders are kept when `keep_instalments`.
+pub async fn pause_pending(
+    tx: &mut Transaction<'_, Postgres>,
+    invoice_id: Uuid,
+    keep_instalments: bool,
+) -> Result<u64, sqlx::Error> {
+    let paused = sqlx::query(
+        "UPDATE reminders SET state = 'paused'
+         WHERE invoice_id = $1 AND state = 'pending' AND NOT ($2 AND action = 'instalment')",
+    )
+    .bind(invoice_id)
+    .bind(keep_instalments)
+    .execute(&mut **tx)
+    .await?;
     Ok(paused.rows_affected())
+}
+
+/// One instalment reminder of a plan; its id comes from the plan, so a plan covering several
+/// invoices reminds each instalment once.
+pub async fn plan_instalment(
+    tx: &mut Transaction<'_, Postgres>,
+    change: &Change,
+    plan_id: Uuid,
+    n: usize,
+    due: chrono::NaiveDate,
+    amount: &recobro_proto::v1::Money,
+    fire_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let step = format!("instalment-{n}");
+    sqlx::query(
+        "INSERT INTO reminders (reminder_id, tenant_id, debtor_id, invoice_id, step, channel, template_id, fire_at,
+                                state, action, channels, roles, amount_due_minor, amount_due_currency, due_date)
+         VALUES ($1, $2, $3, $4, $5, 'email', 'instalment', $6, 'pending', 'instalment', '{email,sms}',
+                 '{accounts_payable,treasury}', $7, $8, $9)
+         ON CONFLICT (reminder_id) DO UPDATE SET fire_at = EXCLUDED.fire_at, state = EXCLUDED.state,
+            amount_due_minor = EXCLUDED.amount_due_minor, due_date = EXCLUDED.due_date
+         WHERE reminders.state IN ('pending', 'paused')",
+    )
+    .bind(Uuid::new_v5(&plan_id, step.as_bytes()))
+    .bind(&change.tenant_id)
+    .bind(change.debtor_id)
+    .bind(change.invoice_id)
+    .bind(&step)
+    .bind(fire_at)
+    .bind(amount.amount_minor)
+    .bind(&amount.currency)
+    .bind(due)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 pub async fn cancel_pending(
@@ -143,6 +186,9 @@ pub struct DueReminder {
     pub action: String,
     pub channels: Vec<String>,
     pub roles: Vec<String>,
+    /// For instalment reminders: what is due and when.
+    pub amount_due: Option<(i64, String)>,
+    pub due_date: Option<chrono::NaiveDate>,
 }
 
 type DueRow = (
@@ -159,6 +205,9 @@ type DueRow = (
     String,
     Vec<String>,
     Vec<String>,
+    Option<i64>,
+    Option<String>,
+    Option<chrono::NaiveDate>,
 );
 
 /// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
@@ -168,7 +217,8 @@ pub async fn claim_due(
 ) -> Result<Vec<DueReminder>, sqlx::Error> {
     let rows: Vec<DueRow> = sqlx::query_as(
         "SELECT r.reminder_id, r.step, r.channel, r.template_id, r.fire_at, r.origin_traceparent,
-                i.status, i.snapshot, r.strategy_id, r.arm, r.action, r.channels, r.roles
+                i.status, i.snapshot, r.strategy_id, r.arm, r.action, r.channels, r.roles,
+                r.amount_due_minor, r.amount_due_currency, r.due_date
          FROM reminders r JOIN invoices i ON i.invoice_id = r.invoice_id
          WHERE r.state = 'pending' AND r.fire_at <= now()
          ORDER BY r.fire_at
@@ -194,6 +244,8 @@ pub async fn claim_due(
             action: r.10,
             channels: r.11,
             roles: r.12,
+            amount_due: r.13.zip(r.14),
+            due_date: r.15,
         })
         .collect())
 }

@@ -62,7 +62,10 @@ impl Timers {
                 }
             };
             // Re-checked right before emitting: a dispute or promise that arrived since holds it.
-            if let Some(hold) = snapshot.invoice.as_ref().and_then(crate::planner::hold_reason) {
+            let hold = snapshot.invoice.as_ref().and_then(crate::planner::hold_reason);
+            // A payment plan holds the ladder, not its own instalment reminders.
+            let hold = hold.filter(|hold| !(*hold == "payment plan" && reminder.action == "instalment"));
+            if let Some(hold) = hold {
                 tracing::info!(reminder_id = %reminder.reminder_id, hold, "reminder held");
                 paused.push(reminder.reminder_id);
                 continue;
@@ -154,8 +157,14 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::Rem
         arm: reminder.arm.clone(),
         contact_role,
         recipient,
-        amount_due: None,
-        due_date: None,
+        amount_due: reminder
+            .amount_due
+            .clone()
+            .map(|(amount_minor, currency)| pb::Money {
+                amount_minor,
+                currency,
+            }),
+        due_date: reminder.due_date.map(time::date),
     }
 }
 
