@@ -1,7 +1,6 @@
 //! Everything that can go wrong in accounts, and the one place it becomes a gRPC status.
 
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
@@ -21,11 +20,9 @@ pub enum AccountsError {
 impl From<AccountsError> for Status {
     fn from(err: AccountsError) -> Status {
         match err {
-            AccountsError::InvalidArgument { field, reason } => Status::with_error_details(
-                Code::InvalidArgument,
-                format!("{field} {reason}"),
-                ErrorDetails::with_bad_request_violation(field, reason),
-            ),
+            AccountsError::InvalidArgument { field, reason } => {
+                recobro_common::grpc::invalid_argument(field, reason)
+            }
             AccountsError::NotFound { what } => Status::not_found(format!("{what} not found")),
             AccountsError::FailedPrecondition(why) => Status::failed_precondition(why),
             // Internal detail stays in our logs, not in the caller's hands.

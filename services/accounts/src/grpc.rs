@@ -78,6 +78,26 @@ impl Accounts {
         Ok(tenant_id)
     }
 
+    /// Open invoices carry the debtor in their snapshot: publish them again after a debtor change.
+    async fn republish_open_invoices(
+        &self,
+        tx: &mut store::Tx<'_>,
+        debtor_id: Uuid,
+        reason: &str,
+    ) -> Result<(), AccountsError> {
+        let open = store::open_invoice_ids(tx, debtor_id).await?;
+        store::publish_changes(
+            tx,
+            &open,
+            true,
+            reason,
+            &self.account_events_topic,
+            &HashMap::new(),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn debtor_view(
         &self,
         tenant_id: &str,
@@ -227,20 +247,8 @@ impl AccountsService for Accounts {
         store::upsert_debtors(&mut tx, &[&debtor])
             .await
             .map_err(AccountsError::from)?;
-        // Open invoices carry the debtor in their snapshot: publish them again.
-        let open = store::open_invoice_ids(&mut tx, debtor.debtor_id)
-            .await
-            .map_err(AccountsError::from)?;
-        store::publish_changes(
-            &mut tx,
-            &open,
-            true,
-            "debtor",
-            &self.account_events_topic,
-            &HashMap::new(),
-        )
-        .await
-        .map_err(AccountsError::from)?;
+        self.republish_open_invoices(&mut tx, debtor.debtor_id, "debtor")
+            .await?;
         tx.commit().await.map_err(AccountsError::from)?;
         Ok(Response::new(
             self.debtor_view(&tenant_id, debtor.debtor_id).await?,
@@ -282,19 +290,8 @@ impl AccountsService for Accounts {
             .await
             .map_err(AccountsError::from)?
             .ok_or_else(|| not_found(format!("contact point {point_id}")))?;
-        let open = store::open_invoice_ids(&mut tx, debtor_id)
-            .await
-            .map_err(AccountsError::from)?;
-        store::publish_changes(
-            &mut tx,
-            &open,
-            true,
-            "consent",
-            &self.account_events_topic,
-            &HashMap::new(),
-        )
-        .await
-        .map_err(AccountsError::from)?;
+        self.republish_open_invoices(&mut tx, debtor_id, "consent")
+            .await?;
         tx.commit().await.map_err(AccountsError::from)?;
         Ok(Response::new(point_to_proto(&point)))
     }

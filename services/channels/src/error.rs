@@ -1,7 +1,6 @@
 //! Everything that can go wrong in channels, and the one place it becomes a gRPC status.
 
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelsError {
@@ -18,11 +17,9 @@ pub enum ChannelsError {
 impl From<ChannelsError> for Status {
     fn from(err: ChannelsError) -> Status {
         match err {
-            ChannelsError::InvalidArgument { field, reason } => Status::with_error_details(
-                Code::InvalidArgument,
-                format!("{field} {reason}"),
-                ErrorDetails::with_bad_request_violation(field, reason),
-            ),
+            ChannelsError::InvalidArgument { field, reason } => {
+                recobro_common::grpc::invalid_argument(field, reason)
+            }
             ChannelsError::NotFound { what } => Status::not_found(format!("{what} not found")),
             err @ (ChannelsError::Database(_) | ChannelsError::Redis(_)) => {
                 tracing::error!(error = %err, "request failed");

@@ -74,3 +74,14 @@ impl Extractor for MetadataExtractor<'_> {
         self.0.keys().map(|k| k.as_str()).collect()
     }
 }
+
+/// `InvalidArgument` naming the field, with a `google.rpc.BadRequest` detail that clients can
+/// read field by field.
+pub fn invalid_argument(field: String, reason: String) -> tonic::Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    tonic::Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        format!("{field} {reason}"),
+        ErrorDetails::with_bad_request_violation(field, reason),
+    )
+}

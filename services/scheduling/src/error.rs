@@ -1,7 +1,6 @@
 //! Everything that can go wrong in scheduling, and the one place it becomes a gRPC status.
 
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulingError {
@@ -18,11 +17,9 @@ pub enum SchedulingError {
 impl From<SchedulingError> for Status {
     fn from(err: SchedulingError) -> Status {
         match err {
-            SchedulingError::InvalidArgument { field, reason } => Status::with_error_details(
-                Code::InvalidArgument,
-                format!("{field} {reason}"),
-                ErrorDetails::with_bad_request_violation(field, reason),
-            ),
+            SchedulingError::InvalidArgument { field, reason } => {
+                recobro_common::grpc::invalid_argument(field, reason)
+            }
             SchedulingError::NotFound { what } => Status::not_found(format!("{what} not found")),
             err @ (SchedulingError::Database(_) | SchedulingError::Snapshot(_)) => {
                 tracing::error!(error = %err, "request failed");
