@@ -155,6 +155,14 @@ impl Stack {
 
     /// `channels_redis`: a Redis URL for channels only (e.g. through a [`RedisRelay`]).
     pub async fn start_with(channels_redis: Option<String>) -> Stack {
+        Stack::start_configured(channels_redis, Vec::new()).await
+    }
+
+    /// With extra settings for channels (provider credentials and stand-in addresses).
+    pub async fn start_configured(
+        channels_redis: Option<String>,
+        channels_env: Vec<(&'static str, String)>,
+    ) -> Stack {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let topics = Topics::with_prefix(&format!("e2e{id}."));
         create_topics(&topics).await;
@@ -174,12 +182,12 @@ impl Stack {
             services: Vec::new(),
         };
         for name in ["accounts", "scheduling", "channels"] {
-            let redis = if name == "channels" {
-                channels_redis.clone()
+            let (redis, extra) = if name == "channels" {
+                (channels_redis.clone(), channels_env.clone())
             } else {
-                None
+                (None, Vec::new())
             };
-            let service = stack.spawn(name, redis.unwrap_or_else(redis_url));
+            let service = stack.spawn(name, redis.unwrap_or_else(redis_url), extra);
             stack.services.push(service);
         }
         for port in [stack.accounts_port, stack.scheduling_port, stack.channels_port] {
@@ -188,7 +196,7 @@ impl Stack {
         stack
     }
 
-    fn spawn(&self, name: &'static str, redis: String) -> Service {
+    fn spawn(&self, name: &'static str, redis: String, extra: Vec<(&'static str, String)>) -> Service {
         let binary = bin_dir().join(format!("recobro-{name}"));
         assert!(
             binary.exists(),
@@ -220,6 +228,11 @@ impl Stack {
             .env("RECOBRO_PROMISE_GRACE_DAYS", "0")
             .env("RUST_LOG", "info")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env(
+                "RECOBRO_PUBLIC_URL",
+                format!("http://127.0.0.1:{}", self.http_port),
+            )
+            .envs(extra)
             .stdout(Stdio::from(out.try_clone().expect("log file")))
             .stderr(Stdio::from(out))
             .spawn()

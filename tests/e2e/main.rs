@@ -3,6 +3,7 @@
 //! `make test` does both.
 
 mod accounts;
+mod channels;
 mod helpers;
 mod scheduling;
 

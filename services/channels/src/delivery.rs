@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::budget::{ContactBudget, Decision};
-use crate::provider::{EmailProvider, OutgoingEmail, ProviderError};
+use crate::provider::{EmailProvider, OutgoingEmail, OutgoingText, ProviderError, TextProvider};
 use crate::store::{self, Delivery};
 use crate::templates;
 
@@ -26,6 +26,8 @@ pub struct Dispatcher {
     pub budget: ContactBudget,
     pub rulebook: Rulebook,
     pub email: EmailProvider,
+    pub sms: TextProvider,
+    pub whatsapp: TextProvider,
     pub deliveries_topic: String,
     pub payment_link_base: String,
 }
@@ -137,7 +139,13 @@ impl Dispatcher {
             debtor_id: reminder.debtor_id,
             invoice_id: reminder.invoice_id,
             channel: channel_name(channel).to_string(),
-            provider: self.email.name().to_string(),
+            provider: match channel {
+                pb::Channel::Sms => self.sms.name(),
+                pb::Channel::Whatsapp => self.whatsapp.name(),
+                _ => self.email.name(),
+            }
+            .to_string(),
+            recipient: String::new(),
             status: DeliveryStatus::Failed,
             reason: String::new(),
             provider_message_id: String::new(),
@@ -233,26 +241,27 @@ impl Dispatcher {
                 format!("{} does not allow collection by {channel}", pack.title),
             ));
         }
-        if channel != "email" {
-            return Ok(failed(format!("no {channel} provider is configured")));
-        }
         // The contact scheduling chose for the step's role, else the debtor's primary address.
-        let to = if reminder.event.recipient.is_empty() {
+        let primary = if channel == "email" {
             &reminder.debtor.email
+        } else {
+            &reminder.debtor.phone
+        };
+        let to = if reminder.event.recipient.is_empty() {
+            primary
         } else {
             &reminder.event.recipient
         };
         if to.is_empty() {
-            return Ok(failed("the debtor has no email contact point"));
+            return Ok(failed(format!("the debtor has no {channel} contact point")));
         }
-        let rendered = match templates::render(
-            &reminder.event.template_id,
-            &reminder.debtor.locale,
-            &self.variables(reminder, rules),
-        ) {
-            Ok(rendered) => rendered,
-            Err(err) => return Ok(failed(format!("template: {err}"))),
-        };
+        delivery.recipient = to.clone();
+        let variables = self.variables(reminder, rules);
+        let rendered =
+            match templates::render(&reminder.event.template_id, &reminder.debtor.locale, &variables) {
+                Ok(rendered) => rendered,
+                Err(err) => return Ok(failed(format!("template: {err}"))),
+            };
         delivery.subject = rendered.subject;
         delivery.body = rendered.body;
 
@@ -325,13 +334,55 @@ impl Dispatcher {
             });
         }
 
-        let email = OutgoingEmail {
-            reminder_id: reminder.reminder_id,
-            to,
-            subject: &delivery.subject,
-            body: &delivery.body,
+        let language = templates::language(&reminder.debtor.locale);
+        let sent = match channel.as_str() {
+            "email" => {
+                let email = OutgoingEmail {
+                    reminder_id: reminder.reminder_id,
+                    to,
+                    subject: &delivery.subject,
+                    body: &delivery.body,
+                };
+                self.email.send(&email).await
+            }
+            _ => {
+                // SMS carries the subject, the link and the opt-out; WhatsApp the approved template.
+                let text = format!(
+                    "{}. {} {}",
+                    delivery.subject,
+                    variables.get("payment_link").cloned().unwrap_or_default(),
+                    variables.get("opt_out").cloned().unwrap_or_default()
+                );
+                let parameters = [
+                    "debtor_name",
+                    "invoice_number",
+                    "amount",
+                    "due_date",
+                    "payment_link",
+                ]
+                .iter()
+                .map(|name| variables.get(name).cloned().unwrap_or_default())
+                .collect();
+                let message = OutgoingText {
+                    reminder_id: reminder.reminder_id,
+                    to,
+                    text: &text,
+                    template: &reminder.event.template_id,
+                    language: match language {
+                        "pt" => "pt_BR",
+                        other => other,
+                    },
+                    parameters,
+                };
+                let provider = if channel == "sms" {
+                    &self.sms
+                } else {
+                    &self.whatsapp
+                };
+                provider.send(&message).await
+            }
         };
-        match self.email.send(&email).await {
+        match sent {
             Ok(message_id) => {
                 delivery.provider_message_id = message_id;
                 let packs = rules

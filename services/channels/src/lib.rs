@@ -5,8 +5,9 @@ pub mod budget;
 mod delivery;
 mod error;
 mod grpc;
-mod provider;
+pub mod provider;
 mod replies;
+mod signatures;
 mod store;
 mod templates;
 mod webhooks;
@@ -38,6 +39,11 @@ const MIGRATIONS: &[db::Step] = &[
         description: "contact rules",
         sql: include_str!("../migrations/0002_contact_rules.sql"),
     },
+    db::Step {
+        version: 4,
+        description: "recipients",
+        sql: include_str!("../migrations/0003_recipients.sql"),
+    },
 ];
 
 pub struct Settings {
@@ -46,6 +52,27 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     /// The invoice id is appended to make the debtor's payment link.
     pub payment_link_base: String,
+    /// Our base URL as providers reach it (webhook signatures and callbacks use it).
+    pub public_url: String,
+    pub twilio: Option<TwilioSettings>,
+    pub whatsapp: Option<WhatsAppSettings>,
+}
+
+/// Twilio credentials; SMS goes through the sandbox when they are not set.
+pub struct TwilioSettings {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub from: String,
+    pub api_base: String,
+}
+
+/// WhatsApp Cloud API credentials; WhatsApp goes through the sandbox when they are not set.
+pub struct WhatsAppSettings {
+    pub access_token: String,
+    pub phone_number_id: String,
+    pub api_base: String,
+    pub app_secret: String,
+    pub verify_token: String,
 }
 
 impl Settings {
@@ -63,6 +90,30 @@ impl Settings {
             common,
             http_addr,
             payment_link_base: env.or("RECOBRO_PAYMENT_LINK_BASE", "https://pay.recobro.example/i/"),
+            public_url: env.or("RECOBRO_PUBLIC_URL", "http://localhost:8080"),
+            twilio: match (env.get("TWILIO_ACCOUNT_SID"), env.get("TWILIO_AUTH_TOKEN")) {
+                (Some(account_sid), Some(auth_token))
+                    if !account_sid.is_empty() && !auth_token.is_empty() =>
+                {
+                    Some(TwilioSettings {
+                        account_sid,
+                        auth_token,
+                        from: env.required("TWILIO_FROM")?,
+                        api_base: env.or("TWILIO_API_BASE", "https://api.twilio.com"),
+                    })
+                }
+                _ => None,
+            },
+            whatsapp: match env.get("WHATSAPP_ACCESS_TOKEN").filter(|t| !t.is_empty()) {
+                Some(access_token) => Some(WhatsAppSettings {
+                    access_token,
+                    phone_number_id: env.required("WHATSAPP_PHONE_NUMBER_ID")?,
+                    api_base: env.or("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
+                    app_secret: env.required("WHATSAPP_APP_SECRET")?,
+                    verify_token: env.required("WHATSAPP_VERIFY_TOKEN")?,
+                }),
+                None => None,
+            },
         })
     }
 }
@@ -126,11 +177,38 @@ impl Application {
             &format!("{prefix}recobro-channels"),
             &[&config.topics.reminders_due],
         )?;
+        // Providers must answer within 10 s; a slower call is retried as transient.
+        let http_client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
         let dispatcher = delivery::Dispatcher {
             pool: pool.clone(),
             budget: budget::ContactBudget::new(redis.clone(), &config.redis_prefix),
             rulebook: rulebook.clone(),
             email: provider::EmailProvider::Sandbox,
+            sms: match &settings.twilio {
+                Some(t) => provider::TextProvider::Twilio(provider::Twilio {
+                    http: http_client.clone(),
+                    api_base: t.api_base.clone(),
+                    account_sid: t.account_sid.clone(),
+                    auth_token: t.auth_token.clone(),
+                    from: t.from.clone(),
+                    status_callback: Some(format!(
+                        "{}/webhooks/twilio",
+                        settings.public_url.trim_end_matches('/')
+                    )),
+                }),
+                None => provider::TextProvider::Sandbox("sandbox-sms"),
+            },
+            whatsapp: match &settings.whatsapp {
+                Some(w) => provider::TextProvider::WhatsApp(provider::WhatsAppCloud {
+                    http: http_client.clone(),
+                    api_base: w.api_base.clone(),
+                    phone_number_id: w.phone_number_id.clone(),
+                    access_token: w.access_token.clone(),
+                }),
+                None => provider::TextProvider::Sandbox("sandbox-whatsapp"),
+            },
             deliveries_topic: config.topics.deliveries.clone(),
             payment_link_base: settings.payment_link_base,
         };
@@ -146,6 +224,11 @@ impl Application {
         let webhooks = webhooks::router(webhooks::Webhooks {
             pool: pool.clone(),
             responses_topic: config.topics.responses.clone(),
+            deliveries_topic: config.topics.deliveries.clone(),
+            public_url: settings.public_url.clone(),
+            twilio_auth_token: settings.twilio.as_ref().map(|t| t.auth_token.clone()),
+            whatsapp_app_secret: settings.whatsapp.as_ref().map(|w| w.app_secret.clone()),
+            whatsapp_verify_token: settings.whatsapp.as_ref().map(|w| w.verify_token.clone()),
         });
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "channels serving");
         let http_shutdown = shutdown.clone();

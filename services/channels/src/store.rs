@@ -27,6 +27,8 @@ pub struct Delivery {
     pub provider_message_id: String,
     pub subject: String,
     pub body: String,
+    /// Where it went: an email address or an E.164 number (replies are matched on it).
+    pub recipient: String,
     pub at: DateTime<Utc>,
     /// The rule and pack that decided a suppressed or deferred outcome.
     pub rule: String,
@@ -141,8 +143,8 @@ pub async fn record_delivery(
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO deliveries (reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status,
-                                 reason, provider_message_id, subject, body, created_at, rule, pack)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                 reason, provider_message_id, subject, body, created_at, rule, pack, recipient)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (reminder_id) DO NOTHING",
     )
     .bind(delivery.reminder_id)
@@ -159,6 +161,7 @@ pub async fn record_delivery(
     .bind(delivery.at)
     .bind(&delivery.rule)
     .bind(&delivery.pack)
+    .bind(&delivery.recipient)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 1 {
@@ -192,6 +195,7 @@ type DeliveryRow = (
     DateTime<Utc>,
     String,
     String,
+    String,
 );
 
 fn from_row(r: DeliveryRow) -> Delivery {
@@ -207,6 +211,7 @@ fn from_row(r: DeliveryRow) -> Delivery {
         provider_message_id: r.8,
         subject: r.9,
         body: r.10,
+        recipient: r.14,
         at: r.11,
         rule: r.12,
         pack: r.13,
@@ -216,7 +221,7 @@ fn from_row(r: DeliveryRow) -> Delivery {
     }
 }
 
-const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at, rule, pack";
+const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at, rule, pack, recipient";
 
 pub async fn delivery(pool: &PgPool, reminder_id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
     let row: Option<DeliveryRow> = sqlx::query_as(&format!(
@@ -387,4 +392,67 @@ pub async fn decisions(
             decided_at: r.7,
         })
         .collect())
+}
+
+/// The latest message sent to an address or number: whom a reply from there belongs to.
+pub async fn latest_delivery_to(pool: &PgPool, recipient: &str) -> Result<Option<Delivery>, sqlx::Error> {
+    let row: Option<DeliveryRow> = sqlx::query_as(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(recipient)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(from_row))
+}
+
+/// A provider's news about a message it took: delivered, read or failed. Statuses arrive out
+/// of order, so one never goes back (read is not undone by a late "delivered"); each change is
+/// published as a `DeliveryRecord`.
+pub async fn update_status(
+    pool: &PgPool,
+    provider_message_id: &str,
+    status: DeliveryStatus,
+    reason: &str,
+    topic: &str,
+) -> Result<bool, sqlx::Error> {
+    let rank = |name: &str| match name {
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "failed" => 4,
+        _ => 0,
+    };
+    let mut tx = pool.begin().await?;
+    let row: Option<DeliveryRow> = sqlx::query_as(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE provider_message_id = $1 FOR UPDATE"
+    ))
+    .bind(provider_message_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(false) };
+    let mut delivery = from_row(row);
+    let new = status_name(status);
+    if rank(new) <= rank(status_name(delivery.status)) {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE deliveries SET status = $2, reason = CASE WHEN $3 = '' THEN reason ELSE $3 END WHERE reminder_id = $1")
+        .bind(delivery.reminder_id)
+        .bind(new)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+    delivery.status = status;
+    delivery.at = chrono::Utc::now();
+    if !reason.is_empty() {
+        delivery.reason = reason.to_string();
+    }
+    outbox::enqueue(
+        &mut tx,
+        topic,
+        &delivery.debtor_id.to_string(),
+        &delivery.record().encode_to_vec(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -1,7 +1,9 @@
 //! The HTTP side of channels: provider webhooks bringing back what debtors answer.
 
 use axum::Router;
-use axum::extract::{Json, State};
+use axum::body::Bytes;
+use axum::extract::{Json, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::Utc;
@@ -11,19 +13,220 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{replies, store};
+use crate::{replies, signatures, store};
 
 #[derive(Clone)]
 pub struct Webhooks {
     pub pool: PgPool,
     pub responses_topic: String,
+    pub deliveries_topic: String,
+    /// Our public base URL as providers call it: Twilio signs the full URL, so a proxy that
+    /// rewrites scheme or host must not change what we verify against.
+    pub public_url: String,
+    pub twilio_auth_token: Option<String>,
+    pub whatsapp_app_secret: Option<String>,
+    pub whatsapp_verify_token: Option<String>,
 }
 
 pub fn router(webhooks: Webhooks) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/webhooks/sandbox/replies", post(sandbox_reply))
+        .route("/webhooks/twilio", post(twilio))
+        .route("/webhooks/whatsapp", get(whatsapp_verify).post(whatsapp))
         .with_state(webhooks)
+}
+
+fn forbidden(why: &str) -> Rejection {
+    (StatusCode::FORBIDDEN, why.to_string())
+}
+
+/// Twilio status callbacks (MessageStatus) and inbound SMS (Body), both signed.
+async fn twilio(
+    State(webhooks): State<Webhooks>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, Rejection> {
+    let token = webhooks
+        .twilio_auth_token
+        .as_deref()
+        .ok_or_else(|| forbidden("twilio is not configured"))?;
+    let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let url = format!("{}/webhooks/twilio", webhooks.public_url.trim_end_matches('/'));
+    if !signatures::twilio_valid(token, &url, &params, signature) {
+        tracing::warn!("twilio webhook with a bad signature refused");
+        return Err(forbidden("bad signature"));
+    }
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let unavailable = |err: sqlx::Error| {
+        tracing::error!(error = %err, "twilio webhook not stored");
+        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
+    };
+    if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
+        let (status, reason) = match status {
+            "delivered" => (pb::DeliveryStatus::Delivered, String::new()),
+            "read" => (pb::DeliveryStatus::Read, String::new()),
+            "failed" | "undelivered" => (
+                pb::DeliveryStatus::Failed,
+                format!("twilio {status}, error {}", get("ErrorCode").unwrap_or("-")),
+            ),
+            // queued, sending, sent, accepted: nothing new for the debtor's record.
+            _ => return Ok(StatusCode::NO_CONTENT),
+        };
+        store::update_status(&webhooks.pool, sid, status, &reason, &webhooks.deliveries_topic)
+            .await
+            .map_err(unavailable)?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let (Some(from), Some(text)) = (get("From"), get("Body")) else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "neither a status callback nor an inbound message".into(),
+        ));
+    };
+    reply_from(&webhooks, pb::Channel::Sms, from, text).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct VerifyQuery {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// Meta's subscription handshake: echo the challenge when the verify token is ours.
+async fn whatsapp_verify(
+    State(webhooks): State<Webhooks>,
+    Query(query): Query<VerifyQuery>,
+) -> Result<String, Rejection> {
+    let ours = webhooks
+        .whatsapp_verify_token
+        .as_deref()
+        .ok_or_else(|| forbidden("whatsapp is not configured"))?;
+    match (
+        query.mode.as_deref(),
+        query.verify_token.as_deref(),
+        query.challenge,
+    ) {
+        (Some("subscribe"), Some(token), Some(challenge)) if token == ours => Ok(challenge),
+        _ => Err(forbidden("verification refused")),
+    }
+}
+
+/// WhatsApp status and inbound-message notifications, signed over the raw body.
+async fn whatsapp(
+    State(webhooks): State<Webhooks>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, Rejection> {
+    let secret = webhooks
+        .whatsapp_app_secret
+        .as_deref()
+        .ok_or_else(|| forbidden("whatsapp is not configured"))?;
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !signatures::meta_valid(secret, &body, signature) {
+        tracing::warn!("whatsapp webhook with a bad signature refused");
+        return Err(forbidden("bad signature"));
+    }
+    let payload: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|err| (StatusCode::BAD_REQUEST, format!("not JSON: {err}")))?;
+    let unavailable = |err: sqlx::Error| {
+        tracing::error!(error = %err, "whatsapp webhook not stored");
+        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
+    };
+    let values = payload["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|entry| {
+            entry["changes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|change| change["value"].clone())
+                .collect::<Vec<_>>()
+        });
+    for value in values {
+        for status in value["statuses"].as_array().into_iter().flatten() {
+            let (Some(id), Some(state)) = (status["id"].as_str(), status["status"].as_str()) else {
+                continue;
+            };
+            let (state, reason) = match state {
+                "delivered" => (pb::DeliveryStatus::Delivered, String::new()),
+                "read" => (pb::DeliveryStatus::Read, String::new()),
+                "failed" => (
+                    pb::DeliveryStatus::Failed,
+                    format!("whatsapp failed: {}", status["errors"][0]["code"]),
+                ),
+                _ => continue,
+            };
+            store::update_status(&webhooks.pool, id, state, &reason, &webhooks.deliveries_topic)
+                .await
+                .map_err(unavailable)?;
+        }
+        for message in value["messages"].as_array().into_iter().flatten() {
+            let (Some(from), Some(text)) = (message["from"].as_str(), message["text"]["body"].as_str())
+            else {
+                continue;
+            };
+            reply_from(
+                &webhooks,
+                pb::Channel::Whatsapp,
+                &format!("+{}", from.trim_start_matches('+')),
+                text,
+            )
+            .await?;
+        }
+    }
+    Ok(StatusCode::OK)
+}
+
+/// A reply from an address or number we wrote to: it belongs to the debtor of the latest
+/// message sent there. A stranger's message is acknowledged and ignored.
+async fn reply_from(
+    webhooks: &Webhooks,
+    channel: pb::Channel,
+    from: &str,
+    text: &str,
+) -> Result<(), Rejection> {
+    let unavailable = |err: sqlx::Error| {
+        tracing::error!(error = %err, "reply not stored");
+        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
+    };
+    let Some(delivery) = store::latest_delivery_to(&webhooks.pool, from)
+        .await
+        .map_err(unavailable)?
+    else {
+        tracing::info!("a reply from an unknown sender ignored");
+        return Ok(());
+    };
+    let intent = replies::classify(text);
+    let response = pb::DebtorResponse {
+        response_id: Uuid::new_v4().to_string(),
+        tenant_id: delivery.tenant_id,
+        debtor_id: delivery.debtor_id.to_string(),
+        channel: channel as i32,
+        reminder_id: delivery.reminder_id.to_string(),
+        text: text.to_string(),
+        intent: intent as i32,
+        received_at: Some(time::timestamp(Utc::now())),
+    };
+    store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(debtor_id = %response.debtor_id, intent = intent.as_str_name(), "debtor replied");
+    Ok(())
 }
 
 /// What the sandbox provider posts when a debtor answers a reminder.

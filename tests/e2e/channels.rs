@@ -1,0 +1,226 @@
+//! SMS through Twilio's real protocol (a local stand-in), and the signed webhooks that bring
+//! back its status callbacks and the debtor's replies.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use recobro_proto::v1::{self as pb};
+
+use crate::helpers::{Stack, encode};
+use crate::{HOP, invoice_of};
+
+const AUTH_TOKEN: &str = "e2e-auth-token";
+
+/// Every form Twilio's stand-in received, in order.
+type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+/// A Twilio stand-in: records each Messages.json form and answers 201 with a message sid.
+async fn twilio_stand_in() -> (String, Forms) {
+    let seen: Forms = Arc::default();
+    let router = Router::new()
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages.json",
+            post(|State(seen): State<Forms>, body: Bytes| async move {
+                let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+                let n = {
+                    let mut seen = seen.lock().expect("lock");
+                    seen.push(form);
+                    seen.len()
+                };
+                (
+                    StatusCode::CREATED,
+                    format!(r#"{{"sid": "SM{n:032}", "status": "queued"}}"#),
+                )
+            }),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    (format!("http://{addr}"), seen)
+}
+
+/// Signs as Twilio does: base64(HMAC-SHA1(token, URL + sorted name+value pairs)).
+fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(AUTH_TOKEN.as_bytes()).expect("key");
+    mac.update(url.as_bytes());
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Posts a form to the channels webhook with the given signature; returns the HTTP status.
+async fn post_form(port: u16, params: &[(&str, &str)], signature: &str) -> u16 {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let client = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /webhooks/twilio HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut client = client;
+    client.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    client.read_to_string(&mut response).await.expect("read");
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_goes_out_through_twilio_and_signed_callbacks_and_replies_come_back() {
+    let (twilio, sent) = twilio_stand_in().await;
+    let stack = Stack::start_configured(
+        None,
+        vec![
+            ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000e2e".into()),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+            ("TWILIO_FROM", "+15005550006".into()),
+            ("TWILIO_API_BASE", twilio),
+        ],
+    )
+    .await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    let responses = stack.follow(&stack.topics.responses);
+
+    // A debtor with a phone and no email: the step's fallback channel, SMS, is used.
+    let mut event = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    let debtor = event.debtor.as_mut().expect("debtor");
+    debtor.email.clear();
+    debtor.phone = "+15551230001".into();
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .await;
+    let record: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        (record.channel(), record.status(), record.provider.as_str()),
+        (pb::Channel::Sms, pb::DeliveryStatus::Sent, "twilio"),
+        "{record:?}"
+    );
+    let form = sent
+        .lock()
+        .expect("lock")
+        .first()
+        .cloned()
+        .expect("twilio was called");
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("To"), "+15551230001");
+    assert_eq!(
+        field("StatusCallback"),
+        format!("http://127.0.0.1:{}/webhooks/twilio", stack.http_port)
+    );
+    assert!(field("Body").contains("FE-F-1"), "{}", field("Body"));
+
+    let url = format!("http://127.0.0.1:{}/webhooks/twilio", stack.http_port);
+    // A forged callback is refused.
+    let delivered = [
+        ("MessageSid", record.provider_message_id.as_str()),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", "AC00000000000000000000000000000e2e"),
+    ];
+    assert_eq!(
+        post_form(stack.http_port, &delivered, "Zm9yZ2VkIHNpZ25hdHVyZQ==").await,
+        403
+    );
+    // A signed one updates the delivery.
+    assert_eq!(
+        post_form(stack.http_port, &delivered, &twilio_signature(&url, &delivered)).await,
+        204
+    );
+    let update: pb::DeliveryRecord = deliveries
+        .find(HOP, |r| {
+            r.decode::<pb::DeliveryRecord>().status() == pb::DeliveryStatus::Delivered
+        })
+        .await
+        .decode();
+    assert_eq!(update.reminder_id, record.reminder_id);
+
+    // The debtor answers STOP: the reply is classified and attributed to them.
+    let reply = [
+        ("MessageSid", "SMreply000000000000000000000000001"),
+        ("From", "+15551230001"),
+        ("To", "+15005550006"),
+        ("Body", "STOP"),
+    ];
+    let tampered = [
+        ("MessageSid", "SMreply000000000000000000000000001"),
+        ("From", "+15551230001"),
+        ("To", "+15005550006"),
+        ("Body", "ya pagué"),
+    ];
+    assert_eq!(
+        post_form(stack.http_port, &tampered, &twilio_signature(&url, &reply)).await,
+        403,
+        "a body changed after signing"
+    );
+    assert_eq!(
+        post_form(stack.http_port, &reply, &twilio_signature(&url, &reply)).await,
+        204
+    );
+    let response: pb::DebtorResponse = responses.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        (response.channel(), response.intent()),
+        (pb::Channel::Sms, pb::ResponseIntent::OptOut)
+    );
+    assert_eq!(response.debtor_id, record.debtor_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whatsapp_webhook_handshake_echoes_only_our_verify_token() {
+    let stack = Stack::start_configured(
+        None,
+        vec![
+            ("WHATSAPP_ACCESS_TOKEN", "EAAG-e2e".into()),
+            ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922".into()),
+            ("WHATSAPP_APP_SECRET", "e2e-app-secret".into()),
+            ("WHATSAPP_VERIFY_TOKEN", "e2e-verify".into()),
+            ("WHATSAPP_API_BASE", "http://127.0.0.1:9".into()),
+        ],
+    )
+    .await;
+    let get = |query: &str| {
+        let port = stack.http_port;
+        let query = query.to_string();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            let request = format!(
+                "GET /webhooks/whatsapp?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            );
+            client.write_all(request.as_bytes()).await.expect("send");
+            let mut response = String::new();
+            client.read_to_string(&mut response).await.expect("read");
+            response
+        }
+    };
+    let ok = get("hub.mode=subscribe&hub.verify_token=e2e-verify&hub.challenge=1158201444").await;
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.ends_with("1158201444"),
+        "{ok}"
+    );
+    let refused = get("hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1158201444").await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+}
