@@ -224,3 +224,57 @@ async fn the_whatsapp_webhook_handshake_echoes_only_our_verify_token() {
     let refused = get("hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1158201444").await;
     assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_keeps_failing_is_given_up_on_and_the_contact_given_back() {
+    let stack = Stack::start().await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    let mut event = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    // The sandbox answers "busy" for this domain, like a provider in an outage.
+    event.debtor.as_mut().expect("debtor").email = "cartera@busy.sandbox.invalid".into();
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .await;
+    let record: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    assert_eq!(record.status(), pb::DeliveryStatus::Failed, "{record:?}");
+    assert!(
+        record.reason.starts_with("gave up after 5 attempts"),
+        "{}",
+        record.reason
+    );
+    let mut channels =
+        pb::channels_service_client::ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
+    let budget = channels
+        .get_contact_budget(pb::GetContactBudgetRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id: record.debtor_id.clone(),
+        })
+        .await
+        .expect("budget")
+        .into_inner();
+    assert!(
+        budget.caps.iter().all(|cap| cap.used == 0),
+        "a message that never left counts nothing: {:?}",
+        budget.caps
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_unsubscribe_withdraws_email_consent() {
+    let stack = Stack::start().await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    let responses = stack.follow(&stack.topics.responses);
+    let event = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .await;
+    let sent: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    let (status, body) =
+        crate::helpers::post_json(stack.http_port, &format!("/unsubscribe/{}", sent.reminder_id), "").await;
+    assert_eq!(status, 200, "{body}");
+    let response: pb::DebtorResponse = responses.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        (response.channel(), response.intent()),
+        (pb::Channel::Email, pb::ResponseIntent::OptOut)
+    );
+}

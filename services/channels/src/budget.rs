@@ -250,6 +250,22 @@ impl ContactBudget {
         Ok(released == 1)
     }
 
+    /// Counts one more attempt to send a reminder through its provider; the count lives a day.
+    pub async fn attempt(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<u32, redis::RedisError> {
+        let key = self.debtor_key(debtor_id, &format!("attempts:{reminder_id}"));
+        let mut redis = self.redis.clone();
+        let (count,): (u32,) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .ignore()
+            .expire(&key, 86_400)
+            .ignore()
+            .get(&key)
+            .query_async(&mut redis)
+            .await?;
+        Ok(count)
+    }
+
     /// Each cap's use right now, for the gRPC view of a debtor's remaining budget.
     pub async fn usage(
         &self,

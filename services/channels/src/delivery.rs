@@ -30,6 +30,9 @@ pub struct Dispatcher {
     pub whatsapp: TextProvider,
     pub deliveries_topic: String,
     pub payment_link_base: String,
+    /// Attempts through a provider that keeps failing transiently before the delivery is
+    /// recorded as failed: nothing is retried forever.
+    pub max_attempts: u32,
 }
 
 /// A reminder with the fields delivery relies on checked.
@@ -408,7 +411,22 @@ impl Dispatcher {
                 Ok(failed(reason))
             }
             // The reservation stays: the retry finds it and does not count twice.
-            Err(ProviderError::Transient(reason)) => Err(Failure::Retry(reason)),
+            Err(ProviderError::Transient(reason)) => {
+                let attempts = self
+                    .budget
+                    .attempt(reminder.debtor_id, reminder.reminder_id)
+                    .await
+                    .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+                if attempts < self.max_attempts {
+                    // The reservation stays: the retry finds it and does not count twice.
+                    return Err(Failure::Retry(reason));
+                }
+                self.budget
+                    .release(reminder.debtor_id, reminder.reminder_id)
+                    .await
+                    .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+                Ok(failed(format!("gave up after {attempts} attempts: {reason}")))
+            }
         }
     }
 

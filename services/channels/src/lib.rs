@@ -54,7 +54,11 @@ pub struct Settings {
     pub payment_link_base: String,
     /// Our base URL as providers reach it (webhook signatures and callbacks use it).
     pub public_url: String,
+    /// Transient provider failures tolerated per reminder before it is recorded as failed.
+    pub max_attempts: u32,
     pub twilio: Option<TwilioSettings>,
+    /// SendGrid credentials: email goes through the sandbox when they are not set.
+    pub sendgrid: Option<(String, String, String)>,
     pub whatsapp: Option<WhatsAppSettings>,
 }
 
@@ -91,6 +95,15 @@ impl Settings {
             http_addr,
             payment_link_base: env.or("RECOBRO_PAYMENT_LINK_BASE", "https://pay.recobro.example/i/"),
             public_url: env.or("RECOBRO_PUBLIC_URL", "http://localhost:8080"),
+            max_attempts: env.parse_or("RECOBRO_MAX_SEND_ATTEMPTS", 5)?,
+            sendgrid: match env.get("SENDGRID_API_KEY").filter(|k| !k.is_empty()) {
+                Some(key) => Some((
+                    key,
+                    env.required("SENDGRID_FROM")?,
+                    env.or("SENDGRID_API_BASE", "https://api.sendgrid.com"),
+                )),
+                None => None,
+            },
             twilio: match (env.get("TWILIO_ACCOUNT_SID"), env.get("TWILIO_AUTH_TOKEN")) {
                 (Some(account_sid), Some(auth_token))
                     if !account_sid.is_empty() && !auth_token.is_empty() =>
@@ -185,7 +198,16 @@ impl Application {
             pool: pool.clone(),
             budget: budget::ContactBudget::new(redis.clone(), &config.redis_prefix),
             rulebook: rulebook.clone(),
-            email: provider::EmailProvider::Sandbox,
+            email: match &settings.sendgrid {
+                Some((api_key, from, api_base)) => provider::EmailProvider::SendGrid(provider::SendGrid {
+                    http: http_client.clone(),
+                    api_base: api_base.clone(),
+                    api_key: api_key.clone(),
+                    from: from.clone(),
+                    public_url: settings.public_url.clone(),
+                }),
+                None => provider::EmailProvider::Sandbox,
+            },
             sms: match &settings.twilio {
                 Some(t) => provider::TextProvider::Twilio(provider::Twilio {
                     http: http_client.clone(),
@@ -211,6 +233,7 @@ impl Application {
             },
             deliveries_topic: config.topics.deliveries.clone(),
             payment_link_base: settings.payment_link_base,
+            max_attempts: settings.max_attempts,
         };
         let consuming = tokio::spawn(kafka::run_consumer(
             consumer,

@@ -24,12 +24,81 @@ pub enum ProviderError {
 
 pub enum EmailProvider {
     Sandbox,
+    SendGrid(SendGrid),
+}
+
+/// SendGrid's v3 Mail Send API.
+pub struct SendGrid {
+    pub http: reqwest::Client,
+    /// https://api.sendgrid.com, or a stand-in in tests.
+    pub api_base: String,
+    pub api_key: String,
+    pub from: String,
+    /// Our public base URL: the one-click unsubscribe link points at it (RFC 8058).
+    pub public_url: String,
+}
+
+impl SendGrid {
+    pub async fn send(&self, email: &OutgoingEmail<'_>) -> Result<String, ProviderError> {
+        let unsubscribe = format!(
+            "{}/unsubscribe/{}",
+            self.public_url.trim_end_matches('/'),
+            email.reminder_id
+        );
+        let body = serde_json::json!({
+            "personalizations": [{"to": [{"email": email.to}]}],
+            "from": {"email": self.from},
+            "subject": email.subject,
+            "content": [{"type": "text/plain", "value": email.body}],
+            // Large mailbox providers require one-click unsubscribe from bulk senders.
+            "headers": {
+                "List-Unsubscribe": format!("<{unsubscribe}>"),
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+            // Only our own id: never personal data in provider-side fields.
+            "custom_args": {"reminder_id": email.reminder_id.to_string()},
+        });
+        let response = self
+            .http
+            .post(format!("{}/v3/mail/send", self.api_base))
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|err| ProviderError::Transient(format!("sendgrid unreachable: {err}")))?;
+        let status = response.status();
+        if status.is_success() {
+            let id = response
+                .headers()
+                .get("x-message-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            return Ok(if id.is_empty() {
+                format!("sendgrid-{}", email.reminder_id)
+            } else {
+                id
+            });
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(classify_http(
+            status.as_u16(),
+            None,
+            &[],
+            format!(
+                "sendgrid {}: {}",
+                status.as_u16(),
+                text.chars().take(300).collect::<String>()
+            ),
+        ))
+    }
 }
 
 impl EmailProvider {
     pub fn name(&self) -> &'static str {
         match self {
             EmailProvider::Sandbox => "sandbox-email",
+            EmailProvider::SendGrid(_) => "sendgrid",
         }
     }
 
@@ -63,6 +132,7 @@ impl EmailProvider {
                 tracing::info!(reminder_id = %email.reminder_id, subject = email.subject, body_chars = email.body.chars().count(), "sandbox email accepted");
                 Ok(format!("sandbox-{}", email.reminder_id))
             }
+            EmailProvider::SendGrid(sendgrid) => sendgrid.send(email).await,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Json, Query, State};
+use axum::extract::{Json, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -33,12 +33,45 @@ pub fn router(webhooks: Webhooks) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/webhooks/sandbox/replies", post(sandbox_reply))
         .route("/webhooks/twilio", post(twilio))
+        .route("/unsubscribe/{reminder_id}", post(unsubscribe))
         .route("/webhooks/whatsapp", get(whatsapp_verify).post(whatsapp))
         .with_state(webhooks)
 }
 
 fn forbidden(why: &str) -> Rejection {
     (StatusCode::FORBIDDEN, why.to_string())
+}
+
+/// RFC 8058 one-click unsubscribe from an email's `List-Unsubscribe` link: consent for email is
+/// withdrawn at once, as if the debtor had replied "BAJA".
+async fn unsubscribe(
+    State(webhooks): State<Webhooks>,
+    Path(reminder_id): Path<String>,
+) -> Result<StatusCode, Rejection> {
+    let reminder_id = Uuid::parse_str(reminder_id.trim())
+        .map_err(|_| (StatusCode::BAD_REQUEST, "not a reminder id".to_string()))?;
+    let unavailable = |err: sqlx::Error| {
+        tracing::error!(error = %err, "unsubscribe not stored");
+        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
+    };
+    let delivery = store::delivery(&webhooks.pool, reminder_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| (StatusCode::NOT_FOUND, "unknown link".to_string()))?;
+    let response = pb::DebtorResponse {
+        response_id: Uuid::new_v4().to_string(),
+        tenant_id: delivery.tenant_id,
+        debtor_id: delivery.debtor_id.to_string(),
+        channel: recobro_common::channel_from_name(&delivery.channel) as i32,
+        reminder_id: reminder_id.to_string(),
+        text: "List-Unsubscribe one-click".into(),
+        intent: pb::ResponseIntent::OptOut as i32,
+        received_at: Some(time::timestamp(Utc::now())),
+    };
+    store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
+        .await
+        .map_err(unavailable)?;
+    Ok(StatusCode::OK)
 }
 
 /// Twilio status callbacks (MessageStatus) and inbound SMS (Body), both signed.

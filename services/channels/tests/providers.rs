@@ -249,3 +249,70 @@ async fn whatsapp_errors_are_classified_as_meta_documents_them() {
         "130429 is retried"
     );
 }
+
+#[tokio::test]
+async fn sendgrid_gets_the_mail_send_json_with_one_click_unsubscribe() {
+    use recobro_channels::provider::{OutgoingEmail, SendGrid};
+    let seen = Seen::default();
+    let router = Router::new()
+        .route(
+            "/v3/mail/send",
+            post(
+                |State(seen): State<Seen>, headers: HeaderMap, body: Bytes| async move {
+                    seen.0.lock().expect("lock").push((String::new(), headers, body));
+                    (
+                        StatusCode::ACCEPTED,
+                        [(
+                            "x-message-id",
+                            "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+                        )],
+                        "",
+                    )
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let sendgrid = SendGrid {
+        http: reqwest::Client::new(),
+        api_base: serve(router).await,
+        api_key: "SG.key".into(),
+        from: "cobranza@acme.example".into(),
+        public_url: "https://collect.example".into(),
+    };
+    let reminder_id = uuid::Uuid::from_u128(7);
+    let email = OutgoingEmail {
+        reminder_id,
+        to: "tesoreria@tornillo.example",
+        subject: "Factura FE-1 vencida",
+        body: "Estimado/a...",
+    };
+    assert_eq!(
+        sendgrid.send(&email).await.expect("sent"),
+        "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"
+    );
+    let (_, headers, body) = seen.0.lock().expect("lock").remove(0);
+    assert_eq!(
+        headers.get("authorization").and_then(|v| v.to_str().ok()),
+        Some("Bearer SG.key")
+    );
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        json["personalizations"][0]["to"][0]["email"],
+        "tesoreria@tornillo.example"
+    );
+    assert_eq!(json["from"]["email"], "cobranza@acme.example");
+    assert_eq!(json["content"][0]["type"], "text/plain");
+    assert_eq!(
+        json["headers"]["List-Unsubscribe"],
+        format!("<https://collect.example/unsubscribe/{reminder_id}>")
+    );
+    assert_eq!(
+        json["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    assert_eq!(
+        json["custom_args"],
+        serde_json::json!({"reminder_id": reminder_id.to_string()}),
+        "no personal data"
+    );
+}

@@ -224,7 +224,7 @@ pub async fn run_consumer<H: Handler>(
                             commit(&consumer);
                             return;
                         }
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(jittered(backoff)) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
@@ -242,6 +242,15 @@ fn commit(consumer: &StreamConsumer) {
         Ok(()) | Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
         Err(err) => tracing::warn!(error = %err, "final offset commit failed"),
     }
+}
+
+/// 80-120% of `backoff`, so that workers retrying the same outage do not all come back at once.
+fn jittered(backoff: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    backoff.mul_f64(0.8 + f64::from(nanos % 400) / 1000.0)
 }
 
 /// Copies a message to the dead-letter topic with why and where it came from. Retries until the
@@ -379,7 +388,7 @@ pub async fn run_batch_consumer<H: BatchHandler>(
                             commit(&consumer);
                             return;
                         }
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(jittered(backoff)) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
