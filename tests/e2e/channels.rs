@@ -278,3 +278,125 @@ async fn one_click_unsubscribe_withdraws_email_consent() {
         (pb::Channel::Email, pb::ResponseIntent::OptOut)
     );
 }
+
+/// A SendGrid stand-in that counts every Mail Send request per reminder id.
+async fn sendgrid_stand_in() -> (String, Arc<Mutex<std::collections::HashMap<String, u32>>>) {
+    let sends: Arc<Mutex<std::collections::HashMap<String, u32>>> = Arc::default();
+    let router = Router::new()
+        .route(
+            "/v3/mail/send",
+            post(|State(sends): State<Arc<Mutex<std::collections::HashMap<String, u32>>>>, body: Bytes| async move {
+                let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let id = json["custom_args"]["reminder_id"].as_str().unwrap_or_default().to_string();
+                *sends.lock().expect("lock").entry(id).or_default() += 1;
+                StatusCode::ACCEPTED
+            }),
+        )
+        .with_state(sends.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    (format!("http://{addr}"), sends)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_loses_no_reminder_and_sends_none_twice() {
+    const REMINDERS: usize = 10_000;
+    let (sendgrid, sends) = sendgrid_stand_in().await;
+    let provider = vec![
+        ("SENDGRID_API_KEY", "SG.e2e".to_string()),
+        ("SENDGRID_FROM", "cobranza@acme.example".to_string()),
+        ("SENDGRID_API_BASE", sendgrid),
+    ];
+    let mut crashing = provider.clone();
+    // Dies like a killed pod right after the provider accepted a message, before anything is
+    // recorded or any offset committed.
+    crashing.push(("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS", "2500".to_string()));
+    let mut stack = Stack::start_configured(None, crashing).await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+
+    let producer = recobro_common::kafka::producer(&crate::helpers::brokers()).expect("producer");
+    let today = chrono::Utc::now().date_naive();
+    let mut pending = Vec::with_capacity(REMINDERS);
+    for n in 0..REMINDERS {
+        let debtor_id = uuid::Uuid::new_v4().to_string();
+        let reminder = pb::ReminderDue {
+            reminder_id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: stack.tenant.clone(),
+            debtor_id: debtor_id.clone(),
+            invoice_id: uuid::Uuid::new_v4().to_string(),
+            step: "overdue-7".into(),
+            channel: pb::Channel::Email as i32,
+            template_id: "overdue".into(),
+            debtor: Some(pb::Debtor {
+                debtor_id: debtor_id.clone(),
+                name: format!("Cliente {n}"),
+                time_zone: stack.debtor_zone.clone(),
+                locale: "es-US".into(),
+                country: "US".into(),
+                email: format!("cartera{n}@cliente.example"),
+                ..Default::default()
+            }),
+            invoice: Some(pb::Invoice {
+                number: format!("FE-{n}"),
+                amount: Some(pb::Money {
+                    amount_minor: 1_000_00,
+                    currency: "USD".into(),
+                }),
+                due_date: Some(recobro_common::time::date(today - chrono::Duration::days(10))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        pending.push(
+            recobro_common::kafka::enqueue(
+                &producer,
+                &stack.topics.reminders_due,
+                &debtor_id,
+                &encode(&reminder),
+                rdkafka::message::OwnedHeaders::new(),
+            )
+            .expect("enqueue"),
+        );
+    }
+    for delivery in pending {
+        recobro_common::kafka::acknowledged(delivery)
+            .await
+            .expect("published");
+    }
+
+    // The worker dies mid-stream...
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        if stack
+            .service("channels")
+            .child
+            .try_wait()
+            .expect("wait")
+            .is_some()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failpoint never fired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // ...and a new one takes over.
+    stack.restart("channels", provider).await;
+    let mut recorded = std::collections::HashSet::new();
+    while recorded.len() < REMINDERS {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(received) = deliveries.next(left).await else {
+            panic!("only {} of {REMINDERS} deliveries recorded", recorded.len());
+        };
+        let record: pb::DeliveryRecord = received.decode();
+        assert_eq!(record.status(), pb::DeliveryStatus::Sent, "{record:?}");
+        recorded.insert(record.reminder_id);
+    }
+    let sends = sends.lock().expect("lock");
+    let duplicated: Vec<_> = sends.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(duplicated.is_empty(), "sent twice: {duplicated:?}");
+    assert_eq!(sends.len(), REMINDERS, "every reminder reached the provider once");
+}

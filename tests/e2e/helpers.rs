@@ -206,7 +206,12 @@ impl Stack {
         let logs = bin_dir().join("e2e-logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join(format!("{}-{name}.log", self.id));
-        let out = std::fs::File::create(&log).expect("log file");
+        // Appended: a restarted service keeps its earlier log.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let grpc_port = match name {
             "accounts" => self.accounts_port,
             "scheduling" => self.scheduling_port,
@@ -238,6 +243,19 @@ impl Stack {
             .spawn()
             .expect("start the service");
         Service { name, child, log }
+    }
+
+    /// Starts `name` again (after it died), with the usual settings plus `extra`.
+    pub async fn restart(&mut self, name: &'static str, extra: Vec<(&'static str, String)>) {
+        let service = self.spawn(name, redis_url(), extra);
+        self.services.retain(|s| s.name != name);
+        self.services.push(service);
+        let port = match name {
+            "accounts" => self.accounts_port,
+            "scheduling" => self.scheduling_port,
+            _ => self.channels_port,
+        };
+        wait_for_port(port).await;
     }
 
     pub fn service(&mut self, name: &str) -> &mut Service {

@@ -105,6 +105,16 @@ pub struct ContactBudget {
 }
 
 #[derive(Debug, PartialEq)]
+pub enum SendClaim {
+    /// This worker may call the provider.
+    Mine,
+    /// Already sent, with this provider id: record it, do not send again.
+    Sent(String),
+    /// Another worker is sending it now.
+    Busy,
+}
+
+#[derive(Debug, PartialEq)]
 pub enum Decision {
     Allowed,
     /// A cap is full; `room_at` is when it has room again (for the rolling or calendar window).
@@ -248,6 +258,69 @@ impl ContactBudget {
         }
         let released: i64 = invocation.invoke_async(&mut redis).await?;
         Ok(released == 1)
+    }
+
+    /// Before calling a provider: a reminder already sent gives back its provider id and is not
+    /// sent again (a crash between "provider accepted" and "recorded" must not send twice);
+    /// one being sent right now by another worker (a rebalance) is `Busy`.
+    pub async fn claim_send(
+        &self,
+        debtor_id: Uuid,
+        reminder_id: Uuid,
+    ) -> Result<SendClaim, redis::RedisError> {
+        let sent = self.debtor_key(debtor_id, &format!("sent:{reminder_id}"));
+        let sending = self.debtor_key(debtor_id, &format!("sending:{reminder_id}"));
+        let mut redis = self.redis.clone();
+        let (already, claimed): (Option<String>, Option<String>) = redis::pipe()
+            .atomic()
+            .get(&sent)
+            .cmd("SET")
+            .arg(&sending)
+            .arg("1")
+            .arg("NX")
+            .arg("EX")
+            .arg(120)
+            .query_async(&mut redis)
+            .await?;
+        Ok(match (already, claimed) {
+            (Some(provider_id), _) => SendClaim::Sent(provider_id),
+            (None, Some(_)) => SendClaim::Mine,
+            (None, None) => SendClaim::Busy,
+        })
+    }
+
+    /// Right after the provider accepted: remembered longer than any redelivery window.
+    pub async fn mark_sent(
+        &self,
+        debtor_id: Uuid,
+        reminder_id: Uuid,
+        provider_id: &str,
+    ) -> Result<(), redis::RedisError> {
+        let sent = self.debtor_key(debtor_id, &format!("sent:{reminder_id}"));
+        let sending = self.debtor_key(debtor_id, &format!("sending:{reminder_id}"));
+        let mut redis = self.redis.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&sent)
+            .arg(provider_id)
+            .arg("EX")
+            .arg(RESERVATION_TTL.num_seconds())
+            .ignore()
+            .del(&sending)
+            .ignore()
+            .query_async::<()>(&mut redis)
+            .await
+    }
+
+    /// The provider refused or failed: another attempt may claim the send.
+    pub async fn unclaim_send(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<(), redis::RedisError> {
+        let sending = self.debtor_key(debtor_id, &format!("sending:{reminder_id}"));
+        let mut redis = self.redis.clone();
+        redis::cmd("DEL")
+            .arg(&sending)
+            .query_async::<()>(&mut redis)
+            .await
     }
 
     /// Counts one more attempt to send a reminder through its provider; the count lives a day.

@@ -16,7 +16,7 @@ use recobro_proto::v1::{self as pb, DeliveryStatus};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::budget::{ContactBudget, Decision};
+use crate::budget::{ContactBudget, Decision, SendClaim};
 use crate::provider::{EmailProvider, OutgoingEmail, OutgoingText, ProviderError, TextProvider};
 use crate::store::{self, Delivery};
 use crate::templates;
@@ -33,6 +33,9 @@ pub struct Dispatcher {
     /// Attempts through a provider that keeps failing transiently before the delivery is
     /// recorded as failed: nothing is retried forever.
     pub max_attempts: u32,
+    /// Sends made by this process, and the failpoint that ends it after so many (crash tests).
+    pub sends: std::sync::atomic::AtomicU64,
+    pub exit_after_sends: Option<u64>,
 }
 
 /// A reminder with the fields delivery relies on checked.
@@ -337,9 +340,24 @@ impl Dispatcher {
             });
         }
 
+        // Exactly one send per reminder, even across crashes and rebalances.
+        let (debtor_id, reminder_id) = (reminder.debtor_id, reminder.reminder_id);
+        let claim = self
+            .budget
+            .claim_send(debtor_id, reminder_id)
+            .await
+            .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
         let language = templates::language(&reminder.debtor.locale);
-        let sent = match channel.as_str() {
-            "email" => {
+        let fresh = claim == SendClaim::Mine;
+        let sent = match (claim, channel.as_str()) {
+            (SendClaim::Sent(provider_id), _) => {
+                tracing::info!("already accepted by the provider before a crash: recorded, not sent again");
+                Ok(provider_id)
+            }
+            (SendClaim::Busy, _) => {
+                return Err(Failure::Retry("another worker is sending this reminder".into()));
+            }
+            (SendClaim::Mine, "email") => {
                 let email = OutgoingEmail {
                     reminder_id: reminder.reminder_id,
                     to,
@@ -348,7 +366,7 @@ impl Dispatcher {
                 };
                 self.email.send(&email).await
             }
-            _ => {
+            (SendClaim::Mine, _) => {
                 // SMS carries the subject, the link and the opt-out; WhatsApp the approved template.
                 let text = format!(
                     "{}. {} {}",
@@ -385,6 +403,29 @@ impl Dispatcher {
                 provider.send(&message).await
             }
         };
+        match &sent {
+            Ok(_) if !fresh => {}
+            Ok(provider_id) => self
+                .budget
+                .mark_sent(debtor_id, reminder_id, provider_id)
+                .await
+                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?,
+            Err(_) => self
+                .budget
+                .unclaim_send(debtor_id, reminder_id)
+                .await
+                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?,
+        }
+        let sends = self.sends.fetch_add(
+            u64::from(fresh && sent.is_ok()),
+            std::sync::atomic::Ordering::Relaxed,
+        ) + 1;
+        if fresh && sent.is_ok() && self.exit_after_sends.is_some_and(|limit| sends >= limit) {
+            // Failpoint for the crash test: die like a killed pod, after the provider accepted
+            // and before anything is recorded or any offset committed.
+            tracing::error!("failpoint: exiting after a send, as a crash would");
+            std::process::exit(137);
+        }
         match sent {
             Ok(message_id) => {
                 delivery.provider_message_id = message_id;

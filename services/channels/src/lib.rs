@@ -56,6 +56,8 @@ pub struct Settings {
     pub public_url: String,
     /// Transient provider failures tolerated per reminder before it is recorded as failed.
     pub max_attempts: u32,
+    /// Crash-test failpoint: exit abruptly after this many sends (never set in production).
+    pub exit_after_sends: Option<u64>,
     pub twilio: Option<TwilioSettings>,
     /// SendGrid credentials: email goes through the sandbox when they are not set.
     pub sendgrid: Option<(String, String, String)>,
@@ -96,6 +98,9 @@ impl Settings {
             payment_link_base: env.or("RECOBRO_PAYMENT_LINK_BASE", "https://pay.recobro.example/i/"),
             public_url: env.or("RECOBRO_PUBLIC_URL", "http://localhost:8080"),
             max_attempts: env.parse_or("RECOBRO_MAX_SEND_ATTEMPTS", 5)?,
+            exit_after_sends: env
+                .get("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS")
+                .and_then(|n| n.parse().ok()),
             sendgrid: match env.get("SENDGRID_API_KEY").filter(|k| !k.is_empty()) {
                 Some(key) => Some((
                     key,
@@ -234,6 +239,8 @@ impl Application {
             deliveries_topic: config.topics.deliveries.clone(),
             payment_link_base: settings.payment_link_base,
             max_attempts: settings.max_attempts,
+            sends: std::sync::atomic::AtomicU64::new(0),
+            exit_after_sends: settings.exit_after_sends,
         };
         let consuming = tokio::spawn(kafka::run_consumer(
             consumer,
