@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
-use recobro_common::kafka::{Failure, Handler};
+use recobro_common::kafka::{self, BatchHandler, Failure};
 use recobro_common::rules::{Applied, Closed, Rulebook};
 use recobro_common::{channel_name, time};
 use recobro_proto::v1::{self as pb, DeliveryStatus};
@@ -39,7 +39,9 @@ pub struct Dispatcher {
 }
 
 /// A reminder with the fields delivery relies on checked.
-struct Reminder {
+pub struct Reminder {
+    /// The W3C trace the reminder arrived in: its delivery record continues it.
+    traceparent: Option<String>,
     reminder_id: Uuid,
     debtor_id: Uuid,
     invoice_id: Option<Uuid>,
@@ -60,6 +62,7 @@ fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
         return Err("tenant_id is required".into());
     }
     Ok(Reminder {
+        traceparent: None,
         reminder_id,
         debtor_id,
         invoice_id: Uuid::parse_str(&event.invoice_id).ok(),
@@ -69,12 +72,26 @@ fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
     })
 }
 
-impl Handler for Dispatcher {
-    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Failure> {
-        let event = pb::ReminderDue::decode(message.payload().unwrap_or_default())
-            .map_err(|err| Failure::Reject(format!("not a recobro.v1.ReminderDue: {err}")))?;
-        let reminder = parse(event).map_err(Failure::Reject)?;
-        self.deliver(&reminder, Utc::now()).await
+impl BatchHandler for Dispatcher {
+    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, String> {
+        let mut rejected = Vec::new();
+        let mut reminders = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            let parsed = pb::ReminderDue::decode(message.payload().unwrap_or_default())
+                .map_err(|err| format!("not a recobro.v1.ReminderDue: {err}"))
+                .and_then(parse);
+            match parsed {
+                Ok(mut reminder) => {
+                    reminder.traceparent = kafka::message_traceparent(message);
+                    reminders.push(reminder);
+                }
+                Err(reason) => rejected.push((index, reason)),
+            }
+        }
+        self.deliver_all(&reminders, Utc::now())
+            .await
+            .map_err(|failure| failure.to_string())?;
+        Ok(rejected)
     }
 }
 
@@ -117,27 +134,81 @@ fn suppressed(rule: &str, pack: String, reason: String) -> Outcome {
 }
 
 impl Dispatcher {
-    #[tracing::instrument(skip_all, fields(tenant_id = %reminder.event.tenant_id, debtor_id = %reminder.debtor_id, reminder_id = %reminder.reminder_id))]
-    async fn deliver(&self, reminder: &Reminder, now: DateTime<Utc>) -> Result<(), Failure> {
+    /// A batch: the database is read and written a few statements at a time, and debtors are
+    /// handled concurrently (one debtor's reminders in order, for their contact budget).
+    /// Outcomes are committed before a retry is asked for, so only what failed is tried again.
+    #[tracing::instrument(skip_all, fields(reminders = reminders.len()))]
+    pub async fn deliver_all(&self, reminders: &[Reminder], now: DateTime<Utc>) -> Result<(), Failure> {
         let retry = |err: sqlx::Error| Failure::Retry(format!("database: {err}"));
-        if store::delivered_before(&self.pool, reminder.reminder_id)
-            .await
-            .map_err(retry)?
-        {
-            tracing::info!("reminder already handled, not sending again");
+        let ids: Vec<Uuid> = reminders.iter().map(|r| r.reminder_id).collect();
+        let handled = store::delivered_among(&self.pool, &ids).await.map_err(retry)?;
+        let fresh: Vec<&Reminder> = reminders
+            .iter()
+            .filter(|r| !handled.contains(&r.reminder_id))
+            .collect();
+        if fresh.is_empty() {
             return Ok(());
         }
-        let debtor = &reminder.debtor;
-        store::remember_debtor(
-            &self.pool,
-            &reminder.event.tenant_id,
-            reminder.debtor_id,
-            &debtor.time_zone,
-            &debtor.country,
-            &debtor.region,
-        )
-        .await
-        .map_err(retry)?;
+        let places: Vec<(String, Uuid, String, String, String)> = fresh
+            .iter()
+            .map(|r| {
+                (
+                    r.event.tenant_id.clone(),
+                    r.debtor_id,
+                    r.debtor.time_zone.clone(),
+                    r.debtor.country.clone(),
+                    r.debtor.region.clone(),
+                )
+            })
+            .collect();
+        store::remember_debtors(&self.pool, &places)
+            .await
+            .map_err(retry)?;
+        let keys: Vec<(String, Uuid, String)> = fresh
+            .iter()
+            .map(|r| {
+                (
+                    r.event.tenant_id.clone(),
+                    r.debtor_id,
+                    channel_name(r.event.channel()).to_string(),
+                )
+            })
+            .collect();
+        let opted_out = store::opted_out_among(&self.pool, &keys).await.map_err(retry)?;
+
+        // One at a time, in order: a crash can then interrupt at most one provider call, whose
+        // send claim (taken just before, marked sent just after) decides what a restart does.
+        let mut recorded = Vec::new();
+        let mut first_failure = None;
+        for reminder in fresh {
+            let key = (
+                reminder.event.tenant_id.clone(),
+                reminder.debtor_id,
+                channel_name(reminder.event.channel()).to_string(),
+            );
+            match self.decide_one(reminder, opted_out.get(&key).copied(), now).await {
+                Ok(done) => recorded.push(done),
+                Err(failure) => {
+                    first_failure.get_or_insert(failure);
+                }
+            }
+        }
+        store::record_outcomes(&self.pool, &recorded, &self.deliveries_topic)
+            .await
+            .map_err(retry)?;
+        match first_failure {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+
+    /// One reminder: the rules' decision, and the provider's answer when it may go out.
+    async fn decide_one(
+        &self,
+        reminder: &Reminder,
+        opted_out: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<store::Recorded, Failure> {
         let channel = reminder.event.channel();
         let mut delivery = Delivery {
             reminder_id: reminder.reminder_id,
@@ -164,13 +235,25 @@ impl Dispatcher {
             strategy_id: reminder.event.strategy_id.clone(),
             arm: reminder.event.arm.clone(),
         };
+        let debtor = &reminder.debtor;
         let rules = self.rulebook.for_debtor(
             &reminder.event.tenant_id,
             &debtor.country,
             Some(debtor.region.as_str()),
         );
-        let outcome = self.decide_and_send(reminder, &rules, &mut delivery, now).await?;
-        match outcome {
+        let outcome = match opted_out {
+            Some(at) => suppressed(
+                "opt-out",
+                String::new(),
+                format!(
+                    "the debtor opted out of {} on {}",
+                    delivery.channel,
+                    at.date_naive()
+                ),
+            ),
+            None => self.decide_and_send(reminder, &rules, &mut delivery, now).await?,
+        };
+        let verdict = match outcome {
             Outcome::Deferred {
                 until,
                 rule,
@@ -182,17 +265,7 @@ impl Dispatcher {
                 delivery.reason = reason;
                 delivery.rule = rule;
                 delivery.pack = pack;
-                let decision = store::Decision {
-                    verdict: "deferred",
-                    rule: &delivery.rule,
-                    pack: &delivery.pack,
-                    reason: &delivery.reason,
-                    not_before: Some(until),
-                };
-                store::record_deferral(&self.pool, &delivery, &decision, &self.deliveries_topic)
-                    .await
-                    .map_err(retry)?;
-                tracing::info!(until = %until, rule = %delivery.rule, pack = %delivery.pack, "contact deferred");
+                Some("deferred")
             }
             Outcome::Final {
                 status,
@@ -205,20 +278,15 @@ impl Dispatcher {
                 delivery.reason = reason;
                 delivery.rule = rule;
                 delivery.pack = pack;
-                let decision = verdict.map(|verdict| store::Decision {
-                    verdict,
-                    rule: &delivery.rule,
-                    pack: &delivery.pack,
-                    reason: &delivery.reason,
-                    not_before: None,
-                });
-                store::record_delivery(&self.pool, &delivery, decision.as_ref(), &self.deliveries_topic)
-                    .await
-                    .map_err(retry)?;
-                tracing::info!(status = ?delivery.status, reason = %delivery.reason, "reminder handled");
+                verdict
             }
-        }
-        Ok(())
+        };
+        tracing::debug!(reminder_id = %delivery.reminder_id, status = ?delivery.status, reason = %delivery.reason, "reminder handled");
+        Ok(store::Recorded {
+            delivery,
+            verdict,
+            traceparent: reminder.traceparent.clone(),
+        })
     }
 
     async fn decide_and_send(
@@ -229,17 +297,6 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
         let channel = delivery.channel.clone();
-        let tenant = &reminder.event.tenant_id;
-        let opted_out = store::opted_out(&self.pool, tenant, reminder.debtor_id, &channel)
-            .await
-            .map_err(|err| Failure::Retry(format!("database: {err}")))?;
-        if let Some(at) = opted_out {
-            return Ok(suppressed(
-                "opt-out",
-                String::new(),
-                format!("the debtor opted out of {channel} on {}", at.date_naive()),
-            ));
-        }
         if let Some(pack) = rules.channel_refused_by(&channel) {
             return Ok(suppressed(
                 "channels",

@@ -2,7 +2,7 @@
 //! and brings back what debtors answer.
 
 pub mod budget;
-mod delivery;
+pub mod delivery;
 mod error;
 mod grpc;
 pub mod provider;
@@ -46,6 +46,11 @@ const MIGRATIONS: &[db::Step] = &[
     },
 ];
 
+/// Connects with the service's schema and migrations applied; for tools and benchmarks.
+pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
+    db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await
+}
+
 pub struct Settings {
     pub common: Config,
     /// Where provider webhooks arrive.
@@ -58,6 +63,8 @@ pub struct Settings {
     pub max_attempts: u32,
     /// Crash-test failpoint: exit abruptly after this many sends (never set in production).
     pub exit_after_sends: Option<u64>,
+    /// Reminders handled per batch (one database transaction) at most.
+    pub delivery_batch: usize,
     pub twilio: Option<TwilioSettings>,
     /// SendGrid credentials: email goes through the sandbox when they are not set.
     pub sendgrid: Option<(String, String, String)>,
@@ -101,6 +108,7 @@ impl Settings {
             exit_after_sends: env
                 .get("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS")
                 .and_then(|n| n.parse().ok()),
+            delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", 1000)?,
             sendgrid: match env.get("SENDGRID_API_KEY").filter(|k| !k.is_empty()) {
                 Some(key) => Some((
                     key,
@@ -242,15 +250,19 @@ impl Application {
             sends: std::sync::atomic::AtomicU64::new(0),
             exit_after_sends: settings.exit_after_sends,
         };
-        let consuming = tokio::spawn(kafka::run_consumer(
+        let consuming = tokio::spawn(kafka::run_batch_consumer(
             consumer,
             dispatcher,
             producer.clone(),
             config.topics.dead_letter.clone(),
             "channels",
+            kafka::Batching {
+                max_batch: settings.delivery_batch,
+                linger: std::time::Duration::from_millis(5),
+            },
             shutdown.clone(),
         ));
-        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 500, shutdown.clone()));
+        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
         let webhooks = webhooks::router(webhooks::Webhooks {
             pool: pool.clone(),
             responses_topic: config.topics.responses.clone(),

@@ -4,16 +4,8 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 use recobro_common::{channel_from_name, outbox, time};
 use recobro_proto::v1::{self as pb, DeliveryStatus};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use uuid::Uuid;
-
-pub async fn delivered_before(pool: &PgPool, reminder_id: Uuid) -> Result<bool, sqlx::Error> {
-    let found: Option<(Uuid,)> = sqlx::query_as("SELECT reminder_id FROM deliveries WHERE reminder_id = $1")
-        .bind(reminder_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found.is_some())
-}
 
 pub struct Delivery {
     pub reminder_id: Uuid,
@@ -78,106 +70,6 @@ impl Delivery {
             arm: self.arm.clone(),
         }
     }
-}
-
-/// A rule's verdict on one contact, for the audit trail.
-pub struct Decision<'a> {
-    pub verdict: &'static str,
-    pub rule: &'a str,
-    pub pack: &'a str,
-    pub reason: &'a str,
-    pub not_before: Option<DateTime<Utc>>,
-}
-
-async fn record_decision(
-    tx: &mut Transaction<'_, Postgres>,
-    delivery: &Delivery,
-    decision: &Decision<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO contact_decisions (tenant_id, debtor_id, reminder_id, channel, verdict, not_before, rule, pack, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&delivery.tenant_id)
-    .bind(delivery.debtor_id)
-    .bind(delivery.reminder_id)
-    .bind(&delivery.channel)
-    .bind(decision.verdict)
-    .bind(decision.not_before)
-    .bind(decision.rule)
-    .bind(decision.pack)
-    .bind(decision.reason)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// A contact the rules put off: the decision is recorded and a DEFERRED record published, so
-/// scheduling fires the reminder again at `not_before`. No delivery row: it is not final.
-pub async fn record_deferral(
-    pool: &PgPool,
-    delivery: &Delivery,
-    decision: &Decision<'_>,
-    topic: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    record_decision(&mut tx, delivery, decision).await?;
-    outbox::enqueue(
-        &mut tx,
-        topic,
-        &delivery.debtor_id.to_string(),
-        &delivery.record().encode_to_vec(),
-    )
-    .await?;
-    tx.commit().await
-}
-
-/// Stores the final outcome (with the rule decision behind it, if any) and queues its
-/// `DeliveryRecord`; a second outcome for the same reminder is ignored.
-pub async fn record_delivery(
-    pool: &PgPool,
-    delivery: &Delivery,
-    decision: Option<&Decision<'_>>,
-    topic: &str,
-) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO deliveries (reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status,
-                                 reason, provider_message_id, subject, body, created_at, rule, pack, recipient)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (reminder_id) DO NOTHING",
-    )
-    .bind(delivery.reminder_id)
-    .bind(&delivery.tenant_id)
-    .bind(delivery.debtor_id)
-    .bind(delivery.invoice_id)
-    .bind(&delivery.channel)
-    .bind(&delivery.provider)
-    .bind(status_name(delivery.status))
-    .bind(&delivery.reason)
-    .bind(&delivery.provider_message_id)
-    .bind(&delivery.subject)
-    .bind(&delivery.body)
-    .bind(delivery.at)
-    .bind(&delivery.rule)
-    .bind(&delivery.pack)
-    .bind(&delivery.recipient)
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 1 {
-        if let Some(decision) = decision {
-            record_decision(&mut tx, delivery, decision).await?;
-        }
-        outbox::enqueue(
-            &mut tx,
-            topic,
-            &delivery.debtor_id.to_string(),
-            &delivery.record().encode_to_vec(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(inserted.rows_affected() == 1)
 }
 
 type DeliveryRow = (
@@ -281,48 +173,6 @@ pub async fn record_response(
     }
     outbox::enqueue(&mut tx, topic, &response.debtor_id, &response.encode_to_vec()).await?;
     tx.commit().await
-}
-
-/// When the debtor opted out of `channel`, if they did.
-pub async fn opted_out(
-    pool: &PgPool,
-    tenant_id: &str,
-    debtor_id: Uuid,
-    channel: &str,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
-        "SELECT opted_out_at FROM opt_outs WHERE tenant_id = $1 AND debtor_id = $2 AND channel = $3",
-    )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .bind(channel)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(at,)| at))
-}
-
-/// Remembers where the debtor is, for the budget view.
-pub async fn remember_debtor(
-    pool: &PgPool,
-    tenant_id: &str,
-    debtor_id: Uuid,
-    time_zone: &str,
-    country: &str,
-    region: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO debtors (tenant_id, debtor_id, time_zone, country, region) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (tenant_id, debtor_id) DO UPDATE SET time_zone = EXCLUDED.time_zone,
-            country = EXCLUDED.country, region = EXCLUDED.region, updated_at = now()",
-    )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .bind(time_zone)
-    .bind(country)
-    .bind(region)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// (time zone, country, region) of a debtor channels has seen.
@@ -455,4 +305,149 @@ pub async fn update_status(
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The reminders among `ids` that already have a final outcome: never sent again.
+pub async fn delivered_among(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as("SELECT reminder_id FROM deliveries WHERE reminder_id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Remembers where debtors are (tenant, debtor, time zone, country, region), for the budget view.
+pub async fn remember_debtors(
+    pool: &PgPool,
+    places: &[(String, Uuid, String, String, String)],
+) -> Result<(), sqlx::Error> {
+    type Place = (String, Uuid, String, String, String);
+    let mut latest: std::collections::HashMap<(&str, Uuid), &Place> = Default::default();
+    for place in places {
+        latest.insert((place.0.as_str(), place.1), place);
+    }
+    let places: Vec<_> = latest.into_values().collect();
+    sqlx::query(
+        "INSERT INTO debtors (tenant_id, debtor_id, time_zone, country, region)
+         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[])
+         ON CONFLICT (tenant_id, debtor_id) DO UPDATE SET time_zone = EXCLUDED.time_zone,
+            country = EXCLUDED.country, region = EXCLUDED.region, updated_at = now()
+         WHERE (debtors.time_zone, debtors.country, debtors.region)
+            IS DISTINCT FROM (EXCLUDED.time_zone, EXCLUDED.country, EXCLUDED.region)",
+    )
+    .bind(places.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
+    .bind(places.iter().map(|p| p.1).collect::<Vec<_>>())
+    .bind(places.iter().map(|p| p.2.as_str()).collect::<Vec<_>>())
+    .bind(places.iter().map(|p| p.3.as_str()).collect::<Vec<_>>())
+    .bind(places.iter().map(|p| p.4.as_str()).collect::<Vec<_>>())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// When each (tenant, debtor, channel) among `keys` opted out, for those that did.
+pub async fn opted_out_among(
+    pool: &PgPool,
+    keys: &[(String, Uuid, String)],
+) -> Result<std::collections::HashMap<(String, Uuid, String), DateTime<Utc>>, sqlx::Error> {
+    let rows: Vec<(String, Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT o.tenant_id, o.debtor_id, o.channel, o.opted_out_at
+         FROM opt_outs o JOIN UNNEST($1::text[], $2::uuid[], $3::text[]) AS k(tenant_id, debtor_id, channel)
+           ON o.tenant_id = k.tenant_id AND o.debtor_id = k.debtor_id AND o.channel = k.channel",
+    )
+    .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(t, d, c, at)| ((t, d, c), at)).collect())
+}
+
+/// One reminder's outcome, with the rules' verdict behind it (for the audit) if any.
+pub struct Recorded {
+    pub delivery: Delivery,
+    pub verdict: Option<&'static str>,
+    /// The trace its record continues.
+    pub traceparent: Option<String>,
+}
+
+/// Stores a batch of outcomes in one transaction: final ones as deliveries (a second outcome
+/// for the same reminder is ignored), every rule decision in the audit, and their records in
+/// the outbox. A deferral has no delivery row: it is not final, scheduling fires it again.
+pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) -> Result<(), sqlx::Error> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let finals: Vec<&Delivery> = outcomes
+        .iter()
+        .map(|o| &o.delivery)
+        .filter(|d| d.status != DeliveryStatus::Deferred)
+        .collect();
+    let inserted: Vec<(Uuid,)> = sqlx::query_as(
+        "INSERT INTO deliveries (reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason,
+                                 provider_message_id, subject, body, created_at, rule, pack, recipient)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[],
+                              $14::text[], $15::text[])
+         ON CONFLICT (reminder_id) DO NOTHING
+         RETURNING reminder_id",
+    )
+    .bind(finals.iter().map(|d| d.reminder_id).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.tenant_id.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.debtor_id).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.invoice_id).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.channel.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.provider.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| status_name(d.status)).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.reason.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.provider_message_id.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.subject.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.body.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.at).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.rule.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.pack.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.recipient.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().map(|(id,)| id).collect();
+    let kept: Vec<&Recorded> = outcomes
+        .iter()
+        .filter(|o| {
+            o.delivery.status == DeliveryStatus::Deferred || inserted.contains(&o.delivery.reminder_id)
+        })
+        .collect();
+    let decided: Vec<&Recorded> = kept.iter().copied().filter(|o| o.verdict.is_some()).collect();
+    sqlx::query(
+        "INSERT INTO contact_decisions (tenant_id, debtor_id, reminder_id, channel, verdict, not_before, rule, pack, reason)
+         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[],
+                              $7::text[], $8::text[], $9::text[])",
+    )
+    .bind(decided.iter().map(|o| o.delivery.tenant_id.as_str()).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| o.delivery.debtor_id).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| o.delivery.reminder_id).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| o.delivery.channel.as_str()).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| o.verdict.unwrap_or_default()).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| o.delivery.not_before).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| o.delivery.rule.as_str()).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| o.delivery.pack.as_str()).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| o.delivery.reason.as_str()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    let queued: Vec<outbox::Queued> = kept
+        .iter()
+        .map(|o| {
+            (
+                topic.to_string(),
+                o.delivery.debtor_id.to_string(),
+                o.delivery.record().encode_to_vec(),
+                o.traceparent.clone(),
+            )
+        })
+        .collect();
+    outbox::enqueue_many(&mut tx, &queued).await?;
+    tx.commit().await
 }

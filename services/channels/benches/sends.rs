@@ -1,0 +1,191 @@
+//! Reminders delivered per second through the sandbox providers, on the full path: Kafka in,
+//! contact rules and budget in Redis, render, the send claim, the delivery recorded in
+//! PostgreSQL and its record relayed back to Kafka.
+//!
+//! cargo bench -p recobro-channels --bench sends
+//! (BENCH_REMINDERS overrides the default 50,000.)
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::message::OwnedHeaders;
+use recobro_channels::budget::ContactBudget;
+use recobro_channels::delivery::Dispatcher;
+use recobro_channels::provider::{EmailProvider, TextProvider};
+use recobro_common::config::Config;
+use recobro_common::kafka::{self, Batching};
+use recobro_common::rules::Rulebook;
+use recobro_common::{outbox, time};
+use recobro_proto::v1 as pb;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let total: usize = std::env::var("BENCH_REMINDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("RECOBRO_TOPIC_PREFIX".into(), format!("bench{id}.")),
+        ("RECOBRO_DB_SCHEMA".into(), format!("bench_{id}")),
+        ("RECOBRO_REDIS_PREFIX".into(), format!("bench{id}")),
+    ]);
+    for name in ["KAFKA_BROKERS", "DATABASE_URL", "REDIS_URL"] {
+        if let Ok(value) = std::env::var(name) {
+            env.insert(name.into(), value);
+        }
+    }
+    let config = Config::from_env(&env, "channels", 0)?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .create()?;
+    let topics = [
+        NewTopic::new(&config.topics.reminders_due, 6, TopicReplication::Fixed(1)),
+        NewTopic::new(&config.topics.deliveries, 6, TopicReplication::Fixed(1)),
+        NewTopic::new(&config.topics.dead_letter, 1, TopicReplication::Fixed(1)),
+    ];
+    for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
+        result.map_err(|(topic, err)| anyhow::anyhow!("create {topic}: {err}"))?;
+    }
+
+    // Reminders for debtors in the United States, in a zone where it is midday: all allowed now.
+    let zone = {
+        use chrono::Timelike;
+        let offset = (12 - i64::from(chrono::Utc::now().hour()) + 36) % 24 - 12;
+        if offset >= 0 {
+            format!("Etc/GMT-{offset}")
+        } else {
+            format!("Etc/GMT+{}", -offset)
+        }
+    };
+    let producer = kafka::producer(&config.kafka_brokers)?;
+    let today = chrono::Utc::now().date_naive();
+    let mut pending = Vec::with_capacity(total);
+    for n in 0..total {
+        let debtor_id = uuid::Uuid::new_v4().to_string();
+        let reminder = pb::ReminderDue {
+            reminder_id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: "bench".into(),
+            debtor_id: debtor_id.clone(),
+            invoice_id: uuid::Uuid::new_v4().to_string(),
+            step: "overdue-7".into(),
+            channel: pb::Channel::Email as i32,
+            template_id: "overdue".into(),
+            debtor: Some(pb::Debtor {
+                debtor_id: debtor_id.clone(),
+                name: format!("Cliente {n}"),
+                time_zone: zone.clone(),
+                locale: "es-US".into(),
+                country: "US".into(),
+                email: format!("cartera{n}@cliente.example"),
+                ..Default::default()
+            }),
+            invoice: Some(pb::Invoice {
+                number: format!("FE-{n}"),
+                amount: Some(pb::Money {
+                    amount_minor: 1_000_00,
+                    currency: "USD".into(),
+                }),
+                due_date: Some(time::date(today - chrono::Duration::days(10))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        pending.push(kafka::enqueue(
+            &producer,
+            &config.topics.reminders_due,
+            &debtor_id,
+            &reminder.encode_to_vec(),
+            OwnedHeaders::new(),
+        )?);
+    }
+    for delivery in pending {
+        kafka::acknowledged(delivery).await?;
+    }
+
+    let pool = recobro_channels::connect(&config).await?;
+    let redis = redis::Client::open(config.redis_url.as_str())?
+        .get_connection_manager()
+        .await?;
+    let dispatcher = Dispatcher {
+        pool: pool.clone(),
+        budget: ContactBudget::new(redis, &config.redis_prefix),
+        rulebook: Rulebook::shipped()?,
+        email: EmailProvider::Sandbox,
+        sms: TextProvider::Sandbox("sandbox-sms"),
+        whatsapp: TextProvider::Sandbox("sandbox-whatsapp"),
+        deliveries_topic: config.topics.deliveries.clone(),
+        payment_link_base: "https://pay.example/i/".into(),
+        max_attempts: 5,
+        sends: std::sync::atomic::AtomicU64::new(0),
+        exit_after_sends: None,
+    };
+    let shutdown = CancellationToken::new();
+    let consumer = kafka::consumer(
+        &config.kafka_brokers,
+        &format!("bench{id}.channels"),
+        &[&config.topics.reminders_due],
+    )?;
+    let started = Instant::now();
+    let consuming = tokio::spawn(kafka::run_batch_consumer(
+        consumer,
+        dispatcher,
+        producer.clone(),
+        config.topics.dead_letter.clone(),
+        "bench",
+        Batching {
+            max_batch: 1000,
+            linger: Duration::from_millis(5),
+        },
+        shutdown.clone(),
+    ));
+    let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (done,): (i64,) = sqlx::query_as("SELECT count(*) FROM deliveries")
+            .fetch_one(&pool)
+            .await?;
+        let (queued,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
+            .fetch_one(&pool)
+            .await?;
+        if done as usize >= total && queued == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "{done} of {total} after 10 minutes"
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    consuming.await?;
+    relaying.await?;
+    let (sent,): (i64,) = sqlx::query_as("SELECT count(*) FROM deliveries WHERE status = 'sent'")
+        .fetch_one(&pool)
+        .await?;
+    anyhow::ensure!(sent as usize == total, "{sent} of {total} sent");
+    println!("{total} reminders sent through the sandbox and recorded in {seconds:.1} s");
+    println!(
+        "reminders sent through the sandbox, full path, sends/s: {:.0}",
+        total as f64 / seconds
+    );
+    sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
+        .execute(&pool)
+        .await?;
+    admin
+        .delete_topics(
+            &[
+                &config.topics.reminders_due,
+                &config.topics.deliveries,
+                &config.topics.dead_letter,
+            ],
+            &AdminOptions::new(),
+        )
+        .await?;
+    Ok(())
+}
