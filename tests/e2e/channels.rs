@@ -400,3 +400,118 @@ async fn a_worker_killed_mid_batch_loses_no_reminder_and_sends_none_twice() {
     assert!(duplicated.is_empty(), "sent twice: {duplicated:?}");
     assert_eq!(sends.len(), REMINDERS, "every reminder reached the provider once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation() {
+    let stack = Stack::start().await;
+    let mut channels =
+        pb::channels_service_client::ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
+    let debtor_id = uuid::Uuid::new_v4().to_string();
+    let request = |key: &str| pb::SendMessageRequest {
+        idempotency_key: key.into(),
+        tenant_id: stack.tenant.clone(),
+        debtor: Some(pb::Debtor {
+            debtor_id: debtor_id.clone(),
+            name: "Riverside Supplies LLC".into(),
+            time_zone: stack.debtor_zone.clone(),
+            locale: "en-US".into(),
+            country: "US".into(),
+            email: "ap@riverside.example".into(),
+            ..Default::default()
+        }),
+        invoice: Some(pb::Invoice {
+            invoice_id: uuid::Uuid::new_v4().to_string(),
+            number: "INV-77".into(),
+            amount: Some(pb::Money {
+                amount_minor: 1_234_50,
+                currency: "USD".into(),
+            }),
+            due_date: Some(recobro_common::time::date(chrono::Utc::now().date_naive())),
+            ..Default::default()
+        }),
+        channel: pb::Channel::Email as i32,
+        template_id: "overdue".into(),
+    };
+    let first = channels
+        .send_message(request("call-1"))
+        .await
+        .expect("sent")
+        .into_inner();
+    assert_eq!(
+        first.record.as_ref().map(|r| r.status()),
+        Some(pb::DeliveryStatus::Sent),
+        "{first:?}"
+    );
+    let retried = channels
+        .send_message(request("call-1"))
+        .await
+        .expect("retried")
+        .into_inner();
+    assert_eq!(
+        retried.reminder_id, first.reminder_id,
+        "the same key is the same message"
+    );
+    let second = channels
+        .send_message(request("call-2"))
+        .await
+        .expect("answered")
+        .into_inner();
+    let second = second.record.expect("record");
+    assert_eq!(
+        second.status(),
+        pb::DeliveryStatus::Deferred,
+        "the day's budget is spent: {second:?}"
+    );
+    assert!(second.not_before.is_some());
+    let unknown = channels
+        .send_message(pb::SendMessageRequest {
+            template_id: "threat".into(),
+            ..request("call-3")
+        })
+        .await
+        .expect_err("unknown template");
+    assert!(unknown.message().contains("template_id"), "{}", unknown.message());
+
+    let (status, body) = crate::helpers::post_json(
+        stack.http_port,
+        "/webhooks/sandbox/replies",
+        &format!(
+            r#"{{"reminder_id":"{}","text":"I'll pay on Friday"}}"#,
+            first.reminder_id
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let conversation = channels
+        .get_conversation(pb::GetConversationRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id: debtor_id.clone(),
+        })
+        .await
+        .expect("conversation")
+        .into_inner()
+        .entries;
+    let summary: Vec<(bool, &str)> = conversation
+        .iter()
+        .map(|e| (e.inbound, e.status.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [(false, "sent"), (true, "RESPONSE_INTENT_PROMISE_TO_PAY")],
+        "{conversation:?}"
+    );
+    assert_eq!(conversation[0].text, "Invoice INV-77 is overdue");
+
+    let templates = channels
+        .list_templates(pb::ListTemplatesRequest {})
+        .await
+        .expect("templates")
+        .into_inner()
+        .templates;
+    assert_eq!(templates.len(), 12, "four templates in three languages");
+    assert!(
+        templates
+            .iter()
+            .any(|t| t.template_id == "overdue" && t.language == "es")
+    );
+}

@@ -50,7 +50,7 @@ pub struct Reminder {
     event: pb::ReminderDue,
 }
 
-fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
+pub fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
     let reminder_id = Uuid::parse_str(&event.reminder_id).map_err(|_| "reminder_id is not a UUID")?;
     let debtor_id = Uuid::parse_str(&event.debtor_id).map_err(|_| "debtor_id is not a UUID")?;
     let debtor = event.debtor.clone().ok_or("debtor is required")?;

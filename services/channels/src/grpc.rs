@@ -5,8 +5,9 @@ use recobro_common::rules::Rulebook;
 use recobro_common::{channel_from_name, time};
 use recobro_proto::v1::channels_service_server::ChannelsService;
 use recobro_proto::v1::{
-    CapUsage, ContactDecision, ContactVerdict, Delivery, ExplainContactsRequest, ExplainContactsResponse,
-    GetContactBudgetRequest, GetContactBudgetResponse, ListDeliveriesRequest, ListDeliveriesResponse,
+    self as pb, CapUsage, ContactDecision, ContactVerdict, Delivery, ExplainContactsRequest,
+    ExplainContactsResponse, GetContactBudgetRequest, GetContactBudgetResponse, ListDeliveriesRequest,
+    ListDeliveriesResponse,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -20,6 +21,8 @@ pub struct Channels {
     pub pool: PgPool,
     pub budget: ContactBudget,
     pub rulebook: Rulebook,
+    /// The same dispatcher the Kafka consumer uses: one-off messages follow the same rules.
+    pub dispatcher: std::sync::Arc<crate::delivery::Dispatcher>,
 }
 
 fn invalid(field: &str, reason: &str) -> ChannelsError {
@@ -138,5 +141,132 @@ impl ChannelsService for Channels {
                 .collect(),
             packs: rules.packs().iter().map(|p| p.label()).collect(),
         }))
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        let request = request.into_inner();
+        let key = request.idempotency_key.trim();
+        if key.is_empty() {
+            return Err(invalid(
+                "idempotency_key",
+                "is required, so that a retried call sends once",
+            )
+            .into());
+        }
+        if request.tenant_id.trim().is_empty() {
+            return Err(invalid("tenant_id", "is required").into());
+        }
+        let debtor = request.debtor.ok_or_else(|| invalid("debtor", "is required"))?;
+        let debtor_id =
+            Uuid::parse_str(&debtor.debtor_id).map_err(|_| invalid("debtor.debtor_id", "is not a UUID"))?;
+        if crate::templates::TEMPLATE_IDS
+            .iter()
+            .all(|t| *t != request.template_id)
+        {
+            return Err(invalid("template_id", "is not a known template (see ListTemplates)").into());
+        }
+        if matches!(
+            pb::Channel::try_from(request.channel),
+            Ok(pb::Channel::Unspecified) | Err(_)
+        ) {
+            return Err(invalid("channel", "must be EMAIL, SMS or WHATSAPP").into());
+        }
+        // The caller's key, scoped by tenant, is the reminder id: retries find the same one.
+        let reminder_id = Uuid::new_v5(
+            &debtor_id,
+            format!("one-off/{}/{key}", request.tenant_id).as_bytes(),
+        );
+        let invoice = request.invoice.unwrap_or_default();
+        let event = pb::ReminderDue {
+            reminder_id: reminder_id.to_string(),
+            tenant_id: request.tenant_id.clone(),
+            debtor_id: debtor_id.to_string(),
+            invoice_id: invoice.invoice_id.clone(),
+            step: "one-off".into(),
+            channel: request.channel,
+            template_id: request.template_id,
+            due_at: Some(time::timestamp(Utc::now())),
+            debtor: Some(debtor),
+            invoice: Some(invoice),
+            ..Default::default()
+        };
+        let reminder = crate::delivery::parse(event).map_err(|reason| invalid("debtor", &reason))?;
+        self.dispatcher
+            .deliver_all(std::slice::from_ref(&reminder), Utc::now())
+            .await
+            .map_err(|failure| Status::unavailable(failure.to_string()))?;
+        let record = match store::delivery(&self.pool, reminder_id)
+            .await
+            .map_err(ChannelsError::from)?
+        {
+            Some(delivery) => delivery.record(),
+            None => {
+                let decision = store::last_decision(&self.pool, reminder_id)
+                    .await
+                    .map_err(ChannelsError::from)?
+                    .ok_or_else(|| Status::internal("the message was neither recorded nor decided"))?;
+                pb::DeliveryRecord {
+                    reminder_id: reminder_id.to_string(),
+                    tenant_id: request.tenant_id,
+                    debtor_id: debtor_id.to_string(),
+                    channel: channel_from_name(&decision.channel) as i32,
+                    status: pb::DeliveryStatus::Deferred as i32,
+                    reason: decision.reason,
+                    not_before: decision.not_before.map(time::timestamp),
+                    rule: decision.rule,
+                    pack: decision.pack,
+                    at: Some(time::timestamp(decision.decided_at)),
+                    ..Default::default()
+                }
+            }
+        };
+        Ok(Response::new(pb::SendMessageResponse {
+            reminder_id: reminder_id.to_string(),
+            record: Some(record),
+        }))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::GetConversationResponse>, Status> {
+        let request = request.into_inner();
+        let (tenant_id, debtor_id) = tenant_and_debtor(&request.tenant_id, &request.debtor_id)?;
+        let rows = store::conversation(&self.pool, &tenant_id, debtor_id)
+            .await
+            .map_err(ChannelsError::from)?;
+        let entries = rows
+            .into_iter()
+            .map(
+                |(at, channel, inbound, text, status, reminder_id)| pb::ConversationEntry {
+                    at: Some(time::timestamp(at)),
+                    channel: channel_from_name(&channel) as i32,
+                    inbound,
+                    text,
+                    status,
+                    reminder_id: reminder_id.map(|id| id.to_string()).unwrap_or_default(),
+                },
+            )
+            .collect();
+        Ok(Response::new(pb::GetConversationResponse { entries }))
+    }
+
+    async fn list_templates(
+        &self,
+        _request: Request<pb::ListTemplatesRequest>,
+    ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
+        let templates = crate::templates::all()
+            .into_iter()
+            .map(|(template_id, language, subject, body)| pb::Template {
+                template_id: template_id.into(),
+                language: language.into(),
+                subject: subject.into(),
+                body: body.into(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListTemplatesResponse { templates }))
     }
 }

@@ -207,7 +207,7 @@ impl Application {
         let http_client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
-        let dispatcher = delivery::Dispatcher {
+        let dispatcher = std::sync::Arc::new(delivery::Dispatcher {
             pool: pool.clone(),
             budget: budget::ContactBudget::new(redis.clone(), &config.redis_prefix),
             rulebook: rulebook.clone(),
@@ -249,10 +249,10 @@ impl Application {
             max_attempts: settings.max_attempts,
             sends: std::sync::atomic::AtomicU64::new(0),
             exit_after_sends: settings.exit_after_sends,
-        };
+        });
         let consuming = tokio::spawn(kafka::run_batch_consumer(
             consumer,
-            dispatcher,
+            dispatcher.clone(),
             producer.clone(),
             config.topics.dead_letter.clone(),
             "channels",
@@ -280,6 +280,7 @@ impl Application {
                 .await
         });
         let routes = tonic::service::Routes::new(ChannelsServiceServer::new(grpc::Channels {
+            dispatcher,
             pool,
             budget: budget::ContactBudget::new(redis, &config.redis_prefix),
             rulebook,

@@ -451,3 +451,44 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
     outbox::enqueue_many(&mut tx, &queued).await?;
     tx.commit().await
 }
+
+/// A debtor's messages and replies, oldest first: (at, channel, inbound, text, status, reminder).
+pub async fn conversation(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+) -> Result<Vec<(DateTime<Utc>, String, bool, String, String, Option<Uuid>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT created_at, channel, false, subject, status, reminder_id FROM deliveries
+         WHERE tenant_id = $1 AND debtor_id = $2
+         UNION ALL
+         SELECT received_at, channel, true, text, intent, reminder_id FROM responses
+         WHERE tenant_id = $1 AND debtor_id = $2
+         ORDER BY 1",
+    )
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// The latest rule decision on a reminder, for answering a one-off send that was not final.
+pub async fn last_decision(pool: &PgPool, reminder_id: Uuid) -> Result<Option<DecisionRow>, sqlx::Error> {
+    let row: Option<DecisionTuple> = sqlx::query_as(
+        "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at FROM contact_decisions
+         WHERE reminder_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(reminder_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| DecisionRow {
+        reminder_id: r.0,
+        channel: r.1,
+        verdict: r.2,
+        not_before: r.3,
+        rule: r.4,
+        pack: r.5,
+        reason: r.6,
+        decided_at: r.7,
+    }))
+}

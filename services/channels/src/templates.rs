@@ -75,6 +75,22 @@ fn text(template_id: &str, language: &str) -> Option<(&'static str, &'static str
     Some(text)
 }
 
+/// Every template id, for listing them.
+pub const TEMPLATE_IDS: &[&str] = &["preventive", "overdue", "final_notice", "instalment"];
+
+/// Every (template, language, subject, body), Spanish first.
+pub fn all() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+    let mut all = Vec::new();
+    for template in TEMPLATE_IDS {
+        for language in ["es", "pt", "en"] {
+            if let Some((subject, body)) = text(template, language) {
+                all.push((*template, language, subject, body));
+            }
+        }
+    }
+    all
+}
+
 /// The template's language for a locale: its language if we have it, else Spanish.
 pub fn language(locale: &str) -> &'static str {
     match locale

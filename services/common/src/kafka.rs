@@ -413,3 +413,13 @@ pub fn message_traceparent(message: &BorrowedMessage<'_>) -> Option<String> {
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::to_string)
 }
+
+/// A handler shared with other parts of a service (e.g. gRPC) handles batches just the same.
+impl<T: BatchHandler> BatchHandler for std::sync::Arc<T> {
+    fn handle_batch(
+        &self,
+        messages: &[BorrowedMessage<'_>],
+    ) -> impl std::future::Future<Output = Result<Vec<(usize, String)>, String>> + Send {
+        T::handle_batch(self, messages)
+    }
+}
