@@ -515,3 +515,114 @@ async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation(
             .any(|t| t.template_id == "overdue" && t.language == "es")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_bounce_fails_the_delivery_and_withdraws_the_address() {
+    use p256::ecdsa::signature::Signer as _;
+    use p256::pkcs8::EncodePublicKey as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let signing = p256::ecdsa::SigningKey::from_bytes(&[11u8; 32].into()).expect("key");
+    let public = engine.encode(
+        signing
+            .verifying_key()
+            .to_public_key_der()
+            .expect("der")
+            .as_bytes(),
+    );
+    let (sendgrid, _sends) = sendgrid_stand_in().await;
+    let stack = Stack::start_configured(
+        None,
+        vec![
+            ("SENDGRID_API_KEY", "SG.e2e".into()),
+            ("SENDGRID_FROM", "cobranza@acme.example".into()),
+            ("SENDGRID_API_BASE", sendgrid),
+            ("SENDGRID_WEBHOOK_PUBLIC_KEY", public),
+        ],
+    )
+    .await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    let first = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&first), None)
+        .await;
+    let sent: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        (sent.status(), sent.provider.as_str()),
+        (pb::DeliveryStatus::Sent, "sendgrid")
+    );
+
+    let body = format!(
+        r#"[{{"email":"tesoreria@tornillo.example","event":"bounce","reason":"550 5.1.1 no such user","reminder_id":"{}"}}]"#,
+        sent.reminder_id
+    );
+    let sign = |timestamp: &str| {
+        let signature: p256::ecdsa::Signature =
+            signing.sign(&[timestamp.as_bytes(), body.as_bytes()].concat());
+        engine.encode(signature.to_der().as_bytes())
+    };
+    let post = |timestamp: String, signature: String| {
+        let body = body.clone();
+        let port = stack.http_port;
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            let request = format!(
+                "POST /webhooks/sendgrid HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Twilio-Email-Event-Webhook-Signature: {signature}\r\nX-Twilio-Email-Event-Webhook-Timestamp: {timestamp}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(request.as_bytes()).await.expect("send");
+            let mut response = String::new();
+            client.read_to_string(&mut response).await.expect("read");
+            response
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok())
+                .expect("status")
+        }
+    };
+    let now = chrono::Utc::now().timestamp().to_string();
+    let stale = (chrono::Utc::now() - chrono::Duration::minutes(30))
+        .timestamp()
+        .to_string();
+    assert_eq!(
+        post(stale.clone(), sign(&stale)).await,
+        403,
+        "a replayed old event"
+    );
+    let forger = p256::ecdsa::SigningKey::from_bytes(&[12u8; 32].into()).expect("key");
+    let forged: p256::ecdsa::Signature = forger.sign(&[now.as_bytes(), body.as_bytes()].concat());
+    assert_eq!(
+        post(now.clone(), engine.encode(forged.to_der().as_bytes())).await,
+        403,
+        "another key"
+    );
+    assert_eq!(post(now.clone(), sign(&now)).await, 200);
+    let failed: pb::DeliveryRecord = deliveries
+        .find(HOP, |r| {
+            r.decode::<pb::DeliveryRecord>().status() == pb::DeliveryStatus::Failed
+        })
+        .await
+        .decode();
+    assert_eq!(failed.reminder_id, sent.reminder_id);
+    assert!(failed.reason.contains("550 5.1.1"), "{}", failed.reason);
+
+    // The address is withdrawn: the next reminder is suppressed, not sent.
+    let second = invoice_of(&stack, "F-2", "evt-2", pb::InvoiceEventKind::Issued, 1, -10);
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&second), None)
+        .await;
+    let next: pb::DeliveryRecord = deliveries
+        .find(HOP, |r| {
+            let record: pb::DeliveryRecord = r.decode();
+            record.reminder_id != sent.reminder_id
+        })
+        .await
+        .decode();
+    assert_eq!(
+        (next.status(), next.rule.as_str()),
+        (pb::DeliveryStatus::Suppressed, "opt-out"),
+        "{next:?}"
+    );
+}

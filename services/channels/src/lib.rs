@@ -68,6 +68,8 @@ pub struct Settings {
     pub twilio: Option<TwilioSettings>,
     /// SendGrid credentials: email goes through the sandbox when they are not set.
     pub sendgrid: Option<(String, String, String)>,
+    /// The public key SendGrid signs its event webhook with (base64 DER).
+    pub sendgrid_webhook_key: Option<String>,
     pub whatsapp: Option<WhatsAppSettings>,
 }
 
@@ -109,6 +111,7 @@ impl Settings {
                 .get("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS")
                 .and_then(|n| n.parse().ok()),
             delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", 1000)?,
+            sendgrid_webhook_key: env.get("SENDGRID_WEBHOOK_PUBLIC_KEY").filter(|k| !k.is_empty()),
             sendgrid: match env.get("SENDGRID_API_KEY").filter(|k| !k.is_empty()) {
                 Some(key) => Some((
                     key,
@@ -271,6 +274,7 @@ impl Application {
             twilio_auth_token: settings.twilio.as_ref().map(|t| t.auth_token.clone()),
             whatsapp_app_secret: settings.whatsapp.as_ref().map(|w| w.app_secret.clone()),
             whatsapp_verify_token: settings.whatsapp.as_ref().map(|w| w.verify_token.clone()),
+            sendgrid_public_key: settings.sendgrid_webhook_key.clone(),
         });
         tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "channels serving");
         let http_shutdown = shutdown.clone();

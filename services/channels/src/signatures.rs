@@ -39,6 +39,50 @@ pub fn meta_valid(app_secret: &str, body: &[u8], header: &str) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
+/// SendGrid's signed event webhook: an ECDSA P-256 (SHA-256) signature, base64 DER, over the
+/// timestamp header followed by the raw body, checked with the account's public key (base64
+/// DER). A timestamp more than `max_age` old (or from the future) is a replay and refused.
+pub fn sendgrid_valid(
+    public_key: &str,
+    timestamp: &str,
+    body: &[u8],
+    signature: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    max_age: chrono::Duration,
+) -> bool {
+    use p256::ecdsa::signature::Verifier as _;
+    use p256::pkcs8::DecodePublicKey as _;
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let Some(sent_at) = timestamp
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+    else {
+        return false;
+    };
+    if now - sent_at > max_age || sent_at - now > chrono::Duration::minutes(5) {
+        return false;
+    }
+    let Some(key) = engine
+        .decode(public_key.trim())
+        .ok()
+        .and_then(|der| p256::ecdsa::VerifyingKey::from_public_key_der(&der).ok())
+    else {
+        return false;
+    };
+    let Some(signature) = engine
+        .decode(signature.trim())
+        .ok()
+        .and_then(|der| p256::ecdsa::Signature::from_der(&der).ok())
+    else {
+        return false;
+    };
+    let mut signed = timestamp.trim().as_bytes().to_vec();
+    signed.extend_from_slice(body);
+    key.verify(&signed, &signature).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +144,65 @@ mod tests {
             "the prefix is required"
         );
         assert!(!meta_valid("app-secret", body, "sha256=zz"));
+    }
+
+    #[test]
+    fn sendgrid_accepts_a_fresh_signature_and_refuses_forged_and_stale_ones() {
+        use p256::ecdsa::signature::Signer as _;
+        use p256::pkcs8::EncodePublicKey as _;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let signing = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).expect("key");
+        let public = engine.encode(
+            signing
+                .verifying_key()
+                .to_public_key_der()
+                .expect("der")
+                .as_bytes(),
+        );
+        let body = br#"[{"email":"ap@example.com","event":"bounce","reminder_id":"x"}]"#;
+        let now = chrono::Utc::now();
+        let timestamp = now.timestamp().to_string();
+        let sign = |ts: &str, body: &[u8]| {
+            let mut signed = ts.as_bytes().to_vec();
+            signed.extend_from_slice(body);
+            let signature: p256::ecdsa::Signature = signing.sign(&signed);
+            engine.encode(signature.to_der().as_bytes())
+        };
+        let ten_minutes = chrono::Duration::minutes(10);
+        assert!(sendgrid_valid(
+            &public,
+            &timestamp,
+            body,
+            &sign(&timestamp, body),
+            now,
+            ten_minutes
+        ));
+        assert!(
+            !sendgrid_valid(
+                &public,
+                &timestamp,
+                b"[]",
+                &sign(&timestamp, body),
+                now,
+                ten_minutes
+            ),
+            "another body"
+        );
+        let other = p256::ecdsa::SigningKey::from_bytes(&[9u8; 32].into()).expect("key");
+        let forged: p256::ecdsa::Signature = other.sign(&[timestamp.as_bytes(), body].concat());
+        assert!(!sendgrid_valid(
+            &public,
+            &timestamp,
+            body,
+            &engine.encode(forged.to_der().as_bytes()),
+            now,
+            ten_minutes
+        ));
+        let old = (now - chrono::Duration::minutes(11)).timestamp().to_string();
+        assert!(
+            !sendgrid_valid(&public, &old, body, &sign(&old, body), now, ten_minutes),
+            "a replayed, stale event"
+        );
     }
 
     // hmac.new(b"app-secret", b'{"object":"whatsapp_business_account","entry":[]}', sha256).hexdigest()

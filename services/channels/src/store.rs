@@ -265,6 +265,36 @@ pub async fn update_status(
     reason: &str,
     topic: &str,
 ) -> Result<bool, sqlx::Error> {
+    update_status_where(
+        pool,
+        "provider_message_id = $1",
+        provider_message_id,
+        status,
+        reason,
+        topic,
+    )
+    .await
+}
+
+/// The same, for a provider that reports our reminder id back (SendGrid's custom args).
+pub async fn update_status_of_reminder(
+    pool: &PgPool,
+    reminder_id: &str,
+    status: DeliveryStatus,
+    reason: &str,
+    topic: &str,
+) -> Result<bool, sqlx::Error> {
+    update_status_where(pool, "reminder_id::text = $1", reminder_id, status, reason, topic).await
+}
+
+async fn update_status_where(
+    pool: &PgPool,
+    condition: &str,
+    key: &str,
+    status: DeliveryStatus,
+    reason: &str,
+    topic: &str,
+) -> Result<bool, sqlx::Error> {
     let rank = |name: &str| match name {
         "sent" => 1,
         "delivered" => 2,
@@ -274,9 +304,9 @@ pub async fn update_status(
     };
     let mut tx = pool.begin().await?;
     let row: Option<DeliveryRow> = sqlx::query_as(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE provider_message_id = $1 FOR UPDATE"
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {condition} FOR UPDATE"
     ))
-    .bind(provider_message_id)
+    .bind(key)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else { return Ok(false) };
@@ -491,4 +521,19 @@ pub async fn last_decision(pool: &PgPool, reminder_id: Uuid) -> Result<Option<De
         reason: r.6,
         decided_at: r.7,
     }))
+}
+
+/// Withdraws consent for a channel without a reply from the debtor (a hard bounce, a spam
+/// complaint, an unsubscribe through the provider): never contacted there again.
+pub async fn withdraw(pool: &PgPool, reminder_id: &str, source: &str) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query(
+        "INSERT INTO opt_outs (tenant_id, debtor_id, channel, source)
+         SELECT tenant_id, debtor_id, channel, $2 FROM deliveries WHERE reminder_id::text = $1
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(reminder_id)
+    .bind(source)
+    .execute(pool)
+    .await?;
+    Ok(written.rows_affected() == 1)
 }

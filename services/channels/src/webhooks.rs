@@ -26,6 +26,8 @@ pub struct Webhooks {
     pub twilio_auth_token: Option<String>,
     pub whatsapp_app_secret: Option<String>,
     pub whatsapp_verify_token: Option<String>,
+    /// SendGrid's event-webhook verification key (base64 DER).
+    pub sendgrid_public_key: Option<String>,
 }
 
 pub fn router(webhooks: Webhooks) -> Router {
@@ -34,6 +36,7 @@ pub fn router(webhooks: Webhooks) -> Router {
         .route("/webhooks/sandbox/replies", post(sandbox_reply))
         .route("/webhooks/twilio", post(twilio))
         .route("/unsubscribe/{reminder_id}", post(unsubscribe))
+        .route("/webhooks/sendgrid", post(sendgrid))
         .route("/webhooks/whatsapp", get(whatsapp_verify).post(whatsapp))
         .with_state(webhooks)
 }
@@ -71,6 +74,89 @@ async fn unsubscribe(
     store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
         .await
         .map_err(unavailable)?;
+    Ok(StatusCode::OK)
+}
+
+/// SendGrid's event webhook: delivered, bounces, drops, spam reports and unsubscribes, signed
+/// with ECDSA. A hard bounce, a complaint or an unsubscribe withdraws the address for good.
+async fn sendgrid(
+    State(webhooks): State<Webhooks>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, Rejection> {
+    let key = webhooks
+        .sendgrid_public_key
+        .as_deref()
+        .ok_or_else(|| forbidden("sendgrid is not configured"))?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let signature = header("x-twilio-email-event-webhook-signature");
+    let timestamp = header("x-twilio-email-event-webhook-timestamp");
+    if !signatures::sendgrid_valid(
+        key,
+        timestamp,
+        &body,
+        signature,
+        Utc::now(),
+        chrono::Duration::minutes(10),
+    ) {
+        tracing::warn!("sendgrid webhook with a bad or stale signature refused");
+        return Err(forbidden("bad signature"));
+    }
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&body)
+        .map_err(|err| (StatusCode::BAD_REQUEST, format!("not a JSON array: {err}")))?;
+    let unavailable = |err: sqlx::Error| {
+        tracing::error!(error = %err, "sendgrid event not stored");
+        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
+    };
+    for event in &events {
+        let Some(reminder_id) = event["reminder_id"].as_str() else {
+            continue;
+        };
+        let kind = event["event"].as_str().unwrap_or_default();
+        let reason = format!(
+            "sendgrid {kind}: {}",
+            event["reason"].as_str().unwrap_or_default()
+        );
+        let topic = &webhooks.deliveries_topic;
+        match kind {
+            "delivered" => {
+                store::update_status_of_reminder(
+                    &webhooks.pool,
+                    reminder_id,
+                    pb::DeliveryStatus::Delivered,
+                    "",
+                    topic,
+                )
+                .await
+                .map_err(unavailable)?;
+            }
+            "bounce" | "dropped" => {
+                store::update_status_of_reminder(
+                    &webhooks.pool,
+                    reminder_id,
+                    pb::DeliveryStatus::Failed,
+                    &reason,
+                    topic,
+                )
+                .await
+                .map_err(unavailable)?;
+                store::withdraw(&webhooks.pool, reminder_id, &format!("sendgrid {kind}"))
+                    .await
+                    .map_err(unavailable)?;
+            }
+            "spamreport" | "unsubscribe" | "group_unsubscribe" => {
+                store::withdraw(&webhooks.pool, reminder_id, &format!("sendgrid {kind}"))
+                    .await
+                    .map_err(unavailable)?;
+            }
+            _ => {}
+        }
+    }
     Ok(StatusCode::OK)
 }
 
