@@ -230,8 +230,11 @@ async fn a_provider_that_keeps_failing_is_given_up_on_and_the_contact_given_back
     let stack = Stack::start().await;
     let deliveries = stack.follow(&stack.topics.deliveries);
     let mut event = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
-    // The sandbox answers "busy" for this domain, like a provider in an outage.
-    event.debtor.as_mut().expect("debtor").email = "cartera@busy.sandbox.invalid".into();
+    // The sandbox answers "busy" for this domain, like a provider in an outage; no phone to
+    // fall back on.
+    let debtor = event.debtor.as_mut().expect("debtor");
+    debtor.email = "cartera@busy.sandbox.invalid".into();
+    debtor.phone.clear();
     stack
         .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
         .await;
@@ -624,5 +627,23 @@ async fn a_signed_bounce_fails_the_delivery_and_withdraws_the_address() {
         (next.status(), next.rule.as_str()),
         (pb::DeliveryStatus::Suppressed, "opt-out"),
         "{next:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_email_keeps_failing_the_steps_next_channel_is_used() {
+    let stack = Stack::start().await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    let mut event = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
+    // The overdue step goes by email, else SMS; the email provider is down.
+    event.debtor.as_mut().expect("debtor").email = "cartera@busy.sandbox.invalid".into();
+    stack
+        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .await;
+    let record: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        (record.status(), record.channel(), record.provider.as_str()),
+        (pb::DeliveryStatus::Sent, pb::Channel::Sms, "sandbox-sms"),
+        "{record:?}"
     );
 }

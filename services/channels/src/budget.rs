@@ -323,6 +323,13 @@ impl ContactBudget {
             .await
     }
 
+    /// A new channel starts its own count of attempts.
+    pub async fn reset_attempts(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<(), redis::RedisError> {
+        let key = self.debtor_key(debtor_id, &format!("attempts:{reminder_id}"));
+        let mut redis = self.redis.clone();
+        redis::cmd("DEL").arg(&key).query_async::<()>(&mut redis).await
+    }
+
     /// Counts one more attempt to send a reminder through its provider; the count lives a day.
     pub async fn attempt(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<u32, redis::RedisError> {
         let key = self.debtor_key(debtor_id, &format!("attempts:{reminder_id}"));

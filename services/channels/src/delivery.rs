@@ -39,6 +39,7 @@ pub struct Dispatcher {
 }
 
 /// A reminder with the fields delivery relies on checked.
+#[derive(Clone)]
 pub struct Reminder {
     /// The W3C trace the reminder arrived in: its delivery record continues it.
     traceparent: Option<String>,
@@ -111,6 +112,8 @@ enum Outcome {
         pack: String,
         reason: String,
     },
+    /// The provider kept failing transiently: the step's next channel may be tried.
+    GaveUp(String),
 }
 
 fn failed(reason: impl Into<String>) -> Outcome {
@@ -251,7 +254,10 @@ impl Dispatcher {
                     at.date_naive()
                 ),
             ),
-            None => self.decide_and_send(reminder, &rules, &mut delivery, now).await?,
+            None => {
+                self.decide_with_fallbacks(reminder, &rules, &mut delivery, now)
+                    .await?
+            }
         };
         let verdict = match outcome {
             Outcome::Deferred {
@@ -266,6 +272,11 @@ impl Dispatcher {
                 delivery.rule = rule;
                 delivery.pack = pack;
                 Some("deferred")
+            }
+            Outcome::GaveUp(reason) => {
+                delivery.status = DeliveryStatus::Failed;
+                delivery.reason = reason;
+                None
             }
             Outcome::Final {
                 status,
@@ -287,6 +298,57 @@ impl Dispatcher {
             verdict,
             traceparent: reminder.traceparent.clone(),
         })
+    }
+
+    /// The step's channels in order: when a provider keeps failing, the next channel the debtor
+    /// may be reached on is tried, under the same rules (and its own opt-outs and caps).
+    async fn decide_with_fallbacks(
+        &self,
+        reminder: &Reminder,
+        rules: &Applied<'_>,
+        delivery: &mut Delivery,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Failure> {
+        let mut current = reminder.clone();
+        let mut fallbacks = reminder.event.fallbacks.clone().into_iter();
+        loop {
+            let outcome = self.decide_and_send(&current, rules, delivery, now).await?;
+            let Outcome::GaveUp(reason) = outcome else {
+                return Ok(outcome);
+            };
+            let next = loop {
+                let Some(next) = fallbacks.next() else {
+                    return Ok(Outcome::GaveUp(reason));
+                };
+                let key = (
+                    current.event.tenant_id.clone(),
+                    current.debtor_id,
+                    channel_name(next.channel()).to_string(),
+                );
+                let opted_out = store::opted_out_among(&self.pool, std::slice::from_ref(&key))
+                    .await
+                    .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+                if opted_out.is_empty() {
+                    break next;
+                }
+            };
+            tracing::info!(from = %delivery.channel, to = channel_name(next.channel()), %reason, "provider kept failing, trying the step's next channel");
+            self.budget
+                .reset_attempts(current.debtor_id, current.reminder_id)
+                .await
+                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+            let channel = next.channel();
+            current.event.channel = next.channel;
+            current.event.recipient = next.recipient;
+            current.event.contact_role = next.contact_role;
+            delivery.channel = channel_name(channel).to_string();
+            delivery.provider = match channel {
+                pb::Channel::Sms => self.sms.name(),
+                pb::Channel::Whatsapp => self.whatsapp.name(),
+                _ => self.email.name(),
+            }
+            .to_string();
+        }
     }
 
     async fn decide_and_send(
@@ -523,7 +585,9 @@ impl Dispatcher {
                     .release(reminder.debtor_id, reminder.reminder_id)
                     .await
                     .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-                Ok(failed(format!("gave up after {attempts} attempts: {reason}")))
+                Ok(Outcome::GaveUp(format!(
+                    "gave up after {attempts} attempts: {reason}"
+                )))
             }
         }
     }

@@ -111,7 +111,9 @@ impl Timers {
 
 /// The first of the step's channels the debtor can be reached on, to the first of its roles
 /// that has a contact point there; else the first channel, to the debtor's primary address.
-fn route(reminder: &DueReminder, debtor: &pb::Debtor) -> (String, String, String) {
+/// Every reachable (channel, role, address) for the step, in the step's order of channels.
+fn routes(reminder: &DueReminder, debtor: &pb::Debtor) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
     for channel in &reminder.channels {
         let on_channel = |route: &&pb::ContactRoute| recobro_common::channel_name(route.channel()) == channel;
         let mut candidates: Vec<&pb::ContactRoute> = debtor.routes.iter().filter(on_channel).collect();
@@ -124,7 +126,8 @@ fn route(reminder: &DueReminder, debtor: &pb::Debtor) -> (String, String, String
             (rank, !route.preferred)
         });
         if let Some(best) = candidates.first() {
-            return (channel.clone(), best.role.clone(), best.address.clone());
+            found.push((channel.clone(), best.role.clone(), best.address.clone()));
+            continue;
         }
         // Snapshots from before contact routes carry only the primary email and phone.
         let primary = match channel.as_str() {
@@ -132,16 +135,27 @@ fn route(reminder: &DueReminder, debtor: &pb::Debtor) -> (String, String, String
             _ => &debtor.phone,
         };
         if debtor.routes.is_empty() && !primary.is_empty() {
-            return (channel.clone(), String::new(), primary.clone());
+            found.push((channel.clone(), String::new(), primary.clone()));
         }
     }
-    (reminder.channel.clone(), String::new(), String::new())
+    if found.is_empty() {
+        found.push((reminder.channel.clone(), String::new(), String::new()));
+    }
+    found
 }
 
 fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::ReminderDue {
     let invoice = snapshot.invoice.unwrap_or_default();
     let debtor = snapshot.debtor.unwrap_or_default();
-    let (channel, contact_role, recipient) = route(reminder, &debtor);
+    let mut routes = routes(reminder, &debtor).into_iter();
+    let (channel, contact_role, recipient) = routes.next().unwrap_or_default();
+    let fallbacks = routes
+        .map(|(channel, contact_role, recipient)| pb::Fallback {
+            channel: channel_from_name(&channel) as i32,
+            contact_role,
+            recipient,
+        })
+        .collect();
     pb::ReminderDue {
         reminder_id: reminder.reminder_id.to_string(),
         tenant_id: invoice.tenant_id.clone(),
@@ -165,6 +179,7 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::Rem
                 currency,
             }),
         due_date: reminder.due_date.map(time::date),
+        fallbacks,
     }
 }
 
