@@ -207,7 +207,7 @@ fn invoice_id(tenant: &str, external_id: &str) -> String {
 fn short_state(state: pb::ReminderState) -> &'static str {
     match state {
         pb::ReminderState::Pending => "pending",
-        pb::ReminderState::Emitted => "SENT",
+        pb::ReminderState::Emitted => "EMITTED",
         pb::ReminderState::Cancelled => "cancelled",
         pb::ReminderState::Skipped => "skipped",
         pb::ReminderState::Paused => "paused",
