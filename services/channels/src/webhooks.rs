@@ -41,6 +41,37 @@ pub fn router(webhooks: Webhooks) -> Router {
         .with_state(webhooks)
 }
 
+/// The database did not take it: the provider retries the webhook later.
+fn unavailable(err: sqlx::Error) -> Rejection {
+    tracing::error!(error = %err, "webhook not stored");
+    (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
+}
+
+/// Records what the debtor answered to `delivery`, and publishes it.
+async fn record_reply(
+    webhooks: &Webhooks,
+    delivery: store::Delivery,
+    channel: pb::Channel,
+    text: String,
+    intent: pb::ResponseIntent,
+) -> Result<pb::DebtorResponse, Rejection> {
+    let response = pb::DebtorResponse {
+        response_id: Uuid::new_v4().to_string(),
+        tenant_id: delivery.tenant_id,
+        debtor_id: delivery.debtor_id.to_string(),
+        channel: channel as i32,
+        reminder_id: delivery.reminder_id.to_string(),
+        text,
+        intent: intent as i32,
+        received_at: Some(time::timestamp(Utc::now())),
+    };
+    store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(debtor_id = %response.debtor_id, intent = intent.as_str_name(), "debtor replied");
+    Ok(response)
+}
+
 fn forbidden(why: &str) -> Rejection {
     (StatusCode::FORBIDDEN, why.to_string())
 }
@@ -53,27 +84,13 @@ async fn unsubscribe(
 ) -> Result<StatusCode, Rejection> {
     let reminder_id = Uuid::parse_str(reminder_id.trim())
         .map_err(|_| (StatusCode::BAD_REQUEST, "not a reminder id".to_string()))?;
-    let unavailable = |err: sqlx::Error| {
-        tracing::error!(error = %err, "unsubscribe not stored");
-        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
-    };
     let delivery = store::delivery(&webhooks.pool, reminder_id)
         .await
         .map_err(unavailable)?
         .ok_or_else(|| (StatusCode::NOT_FOUND, "unknown link".to_string()))?;
-    let response = pb::DebtorResponse {
-        response_id: Uuid::new_v4().to_string(),
-        tenant_id: delivery.tenant_id,
-        debtor_id: delivery.debtor_id.to_string(),
-        channel: recobro_common::channel_from_name(&delivery.channel) as i32,
-        reminder_id: reminder_id.to_string(),
-        text: "List-Unsubscribe one-click".into(),
-        intent: pb::ResponseIntent::OptOut as i32,
-        received_at: Some(time::timestamp(Utc::now())),
-    };
-    store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
-        .await
-        .map_err(unavailable)?;
+    let channel = recobro_common::channel_from_name(&delivery.channel);
+    let text = "List-Unsubscribe one-click".to_string();
+    record_reply(&webhooks, delivery, channel, text, pb::ResponseIntent::OptOut).await?;
     Ok(StatusCode::OK)
 }
 
@@ -109,10 +126,6 @@ async fn sendgrid(
     }
     let events: Vec<serde_json::Value> = serde_json::from_slice(&body)
         .map_err(|err| (StatusCode::BAD_REQUEST, format!("not a JSON array: {err}")))?;
-    let unavailable = |err: sqlx::Error| {
-        tracing::error!(error = %err, "sendgrid event not stored");
-        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
-    };
     for event in &events {
         let Some(reminder_id) = event["reminder_id"].as_str() else {
             continue;
@@ -181,10 +194,6 @@ async fn twilio(
         return Err(forbidden("bad signature"));
     }
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let unavailable = |err: sqlx::Error| {
-        tracing::error!(error = %err, "twilio webhook not stored");
-        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
-    };
     if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
         let (status, reason) = match status {
             "delivered" => (pb::DeliveryStatus::Delivered, String::new()),
@@ -260,10 +269,6 @@ async fn whatsapp(
     }
     let payload: serde_json::Value =
         serde_json::from_slice(&body).map_err(|err| (StatusCode::BAD_REQUEST, format!("not JSON: {err}")))?;
-    let unavailable = |err: sqlx::Error| {
-        tracing::error!(error = %err, "whatsapp webhook not stored");
-        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
-    };
     let values = payload["entry"]
         .as_array()
         .into_iter()
@@ -319,10 +324,6 @@ async fn reply_from(
     from: &str,
     text: &str,
 ) -> Result<(), Rejection> {
-    let unavailable = |err: sqlx::Error| {
-        tracing::error!(error = %err, "reply not stored");
-        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
-    };
     let Some(delivery) = store::latest_delivery_to(&webhooks.pool, from)
         .await
         .map_err(unavailable)?
@@ -330,21 +331,14 @@ async fn reply_from(
         tracing::info!("a reply from an unknown sender ignored");
         return Ok(());
     };
-    let intent = replies::classify(text);
-    let response = pb::DebtorResponse {
-        response_id: Uuid::new_v4().to_string(),
-        tenant_id: delivery.tenant_id,
-        debtor_id: delivery.debtor_id.to_string(),
-        channel: channel as i32,
-        reminder_id: delivery.reminder_id.to_string(),
-        text: text.to_string(),
-        intent: intent as i32,
-        received_at: Some(time::timestamp(Utc::now())),
-    };
-    store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
-        .await
-        .map_err(unavailable)?;
-    tracing::info!(debtor_id = %response.debtor_id, intent = intent.as_str_name(), "debtor replied");
+    record_reply(
+        webhooks,
+        delivery,
+        channel,
+        text.to_string(),
+        replies::classify(text),
+    )
+    .await?;
     Ok(())
 }
 
@@ -372,10 +366,6 @@ async fn sandbox_reply(
     if reply.text.trim().is_empty() {
         return Err((StatusCode::BAD_REQUEST, "text is required".into()));
     }
-    let unavailable = |err: sqlx::Error| {
-        tracing::error!(error = %err, "reply not stored");
-        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
-    };
     let delivery = store::delivery(&webhooks.pool, reminder_id)
         .await
         .map_err(unavailable)?
@@ -386,20 +376,8 @@ async fn sandbox_reply(
             )
         })?;
     let intent = replies::classify(&reply.text);
-    let response = pb::DebtorResponse {
-        response_id: Uuid::new_v4().to_string(),
-        tenant_id: delivery.tenant_id,
-        debtor_id: delivery.debtor_id.to_string(),
-        channel: recobro_common::channel_from_name(&delivery.channel) as i32,
-        reminder_id: reminder_id.to_string(),
-        text: reply.text,
-        intent: intent as i32,
-        received_at: Some(time::timestamp(Utc::now())),
-    };
-    store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
-        .await
-        .map_err(unavailable)?;
-    tracing::info!(debtor_id = %response.debtor_id, intent = intent.as_str_name(), "debtor replied");
+    let channel = recobro_common::channel_from_name(&delivery.channel);
+    let response = record_reply(&webhooks, delivery, channel, reply.text, intent).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
