@@ -579,13 +579,11 @@ async fn with_redis_down_nobody_is_contacted_and_nothing_is_lost() {
     assert_eq!(delivered.status(), pb::DeliveryStatus::Sent);
 }
 
-/// accounts' ids are UUIDv5 of (tenant, external id): the same derivation, for looking one up.
+/// accounts' id of an ERP record, for looking one up.
 pub(crate) fn invoice_id(tenant: &str, external_id: &str) -> String {
-    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_8e70);
-    uuid::Uuid::new_v5(&NAMESPACE, format!("invoice/{tenant}/{external_id}").as_bytes()).to_string()
+    recobro_common::ids::invoice_id(tenant, external_id).to_string()
 }
 
 pub(crate) fn debtor_id(tenant: &str, external_id: &str) -> String {
-    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_8e70);
-    uuid::Uuid::new_v5(&NAMESPACE, format!("debtor/{tenant}/{external_id}").as_bytes()).to_string()
+    recobro_common::ids::debtor_id(tenant, external_id).to_string()
 }

@@ -7,23 +7,7 @@ use uuid::Uuid;
 
 use crate::error::AccountsError;
 
-/// Namespace of Recobro's UUIDv5 ids.
-const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_8e70);
-
-/// A debtor's id: the same (tenant, external id) always gives the same id.
-pub fn debtor_id(tenant_id: &str, external_id: &str) -> Uuid {
-    Uuid::new_v5(
-        &ID_NAMESPACE,
-        format!("debtor/{tenant_id}/{external_id}").as_bytes(),
-    )
-}
-
-pub fn invoice_id(tenant_id: &str, external_id: &str) -> Uuid {
-    Uuid::new_v5(
-        &ID_NAMESPACE,
-        format!("invoice/{tenant_id}/{external_id}").as_bytes(),
-    )
-}
+pub use recobro_common::ids::{debtor_id, invoice_id};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Debtor {

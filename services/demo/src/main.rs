@@ -164,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
     println!("\neach invoice's ladder, in the debtor's local time:");
     let mut scheduling = SchedulingServiceClient::connect(scheduling_url).await?;
     for Account { number, .. } in PORTFOLIO {
-        let invoice_id = invoice_id(&tenant, number);
+        let invoice_id = recobro_common::ids::invoice_id(&tenant, number).to_string();
         let Ok(plan) = scheduling
             .list_reminders(pb::ListRemindersRequest {
                 tenant_id: tenant.clone(),
@@ -196,12 +196,6 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("\ndone. Services keep running; `make down` stops everything.");
     Ok(())
-}
-
-/// accounts derives ids from (tenant, external id) the same way.
-fn invoice_id(tenant: &str, external_id: &str) -> String {
-    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d0c_5a8e_7a1b_4c2e_9f3d_2b6e_1c4a_8e70);
-    uuid::Uuid::new_v5(&NAMESPACE, format!("invoice/{tenant}/{external_id}").as_bytes()).to_string()
 }
 
 fn short_state(state: pb::ReminderState) -> &'static str {
