@@ -359,10 +359,7 @@ pub struct Follower {
 impl Follower {
     /// The next message, or `None` after `wait` with nothing.
     pub async fn next(&self, wait: Duration) -> Option<Received> {
-        let message = tokio::time::timeout(wait, self.consumer.recv())
-            .await
-            .ok()?
-            .expect("kafka receive");
+        let message = tokio::time::timeout(wait, receive(&self.consumer)).await.ok()?;
         let headers = message
             .headers()
             .map(|h| {
@@ -479,4 +476,18 @@ pub async fn post_json(port: u16, path: &str, body: &str) -> (u16, String) {
 
 pub fn encode<M: prost::Message>(message: &M) -> Vec<u8> {
     message.encode_to_vec()
+}
+
+/// The next message; errors the consumer reports while it settles (a topic created a moment
+/// ago is not in its metadata yet) are passed over, not fatal.
+pub async fn receive(consumer: &StreamConsumer) -> rdkafka::message::BorrowedMessage<'_> {
+    loop {
+        match consumer.recv().await {
+            Ok(message) => return message,
+            Err(err) => {
+                eprintln!("kafka receive: {err}, waiting");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }

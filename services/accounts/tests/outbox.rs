@@ -98,10 +98,17 @@ fn follow(config: &Config) -> StreamConsumer {
 }
 
 async fn next_event(consumer: &StreamConsumer, wait: Duration) -> Option<pb::AccountEvent> {
-    let message = tokio::time::timeout(wait, consumer.recv())
-        .await
-        .ok()?
-        .expect("receive");
+    // Errors while the consumer settles (a topic created a moment ago is not in its metadata
+    // yet) are passed over until the wait is up.
+    let receive = async {
+        loop {
+            match consumer.recv().await {
+                Ok(message) => return message,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    };
+    let message = tokio::time::timeout(wait, receive).await.ok()?;
     Some(pb::AccountEvent::decode(message.payload().unwrap_or_default()).expect("an AccountEvent"))
 }
 
