@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use recobro_common::rules::{Applied, Cap, CapKind, Pack, Window};
 use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 const RESERVE: &str = r#"
@@ -97,17 +98,54 @@ return 1
 /// Longer than any redelivery or deferral: a reminder seen again is still recognised.
 const RESERVATION_TTL: Duration = Duration::days(45);
 
+/// A send claim outlives its wait for the provider turn and the call (both bounded by the
+/// provider timeout); after a crash, a claim that never reached a provider frees up this soon.
+const SEND_CLAIM_TTL_SECONDS: i64 = 60;
+
 pub struct ContactBudget {
     redis: ConnectionManager,
     reserve: redis::Script,
     release: redis::Script,
+    renew: redis::Script,
     prefix: String,
+    marks: mpsc::UnboundedSender<SentMark>,
+}
+
+/// A "sent" mark waiting for its round trip, and who waits for it.
+struct SentMark {
+    sent: String,
+    sending: String,
+    provider_id: String,
+    written: oneshot::Sender<Result<(), redis::RedisError>>,
+}
+
+/// Writes "sent" marks in the order they were queued, all that are waiting in one round trip.
+/// When a mark is acknowledged, every mark queued before it is in Redis too.
+async fn write_marks(mut redis: ConnectionManager, mut queue: mpsc::UnboundedReceiver<SentMark>) {
+    let mut marks = Vec::new();
+    while queue.recv_many(&mut marks, 1024).await > 0 {
+        let mut pipe = redis::pipe();
+        for mark in &marks {
+            pipe.cmd("SET")
+                .arg(&mark.sent)
+                .arg(&mark.provider_id)
+                .arg("EX")
+                .arg(RESERVATION_TTL.num_seconds())
+                .ignore()
+                .del(&mark.sending)
+                .ignore();
+        }
+        let written = pipe.query_async::<()>(&mut redis).await;
+        for mark in marks.drain(..) {
+            let _ = mark.written.send(written.clone());
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
 pub enum SendClaim {
-    /// This worker may call the provider.
-    Mine,
+    /// This worker may call the provider; the claim is known by this token.
+    Mine(String),
     /// Already sent, with this provider id: record it, do not send again.
     Sent(String),
     /// Another worker is sending it now.
@@ -137,11 +175,19 @@ struct CapKey<'a> {
 }
 
 impl ContactBudget {
+    /// Must be called within the Tokio runtime: it starts the task that writes "sent" marks.
     pub fn new(redis: ConnectionManager, prefix: &str) -> ContactBudget {
+        let (marks, queue) = mpsc::unbounded_channel();
+        tokio::spawn(write_marks(redis.clone(), queue));
         ContactBudget {
+            marks,
             redis,
             reserve: redis::Script::new(RESERVE),
             release: redis::Script::new(RELEASE),
+            renew: redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                 return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0",
+            ),
             prefix: prefix.to_string(),
         }
     }
@@ -270,47 +316,66 @@ impl ContactBudget {
     ) -> Result<SendClaim, redis::RedisError> {
         let sent = self.debtor_key(debtor_id, &format!("sent:{reminder_id}"));
         let sending = self.debtor_key(debtor_id, &format!("sending:{reminder_id}"));
+        let token = Uuid::new_v4().simple().to_string();
         let mut redis = self.redis.clone();
         let (already, claimed): (Option<String>, Option<String>) = redis::pipe()
             .atomic()
             .get(&sent)
             .cmd("SET")
             .arg(&sending)
-            .arg("1")
+            .arg(&token)
             .arg("NX")
             .arg("EX")
-            .arg(120)
+            .arg(SEND_CLAIM_TTL_SECONDS)
             .query_async(&mut redis)
             .await?;
         Ok(match (already, claimed) {
             (Some(provider_id), _) => SendClaim::Sent(provider_id),
-            (None, Some(_)) => SendClaim::Mine,
+            (None, Some(_)) => SendClaim::Mine(token),
             (None, None) => SendClaim::Busy,
         })
     }
 
-    /// Right after the provider accepted: remembered longer than any redelivery window.
-    pub async fn mark_sent(
+    /// Right after the provider accepted: the mark is queued at once, and the returned future
+    /// ends when Redis has it (remembered longer than any redelivery window). Queued marks are
+    /// written in order, so the next provider call need not wait for this one's round trip.
+    pub fn mark_sent(
         &self,
         debtor_id: Uuid,
         reminder_id: Uuid,
         provider_id: &str,
-    ) -> Result<(), redis::RedisError> {
-        let sent = self.debtor_key(debtor_id, &format!("sent:{reminder_id}"));
+    ) -> impl Future<Output = Result<(), redis::RedisError>> + use<> {
+        let (written, acknowledged) = oneshot::channel();
+        let queued = self.marks.send(SentMark {
+            sent: self.debtor_key(debtor_id, &format!("sent:{reminder_id}")),
+            sending: self.debtor_key(debtor_id, &format!("sending:{reminder_id}")),
+            provider_id: provider_id.to_string(),
+            written,
+        });
+        async move {
+            let gone = || redis::RedisError::from((redis::ErrorKind::Io, "the sent-mark writer stopped"));
+            queued.map_err(|_| gone())?;
+            acknowledged.await.unwrap_or_else(|_| Err(gone()))
+        }
+    }
+
+    /// Extends a send claim that is still this worker's; false when it lapsed.
+    pub async fn renew_send_claim(
+        &self,
+        debtor_id: Uuid,
+        reminder_id: Uuid,
+        token: &str,
+    ) -> Result<bool, redis::RedisError> {
         let sending = self.debtor_key(debtor_id, &format!("sending:{reminder_id}"));
         let mut redis = self.redis.clone();
-        redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(&sent)
-            .arg(provider_id)
-            .arg("EX")
-            .arg(RESERVATION_TTL.num_seconds())
-            .ignore()
-            .del(&sending)
-            .ignore()
-            .query_async::<()>(&mut redis)
-            .await
+        let renewed: i64 = self
+            .renew
+            .key(sending)
+            .arg(token)
+            .arg(SEND_CLAIM_TTL_SECONDS)
+            .invoke_async(&mut redis)
+            .await?;
+        Ok(renewed == 1)
     }
 
     /// The provider refused or failed: another attempt may claim the send.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use futures_util::StreamExt as _;
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
@@ -20,6 +21,9 @@ use crate::budget::{ContactBudget, Decision, SendClaim};
 use crate::provider::{EmailProvider, OutgoingEmail, OutgoingText, ProviderError, TextProvider};
 use crate::store::{self, Delivery};
 use crate::templates;
+
+/// A third of the send claim's TTL: a claim older than this is renewed before its call.
+const CLAIM_RENEWAL: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub struct Dispatcher {
     pub pool: PgPool,
@@ -36,6 +40,11 @@ pub struct Dispatcher {
     /// Sends made by this process, and the failpoint that ends it after so many (crash tests).
     pub sends: std::sync::atomic::AtomicU64,
     pub exit_after_sends: Option<u64>,
+    /// Held across a provider call until its "sent" mark is queued: one call in flight per
+    /// worker, so a crash leaves at most one message whose fate is unknown.
+    pub provider_turn: tokio::sync::Mutex<()>,
+    /// Debtors handled at once: their budget checks and send claims share Redis round trips.
+    pub debtors_at_once: usize,
 }
 
 /// A reminder with the fields delivery relies on checked.
@@ -179,17 +188,30 @@ impl Dispatcher {
             .collect();
         let opted_out = store::opted_out_among(&self.pool, &keys).await.map_err(retry)?;
 
-        // One at a time, in order: a crash can then interrupt at most one provider call, whose
-        // send claim (taken just before, marked sent just after) decides what a restart does.
+        // Debtors concurrently, each debtor's reminders in order (their budget is spent in
+        // order). Provider calls still take turns (`provider_turn`).
+        let mut chains: Vec<Vec<&Reminder>> = Vec::new();
+        let mut chain_of: HashMap<Uuid, usize> = HashMap::new();
+        for reminder in fresh {
+            let index = *chain_of.entry(reminder.debtor_id).or_insert_with(|| {
+                chains.push(Vec::new());
+                chains.len() - 1
+            });
+            chains[index].push(reminder);
+        }
+        // Futures made first, then run: a closure making them trips the Send checker.
+        let chains: Vec<_> = chains
+            .into_iter()
+            .map(|chain| self.deliver_chain(chain, &opted_out, now))
+            .collect();
+        let outcomes: Vec<Vec<Result<store::Recorded, Failure>>> = futures_util::stream::iter(chains)
+            .buffer_unordered(self.debtors_at_once.max(1))
+            .collect()
+            .await;
         let mut recorded = Vec::new();
         let mut first_failure = None;
-        for reminder in fresh {
-            let key = (
-                reminder.event.tenant_id.clone(),
-                reminder.debtor_id,
-                channel_name(reminder.event.channel()).to_string(),
-            );
-            match self.decide_one(reminder, opted_out.get(&key).copied(), now).await {
+        for outcome in outcomes.into_iter().flatten() {
+            match outcome {
                 Ok(done) => recorded.push(done),
                 Err(failure) => {
                     first_failure.get_or_insert(failure);
@@ -203,6 +225,25 @@ impl Dispatcher {
             Some(failure) => Err(failure),
             None => Ok(()),
         }
+    }
+
+    /// One debtor's reminders, in order.
+    async fn deliver_chain(
+        &self,
+        chain: Vec<&Reminder>,
+        opted_out: &HashMap<(String, Uuid, String), DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Vec<Result<store::Recorded, Failure>> {
+        let mut outcomes = Vec::with_capacity(chain.len());
+        for reminder in chain {
+            let key = (
+                reminder.event.tenant_id.clone(),
+                reminder.debtor_id,
+                channel_name(reminder.event.channel()).to_string(),
+            );
+            outcomes.push(self.decide_one(reminder, opted_out.get(&key).copied(), now).await);
+        }
+        outcomes
     }
 
     /// One reminder: the rules' decision, and the provider's answer when it may go out.
@@ -461,13 +502,30 @@ impl Dispatcher {
 
         // Exactly one send per reminder, even across crashes and rebalances.
         let (debtor_id, reminder_id) = (reminder.debtor_id, reminder.reminder_id);
+        let claimed_at = std::time::Instant::now();
         let claim = self
             .budget
             .claim_send(debtor_id, reminder_id)
             .await
             .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
         let language = templates::language(&reminder.debtor.locale);
-        let fresh = claim == SendClaim::Mine;
+        let fresh = matches!(claim, SendClaim::Mine(_));
+        let turn = self.provider_turn.lock().await;
+        if let SendClaim::Mine(token) = &claim {
+            // A claim that waited long for its turn (slow providers) is renewed, or given up
+            // if it lapsed: another worker may hold it now.
+            let still_mine = claimed_at.elapsed() < CLAIM_RENEWAL
+                || self
+                    .budget
+                    .renew_send_claim(debtor_id, reminder_id, token)
+                    .await
+                    .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+            if !still_mine {
+                return Err(Failure::Retry(
+                    "the send claim lapsed while waiting for the provider".into(),
+                ));
+            }
+        }
         let sent = match (claim, channel.as_str()) {
             (SendClaim::Sent(provider_id), _) => {
                 tracing::info!("already accepted by the provider before a crash: recorded, not sent again");
@@ -476,7 +534,7 @@ impl Dispatcher {
             (SendClaim::Busy, _) => {
                 return Err(Failure::Retry("another worker is sending this reminder".into()));
             }
-            (SendClaim::Mine, "email") => {
+            (SendClaim::Mine(_), "email") => {
                 let email = OutgoingEmail {
                     reminder_id: reminder.reminder_id,
                     to,
@@ -485,7 +543,7 @@ impl Dispatcher {
                 };
                 self.email.send(&email).await
             }
-            (SendClaim::Mine, _) => {
+            (SendClaim::Mine(_), _) => {
                 // SMS carries the subject, the link and the opt-out; WhatsApp the approved template.
                 let text = format!(
                     "{}. {} {}",
@@ -522,28 +580,36 @@ impl Dispatcher {
                 provider.send(&message).await
             }
         };
-        match &sent {
-            Ok(_) if !fresh => {}
-            Ok(provider_id) => self
-                .budget
-                .mark_sent(debtor_id, reminder_id, provider_id)
+        // The turn ends once the mark is queued: the next call need not wait for its round trip.
+        let marked = match &sent {
+            Ok(provider_id) if fresh => Some(self.budget.mark_sent(debtor_id, reminder_id, provider_id)),
+            _ => None,
+        };
+        let crash_here = fresh && sent.is_ok() && {
+            let sends = self.sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            self.exit_after_sends.is_some_and(|limit| sends >= limit)
+        };
+        if let Some(marked) = marked {
+            if crash_here {
+                // Failpoint for the crash test: die like a killed pod, after the provider
+                // accepted and the mark is in, before anything is recorded or any offset
+                // committed (no other provider call is in flight: this one holds the turn).
+                let _ = marked.await;
+                tracing::error!("failpoint: exiting after a send, as a crash would");
+                std::process::exit(137);
+            }
+            drop(turn);
+            marked
                 .await
-                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?,
-            Err(_) => self
-                .budget
+                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+        } else {
+            drop(turn);
+        }
+        if sent.is_err() {
+            self.budget
                 .unclaim_send(debtor_id, reminder_id)
                 .await
-                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?,
-        }
-        let sends = self.sends.fetch_add(
-            u64::from(fresh && sent.is_ok()),
-            std::sync::atomic::Ordering::Relaxed,
-        ) + 1;
-        if fresh && sent.is_ok() && self.exit_after_sends.is_some_and(|limit| sends >= limit) {
-            // Failpoint for the crash test: die like a killed pod, after the provider accepted
-            // and before anything is recorded or any offset committed.
-            tracing::error!("failpoint: exiting after a send, as a crash would");
-            std::process::exit(137);
+                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
         }
         match sent {
             Ok(message_id) => {

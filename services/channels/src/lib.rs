@@ -65,6 +65,8 @@ pub struct Settings {
     pub exit_after_sends: Option<u64>,
     /// Reminders handled per batch (one database transaction) at most.
     pub delivery_batch: usize,
+    /// Debtors whose reminders are checked at once (budget and claims share Redis round trips).
+    pub debtors_at_once: usize,
     pub twilio: Option<TwilioSettings>,
     /// SendGrid credentials: email goes through the sandbox when they are not set.
     pub sendgrid: Option<(String, String, String)>,
@@ -111,6 +113,7 @@ impl Settings {
                 .get("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS")
                 .and_then(|n| n.parse().ok()),
             delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", 1000)?,
+            debtors_at_once: env.parse_or("RECOBRO_DEBTORS_AT_ONCE", 64)?,
             sendgrid_webhook_key: env.get("SENDGRID_WEBHOOK_PUBLIC_KEY").filter(|k| !k.is_empty()),
             sendgrid: match env.get("SENDGRID_API_KEY").filter(|k| !k.is_empty()) {
                 Some(key) => Some((
@@ -252,6 +255,8 @@ impl Application {
             max_attempts: settings.max_attempts,
             sends: std::sync::atomic::AtomicU64::new(0),
             exit_after_sends: settings.exit_after_sends,
+            provider_turn: Default::default(),
+            debtors_at_once: settings.debtors_at_once,
         });
         let consuming = tokio::spawn(kafka::run_batch_consumer(
             consumer,

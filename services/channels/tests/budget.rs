@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use recobro_channels::budget::{ContactBudget, Decision};
+use recobro_channels::budget::{ContactBudget, Decision, SendClaim};
 use recobro_common::rules::Rulebook;
 use uuid::Uuid;
 
@@ -208,4 +208,61 @@ async fn colombia_one_channel_per_week() {
     };
     assert_eq!(window, "local_week");
     assert_eq!(room_at, utc("2026-11-30T05:00:00Z"), "next Monday in Bogotá");
+}
+
+#[tokio::test]
+async fn a_send_claim_is_held_by_one_worker_and_a_sent_reminder_is_never_claimed_again() {
+    let first = budget().await;
+    let debtor = Uuid::new_v4();
+    let reminder = Uuid::new_v4();
+    let SendClaim::Mine(token) = first.claim_send(debtor, reminder).await.expect("redis") else {
+        panic!("the first claim is ours");
+    };
+    assert_eq!(
+        first.claim_send(debtor, reminder).await.expect("redis"),
+        SendClaim::Busy,
+        "a second worker must wait"
+    );
+    assert!(
+        first
+            .renew_send_claim(debtor, reminder, &token)
+            .await
+            .expect("redis")
+    );
+    assert!(
+        !first
+            .renew_send_claim(debtor, reminder, "someone-else")
+            .await
+            .expect("redis"),
+        "only the holder renews a claim"
+    );
+    // Marks are written in order: once the last is acknowledged, the earlier ones are in too.
+    let others: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
+    let mut pending = Vec::new();
+    for other in &others {
+        assert!(matches!(
+            first.claim_send(debtor, *other).await.expect("redis"),
+            SendClaim::Mine(_)
+        ));
+        pending.push(first.mark_sent(debtor, *other, &format!("msg-{other}")));
+    }
+    first.mark_sent(debtor, reminder, "msg-1").await.expect("mark");
+    for (other, _) in others.iter().zip(pending) {
+        assert_eq!(
+            first.claim_send(debtor, *other).await.expect("redis"),
+            SendClaim::Sent(format!("msg-{other}"))
+        );
+    }
+    assert_eq!(
+        first.claim_send(debtor, reminder).await.expect("redis"),
+        SendClaim::Sent("msg-1".into()),
+        "a reminder the provider accepted is recorded, never sent again"
+    );
+    assert!(
+        !first
+            .renew_send_claim(debtor, reminder, &token)
+            .await
+            .expect("redis"),
+        "the claim ended with the mark"
+    );
 }
