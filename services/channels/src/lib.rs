@@ -68,8 +68,10 @@ pub struct Settings {
     /// Debtors whose reminders are checked at once (budget and claims share Redis round trips).
     pub debtors_at_once: usize,
     pub twilio: Option<TwilioSettings>,
-    /// SendGrid credentials: email goes through the sandbox when they are not set.
+    /// SendGrid credentials: email goes through the sandbox when neither they nor an SMTP
+    /// relay are set.
     pub sendgrid: Option<(String, String, String)>,
+    pub smtp: Option<provider::SmtpSettings>,
     /// The public key SendGrid signs its event webhook with (base64 DER).
     pub sendgrid_webhook_key: Option<String>,
     pub whatsapp: Option<WhatsAppSettings>,
@@ -121,6 +123,40 @@ impl Settings {
                     env.required("SENDGRID_FROM")?,
                     env.or("SENDGRID_API_BASE", "https://api.sendgrid.com"),
                 )),
+                None => None,
+            },
+            smtp: match env.get("SMTP_HOST").filter(|h| !h.is_empty()) {
+                Some(host) => {
+                    let tls = env.or("SMTP_TLS", "starttls");
+                    let implicit_tls = match tls.as_str() {
+                        "starttls" => false,
+                        "implicit" => true,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                name: "SMTP_TLS".into(),
+                                value: tls,
+                                reason: "starttls (port 587) or implicit (port 465); mail never goes unencrypted".into(),
+                            });
+                        }
+                    };
+                    let extra_root_pem = match env.get("SMTP_CA_FILE").filter(|f| !f.is_empty()) {
+                        Some(path) => Some(std::fs::read(&path).map_err(|err| ConfigError::Invalid {
+                            name: "SMTP_CA_FILE".into(),
+                            value: path.clone(),
+                            reason: err.to_string(),
+                        })?),
+                        None => None,
+                    };
+                    Some(provider::SmtpSettings {
+                        host,
+                        port: env.parse_or("SMTP_PORT", if implicit_tls { 465 } else { 587 })?,
+                        implicit_tls,
+                        username: env.or("SMTP_USERNAME", ""),
+                        password: env.or("SMTP_PASSWORD", ""),
+                        from: env.required("SMTP_FROM")?,
+                        extra_root_pem,
+                    })
+                }
                 None => None,
             },
             twilio: match (env.get("TWILIO_ACCOUNT_SID"), env.get("TWILIO_AUTH_TOKEN")) {
@@ -217,15 +253,21 @@ impl Application {
             pool: pool.clone(),
             budget: budget::ContactBudget::new(redis.clone(), &config.redis_prefix),
             rulebook: rulebook.clone(),
-            email: match &settings.sendgrid {
-                Some((api_key, from, api_base)) => provider::EmailProvider::SendGrid(provider::SendGrid {
+            email: match (&settings.smtp, &settings.sendgrid) {
+                (Some(_), Some(_)) => {
+                    anyhow::bail!("both SMTP_HOST and SENDGRID_API_KEY are set: choose one email provider")
+                }
+                (Some(smtp), None) => provider::EmailProvider::Smtp(
+                    provider::Smtp::new(smtp, &settings.public_url).map_err(anyhow::Error::msg)?,
+                ),
+                (None, Some((api_key, from, api_base))) => provider::EmailProvider::SendGrid(provider::SendGrid {
                     http: http_client.clone(),
                     api_base: api_base.clone(),
                     api_key: api_key.clone(),
                     from: from.clone(),
                     public_url: settings.public_url.clone(),
                 }),
-                None => provider::EmailProvider::Sandbox,
+                (None, None) => provider::EmailProvider::Sandbox,
             },
             sms: match &settings.twilio {
                 Some(t) => provider::TextProvider::Twilio(provider::Twilio {
@@ -299,5 +341,34 @@ impl Application {
         consuming.await?;
         relaying.await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::Settings;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn smtp_submission_defaults_to_starttls_on_587_and_never_goes_unencrypted() {
+        let relay = [("SMTP_HOST", "smtp.acme.example"), ("SMTP_FROM", "cobranza@acme.example")];
+        let smtp = Settings::from_env(&env(&relay)).expect("settings").smtp.expect("smtp");
+        assert_eq!((smtp.port, smtp.implicit_tls), (587, false));
+
+        let implicit = [relay[0], relay[1], ("SMTP_TLS", "implicit")];
+        let smtp = Settings::from_env(&env(&implicit)).expect("settings").smtp.expect("smtp");
+        assert_eq!((smtp.port, smtp.implicit_tls), (465, true));
+
+        let plain = [relay[0], relay[1], ("SMTP_TLS", "none")];
+        let refused = Settings::from_env(&env(&plain)).err().expect("refused").to_string();
+        assert!(refused.contains("SMTP_TLS"), "{refused}");
+
+        let no_sender = Settings::from_env(&env(&relay[..1])).err().expect("refused").to_string();
+        assert!(no_sender.contains("SMTP_FROM"), "{no_sender}");
     }
 }

@@ -3,6 +3,12 @@
 //! would have been sent. Recipients at `bounce.sandbox.invalid` fail permanently and at
 //! `busy.sandbox.invalid` transiently, for trying the failure paths.
 
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use uuid::Uuid;
 
 pub struct OutgoingEmail<'a> {
@@ -25,6 +31,99 @@ pub enum ProviderError {
 pub enum EmailProvider {
     Sandbox,
     SendGrid(SendGrid),
+    Smtp(Smtp),
+}
+
+/// SMTP submission to the sender's own relay, always over TLS: STARTTLS on 587, or implicit
+/// TLS on 465.
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// Our public base URL: the one-click unsubscribe link points at it (RFC 8058).
+    public_url: String,
+}
+
+/// Where and how to submit mail.
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// TLS from the first byte (465) rather than STARTTLS (587).
+    pub implicit_tls: bool,
+    pub username: String,
+    pub password: String,
+    pub from: String,
+    /// A PEM root trusted besides the public ones (a relay with a private CA).
+    pub extra_root_pem: Option<Vec<u8>>,
+}
+
+impl Smtp {
+    pub fn new(settings: &SmtpSettings, public_url: &str) -> Result<Smtp, String> {
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|err| format!("SMTP_FROM {:?}: {err}", settings.from))?;
+        let mut tls = TlsParameters::builder(settings.host.clone());
+        if let Some(pem) = &settings.extra_root_pem {
+            let root = Certificate::from_pem(pem).map_err(|err| format!("SMTP_CA_FILE: {err}"))?;
+            tls = tls.add_root_certificate(root);
+        }
+        let tls = tls.build_rustls().map_err(|err| format!("SMTP TLS: {err}"))?;
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+            .port(settings.port)
+            .tls(if settings.implicit_tls {
+                Tls::Wrapper(tls)
+            } else {
+                Tls::Required(tls)
+            })
+            .timeout(Some(std::time::Duration::from_secs(10)))
+            .hello_name(ClientId::Domain(from.email.domain().to_string()));
+        if !settings.username.is_empty() {
+            builder = builder.credentials(Credentials::new(
+                settings.username.clone(),
+                settings.password.clone(),
+            ));
+        }
+        Ok(Smtp {
+            transport: builder.build(),
+            from,
+            public_url: public_url.to_string(),
+        })
+    }
+
+    /// Returns the Message-ID, which is made from the reminder id: a resubmission carries the
+    /// same one, and mailbox providers that deduplicate by Message-ID show it once.
+    pub async fn send(&self, email: &OutgoingEmail<'_>) -> Result<String, ProviderError> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|err| ProviderError::Permanent(format!("recipient {:?}: {err}", email.to)))?;
+        let unsubscribe = format!(
+            "{}/unsubscribe/{}",
+            self.public_url.trim_end_matches('/'),
+            email.reminder_id
+        );
+        let message_id = format!("<{}@{}>", email.reminder_id, self.from.email.domain());
+        let header = |name: &'static str, value: String| {
+            HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+        };
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject)
+            .message_id(Some(message_id.clone()))
+            .raw_header(header("List-Unsubscribe", format!("<{unsubscribe}>")))
+            .raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()))
+            .header(ContentType::TEXT_PLAIN)
+            .body(email.body.to_string())
+            .map_err(|err| ProviderError::Permanent(format!("message: {err}")))?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(message_id),
+            // 5xx: the relay refused this message for good (unknown mailbox, policy).
+            Err(err) if err.is_permanent() => Err(ProviderError::Permanent(format!("smtp: {err}"))),
+            // 4xx, timeouts, TLS or connection failures: worth another attempt.
+            Err(err) => Err(ProviderError::Transient(format!("smtp: {err}"))),
+        }
+    }
 }
 
 /// SendGrid's v3 Mail Send API.
@@ -99,6 +198,7 @@ impl EmailProvider {
         match self {
             EmailProvider::Sandbox => "sandbox-email",
             EmailProvider::SendGrid(_) => "sendgrid",
+            EmailProvider::Smtp(_) => "smtp",
         }
     }
 
@@ -133,6 +233,7 @@ impl EmailProvider {
                 Ok(format!("sandbox-{}", email.reminder_id))
             }
             EmailProvider::SendGrid(sendgrid) => sendgrid.send(email).await,
+            EmailProvider::Smtp(smtp) => smtp.send(email).await,
         }
     }
 }
