@@ -434,6 +434,7 @@ async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation(
         }),
         channel: pb::Channel::Email as i32,
         template_id: "overdue".into(),
+        text: String::new(),
     };
     let first = channels
         .send_message(request("call-1"))
@@ -506,7 +507,7 @@ async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation(
     assert_eq!(conversation[0].text, "Invoice INV-77 is overdue");
 
     let templates = channels
-        .list_templates(pb::ListTemplatesRequest {})
+        .list_templates(pb::ListTemplatesRequest::default())
         .await
         .expect("templates")
         .into_inner()
@@ -645,5 +646,273 @@ async fn when_email_keeps_failing_the_steps_next_channel_is_used() {
         (record.status(), record.channel(), record.provider.as_str()),
         (pb::DeliveryStatus::Sent, pb::Channel::Sms, "sandbox-sms"),
         "{record:?}"
+    );
+}
+
+fn one_off(stack: &Stack, key: &str, debtor: &pb::Debtor, channel: pb::Channel) -> pb::SendMessageRequest {
+    pb::SendMessageRequest {
+        idempotency_key: key.into(),
+        tenant_id: stack.tenant.clone(),
+        debtor: Some(debtor.clone()),
+        invoice: Some(pb::Invoice {
+            invoice_id: uuid::Uuid::new_v4().to_string(),
+            number: "INV-88".into(),
+            amount: Some(pb::Money {
+                amount_minor: 980_00,
+                currency: "USD".into(),
+            }),
+            due_date: Some(recobro_common::time::date(chrono::Utc::now().date_naive())),
+            ..Default::default()
+        }),
+        channel: channel as i32,
+        template_id: "overdue".into(),
+        text: String::new(),
+    }
+}
+
+fn us_debtor(stack: &Stack, locale: &str) -> pb::Debtor {
+    pb::Debtor {
+        debtor_id: uuid::Uuid::new_v4().to_string(),
+        name: "Riverside Supplies LLC".into(),
+        time_zone: stack.debtor_zone.clone(),
+        locale: locale.into(),
+        country: "US".into(),
+        email: "ap@riverside.example".into(),
+        phone: "+15125550100".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_rewords_a_template_and_its_debtors_read_the_new_wording() {
+    let stack = Stack::start().await;
+    let mut channels =
+        pb::channels_service_client::ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
+    let wording = |language: &str, subject: &str, body: &str| pb::PutTemplateRequest {
+        tenant_id: stack.tenant.clone(),
+        template_id: "overdue".into(),
+        language: language.into(),
+        subject: subject.into(),
+        body: body.into(),
+    };
+    let body = "Hi {debtor_name}, {amount} is still open on {invoice_number}: {payment_link}\n\n{opt_out}";
+
+    let refused = channels
+        .put_template(wording("en", "About {invoice_number}", "Pay {amount} now."))
+        .await
+        .expect_err("no opt-out line");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("body"), "{}", refused.message());
+    let refused = channels
+        .put_template(wording("en", "About {invoice} ", body))
+        .await
+        .expect_err("unknown variable");
+    assert!(refused.message().contains("subject"), "{}", refused.message());
+
+    let first = channels
+        .put_template(wording("en", "Riverside: {invoice_number}", body))
+        .await
+        .expect("stored")
+        .into_inner();
+    assert_eq!(first.version, 1);
+    let second = channels
+        .put_template(wording("en", "A note about invoice {invoice_number}", body))
+        .await
+        .expect("stored")
+        .into_inner();
+    assert_eq!(second.version, 2, "every change is a new version");
+
+    let templates = channels
+        .list_templates(pb::ListTemplatesRequest {
+            tenant_id: stack.tenant.clone(),
+        })
+        .await
+        .expect("templates")
+        .into_inner()
+        .templates;
+    assert_eq!(templates.len(), 12, "one reworded, eleven shipped");
+    let find = |language: &str| {
+        templates
+            .iter()
+            .find(|t| t.template_id == "overdue" && t.language == language)
+            .expect("listed")
+    };
+    assert_eq!(
+        (find("en").tenant_id.as_str(), find("en").version),
+        (stack.tenant.as_str(), 2)
+    );
+    assert_eq!(
+        (find("es").tenant_id.as_str(), find("es").version),
+        ("", 0),
+        "shipped Spanish"
+    );
+
+    let english = us_debtor(&stack, "en-US");
+    let sent = channels
+        .send_message(one_off(&stack, "reworded-1", &english, pb::Channel::Email))
+        .await
+        .expect("sent")
+        .into_inner();
+    assert_eq!(
+        sent.record.as_ref().map(|r| r.status()),
+        Some(pb::DeliveryStatus::Sent),
+        "{sent:?}"
+    );
+    let spanish = us_debtor(&stack, "es-US");
+    channels
+        .send_message(one_off(&stack, "reworded-2", &spanish, pb::Channel::Email))
+        .await
+        .expect("sent");
+    let reader = channels.clone();
+    let subject_sent_to = |debtor: &pb::Debtor| {
+        let mut channels = reader.clone();
+        let request = pb::GetConversationRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id: debtor.debtor_id.clone(),
+        };
+        async move {
+            let entries = channels
+                .get_conversation(request)
+                .await
+                .expect("conversation")
+                .into_inner()
+                .entries;
+            entries.first().map(|e| e.text.clone()).unwrap_or_default()
+        }
+    };
+    assert_eq!(subject_sent_to(&english).await, "A note about invoice INV-88");
+    assert_eq!(
+        subject_sent_to(&spanish).await,
+        "Factura INV-88 vencida",
+        "no Spanish rewording"
+    );
+
+    let removed = channels
+        .delete_template(pb::DeleteTemplateRequest {
+            tenant_id: stack.tenant.clone(),
+            template_id: "overdue".into(),
+            language: "en".into(),
+        })
+        .await
+        .expect("deleted")
+        .into_inner();
+    assert!(removed.deleted);
+    let again = channels
+        .delete_template(pb::DeleteTemplateRequest {
+            tenant_id: stack.tenant.clone(),
+            template_id: "overdue".into(),
+            language: "en".into(),
+        })
+        .await
+        .expect_err("already gone");
+    assert_eq!(again.code(), tonic::Code::NotFound);
+    let back = us_debtor(&stack, "en-US");
+    channels
+        .send_message(one_off(&stack, "reworded-3", &back, pb::Channel::Email))
+        .await
+        .expect("sent");
+    assert_eq!(
+        subject_sent_to(&back).await,
+        "Invoice INV-88 is overdue",
+        "the shipped wording again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_form_whatsapp_goes_only_inside_the_window_the_debtor_opened() {
+    let stack = Stack::start().await;
+    let mut channels =
+        pb::channels_service_client::ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
+    let debtor = us_debtor(&stack, "es-US");
+    let free_form = |key: &str| pb::SendMessageRequest {
+        template_id: String::new(),
+        text: "Su saldo pendiente es de 980,00 USD.".into(),
+        ..one_off(&stack, key, &debtor, pb::Channel::Whatsapp)
+    };
+
+    let unasked = channels
+        .send_message(free_form("free-1"))
+        .await
+        .expect("answered")
+        .into_inner()
+        .record
+        .expect("record");
+    assert_eq!(unasked.status(), pb::DeliveryStatus::Failed, "{unasked:?}");
+    assert!(unasked.reason.contains("24-hour"), "{}", unasked.reason);
+    let by_email = channels
+        .send_message(pb::SendMessageRequest {
+            channel: pb::Channel::Email as i32,
+            ..free_form("free-2")
+        })
+        .await
+        .expect_err("email uses templates");
+    assert_eq!(by_email.code(), tonic::Code::InvalidArgument);
+
+    // A utility template opens the conversation; the debtor writes back.
+    let template = channels
+        .send_message(one_off(&stack, "template-1", &debtor, pb::Channel::Whatsapp))
+        .await
+        .expect("sent")
+        .into_inner();
+    assert_eq!(
+        template.record.as_ref().map(|r| r.status()),
+        Some(pb::DeliveryStatus::Sent),
+        "{template:?}"
+    );
+    let (status, body) = crate::helpers::post_json(
+        stack.http_port,
+        "/webhooks/sandbox/replies",
+        &format!(
+            r#"{{"reminder_id":"{}","text":"¿Cuánto debo exactamente?"}}"#,
+            template.reminder_id
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+
+    // Inside the window now, and still under the same contact budget (one a day here).
+    let answered = channels
+        .send_message(free_form("free-3"))
+        .await
+        .expect("answered")
+        .into_inner()
+        .record
+        .expect("record");
+    assert_eq!(answered.status(), pb::DeliveryStatus::Deferred, "{answered:?}");
+    assert!(!answered.reason.contains("24-hour"), "{}", answered.reason);
+
+    // By SMS, free-form text needs no window, and carries the opt-out line.
+    let other = us_debtor(&stack, "es-US");
+    let sms = channels
+        .send_message(pb::SendMessageRequest {
+            template_id: String::new(),
+            text: "Gracias por su pago.".into(),
+            ..one_off(&stack, "sms-1", &other, pb::Channel::Sms)
+        })
+        .await
+        .expect("sent")
+        .into_inner();
+    assert_eq!(
+        sms.record.as_ref().map(|r| r.status()),
+        Some(pb::DeliveryStatus::Sent),
+        "{sms:?}"
+    );
+    let conversation = channels
+        .get_conversation(pb::GetConversationRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id: other.debtor_id.clone(),
+        })
+        .await
+        .expect("conversation")
+        .into_inner()
+        .entries;
+    assert_eq!(conversation.len(), 1, "{conversation:?}");
+    assert!(
+        conversation[0].text.starts_with("Gracias por su pago."),
+        "{conversation:?}"
+    );
+    assert!(
+        conversation[0].text.len() > "Gracias por su pago.".len(),
+        "an opt-out line follows"
     );
 }

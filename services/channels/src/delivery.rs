@@ -20,10 +20,14 @@ use uuid::Uuid;
 use crate::budget::{ContactBudget, Decision, SendClaim};
 use crate::provider::{EmailProvider, OutgoingEmail, OutgoingText, ProviderError, TextProvider};
 use crate::store::{self, Delivery};
-use crate::templates;
+use crate::templates::{self, Wordings};
 
 /// A third of the send claim's TTL: a claim older than this is renewed before its call.
 const CLAIM_RENEWAL: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// WhatsApp's customer-service window, less a margin for the webhook that told us of the
+/// debtor's message arriving late.
+const WHATSAPP_WINDOW: chrono::Duration = chrono::Duration::minutes(24 * 60 - 10);
 
 pub struct Dispatcher {
     pub pool: PgPool,
@@ -187,6 +191,14 @@ impl Dispatcher {
             })
             .collect();
         let opted_out = store::opted_out_among(&self.pool, &keys).await.map_err(retry)?;
+        let templates: std::collections::BTreeSet<(String, String)> = fresh
+            .iter()
+            .map(|r| (r.event.tenant_id.clone(), r.event.template_id.clone()))
+            .collect();
+        let templates: Vec<_> = templates.into_iter().collect();
+        let wordings = store::wordings_among(&self.pool, &templates)
+            .await
+            .map_err(retry)?;
 
         // Debtors concurrently, each debtor's reminders in order (their budget is spent in
         // order). Provider calls still take turns (`provider_turn`).
@@ -202,7 +214,7 @@ impl Dispatcher {
         // Futures made first, then run: a closure making them trips the Send checker.
         let chains: Vec<_> = chains
             .into_iter()
-            .map(|chain| self.deliver_chain(chain, &opted_out, now))
+            .map(|chain| self.deliver_chain(chain, &opted_out, &wordings, now))
             .collect();
         let outcomes: Vec<Vec<Result<store::Recorded, Failure>>> = futures_util::stream::iter(chains)
             .buffer_unordered(self.debtors_at_once.max(1))
@@ -232,6 +244,7 @@ impl Dispatcher {
         &self,
         chain: Vec<&Reminder>,
         opted_out: &HashMap<(String, Uuid, String), DateTime<Utc>>,
+        wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Vec<Result<store::Recorded, Failure>> {
         let mut outcomes = Vec::with_capacity(chain.len());
@@ -241,7 +254,8 @@ impl Dispatcher {
                 reminder.debtor_id,
                 channel_name(reminder.event.channel()).to_string(),
             );
-            outcomes.push(self.decide_one(reminder, opted_out.get(&key).copied(), now).await);
+            let opted_out = opted_out.get(&key).copied();
+            outcomes.push(self.decide_one(reminder, opted_out, wordings, now).await);
         }
         outcomes
     }
@@ -251,6 +265,7 @@ impl Dispatcher {
         &self,
         reminder: &Reminder,
         opted_out: Option<DateTime<Utc>>,
+        wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Result<store::Recorded, Failure> {
         let channel = reminder.event.channel();
@@ -296,7 +311,7 @@ impl Dispatcher {
                 ),
             ),
             None => {
-                self.decide_with_fallbacks(reminder, &rules, &mut delivery, now)
+                self.decide_with_fallbacks(reminder, &rules, &mut delivery, wordings, now)
                     .await?
             }
         };
@@ -348,12 +363,15 @@ impl Dispatcher {
         reminder: &Reminder,
         rules: &Applied<'_>,
         delivery: &mut Delivery,
+        wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
         let mut current = reminder.clone();
         let mut fallbacks = reminder.event.fallbacks.clone().into_iter();
         loop {
-            let outcome = self.decide_and_send(&current, rules, delivery, now).await?;
+            let outcome = self
+                .decide_and_send(&current, rules, delivery, wordings, now)
+                .await?;
             let Outcome::GaveUp(reason) = outcome else {
                 return Ok(outcome);
             };
@@ -397,6 +415,7 @@ impl Dispatcher {
         reminder: &Reminder,
         rules: &Applied<'_>,
         delivery: &mut Delivery,
+        wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
         let channel = delivery.channel.clone();
@@ -423,11 +442,20 @@ impl Dispatcher {
         }
         delivery.recipient = to.clone();
         let variables = self.variables(reminder, rules);
-        let rendered =
-            match templates::render(&reminder.event.template_id, &reminder.debtor.locale, &variables) {
+        let free_form = !reminder.event.text.is_empty();
+        let rendered = if free_form {
+            match self.free_form(reminder, &channel, &variables, now).await? {
+                Ok(rendered) => rendered,
+                Err(reason) => return Ok(failed(reason)),
+            }
+        } else {
+            let event = &reminder.event;
+            let locale = &reminder.debtor.locale;
+            match templates::render_for(&event.tenant_id, &event.template_id, locale, &variables, wordings) {
                 Ok(rendered) => rendered,
                 Err(err) => return Ok(failed(format!("template: {err}"))),
-            };
+            }
+        };
         delivery.subject = rendered.subject;
         delivery.body = rendered.body;
 
@@ -544,13 +572,18 @@ impl Dispatcher {
                 self.email.send(&email).await
             }
             (SendClaim::Mine(_), _) => {
-                // SMS carries the subject, the link and the opt-out; WhatsApp the approved template.
-                let text = format!(
-                    "{}. {} {}",
-                    delivery.subject,
-                    variables.get("payment_link").cloned().unwrap_or_default(),
-                    variables.get("opt_out").cloned().unwrap_or_default()
-                );
+                // SMS carries the subject, the link and the opt-out; WhatsApp the approved
+                // template. Free-form text goes as it is (with its opt-out line).
+                let text = if free_form {
+                    delivery.body.clone()
+                } else {
+                    format!(
+                        "{}. {} {}",
+                        delivery.subject,
+                        variables.get("payment_link").cloned().unwrap_or_default(),
+                        variables.get("opt_out").cloned().unwrap_or_default()
+                    )
+                };
                 let parameters = [
                     "debtor_name",
                     "invoice_number",
@@ -565,7 +598,11 @@ impl Dispatcher {
                     reminder_id: reminder.reminder_id,
                     to,
                     text: &text,
-                    template: &reminder.event.template_id,
+                    template: if free_form {
+                        ""
+                    } else {
+                        &reminder.event.template_id
+                    },
                     language: match language {
                         "pt" => "pt_BR",
                         other => other,
@@ -656,6 +693,43 @@ impl Dispatcher {
                 )))
             }
         }
+    }
+
+    /// A one-off free-form message: by SMS, or by WhatsApp only inside the 24 hours after the
+    /// debtor last wrote to us there (Meta refuses it otherwise). `Ok(Err(reason))` when it
+    /// may not go.
+    async fn free_form(
+        &self,
+        reminder: &Reminder,
+        channel: &str,
+        variables: &HashMap<&'static str, String>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<templates::Rendered, String>, Failure> {
+        if channel == "email" {
+            return Ok(Err(
+                "free-form text goes by SMS or WhatsApp; email uses templates".into(),
+            ));
+        }
+        if channel == "whatsapp" {
+            let last =
+                store::last_inbound(&self.pool, &reminder.event.tenant_id, reminder.debtor_id, channel)
+                    .await
+                    .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+            if last.is_none_or(|at| now - at > WHATSAPP_WINDOW) {
+                let since = last.map_or("never".to_string(), |at| format!("last on {}", at.to_rfc3339()));
+                return Ok(Err(format!(
+                    "outside WhatsApp's 24-hour customer-service window (the debtor wrote {since}): \
+                     free-form text is not allowed, use a template"
+                )));
+            }
+        }
+        let opt_out = variables.get("opt_out").map(String::as_str).unwrap_or_default();
+        Ok(Ok(templates::Rendered {
+            subject: String::new(),
+            body: format!("{}\n\n{opt_out}", reminder.event.text.trim())
+                .trim_end()
+                .to_string(),
+        }))
     }
 
     fn variables(&self, reminder: &Reminder, rules: &Applied<'_>) -> HashMap<&'static str, String> {

@@ -162,17 +162,39 @@ impl ChannelsService for Channels {
         let debtor = request.debtor.ok_or_else(|| invalid("debtor", "is required"))?;
         let debtor_id =
             Uuid::parse_str(&debtor.debtor_id).map_err(|_| invalid("debtor.debtor_id", "is not a UUID"))?;
-        if crate::templates::TEMPLATE_IDS
-            .iter()
-            .all(|t| *t != request.template_id)
-        {
-            return Err(invalid("template_id", "is not a known template (see ListTemplates)").into());
-        }
-        if matches!(
-            pb::Channel::try_from(request.channel),
-            Ok(pb::Channel::Unspecified) | Err(_)
-        ) {
-            return Err(invalid("channel", "must be EMAIL, SMS or WHATSAPP").into());
+        let channel = match pb::Channel::try_from(request.channel) {
+            Ok(pb::Channel::Unspecified) | Err(_) => {
+                return Err(invalid("channel", "must be EMAIL, SMS or WHATSAPP").into());
+            }
+            Ok(channel) => channel,
+        };
+        match (request.template_id.is_empty(), request.text.trim().is_empty()) {
+            (true, true) => return Err(invalid("template_id", "or text is required").into()),
+            (false, false) => {
+                return Err(invalid("text", "goes without a template_id: one or the other").into());
+            }
+            (true, false) if channel == pb::Channel::Email => {
+                return Err(invalid(
+                    "text",
+                    "free-form text goes by SMS or WhatsApp; email uses templates",
+                )
+                .into());
+            }
+            (true, false) if request.text.chars().count() > 1600 => {
+                return Err(invalid("text", "is longer than 1600 characters").into());
+            }
+            (true, false) => {}
+            (false, true) => {
+                let tenants = store::wordings_among(
+                    &self.pool,
+                    &[(request.tenant_id.clone(), request.template_id.clone())],
+                )
+                .await
+                .map_err(ChannelsError::from)?;
+                if !crate::templates::is_shipped(&request.template_id) && tenants.is_empty() {
+                    return Err(invalid("template_id", "is not a known template (see ListTemplates)").into());
+                }
+            }
         }
         // The caller's key, scoped by tenant, is the reminder id: retries find the same one.
         let reminder_id = Uuid::new_v5(
@@ -188,6 +210,7 @@ impl ChannelsService for Channels {
             step: "one-off".into(),
             channel: request.channel,
             template_id: request.template_id,
+            text: request.text.trim().to_string(),
             due_at: Some(time::timestamp(Utc::now())),
             debtor: Some(debtor),
             invoice: Some(invoice),
@@ -256,17 +279,110 @@ impl ChannelsService for Channels {
 
     async fn list_templates(
         &self,
-        _request: Request<pb::ListTemplatesRequest>,
+        request: Request<pb::ListTemplatesRequest>,
     ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
-        let templates = crate::templates::all()
-            .into_iter()
-            .map(|(template_id, language, subject, body)| pb::Template {
-                template_id: template_id.into(),
-                language: language.into(),
-                subject: subject.into(),
-                body: body.into(),
+        let tenant_id = request.into_inner().tenant_id.trim().to_string();
+        let own = if tenant_id.is_empty() {
+            Default::default()
+        } else {
+            store::tenant_wordings(&self.pool, &tenant_id)
+                .await
+                .map_err(ChannelsError::from)?
+        };
+        // The tenant's own wordings, then the shipped ones it has not reworded.
+        let mut templates: Vec<pb::Template> = own
+            .iter()
+            .map(|((tenant_id, template_id, language), wording)| pb::Template {
+                template_id: template_id.clone(),
+                language: language.clone(),
+                subject: wording.subject.clone(),
+                body: wording.body.clone(),
+                tenant_id: tenant_id.clone(),
+                version: wording.version,
             })
             .collect();
+        templates.extend(
+            crate::templates::all()
+                .into_iter()
+                .filter(|(template_id, language, _, _)| {
+                    !own.contains_key(&(tenant_id.clone(), template_id.to_string(), language.to_string()))
+                })
+                .map(|(template_id, language, subject, body)| pb::Template {
+                    template_id: template_id.into(),
+                    language: language.into(),
+                    subject: subject.into(),
+                    body: body.into(),
+                    ..Default::default()
+                }),
+        );
+        let order = |language: &str| ["es", "pt", "en"].iter().position(|l| *l == language);
+        templates
+            .sort_by(|a, b| (&a.template_id, order(&a.language)).cmp(&(&b.template_id, order(&b.language))));
         Ok(Response::new(pb::ListTemplatesResponse { templates }))
+    }
+
+    async fn put_template(
+        &self,
+        request: Request<pb::PutTemplateRequest>,
+    ) -> Result<Response<pb::Template>, Status> {
+        let request = request.into_inner();
+        let tenant_id = request.tenant_id.trim();
+        if tenant_id.is_empty() {
+            return Err(invalid("tenant_id", "is required").into());
+        }
+        crate::templates::check_wording(
+            &request.template_id,
+            &request.language,
+            &request.subject,
+            &request.body,
+        )
+        .map_err(|(field, reason)| invalid(field, &reason))?;
+        let version = store::put_template(
+            &self.pool,
+            tenant_id,
+            &request.template_id,
+            &request.language,
+            &request.subject,
+            &request.body,
+        )
+        .await
+        .map_err(ChannelsError::from)?;
+        tracing::info!(tenant_id, template_id = %request.template_id, language = %request.language, version, "template reworded");
+        Ok(Response::new(pb::Template {
+            template_id: request.template_id,
+            language: request.language,
+            subject: request.subject,
+            body: request.body,
+            tenant_id: tenant_id.to_string(),
+            version,
+        }))
+    }
+
+    async fn delete_template(
+        &self,
+        request: Request<pb::DeleteTemplateRequest>,
+    ) -> Result<Response<pb::DeleteTemplateResponse>, Status> {
+        let request = request.into_inner();
+        if request.tenant_id.trim().is_empty() {
+            return Err(invalid("tenant_id", "is required").into());
+        }
+        let deleted = store::delete_template(
+            &self.pool,
+            request.tenant_id.trim(),
+            &request.template_id,
+            &request.language,
+        )
+        .await
+        .map_err(ChannelsError::from)?;
+        if !deleted {
+            return Err(ChannelsError::NotFound {
+                what: format!(
+                    "the tenant's wording of {:?} in {:?}",
+                    request.template_id, request.language
+                ),
+            }
+            .into());
+        }
+        Ok(Response::new(pb::DeleteTemplateResponse { deleted }))
     }
 }

@@ -44,6 +44,11 @@ const MIGRATIONS: &[db::Step] = &[
         description: "recipients",
         sql: include_str!("../migrations/0003_recipients.sql"),
     },
+    db::Step {
+        version: 5,
+        description: "templates",
+        sql: include_str!("../migrations/0004_templates.sql"),
+    },
 ];
 
 /// Connects with the service's schema and migrations applied; for tools and benchmarks.
@@ -135,7 +140,9 @@ impl Settings {
                             return Err(ConfigError::Invalid {
                                 name: "SMTP_TLS".into(),
                                 value: tls,
-                                reason: "starttls (port 587) or implicit (port 465); mail never goes unencrypted".into(),
+                                reason:
+                                    "starttls (port 587) or implicit (port 465); mail never goes unencrypted"
+                                        .into(),
                             });
                         }
                     };
@@ -260,13 +267,15 @@ impl Application {
                 (Some(smtp), None) => provider::EmailProvider::Smtp(
                     provider::Smtp::new(smtp, &settings.public_url).map_err(anyhow::Error::msg)?,
                 ),
-                (None, Some((api_key, from, api_base))) => provider::EmailProvider::SendGrid(provider::SendGrid {
-                    http: http_client.clone(),
-                    api_base: api_base.clone(),
-                    api_key: api_key.clone(),
-                    from: from.clone(),
-                    public_url: settings.public_url.clone(),
-                }),
+                (None, Some((api_key, from, api_base))) => {
+                    provider::EmailProvider::SendGrid(provider::SendGrid {
+                        http: http_client.clone(),
+                        api_base: api_base.clone(),
+                        api_key: api_key.clone(),
+                        from: from.clone(),
+                        public_url: settings.public_url.clone(),
+                    })
+                }
                 (None, None) => provider::EmailProvider::Sandbox,
             },
             sms: match &settings.twilio {
@@ -351,24 +360,42 @@ mod tests {
     use super::Settings;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn smtp_submission_defaults_to_starttls_on_587_and_never_goes_unencrypted() {
-        let relay = [("SMTP_HOST", "smtp.acme.example"), ("SMTP_FROM", "cobranza@acme.example")];
-        let smtp = Settings::from_env(&env(&relay)).expect("settings").smtp.expect("smtp");
+        let relay = [
+            ("SMTP_HOST", "smtp.acme.example"),
+            ("SMTP_FROM", "cobranza@acme.example"),
+        ];
+        let smtp = Settings::from_env(&env(&relay))
+            .expect("settings")
+            .smtp
+            .expect("smtp");
         assert_eq!((smtp.port, smtp.implicit_tls), (587, false));
 
         let implicit = [relay[0], relay[1], ("SMTP_TLS", "implicit")];
-        let smtp = Settings::from_env(&env(&implicit)).expect("settings").smtp.expect("smtp");
+        let smtp = Settings::from_env(&env(&implicit))
+            .expect("settings")
+            .smtp
+            .expect("smtp");
         assert_eq!((smtp.port, smtp.implicit_tls), (465, true));
 
         let plain = [relay[0], relay[1], ("SMTP_TLS", "none")];
-        let refused = Settings::from_env(&env(&plain)).err().expect("refused").to_string();
+        let refused = Settings::from_env(&env(&plain))
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(refused.contains("SMTP_TLS"), "{refused}");
 
-        let no_sender = Settings::from_env(&env(&relay[..1])).err().expect("refused").to_string();
+        let no_sender = Settings::from_env(&env(&relay[..1]))
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(no_sender.contains("SMTP_FROM"), "{no_sender}");
     }
 }

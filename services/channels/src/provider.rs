@@ -103,16 +103,18 @@ impl Smtp {
             email.reminder_id
         );
         let message_id = format!("<{}@{}>", email.reminder_id, self.from.email.domain());
-        let header = |name: &'static str, value: String| {
-            HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
-        };
+        let header =
+            |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject)
             .message_id(Some(message_id.clone()))
             .raw_header(header("List-Unsubscribe", format!("<{unsubscribe}>")))
-            .raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()))
+            .raw_header(header(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".into(),
+            ))
             .header(ContentType::TEXT_PLAIN)
             .body(email.body.to_string())
             .map_err(|err| ProviderError::Permanent(format!("message: {err}")))?;
@@ -244,6 +246,7 @@ pub struct OutgoingText<'a> {
     pub reminder_id: Uuid,
     pub to: &'a str,
     pub text: &'a str,
+    /// Empty for free-form text (WhatsApp allows it only inside its 24-hour window).
     pub template: &'a str,
     /// Meta's language code: "es", "pt_BR", "en".
     pub language: &'a str,
@@ -352,18 +355,29 @@ impl WhatsAppCloud {
             .iter()
             .map(|text| serde_json::json!({"type": "text", "text": text}))
             .collect();
-        let body = serde_json::json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            // Graph wants the E.164 digits without '+'.
-            "to": message.to.trim_start_matches('+'),
-            "type": "template",
-            "template": {
-                "name": message.template,
-                "language": {"code": message.language},
-                "components": [{"type": "body", "parameters": parameters}],
-            },
-        });
+        // Graph wants the E.164 digits without '+'.
+        let to = message.to.trim_start_matches('+');
+        let body = if message.template.is_empty() {
+            serde_json::json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": to,
+                "type": "text",
+                "text": {"preview_url": false, "body": message.text},
+            })
+        } else {
+            serde_json::json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": to,
+                "type": "template",
+                "template": {
+                    "name": message.template,
+                    "language": {"code": message.language},
+                    "components": [{"type": "body", "parameters": parameters}],
+                },
+            })
+        };
         let response = self
             .http
             .post(url)

@@ -19,8 +19,8 @@ pub struct Rendered {
     pub body: String,
 }
 
-/// (subject, body) of a template in a language.
-fn text(template_id: &str, language: &str) -> Option<(&'static str, &'static str)> {
+/// (subject, body) of a shipped template in a language.
+fn shipped(template_id: &str, language: &str) -> Option<(&'static str, &'static str)> {
     let text = match (template_id, language) {
         ("preventive", "es") => (
             "Recordatorio: su factura {invoice_number} vence el {due_date}",
@@ -83,7 +83,7 @@ pub fn all() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
     let mut all = Vec::new();
     for template in TEMPLATE_IDS {
         for language in ["es", "pt", "en"] {
-            if let Some((subject, body)) = text(template, language) {
+            if let Some((subject, body)) = shipped(template, language) {
                 all.push((*template, language, subject, body));
             }
         }
@@ -106,13 +106,113 @@ pub fn language(locale: &str) -> &'static str {
     }
 }
 
-pub fn render(
+/// What a template may say in braces.
+pub const VARIABLES: &[&str] = &[
+    "debtor_name",
+    "invoice_number",
+    "amount",
+    "due_date",
+    "payment_link",
+    "opt_out",
+];
+
+/// A tenant's own wording of a template in one language.
+#[derive(Clone, Debug)]
+pub struct Wording {
+    pub subject: String,
+    pub body: String,
+    pub version: i32,
+}
+
+/// Tenants' own wordings, by (tenant, template id, language).
+pub type Wordings = HashMap<(String, String, String), Wording>;
+
+pub fn is_shipped(template_id: &str) -> bool {
+    TEMPLATE_IDS.contains(&template_id)
+}
+
+/// Whether a tenant's wording can be stored: `Err((field, reason))` when it cannot. Checked when
+/// it is written, so a bad wording never reaches a debtor.
+pub fn check_wording(
+    template_id: &str,
+    language: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(), (&'static str, String)> {
+    let id_ok = !template_id.is_empty()
+        && template_id.len() <= 64
+        && template_id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !id_ok {
+        return Err((
+            "template_id",
+            "must be 1 to 64 lowercase letters, digits, '_' or '-'".into(),
+        ));
+    }
+    if !["es", "pt", "en"].contains(&language) {
+        return Err(("language", "must be es, pt or en".into()));
+    }
+    for (field, text, max) in [("subject", subject, 200), ("body", body, 4000)] {
+        if text.trim().is_empty() {
+            return Err((field, "is required".into()));
+        }
+        if text.chars().count() > max {
+            return Err((field, format!("is longer than {max} characters")));
+        }
+        let mut rest = text;
+        while let Some(open) = rest.find(['{', '}']) {
+            if rest[open..].starts_with('}') {
+                return Err((field, "has a '}' that closes nothing".into()));
+            }
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                return Err((field, "has a '{' that is never closed".into()));
+            };
+            let name = &after[..close];
+            if !VARIABLES.contains(&name) {
+                return Err((
+                    field,
+                    format!("uses {{{name}}}, which is not one of {}", VARIABLES.join(", ")),
+                ));
+            }
+            rest = &after[close + 1..];
+        }
+    }
+    if !body.contains("{opt_out}") {
+        return Err((
+            "body",
+            "must carry {opt_out}: every message tells the debtor how to stop them".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The tenant's own wording in the debtor's language, else the shipped one, else the tenant's
+/// Spanish wording.
+pub fn render_for(
+    tenant_id: &str,
     template_id: &str,
     locale: &str,
     variables: &HashMap<&str, String>,
+    own: &Wordings,
 ) -> Result<Rendered, RenderError> {
-    let (subject, body) =
-        text(template_id, language(locale)).ok_or_else(|| RenderError::UnknownTemplate {
+    let language = language(locale);
+    let tenants = |language: &str| {
+        if own.is_empty() {
+            return None;
+        }
+        own.get(&(
+            tenant_id.to_string(),
+            template_id.to_string(),
+            language.to_string(),
+        ))
+        .map(|w| (w.subject.as_str(), w.body.as_str()))
+    };
+    let (subject, body) = tenants(language)
+        .or_else(|| shipped(template_id, language))
+        .or_else(|| tenants("es"))
+        .ok_or_else(|| RenderError::UnknownTemplate {
             template_id: template_id.to_string(),
         })?;
     Ok(Rendered {
@@ -228,6 +328,15 @@ pub fn format_date(date: NaiveDate, locale: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A shipped template.
+    fn render(
+        template_id: &str,
+        locale: &str,
+        variables: &HashMap<&str, String>,
+    ) -> Result<Rendered, RenderError> {
+        render_for("", template_id, locale, variables, &Wordings::new())
+    }
+
     fn variables() -> HashMap<&'static str, String> {
         HashMap::from([
             ("debtor_name", "Ferretería El Tornillo SAS".to_string()),
@@ -288,6 +397,75 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_tenants_wording_comes_first_then_the_shipped_one_then_its_spanish() {
+        let wording = |subject: &str| Wording {
+            subject: subject.into(),
+            body: "{debtor_name}: {amount}. {opt_out}".into(),
+            version: 1,
+        };
+        let own = Wordings::from([
+            (
+                ("acme".into(), "overdue".into(), "es".into()),
+                wording("Acme: {invoice_number}"),
+            ),
+            (
+                ("acme".into(), "courtesy".into(), "es".into()),
+                wording("Cortesía {invoice_number}"),
+            ),
+        ]);
+        let acme = |template: &str, locale: &str| {
+            render_for("acme", template, locale, &variables(), &own)
+                .expect("renders")
+                .subject
+        };
+        assert_eq!(acme("overdue", "es-CO"), "Acme: FE-100");
+        assert_eq!(
+            acme("overdue", "pt-BR"),
+            "Fatura FE-100 vencida",
+            "shipped Portuguese"
+        );
+        assert_eq!(acme("courtesy", "en-US"), "Cortesía FE-100", "only in Spanish");
+        let other = render_for("globex", "overdue", "es", &variables(), &own).expect("shipped");
+        assert_eq!(
+            other.subject, "Factura FE-100 vencida",
+            "one tenant's wording is its own"
+        );
+        assert!(render_for("globex", "courtesy", "es", &variables(), &own).is_err());
+    }
+
+    #[test]
+    fn a_wording_is_checked_before_it_is_stored() {
+        let ok = "Hola {debtor_name}, {amount} vence el {due_date}: {payment_link}. {opt_out}";
+        assert_eq!(
+            check_wording("overdue", "es", "Factura {invoice_number}", ok),
+            Ok(())
+        );
+        let field = |id: &str, language: &str, subject: &str, body: &str| {
+            check_wording(id, language, subject, body)
+                .err()
+                .map(|(field, _)| field)
+        };
+        assert_eq!(field("Overdue!", "es", "x", ok), Some("template_id"));
+        assert_eq!(field("overdue", "fr", "x", ok), Some("language"));
+        assert_eq!(field("overdue", "es", " ", ok), Some("subject"));
+        assert_eq!(field("overdue", "es", "Factura {numero}", ok), Some("subject"));
+        assert_eq!(
+            field("overdue", "es", "x", "{debtor_name {opt_out}"),
+            Some("body")
+        );
+        assert_eq!(field("overdue", "es", "x", "pague } {opt_out}"), Some("body"));
+        assert_eq!(
+            field("overdue", "es", "x", "Pague {amount} ya"),
+            Some("body"),
+            "no opt-out line"
+        );
+        let unknown = check_wording("overdue", "es", "x", "{saldo} {opt_out}")
+            .err()
+            .expect("refused");
+        assert!(unknown.1.contains("{saldo}"), "{unknown:?}");
     }
 
     #[test]

@@ -227,6 +227,27 @@ async fn whatsapp_gets_a_utility_template_with_bearer_auth() {
 }
 
 #[tokio::test]
+async fn whatsapp_free_form_text_goes_as_a_text_message_without_a_template() {
+    let seen = Seen::default();
+    let base = serve(
+        Router::new()
+            .route("/{phone}/messages", post(graph_messages))
+            .with_state(seen.clone()),
+    )
+    .await;
+    let mut reply = text("+573001234567");
+    reply.template = "";
+    reply.text = "Gracias por escribirnos. Su saldo es 1.250.000,00 COP.";
+    whatsapp(base).send(&reply).await.expect("sent");
+    let (_, _, body) = seen.0.lock().expect("lock").remove(0);
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["type"], "text");
+    assert_eq!(json["text"]["body"], reply.text);
+    assert_eq!(json["text"]["preview_url"], false);
+    assert!(json.get("template").is_none(), "{json}");
+}
+
+#[tokio::test]
 async fn whatsapp_errors_are_classified_as_meta_documents_them() {
     let base = serve(
         Router::new()

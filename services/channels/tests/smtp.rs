@@ -51,7 +51,9 @@ impl Relay {
         let acceptor = TlsAcceptor::from(Arc::new(config));
         tokio::spawn(async move {
             loop {
-                let Ok((mut tcp, _)) = listener.accept().await else { return };
+                let Ok((mut tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 let (relay, acceptor) = (self.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     tcp.write_all(b"220 relay.test ESMTP stand-in\r\n").await.ok()?;
@@ -108,14 +110,21 @@ impl Relay {
                     rcpt_to.clear();
                     "250 2.1.0 Ok".to_string()
                 }
-                "RCPT" if line.contains("nobody@") => "550 5.1.1 <nobody@cliente.example>: Recipient address rejected: User unknown".to_string(),
-                "RCPT" if line.contains("later@") => "451 4.3.0 Temporary lookup failure, try again later".to_string(),
+                "RCPT" if line.contains("nobody@") => {
+                    "550 5.1.1 <nobody@cliente.example>: Recipient address rejected: User unknown".to_string()
+                }
+                "RCPT" if line.contains("later@") => {
+                    "451 4.3.0 Temporary lookup failure, try again later".to_string()
+                }
                 "RCPT" => {
                     rcpt_to.push(line.to_string());
                     "250 2.1.5 Ok".to_string()
                 }
                 "DATA" => {
-                    stream.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await.ok();
+                    stream
+                        .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                        .await
+                        .ok();
                     let mut data = String::new();
                     loop {
                         let mut line = String::new();
@@ -189,7 +198,10 @@ async fn smtp_submits_over_starttls_with_auth_and_one_click_unsubscribe_headers(
     assert_eq!(received.len(), 1, "{received:?}");
     let mail = &received[0];
     // The relay only takes AUTH after STARTTLS, and mail only after AUTH.
-    assert_eq!((mail.user.as_str(), mail.password.as_str()), ("recobro", "s3cr3t"));
+    assert_eq!(
+        (mail.user.as_str(), mail.password.as_str()),
+        ("recobro", "s3cr3t")
+    );
     assert_eq!(mail.mail_from, "MAIL FROM:<cobranza@acme.example>");
     assert_eq!(mail.rcpt_to, ["RCPT TO:<cartera@cliente.example>"]);
     let headers = mail.data.split("\r\n\r\n").next().unwrap_or_default();
@@ -203,7 +215,10 @@ async fn smtp_submits_over_starttls_with_auth_and_one_click_unsubscribe_headers(
     ] {
         assert!(headers.contains(&expected), "missing {expected:?} in:\n{headers}");
     }
-    assert!(headers.contains("From: \"Cobranza ACME\" <cobranza@acme.example>"), "{headers}");
+    assert!(
+        headers.contains("From: \"Cobranza ACME\" <cobranza@acme.example>"),
+        "{headers}"
+    );
     assert!(mail.data.contains("FE-1001"), "{}", mail.data);
 }
 
@@ -214,9 +229,15 @@ async fn smtp_refusals_are_permanent_and_deferrals_transient() {
     let smtp = Smtp::new(&settings(port, true), "https://recobro.example").expect("smtp");
 
     let unknown = smtp.send(&email("nobody@cliente.example", Uuid::new_v4())).await;
-    assert!(matches!(&unknown, Err(ProviderError::Permanent(reason)) if reason.contains("550")), "{unknown:?}");
+    assert!(
+        matches!(&unknown, Err(ProviderError::Permanent(reason)) if reason.contains("550")),
+        "{unknown:?}"
+    );
     let later = smtp.send(&email("later@cliente.example", Uuid::new_v4())).await;
-    assert!(matches!(&later, Err(ProviderError::Transient(reason)) if reason.contains("451")), "{later:?}");
+    assert!(
+        matches!(&later, Err(ProviderError::Transient(reason)) if reason.contains("451")),
+        "{later:?}"
+    );
     let invalid = smtp.send(&email("not an address", Uuid::new_v4())).await;
     assert!(matches!(invalid, Err(ProviderError::Permanent(_))), "{invalid:?}");
     assert!(relay.0.lock().expect("lock").is_empty());
@@ -232,5 +253,8 @@ async fn smtp_never_sends_to_a_relay_whose_certificate_it_cannot_verify() {
     let refused = smtp.send(&email("cartera@cliente.example", Uuid::new_v4())).await;
 
     assert!(matches!(refused, Err(ProviderError::Transient(_))), "{refused:?}");
-    assert!(relay.0.lock().expect("lock").is_empty(), "nothing may leave without TLS");
+    assert!(
+        relay.0.lock().expect("lock").is_empty(),
+        "nothing may leave without TLS"
+    );
 }

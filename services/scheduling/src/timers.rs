@@ -180,6 +180,8 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::Rem
             }),
         due_date: reminder.due_date.map(time::date),
         fallbacks,
+        // Ladder steps always use a template.
+        text: String::new(),
     }
 }
 
