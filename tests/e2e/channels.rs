@@ -59,8 +59,28 @@ fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// What a Twilio Webhooks Setting signs with: HMAC-SHA256 and its shared key.
+fn twilio_setting_signature(url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SHARED_KEY.as_bytes()).expect("key");
+    mac.update(url.as_bytes());
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+const SHARED_KEY: &str = "webhooks-setting-shared-key";
+
 /// Posts a form to the channels webhook with the given signature; returns the HTTP status.
 async fn post_form(port: u16, params: &[(&str, &str)], signature: &str) -> u16 {
+    post_form_with(port, params, signature, "").await
+}
+
+/// The same, with extra header lines (each ending in CRLF).
+async fn post_form_with(port: u16, params: &[(&str, &str)], signature: &str, headers: &str) -> u16 {
     let body: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();
@@ -68,7 +88,7 @@ async fn post_form(port: u16, params: &[(&str, &str)], signature: &str) -> u16 {
         .await
         .expect("connect");
     let request = format!(
-        "POST /webhooks/twilio HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /webhooks/twilio HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -93,6 +113,7 @@ async fn sms_goes_out_through_twilio_and_signed_callbacks_and_replies_come_back(
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
             ("TWILIO_FROM", "+15005550006".into()),
             ("TWILIO_API_BASE", twilio),
+            ("TWILIO_WEBHOOK_SHARED_KEY", SHARED_KEY.into()),
         ],
     )
     .await;
@@ -155,6 +176,26 @@ async fn sms_goes_out_through_twilio_and_signed_callbacks_and_replies_come_back(
         .await
         .decode();
     assert_eq!(update.reminder_id, record.reminder_id);
+
+    // A Webhooks Setting signs with its own key and HMAC-SHA256, and says so in a header.
+    let read = [
+        ("MessageSid", record.provider_message_id.as_str()),
+        ("MessageStatus", "read"),
+        ("AccountSid", "AC00000000000000000000000000000e2e"),
+    ];
+    let settings = "X-Twilio-Webhooks-Signature-Settings: key=KS0e2e,algorithm=HMAC_SHA256\r\n";
+    assert_eq!(
+        post_form_with(stack.http_port, &read, &twilio_signature(&url, &read), settings).await,
+        403,
+        "the auth token's SHA-1 signature does not pass for a Setting's webhook"
+    );
+    assert_eq!(
+        post_form_with(stack.http_port, &read, &twilio_setting_signature(&url, &read), settings).await,
+        204
+    );
+    deliveries
+        .find(HOP, |r| r.decode::<pb::DeliveryRecord>().status() == pb::DeliveryStatus::Read)
+        .await;
 
     // The debtor answers STOP: the reply is classified and attributed to them.
     let reply = [

@@ -88,6 +88,8 @@ pub struct TwilioSettings {
     pub auth_token: String,
     pub from: String,
     pub api_base: String,
+    /// Set when a Twilio Webhooks Setting signs our webhooks with its own key.
+    pub webhook_shared_key: Option<String>,
 }
 
 /// WhatsApp Cloud API credentials; WhatsApp goes through the sandbox when they are not set.
@@ -175,6 +177,7 @@ impl Settings {
                         auth_token,
                         from: env.required("TWILIO_FROM")?,
                         api_base: env.or("TWILIO_API_BASE", "https://api.twilio.com"),
+                        webhook_shared_key: env.get("TWILIO_WEBHOOK_SHARED_KEY").filter(|k| !k.is_empty()),
                     })
                 }
                 _ => None,
@@ -328,6 +331,7 @@ impl Application {
             deliveries_topic: config.topics.deliveries.clone(),
             public_url: settings.public_url.clone(),
             twilio_auth_token: settings.twilio.as_ref().map(|t| t.auth_token.clone()),
+            twilio_shared_key: settings.twilio.as_ref().and_then(|t| t.webhook_shared_key.clone()),
             whatsapp_app_secret: settings.whatsapp.as_ref().map(|w| w.app_secret.clone()),
             whatsapp_verify_token: settings.whatsapp.as_ref().map(|w| w.verify_token.clone()),
             sendgrid_public_key: settings.sendgrid_webhook_key.clone(),

@@ -3,16 +3,57 @@
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
-/// Twilio's `X-Twilio-Signature`: base64(HMAC-SHA1(auth token, the full public URL followed by
-/// every POST parameter, sorted by name, as name then value)). Every parameter received counts,
+/// How Twilio signed a webhook: HMAC-SHA1 with the auth token by default, or the algorithm a
+/// Webhooks Setting names (with its shared key) in `X-Twilio-Webhooks-Signature-Settings`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TwilioAlgorithm {
+    Sha1,
+    Sha256,
+}
+
+/// Reads `X-Twilio-Webhooks-Signature-Settings` ("key=...,algorithm=HMAC_SHA256"): None when it
+/// names an algorithm we do not know (the webhook is then refused).
+pub fn twilio_algorithm(settings: &str) -> Option<TwilioAlgorithm> {
+    let algorithm = settings
+        .split(',')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == "algorithm")
+        .map(|(_, value)| value.trim())?;
+    match algorithm {
+        "HMAC_SHA1" => Some(TwilioAlgorithm::Sha1),
+        "HMAC_SHA256" => Some(TwilioAlgorithm::Sha256),
+        _ => None,
+    }
+}
+
+/// Twilio's `X-Twilio-Signature`: base64(HMAC(secret, the full public URL followed by every
+/// POST parameter, sorted by name, as name then value)). Every parameter received counts,
 /// since Twilio adds new ones without notice.
-pub fn twilio_valid(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
+pub fn twilio_valid(
+    secret: &str,
+    algorithm: TwilioAlgorithm,
+    url: &str,
+    params: &[(String, String)],
+    signature: &str,
+) -> bool {
     let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else {
         return false;
     };
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
-    let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes()) else {
+    match algorithm {
+        TwilioAlgorithm::Sha1 => twilio_mac::<Hmac<sha1::Sha1>>(secret, url, &sorted, &expected),
+        TwilioAlgorithm::Sha256 => twilio_mac::<Hmac<sha2::Sha256>>(secret, url, &sorted, &expected),
+    }
+}
+
+fn twilio_mac<M: Mac + hmac::digest::KeyInit>(
+    secret: &str,
+    url: &str,
+    sorted: &[&(String, String)],
+    expected: &[u8],
+) -> bool {
+    let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes()) else {
         return false;
     };
     mac.update(url.as_bytes());
@@ -20,7 +61,7 @@ pub fn twilio_valid(auth_token: &str, url: &str, params: &[(String, String)], si
         mac.update(name.as_bytes());
         mac.update(value.as_bytes());
     }
-    mac.verify_slice(&expected).is_ok()
+    mac.verify_slice(expected).is_ok()
 }
 
 /// Meta's `X-Hub-Signature-256`: "sha256=" + hex(HMAC-SHA256(app secret, the raw body)).
@@ -108,13 +149,14 @@ mod tests {
     #[test]
     fn twilio_accepts_its_own_signature_and_nothing_else() {
         let valid = "GvWf1cFY/Q7PnoempGyD5oXAezc=";
-        assert!(twilio_valid("12345", URL, &params(TWILIO_PARAMS), valid));
+        assert!(twilio_valid("12345", TwilioAlgorithm::Sha1, URL, &params(TWILIO_PARAMS), valid));
         assert!(
-            !twilio_valid("wrong-token", URL, &params(TWILIO_PARAMS), valid),
+            !twilio_valid("wrong-token", TwilioAlgorithm::Sha1, URL, &params(TWILIO_PARAMS), valid),
             "another account's token"
         );
         assert!(!twilio_valid(
             "12345",
+            TwilioAlgorithm::Sha1,
             "https://attacker.example/myapp.php?foo=1&bar=2",
             &params(TWILIO_PARAMS),
             valid
@@ -122,10 +164,27 @@ mod tests {
         let mut tampered = params(TWILIO_PARAMS);
         tampered[0].1 = "9999".into();
         assert!(
-            !twilio_valid("12345", URL, &tampered, valid),
+            !twilio_valid("12345", TwilioAlgorithm::Sha1, URL, &tampered, valid),
             "a changed parameter"
         );
-        assert!(!twilio_valid("12345", URL, &params(TWILIO_PARAMS), "not base64!"));
+        assert!(!twilio_valid("12345", TwilioAlgorithm::Sha1, URL, &params(TWILIO_PARAMS), "not base64!"));
+    }
+
+    #[test]
+    fn twilio_webhook_settings_switch_to_hmac_sha256_with_the_shared_key() {
+        // base64(hmac.new(b"shared-key-secret", <same string>, sha256).digest())
+        let valid = "ya/v4jc3oAtNFDX8hRf7j8TrCsQwG1Md/5mX8ogshlo=";
+        let algorithm = twilio_algorithm("key=KS0123,algorithm=HMAC_SHA256").expect("known");
+        assert_eq!(algorithm, TwilioAlgorithm::Sha256);
+        assert!(twilio_valid("shared-key-secret", algorithm, URL, &params(TWILIO_PARAMS), valid));
+        assert!(!twilio_valid("12345", algorithm, URL, &params(TWILIO_PARAMS), valid));
+        assert!(
+            !twilio_valid("shared-key-secret", TwilioAlgorithm::Sha1, URL, &params(TWILIO_PARAMS), valid),
+            "the algorithm is part of the check"
+        );
+        assert_eq!(twilio_algorithm("key=KS0123,algorithm=HMAC_SHA1"), Some(TwilioAlgorithm::Sha1));
+        assert_eq!(twilio_algorithm("key=KS0123,algorithm=MD5"), None);
+        assert_eq!(twilio_algorithm("key=KS0123"), None);
     }
 
     #[test]
