@@ -190,11 +190,19 @@ async fn sms_goes_out_through_twilio_and_signed_callbacks_and_replies_come_back(
         "the auth token's SHA-1 signature does not pass for a Setting's webhook"
     );
     assert_eq!(
-        post_form_with(stack.http_port, &read, &twilio_setting_signature(&url, &read), settings).await,
+        post_form_with(
+            stack.http_port,
+            &read,
+            &twilio_setting_signature(&url, &read),
+            settings
+        )
+        .await,
         204
     );
     deliveries
-        .find(HOP, |r| r.decode::<pb::DeliveryRecord>().status() == pb::DeliveryStatus::Read)
+        .find(HOP, |r| {
+            r.decode::<pb::DeliveryRecord>().status() == pb::DeliveryStatus::Read
+        })
         .await;
 
     // The debtor answers STOP: the reply is classified and attributed to them.
@@ -323,46 +331,56 @@ async fn one_click_unsubscribe_withdraws_email_consent() {
     );
 }
 
-/// A SendGrid stand-in that counts every Mail Send request per reminder id.
-async fn sendgrid_stand_in() -> (String, Arc<Mutex<std::collections::HashMap<String, u32>>>) {
-    let sends: Arc<Mutex<std::collections::HashMap<String, u32>>> = Arc::default();
+/// What the SendGrid stand-in saw: sends per reminder, and the most calls it had at once.
+#[derive(Clone, Default)]
+struct MailLog {
+    sends: Arc<Mutex<std::collections::HashMap<String, u32>>>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    most_at_once: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A SendGrid Mail Send stand-in that takes `delay` to answer, as a real API does.
+async fn sendgrid_stand_in(delay: std::time::Duration) -> (String, MailLog) {
+    use std::sync::atomic::Ordering;
+    let log = MailLog::default();
     let router = Router::new()
         .route(
             "/v3/mail/send",
-            post(|State(sends): State<Arc<Mutex<std::collections::HashMap<String, u32>>>>, body: Bytes| async move {
+            post(move |State(log): State<MailLog>, body: Bytes| async move {
+                let now = log.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                log.most_at_once.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
                 let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let id = json["custom_args"]["reminder_id"].as_str().unwrap_or_default().to_string();
-                *sends.lock().expect("lock").entry(id).or_default() += 1;
+                let id = json["custom_args"]["reminder_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                *log.sends.lock().expect("lock").entry(id).or_default() += 1;
+                log.in_flight.fetch_sub(1, Ordering::SeqCst);
                 StatusCode::ACCEPTED
             }),
         )
-        .with_state(sends.clone());
+        .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
-    (format!("http://{addr}"), sends)
+    (format!("http://{addr}"), log)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_mid_batch_loses_no_reminder_and_sends_none_twice() {
-    const REMINDERS: usize = 10_000;
-    let (sendgrid, sends) = sendgrid_stand_in().await;
-    let provider = vec![
+fn sendgrid(base: String) -> Vec<(&'static str, String)> {
+    vec![
         ("SENDGRID_API_KEY", "SG.e2e".to_string()),
         ("SENDGRID_FROM", "cobranza@acme.example".to_string()),
-        ("SENDGRID_API_BASE", sendgrid),
-    ];
-    let mut crashing = provider.clone();
-    // Dies like a killed pod right after the provider accepted a message, before anything is
-    // recorded or any offset committed.
-    crashing.push(("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS", "2500".to_string()));
-    let mut stack = Stack::start_configured(None, crashing).await;
-    let deliveries = stack.follow(&stack.topics.deliveries);
+        ("SENDGRID_API_BASE", base),
+    ]
+}
 
+/// `count` email reminders, each for a debtor of its own, all allowed now.
+async fn publish_email_reminders(stack: &Stack, count: usize) {
     let producer = recobro_common::kafka::producer(&crate::helpers::brokers()).expect("producer");
     let today = chrono::Utc::now().date_naive();
-    let mut pending = Vec::with_capacity(REMINDERS);
-    for n in 0..REMINDERS {
+    let mut pending = Vec::with_capacity(count);
+    for n in 0..count {
         let debtor_id = uuid::Uuid::new_v4().to_string();
         let reminder = pb::ReminderDue {
             reminder_id: uuid::Uuid::new_v4().to_string(),
@@ -408,6 +426,20 @@ async fn a_worker_killed_mid_batch_loses_no_reminder_and_sends_none_twice() {
             .await
             .expect("published");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_loses_no_reminder_and_sends_none_twice() {
+    const REMINDERS: usize = 10_000;
+    let (base, log) = sendgrid_stand_in(std::time::Duration::ZERO).await;
+    let provider = sendgrid(base);
+    let mut crashing = provider.clone();
+    // Dies like a killed pod right after the provider accepted a message, before anything is
+    // recorded or any offset committed.
+    crashing.push(("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS", "2500".to_string()));
+    let mut stack = Stack::start_configured(None, crashing).await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    publish_email_reminders(&stack, REMINDERS).await;
 
     // The worker dies mid-stream...
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(240);
@@ -439,10 +471,44 @@ async fn a_worker_killed_mid_batch_loses_no_reminder_and_sends_none_twice() {
         assert_eq!(record.status(), pb::DeliveryStatus::Sent, "{record:?}");
         recorded.insert(record.reminder_id);
     }
-    let sends = sends.lock().expect("lock");
+    let sends = log.sends.lock().expect("lock");
     let duplicated: Vec<_> = sends.iter().filter(|(_, count)| **count > 1).collect();
     assert!(duplicated.is_empty(), "sent twice: {duplicated:?}");
     assert_eq!(sends.len(), REMINDERS, "every reminder reached the provider once");
+    assert_eq!(
+        log.most_at_once.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one provider call in flight at a time"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_provider_calls_at_once_overlap_a_slow_provider_and_still_send_each_once() {
+    const REMINDERS: usize = 200;
+    let (base, log) = sendgrid_stand_in(std::time::Duration::from_millis(20)).await;
+    let mut settings = sendgrid(base);
+    settings.push(("RECOBRO_PROVIDER_CALLS_AT_ONCE", "4".to_string()));
+    let stack = Stack::start_configured(None, settings).await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    publish_email_reminders(&stack, REMINDERS).await;
+
+    let mut recorded = std::collections::HashSet::new();
+    while recorded.len() < REMINDERS {
+        let Some(received) = deliveries.next(std::time::Duration::from_secs(60)).await else {
+            panic!("only {} of {REMINDERS} deliveries recorded", recorded.len());
+        };
+        let record: pb::DeliveryRecord = received.decode();
+        assert_eq!(record.status(), pb::DeliveryStatus::Sent, "{record:?}");
+        recorded.insert(record.reminder_id);
+    }
+    let sends = log.sends.lock().expect("lock");
+    assert_eq!(sends.len(), REMINDERS);
+    assert!(sends.values().all(|count| *count == 1), "each sent once");
+    let most = log.most_at_once.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (2..=4).contains(&most),
+        "calls overlapped, never more than 4: {most}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -574,17 +640,10 @@ async fn a_signed_bounce_fails_the_delivery_and_withdraws_the_address() {
             .expect("der")
             .as_bytes(),
     );
-    let (sendgrid, _sends) = sendgrid_stand_in().await;
-    let stack = Stack::start_configured(
-        None,
-        vec![
-            ("SENDGRID_API_KEY", "SG.e2e".into()),
-            ("SENDGRID_FROM", "cobranza@acme.example".into()),
-            ("SENDGRID_API_BASE", sendgrid),
-            ("SENDGRID_WEBHOOK_PUBLIC_KEY", public),
-        ],
-    )
-    .await;
+    let (base, _log) = sendgrid_stand_in(std::time::Duration::ZERO).await;
+    let mut settings = sendgrid(base);
+    settings.push(("SENDGRID_WEBHOOK_PUBLIC_KEY", public));
+    let stack = Stack::start_configured(None, settings).await;
     let deliveries = stack.follow(&stack.topics.deliveries);
     let first = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
     stack

@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
         max_attempts: 5,
         sends: std::sync::atomic::AtomicU64::new(0),
         exit_after_sends: None,
-        provider_turn: Default::default(),
+        provider_turns: tokio::sync::Semaphore::new(1),
         debtors_at_once: 64,
     };
     let shutdown = CancellationToken::new();

@@ -44,9 +44,10 @@ pub struct Dispatcher {
     /// Sends made by this process, and the failpoint that ends it after so many (crash tests).
     pub sends: std::sync::atomic::AtomicU64,
     pub exit_after_sends: Option<u64>,
-    /// Held across a provider call until its "sent" mark is queued: one call in flight per
-    /// worker, so a crash leaves at most one message whose fate is unknown.
-    pub provider_turn: tokio::sync::Mutex<()>,
+    /// Held across a provider call until its "sent" mark is queued. One permit (the default)
+    /// means one call in flight per worker, so a crash leaves at most one message whose fate is
+    /// unknown; more permits speed up slow HTTP providers and widen that window as much.
+    pub provider_turns: tokio::sync::Semaphore,
     /// Debtors handled at once: their budget checks and send claims share Redis round trips.
     pub debtors_at_once: usize,
 }
@@ -201,7 +202,7 @@ impl Dispatcher {
             .map_err(retry)?;
 
         // Debtors concurrently, each debtor's reminders in order (their budget is spent in
-        // order). Provider calls still take turns (`provider_turn`).
+        // order). Provider calls still take turns (`provider_turns`).
         let mut chains: Vec<Vec<&Reminder>> = Vec::new();
         let mut chain_of: HashMap<Uuid, usize> = HashMap::new();
         for reminder in fresh {
@@ -538,7 +539,11 @@ impl Dispatcher {
             .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
         let language = templates::language(&reminder.debtor.locale);
         let fresh = matches!(claim, SendClaim::Mine(_));
-        let turn = self.provider_turn.lock().await;
+        let turn = self
+            .provider_turns
+            .acquire()
+            .await
+            .map_err(|_| Failure::Retry("shutting down".into()))?;
         if let SendClaim::Mine(token) = &claim {
             // A claim that waited long for its turn (slow providers) is renewed, or given up
             // if it lapsed: another worker may hold it now.
@@ -630,7 +635,7 @@ impl Dispatcher {
             if crash_here {
                 // Failpoint for the crash test: die like a killed pod, after the provider
                 // accepted and the mark is in, before anything is recorded or any offset
-                // committed (no other provider call is in flight: this one holds the turn).
+                // committed (with one provider turn, no other call is in flight).
                 let _ = marked.await;
                 tracing::error!("failpoint: exiting after a send, as a crash would");
                 std::process::exit(137);

@@ -72,6 +72,8 @@ pub struct Settings {
     pub delivery_batch: usize,
     /// Debtors whose reminders are checked at once (budget and claims share Redis round trips).
     pub debtors_at_once: usize,
+    /// Provider calls in flight at once per worker (see `Dispatcher::provider_turns`).
+    pub provider_calls_at_once: usize,
     pub twilio: Option<TwilioSettings>,
     /// SendGrid credentials: email goes through the sandbox when neither they nor an SMTP
     /// relay are set.
@@ -123,6 +125,7 @@ impl Settings {
                 .and_then(|n| n.parse().ok()),
             delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", 1000)?,
             debtors_at_once: env.parse_or("RECOBRO_DEBTORS_AT_ONCE", 64)?,
+            provider_calls_at_once: env.parse_or("RECOBRO_PROVIDER_CALLS_AT_ONCE", 1)?,
             sendgrid_webhook_key: env.get("SENDGRID_WEBHOOK_PUBLIC_KEY").filter(|k| !k.is_empty()),
             sendgrid: match env.get("SENDGRID_API_KEY").filter(|k| !k.is_empty()) {
                 Some(key) => Some((
@@ -309,7 +312,7 @@ impl Application {
             max_attempts: settings.max_attempts,
             sends: std::sync::atomic::AtomicU64::new(0),
             exit_after_sends: settings.exit_after_sends,
-            provider_turn: Default::default(),
+            provider_turns: tokio::sync::Semaphore::new(settings.provider_calls_at_once.max(1)),
             debtors_at_once: settings.debtors_at_once,
         });
         let consuming = tokio::spawn(kafka::run_batch_consumer(
@@ -331,7 +334,10 @@ impl Application {
             deliveries_topic: config.topics.deliveries.clone(),
             public_url: settings.public_url.clone(),
             twilio_auth_token: settings.twilio.as_ref().map(|t| t.auth_token.clone()),
-            twilio_shared_key: settings.twilio.as_ref().and_then(|t| t.webhook_shared_key.clone()),
+            twilio_shared_key: settings
+                .twilio
+                .as_ref()
+                .and_then(|t| t.webhook_shared_key.clone()),
             whatsapp_app_secret: settings.whatsapp.as_ref().map(|w| w.app_secret.clone()),
             whatsapp_verify_token: settings.whatsapp.as_ref().map(|w| w.verify_token.clone()),
             sendgrid_public_key: settings.sendgrid_webhook_key.clone(),

@@ -149,9 +149,21 @@ mod tests {
     #[test]
     fn twilio_accepts_its_own_signature_and_nothing_else() {
         let valid = "GvWf1cFY/Q7PnoempGyD5oXAezc=";
-        assert!(twilio_valid("12345", TwilioAlgorithm::Sha1, URL, &params(TWILIO_PARAMS), valid));
+        assert!(twilio_valid(
+            "12345",
+            TwilioAlgorithm::Sha1,
+            URL,
+            &params(TWILIO_PARAMS),
+            valid
+        ));
         assert!(
-            !twilio_valid("wrong-token", TwilioAlgorithm::Sha1, URL, &params(TWILIO_PARAMS), valid),
+            !twilio_valid(
+                "wrong-token",
+                TwilioAlgorithm::Sha1,
+                URL,
+                &params(TWILIO_PARAMS),
+                valid
+            ),
             "another account's token"
         );
         assert!(!twilio_valid(
@@ -167,7 +179,13 @@ mod tests {
             !twilio_valid("12345", TwilioAlgorithm::Sha1, URL, &tampered, valid),
             "a changed parameter"
         );
-        assert!(!twilio_valid("12345", TwilioAlgorithm::Sha1, URL, &params(TWILIO_PARAMS), "not base64!"));
+        assert!(!twilio_valid(
+            "12345",
+            TwilioAlgorithm::Sha1,
+            URL,
+            &params(TWILIO_PARAMS),
+            "not base64!"
+        ));
     }
 
     #[test]
@@ -176,13 +194,34 @@ mod tests {
         let valid = "ya/v4jc3oAtNFDX8hRf7j8TrCsQwG1Md/5mX8ogshlo=";
         let algorithm = twilio_algorithm("key=KS0123,algorithm=HMAC_SHA256").expect("known");
         assert_eq!(algorithm, TwilioAlgorithm::Sha256);
-        assert!(twilio_valid("shared-key-secret", algorithm, URL, &params(TWILIO_PARAMS), valid));
-        assert!(!twilio_valid("12345", algorithm, URL, &params(TWILIO_PARAMS), valid));
+        assert!(twilio_valid(
+            "shared-key-secret",
+            algorithm,
+            URL,
+            &params(TWILIO_PARAMS),
+            valid
+        ));
+        assert!(!twilio_valid(
+            "12345",
+            algorithm,
+            URL,
+            &params(TWILIO_PARAMS),
+            valid
+        ));
         assert!(
-            !twilio_valid("shared-key-secret", TwilioAlgorithm::Sha1, URL, &params(TWILIO_PARAMS), valid),
+            !twilio_valid(
+                "shared-key-secret",
+                TwilioAlgorithm::Sha1,
+                URL,
+                &params(TWILIO_PARAMS),
+                valid
+            ),
             "the algorithm is part of the check"
         );
-        assert_eq!(twilio_algorithm("key=KS0123,algorithm=HMAC_SHA1"), Some(TwilioAlgorithm::Sha1));
+        assert_eq!(
+            twilio_algorithm("key=KS0123,algorithm=HMAC_SHA1"),
+            Some(TwilioAlgorithm::Sha1)
+        );
         assert_eq!(twilio_algorithm("key=KS0123,algorithm=MD5"), None);
         assert_eq!(twilio_algorithm("key=KS0123"), None);
     }

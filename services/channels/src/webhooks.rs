@@ -203,8 +203,13 @@ async fn twilio(
                 .ok_or_else(|| forbidden("unsupported signature algorithm"))?;
             let Some(shared_key) = webhooks.twilio_shared_key.as_deref() else {
                 // Answered 500 so Twilio retries while the operator sets the key: nothing lost.
-                tracing::error!("a Twilio webhook is signed with a Webhooks Setting key, and TWILIO_WEBHOOK_SHARED_KEY is not set");
-                return Err((StatusCode::INTERNAL_SERVER_ERROR, "signing key not configured".into()));
+                tracing::error!(
+                    "a Twilio webhook is signed with a Webhooks Setting key, and TWILIO_WEBHOOK_SHARED_KEY is not set"
+                );
+                return Err((
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "signing key not configured".into(),
+                ));
             };
             (shared_key, algorithm)
         }
