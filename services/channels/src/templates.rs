@@ -462,9 +462,7 @@ mod tests {
             Some("body"),
             "no opt-out line"
         );
-        let unknown = check_wording("overdue", "es", "x", "{saldo} {opt_out}")
-            .err()
-            .expect("refused");
+        let unknown = check_wording("overdue", "es", "x", "{saldo} {opt_out}").expect_err("refused");
         assert!(unknown.1.contains("{saldo}"), "{unknown:?}");
     }
 
