@@ -95,18 +95,55 @@ redis.call('DEL', KEYS[1])
 return 1
 "#;
 
+const CLAIM: &str = r#"
+-- KEYS[1]: the reminder's "sent" mark, KEYS[2]: its send claim.
+-- ARGV[1]: this claim's token, ARGV[2]: claim TTL (s), ARGV[3]: a call this old (ms) has ended.
+local sent = redis.call('GET', KEYS[1])
+if sent then
+  return {'sent', sent}
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return {'mine', ''}
+end
+local holder = redis.call('GET', KEYS[2]) or ''
+local began = string.match(holder, '^calling:[^:]*:(%d+)$')
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if began and now - tonumber(began) > tonumber(ARGV[3]) then
+  return {'unknown', began}
+end
+return {'busy', ''}
+"#;
+
+const BEGIN_CALL: &str = r#"
+-- KEYS[1]: the send claim; ARGV[1]: its token, ARGV[2]: how long a calling claim is kept (s).
+-- The claim turns into "calling since <Redis time>", kept as long as a sent mark would be.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('SET', KEYS[1], 'calling:' .. ARGV[1] .. ':' .. now, 'EX', ARGV[2])
+return 1
+"#;
+
+/// A provider call lasts at most its 10 s timeout (an SMTP session a few of them): a claim
+/// still "calling" after this long belongs to a worker that stopped mid-call.
+const CALL_ENDED_MS: i64 = 60_000;
+
 /// Longer than any redelivery or deferral: a reminder seen again is still recognised.
 const RESERVATION_TTL: Duration = Duration::days(45);
 
-/// A send claim outlives its wait for the provider turn and the call (both bounded by the
-/// provider timeout); after a crash, a claim that never reached a provider frees up this soon.
+/// A send claim outlives its usual wait for the provider turn (one that lapses first is given
+/// up, see `begin_call`); after a crash, a claim that never reached a provider frees up this soon.
 const SEND_CLAIM_TTL_SECONDS: i64 = 60;
 
 pub struct ContactBudget {
     redis: ConnectionManager,
     reserve: redis::Script,
     release: redis::Script,
-    renew: redis::Script,
+    claim: redis::Script,
+    begin_call: redis::Script,
     prefix: String,
     marks: mpsc::UnboundedSender<SentMark>,
 }
@@ -150,6 +187,9 @@ pub enum SendClaim {
     Sent(String),
     /// Another worker is sending it now.
     Busy,
+    /// A worker stopped while a provider call for it was in flight (it began at `since`):
+    /// whether the provider took the message is unknown, so it is never sent again.
+    Unknown { since: DateTime<Utc> },
 }
 
 #[derive(Debug, PartialEq)]
@@ -184,10 +224,8 @@ impl ContactBudget {
             redis,
             reserve: redis::Script::new(RESERVE),
             release: redis::Script::new(RELEASE),
-            renew: redis::Script::new(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-                 return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0",
-            ),
+            claim: redis::Script::new(CLAIM),
+            begin_call: redis::Script::new(BEGIN_CALL),
             prefix: prefix.to_string(),
         }
     }
@@ -308,32 +346,47 @@ impl ContactBudget {
 
     /// Before calling a provider: a reminder already sent gives back its provider id and is not
     /// sent again (a crash between "provider accepted" and "recorded" must not send twice);
-    /// one being sent right now by another worker (a rebalance) is `Busy`.
-    pub async fn claim_send(
-        &self,
-        debtor_id: Uuid,
-        reminder_id: Uuid,
-    ) -> Result<SendClaim, redis::RedisError> {
-        let sent = self.debtor_key(debtor_id, &format!("sent:{reminder_id}"));
-        let sending = self.debtor_key(debtor_id, &format!("sending:{reminder_id}"));
+    /// one being sent right now by another worker (a rebalance) is `Busy`; one whose worker
+    /// stopped during the provider call is `Unknown`.
+    pub async fn claim_send(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<SendClaim, redis::RedisError> {
         let token = Uuid::new_v4().simple().to_string();
         let mut redis = self.redis.clone();
-        let (already, claimed): (Option<String>, Option<String>) = redis::pipe()
-            .atomic()
-            .get(&sent)
-            .cmd("SET")
-            .arg(&sending)
+        let (state, value): (String, String) = self
+            .claim
+            .key(self.debtor_key(debtor_id, &format!("sent:{reminder_id}")))
+            .key(self.debtor_key(debtor_id, &format!("sending:{reminder_id}")))
             .arg(&token)
-            .arg("NX")
-            .arg("EX")
             .arg(SEND_CLAIM_TTL_SECONDS)
-            .query_async(&mut redis)
+            .arg(CALL_ENDED_MS)
+            .invoke_async(&mut redis)
             .await?;
-        Ok(match (already, claimed) {
-            (Some(provider_id), _) => SendClaim::Sent(provider_id),
-            (None, Some(_)) => SendClaim::Mine(token),
-            (None, None) => SendClaim::Busy,
+        Ok(match state.as_str() {
+            "sent" => SendClaim::Sent(value),
+            "mine" => SendClaim::Mine(token),
+            "unknown" => SendClaim::Unknown {
+                since: value
+                    .parse()
+                    .ok()
+                    .and_then(DateTime::from_timestamp_millis)
+                    .unwrap_or_default(),
+            },
+            _ => SendClaim::Busy,
         })
+    }
+
+    /// Right before a call that reaches outside this process: the claim records that the call
+    /// began, and outlives a crash during it (see `SendClaim::Unknown`). False when the claim
+    /// lapsed while waiting: another worker may hold it, so this one must not call.
+    pub async fn begin_call(&self, debtor_id: Uuid, reminder_id: Uuid, token: &str) -> Result<bool, redis::RedisError> {
+        let mut redis = self.redis.clone();
+        let began: i64 = self
+            .begin_call
+            .key(self.debtor_key(debtor_id, &format!("sending:{reminder_id}")))
+            .arg(token)
+            .arg(RESERVATION_TTL.num_seconds())
+            .invoke_async(&mut redis)
+            .await?;
+        Ok(began == 1)
     }
 
     /// Right after the provider accepted: the mark is queued at once, and the returned future
@@ -357,25 +410,6 @@ impl ContactBudget {
             queued.map_err(|_| gone())?;
             acknowledged.await.unwrap_or_else(|_| Err(gone()))
         }
-    }
-
-    /// Extends a send claim that is still this worker's; false when it lapsed.
-    pub async fn renew_send_claim(
-        &self,
-        debtor_id: Uuid,
-        reminder_id: Uuid,
-        token: &str,
-    ) -> Result<bool, redis::RedisError> {
-        let sending = self.debtor_key(debtor_id, &format!("sending:{reminder_id}"));
-        let mut redis = self.redis.clone();
-        let renewed: i64 = self
-            .renew
-            .key(sending)
-            .arg(token)
-            .arg(SEND_CLAIM_TTL_SECONDS)
-            .invoke_async(&mut redis)
-            .await?;
-        Ok(renewed == 1)
     }
 
     /// The provider refused or failed: another attempt may claim the send.

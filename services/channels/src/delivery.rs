@@ -22,9 +22,6 @@ use crate::provider::{EmailProvider, OutgoingEmail, OutgoingText, ProviderError,
 use crate::store::{self, Delivery};
 use crate::templates::{self, Wordings};
 
-/// A third of the send claim's TTL: a claim older than this is renewed before its call.
-const CLAIM_RENEWAL: std::time::Duration = std::time::Duration::from_secs(20);
-
 /// WhatsApp's customer-service window, less a margin for the webhook that told us of the
 /// debtor's message arriving late.
 const WHATSAPP_WINDOW: chrono::Duration = chrono::Duration::minutes(24 * 60 - 10);
@@ -531,7 +528,6 @@ impl Dispatcher {
 
         // Exactly one send per reminder, even across crashes and rebalances.
         let (debtor_id, reminder_id) = (reminder.debtor_id, reminder.reminder_id);
-        let claimed_at = std::time::Instant::now();
         let claim = self
             .budget
             .claim_send(debtor_id, reminder_id)
@@ -544,16 +540,22 @@ impl Dispatcher {
             .acquire()
             .await
             .map_err(|_| Failure::Retry("shutting down".into()))?;
-        if let SendClaim::Mine(token) = &claim {
-            // A claim that waited long for its turn (slow providers) is renewed, or given up
-            // if it lapsed: another worker may hold it now.
-            let still_mine = claimed_at.elapsed() < CLAIM_RENEWAL
-                || self
-                    .budget
-                    .renew_send_claim(debtor_id, reminder_id, token)
-                    .await
-                    .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-            if !still_mine {
+        let leaves_the_process = match channel.as_str() {
+            "sms" => self.sms.leaves_the_process(),
+            "whatsapp" => self.whatsapp.leaves_the_process(),
+            _ => self.email.leaves_the_process(),
+        };
+        if let SendClaim::Mine(token) = &claim
+            && leaves_the_process
+        {
+            // The claim says the call began, so a crash during it is never followed by a
+            // second send; a claim that lapsed while waiting may be another worker's now.
+            let began = self
+                .budget
+                .begin_call(debtor_id, reminder_id, token)
+                .await
+                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+            if !began {
                 return Err(Failure::Retry(
                     "the send claim lapsed while waiting for the provider".into(),
                 ));
@@ -566,6 +568,15 @@ impl Dispatcher {
             }
             (SendClaim::Busy, _) => {
                 return Err(Failure::Retry("another worker is sending this reminder".into()));
+            }
+            (SendClaim::Unknown { since }, _) => {
+                // It may well have reached the debtor: its contact budget stays spent.
+                return Ok(failed(format!(
+                    "outcome unknown: a worker stopped while {} was being called (since {}); \
+                     not sent again so the debtor never gets it twice, check the provider's log",
+                    delivery.provider,
+                    since.to_rfc3339()
+                )));
             }
             (SendClaim::Mine(_), "email") => {
                 let email = OutgoingEmail {
@@ -622,24 +633,22 @@ impl Dispatcher {
                 provider.send(&message).await
             }
         };
+        let crash_here = fresh && sent.is_ok() && {
+            let sends = self.sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            self.exit_after_sends.is_some_and(|limit| sends >= limit)
+        };
+        if crash_here {
+            // Failpoint for the crash test: die like a killed pod at the worst moment, when
+            // the provider has accepted and nothing is marked, recorded or committed.
+            tracing::error!("failpoint: exiting right after a provider accepted, as a crash would");
+            std::process::exit(137);
+        }
         // The turn ends once the mark is queued: the next call need not wait for its round trip.
         let marked = match &sent {
             Ok(provider_id) if fresh => Some(self.budget.mark_sent(debtor_id, reminder_id, provider_id)),
             _ => None,
         };
-        let crash_here = fresh && sent.is_ok() && {
-            let sends = self.sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            self.exit_after_sends.is_some_and(|limit| sends >= limit)
-        };
         if let Some(marked) = marked {
-            if crash_here {
-                // Failpoint for the crash test: die like a killed pod, after the provider
-                // accepted and the mark is in, before anything is recorded or any offset
-                // committed (with one provider turn, no other call is in flight).
-                let _ = marked.await;
-                tracing::error!("failpoint: exiting after a send, as a crash would");
-                std::process::exit(137);
-            }
             drop(turn);
             marked
                 .await

@@ -204,6 +204,11 @@ impl EmailProvider {
         }
     }
 
+    /// Whether a send has an effect outside this process (the sandbox only logs).
+    pub fn leaves_the_process(&self) -> bool {
+        !matches!(self, EmailProvider::Sandbox)
+    }
+
     /// Sends and returns the provider's message id. The reminder id doubles as the
     /// idempotency key.
     pub async fn send(&self, email: &OutgoingEmail<'_>) -> Result<String, ProviderError> {
@@ -442,6 +447,11 @@ impl TextProvider {
             TextProvider::Twilio(_) => "twilio",
             TextProvider::WhatsApp(_) => "whatsapp-cloud",
         }
+    }
+
+    /// Whether a send has an effect outside this process (the sandbox only logs).
+    pub fn leaves_the_process(&self) -> bool {
+        !matches!(self, TextProvider::Sandbox(_))
     }
 
     pub async fn send(&self, message: &OutgoingText<'_>) -> Result<String, ProviderError> {

@@ -7,15 +7,22 @@ use recobro_channels::budget::{ContactBudget, Decision, SendClaim};
 use recobro_common::rules::Rulebook;
 use uuid::Uuid;
 
-async fn budget() -> ContactBudget {
+async fn connection() -> redis::aio::ConnectionManager {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:16379".into());
-    let redis = redis::Client::open(url)
+    redis::Client::open(url)
         .expect("redis url")
         .get_connection_manager()
         .await
-        .expect("Redis is up (deploy/local/up.sh)");
+        .expect("Redis is up (deploy/local/up.sh)")
+}
+
+async fn budget_with_prefix(prefix: &str) -> ContactBudget {
+    ContactBudget::new(connection().await, prefix)
+}
+
+async fn budget() -> ContactBudget {
     // A prefix of its own: tests never see each other's keys.
-    ContactBudget::new(redis, &format!("test-{}", Uuid::new_v4().simple()))
+    budget_with_prefix(&format!("test-{}", Uuid::new_v4().simple())).await
 }
 
 fn utc(text: &str) -> DateTime<Utc> {
@@ -224,17 +231,14 @@ async fn a_send_claim_is_held_by_one_worker_and_a_sent_reminder_is_never_claimed
         "a second worker must wait"
     );
     assert!(
-        first
-            .renew_send_claim(debtor, reminder, &token)
-            .await
-            .expect("redis")
+        !first.begin_call(debtor, reminder, "someone-else").await.expect("redis"),
+        "only the holder may call the provider"
     );
-    assert!(
-        !first
-            .renew_send_claim(debtor, reminder, "someone-else")
-            .await
-            .expect("redis"),
-        "only the holder renews a claim"
+    assert!(first.begin_call(debtor, reminder, &token).await.expect("redis"));
+    assert_eq!(
+        first.claim_send(debtor, reminder).await.expect("redis"),
+        SendClaim::Busy,
+        "a call just began: it is still in flight"
     );
     // Marks are written in order: once the last is acknowledged, the earlier ones are in too.
     let others: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
@@ -259,10 +263,37 @@ async fn a_send_claim_is_held_by_one_worker_and_a_sent_reminder_is_never_claimed
         "a reminder the provider accepted is recorded, never sent again"
     );
     assert!(
-        !first
-            .renew_send_claim(debtor, reminder, &token)
-            .await
-            .expect("redis"),
+        !first.begin_call(debtor, reminder, &token).await.expect("redis"),
         "the claim ended with the mark"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_stopped_mid_call_leaves_the_outcome_unknown_and_nobody_sends_again() {
+    let prefix = format!("test-{}", Uuid::new_v4().simple());
+    let budget = budget_with_prefix(&prefix).await;
+    let debtor = Uuid::new_v4();
+    let reminder = Uuid::new_v4();
+    let SendClaim::Mine(token) = budget.claim_send(debtor, reminder).await.expect("redis") else {
+        panic!("the first claim is ours");
+    };
+    assert!(budget.begin_call(debtor, reminder, &token).await.expect("redis"));
+    // The worker dies here. Two minutes later its call has long ended, one way or the other
+    // (the claim's Redis time is set back rather than waiting).
+    let two_minutes_ago = chrono::Utc::now().timestamp_millis() - 120_000;
+    let mut redis = connection().await;
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:{{d:{debtor}}}:sending:{reminder}"))
+        .arg(format!("calling:{token}:{two_minutes_ago}"))
+        .query_async(&mut redis)
+        .await
+        .expect("redis");
+    let SendClaim::Unknown { since } = budget.claim_send(debtor, reminder).await.expect("redis") else {
+        panic!("the outcome of a call cut short is unknown");
+    };
+    assert_eq!(since.timestamp_millis(), two_minutes_ago);
+    assert!(
+        matches!(budget.claim_send(debtor, reminder).await.expect("redis"), SendClaim::Unknown { .. }),
+        "and stays so: nobody claims it again"
     );
 }
