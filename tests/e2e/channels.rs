@@ -113,7 +113,8 @@ async fn sms_goes_out_through_twilio_and_signed_callbacks_and_replies_come_back(
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
             ("TWILIO_FROM", "+15005550006".into()),
             ("TWILIO_API_BASE", twilio),
-            ("TWILIO_WEBHOOK_SHARED_KEY", SHARED_KEY.into()),
+            // Two keys while one is rotated out.
+            ("TWILIO_WEBHOOK_SHARED_KEY", format!("retired-key,{SHARED_KEY}")),
         ],
     )
     .await;
@@ -431,7 +432,8 @@ async fn publish_email_reminders(stack: &Stack, count: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_batch_loses_no_reminder_and_sends_none_twice() {
     const REMINDERS: usize = 10_000;
-    let (base, log) = sendgrid_stand_in(std::time::Duration::ZERO).await;
+    // A millisecond per call, so that overlapping calls would show.
+    let (base, log) = sendgrid_stand_in(std::time::Duration::from_millis(1)).await;
     let provider = sendgrid(base);
     let mut crashing = provider.clone();
     // Dies like a killed pod at the worst moment: the provider has just accepted a message, and

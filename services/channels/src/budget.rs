@@ -116,15 +116,30 @@ return {'busy', ''}
 "#;
 
 const BEGIN_CALL: &str = r#"
--- KEYS[1]: the send claim; ARGV[1]: its token, ARGV[2]: how long a calling claim is kept (s).
--- The claim turns into "calling since <Redis time>", kept as long as a sent mark would be.
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+-- KEYS[1]: the reminder's "sent" mark, KEYS[2]: its send claim; ARGV[1]: the claim's token,
+-- ARGV[2]: how long a calling claim is kept (s). Returns 1 when the call may begin: the claim
+-- turns into "calling since <Redis time>", kept as long as a sent mark would be. A claim that
+-- lapsed while waiting is taken again unless another worker holds it (0) or sent it (2).
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 2
+end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] and string.find(holder, 'calling:' .. ARGV[1] .. ':', 1, true) ~= 1 then
   return 0
 end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-redis.call('SET', KEYS[1], 'calling:' .. ARGV[1] .. ':' .. now, 'EX', ARGV[2])
+redis.call('SET', KEYS[2], 'calling:' .. ARGV[1] .. ':' .. now, 'EX', ARGV[2])
 return 1
+"#;
+
+const UNCLAIM: &str = r#"
+-- KEYS[1]: the send claim; ARGV[1]: its token. Only the holder gives it up.
+local holder = redis.call('GET', KEYS[1])
+if holder and (holder == ARGV[1] or string.find(holder, 'calling:' .. ARGV[1] .. ':', 1, true) == 1) then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 "#;
 
 /// A provider call lasts at most its 10 s timeout (an SMTP session a few of them): a claim
@@ -143,38 +158,88 @@ pub struct ContactBudget {
     reserve: redis::Script,
     release: redis::Script,
     claim: redis::Script,
-    begin_call: redis::Script,
+    unclaim: redis::Script,
     prefix: String,
-    marks: mpsc::UnboundedSender<SentMark>,
+    ordered: mpsc::UnboundedSender<Queued>,
 }
 
-/// A "sent" mark waiting for its round trip, and who waits for it.
-struct SentMark {
-    sent: String,
-    sending: String,
-    provider_id: String,
-    written: oneshot::Sender<Result<(), redis::RedisError>>,
+/// What goes to Redis in order: "sent" marks and the starts of provider calls.
+enum Ordered {
+    Mark {
+        sent: String,
+        sending: String,
+        provider_id: String,
+    },
+    BeginCall {
+        sent: String,
+        sending: String,
+        token: String,
+    },
 }
 
-/// Writes "sent" marks in the order they were queued, all that are waiting in one round trip.
-/// When a mark is acknowledged, every mark queued before it is in Redis too.
-async fn write_marks(mut redis: ConnectionManager, mut queue: mpsc::UnboundedReceiver<SentMark>) {
-    let mut marks = Vec::new();
-    while queue.recv_many(&mut marks, 1024).await > 0 {
+/// An ordered write, and who waits for its reply.
+struct Queued {
+    write: Ordered,
+    reply: oneshot::Sender<Result<redis::Value, redis::RedisError>>,
+}
+
+/// Writes marks and call starts in the order they were queued, all that wait in one round trip
+/// (retried twice on an error: each write may run again safely). When a call start is
+/// acknowledged, every mark queued before it is in Redis: so with one provider turn a crash
+/// leaves at most one call whose outcome is unknown.
+async fn write_in_order(mut redis: ConnectionManager, mut queue: mpsc::UnboundedReceiver<Queued>) {
+    let mut batch = Vec::new();
+    while queue.recv_many(&mut batch, 1024).await > 0 {
         let mut pipe = redis::pipe();
-        for mark in &marks {
-            pipe.cmd("SET")
-                .arg(&mark.sent)
-                .arg(&mark.provider_id)
-                .arg("EX")
-                .arg(RESERVATION_TTL.num_seconds())
-                .ignore()
-                .del(&mark.sending)
-                .ignore();
+        for queued in &batch {
+            // One reply per write.
+            match &queued.write {
+                Ordered::Mark {
+                    sent,
+                    sending,
+                    provider_id,
+                } => {
+                    pipe.cmd("SET")
+                        .arg(sent)
+                        .arg(provider_id)
+                        .arg("EX")
+                        .arg(RESERVATION_TTL.num_seconds())
+                        .ignore()
+                        .del(sending);
+                }
+                Ordered::BeginCall { sent, sending, token } => {
+                    pipe.cmd("EVAL")
+                        .arg(BEGIN_CALL)
+                        .arg(2)
+                        .arg(sent)
+                        .arg(sending)
+                        .arg(token)
+                        .arg(RESERVATION_TTL.num_seconds());
+                }
+            }
         }
-        let written = pipe.query_async::<()>(&mut redis).await;
-        for mark in marks.drain(..) {
-            let _ = mark.written.send(written.clone());
+        let mut attempt = 0;
+        let written: Result<Vec<redis::Value>, redis::RedisError> = loop {
+            match pipe.query_async(&mut redis).await {
+                Err(err) if attempt < 2 => {
+                    attempt += 1;
+                    tracing::warn!(error = %err, attempt, "ordered Redis writes failed, trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                other => break other,
+            }
+        };
+        match written {
+            Ok(values) => {
+                for (queued, value) in batch.drain(..).zip(values) {
+                    let _ = queued.reply.send(Ok(value));
+                }
+            }
+            Err(err) => {
+                for queued in batch.drain(..) {
+                    let _ = queued.reply.send(Err(err.clone()));
+                }
+            }
         }
     }
 }
@@ -217,15 +282,15 @@ struct CapKey<'a> {
 impl ContactBudget {
     /// Must be called within the Tokio runtime: it starts the task that writes "sent" marks.
     pub fn new(redis: ConnectionManager, prefix: &str) -> ContactBudget {
-        let (marks, queue) = mpsc::unbounded_channel();
-        tokio::spawn(write_marks(redis.clone(), queue));
+        let (ordered, queue) = mpsc::unbounded_channel();
+        tokio::spawn(write_in_order(redis.clone(), queue));
         ContactBudget {
-            marks,
+            ordered,
             redis,
             reserve: redis::Script::new(RESERVE),
             release: redis::Script::new(RELEASE),
             claim: redis::Script::new(CLAIM),
-            begin_call: redis::Script::new(BEGIN_CALL),
+            unclaim: redis::Script::new(UNCLAIM),
             prefix: prefix.to_string(),
         }
     }
@@ -348,7 +413,11 @@ impl ContactBudget {
     /// sent again (a crash between "provider accepted" and "recorded" must not send twice);
     /// one being sent right now by another worker (a rebalance) is `Busy`; one whose worker
     /// stopped during the provider call is `Unknown`.
-    pub async fn claim_send(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<SendClaim, redis::RedisError> {
+    pub async fn claim_send(
+        &self,
+        debtor_id: Uuid,
+        reminder_id: Uuid,
+    ) -> Result<SendClaim, redis::RedisError> {
         let token = Uuid::new_v4().simple().to_string();
         let mut redis = self.redis.clone();
         let (state, value): (String, String) = self
@@ -374,52 +443,71 @@ impl ContactBudget {
         })
     }
 
+    /// Queues an ordered write; the future ends with its reply.
+    fn in_order(
+        &self,
+        write: Ordered,
+    ) -> impl Future<Output = Result<redis::Value, redis::RedisError>> + use<> {
+        let (reply, replied) = oneshot::channel();
+        let queued = self.ordered.send(Queued { write, reply });
+        async move {
+            let gone = || redis::RedisError::from((redis::ErrorKind::Io, "the ordered Redis writer stopped"));
+            queued.map_err(|_| gone())?;
+            replied.await.unwrap_or_else(|_| Err(gone()))
+        }
+    }
+
     /// Right before a call that reaches outside this process: the claim records that the call
-    /// began, and outlives a crash during it (see `SendClaim::Unknown`). False when the claim
-    /// lapsed while waiting: another worker may hold it, so this one must not call.
-    pub async fn begin_call(&self, debtor_id: Uuid, reminder_id: Uuid, token: &str) -> Result<bool, redis::RedisError> {
-        let mut redis = self.redis.clone();
-        let began: i64 = self
-            .begin_call
-            .key(self.debtor_key(debtor_id, &format!("sending:{reminder_id}")))
-            .arg(token)
-            .arg(RESERVATION_TTL.num_seconds())
-            .invoke_async(&mut redis)
+    /// began, and outlives a crash during it (see `SendClaim::Unknown`). False when another
+    /// worker holds the claim or sent the reminder: this one must not call.
+    pub async fn begin_call(
+        &self,
+        debtor_id: Uuid,
+        reminder_id: Uuid,
+        token: &str,
+    ) -> Result<bool, redis::RedisError> {
+        let began = self
+            .in_order(Ordered::BeginCall {
+                sent: self.debtor_key(debtor_id, &format!("sent:{reminder_id}")),
+                sending: self.debtor_key(debtor_id, &format!("sending:{reminder_id}")),
+                token: token.to_string(),
+            })
             .await?;
-        Ok(began == 1)
+        Ok(redis::from_redis_value::<i64>(began)? == 1)
     }
 
     /// Right after the provider accepted: the mark is queued at once, and the returned future
-    /// ends when Redis has it (remembered longer than any redelivery window). Queued marks are
-    /// written in order, so the next provider call need not wait for this one's round trip.
+    /// ends when Redis has it (remembered longer than any redelivery window). Queued writes go
+    /// in order, so the next provider call need not wait for this one's round trip.
     pub fn mark_sent(
         &self,
         debtor_id: Uuid,
         reminder_id: Uuid,
         provider_id: &str,
     ) -> impl Future<Output = Result<(), redis::RedisError>> + use<> {
-        let (written, acknowledged) = oneshot::channel();
-        let queued = self.marks.send(SentMark {
+        let written = self.in_order(Ordered::Mark {
             sent: self.debtor_key(debtor_id, &format!("sent:{reminder_id}")),
             sending: self.debtor_key(debtor_id, &format!("sending:{reminder_id}")),
             provider_id: provider_id.to_string(),
-            written,
         });
-        async move {
-            let gone = || redis::RedisError::from((redis::ErrorKind::Io, "the sent-mark writer stopped"));
-            queued.map_err(|_| gone())?;
-            acknowledged.await.unwrap_or_else(|_| Err(gone()))
-        }
+        async move { written.await.map(|_| ()) }
     }
 
-    /// The provider refused or failed: another attempt may claim the send.
-    pub async fn unclaim_send(&self, debtor_id: Uuid, reminder_id: Uuid) -> Result<(), redis::RedisError> {
-        let sending = self.debtor_key(debtor_id, &format!("sending:{reminder_id}"));
+    /// The provider refused or failed: another attempt may claim the send. Only the holder of
+    /// the claim (its token) gives it up.
+    pub async fn unclaim_send(
+        &self,
+        debtor_id: Uuid,
+        reminder_id: Uuid,
+        token: &str,
+    ) -> Result<(), redis::RedisError> {
         let mut redis = self.redis.clone();
-        redis::cmd("DEL")
-            .arg(&sending)
-            .query_async::<()>(&mut redis)
-            .await
+        self.unclaim
+            .key(self.debtor_key(debtor_id, &format!("sending:{reminder_id}")))
+            .arg(token)
+            .invoke_async::<i64>(&mut redis)
+            .await?;
+        Ok(())
     }
 
     /// A new channel starts its own count of attempts.

@@ -533,43 +533,15 @@ impl Dispatcher {
             .claim_send(debtor_id, reminder_id)
             .await
             .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-        let language = templates::language(&reminder.debtor.locale);
-        let fresh = matches!(claim, SendClaim::Mine(_));
-        let turn = self
-            .provider_turns
-            .acquire()
-            .await
-            .map_err(|_| Failure::Retry("shutting down".into()))?;
-        let leaves_the_process = match channel.as_str() {
-            "sms" => self.sms.leaves_the_process(),
-            "whatsapp" => self.whatsapp.leaves_the_process(),
-            _ => self.email.leaves_the_process(),
-        };
-        if let SendClaim::Mine(token) = &claim
-            && leaves_the_process
-        {
-            // The claim says the call began, so a crash during it is never followed by a
-            // second send; a claim that lapsed while waiting may be another worker's now.
-            let began = self
-                .budget
-                .begin_call(debtor_id, reminder_id, token)
-                .await
-                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-            if !began {
-                return Err(Failure::Retry(
-                    "the send claim lapsed while waiting for the provider".into(),
-                ));
-            }
-        }
-        let sent = match (claim, channel.as_str()) {
-            (SendClaim::Sent(provider_id), _) => {
+        let sent = match claim {
+            SendClaim::Sent(provider_id) => {
                 tracing::info!("already accepted by the provider before a crash: recorded, not sent again");
                 Ok(provider_id)
             }
-            (SendClaim::Busy, _) => {
+            SendClaim::Busy => {
                 return Err(Failure::Retry("another worker is sending this reminder".into()));
             }
-            (SendClaim::Unknown { since }, _) => {
+            SendClaim::Unknown { since } => {
                 // It may well have reached the debtor: its contact budget stays spent.
                 return Ok(failed(format!(
                     "outcome unknown: a worker stopped while {} was being called (since {}); \
@@ -578,90 +550,11 @@ impl Dispatcher {
                     since.to_rfc3339()
                 )));
             }
-            (SendClaim::Mine(_), "email") => {
-                let email = OutgoingEmail {
-                    reminder_id: reminder.reminder_id,
-                    to,
-                    subject: &delivery.subject,
-                    body: &delivery.body,
-                };
-                self.email.send(&email).await
-            }
-            (SendClaim::Mine(_), _) => {
-                // SMS carries the subject, the link and the opt-out; WhatsApp the approved
-                // template. Free-form text goes as it is (with its opt-out line).
-                let text = if free_form {
-                    delivery.body.clone()
-                } else {
-                    format!(
-                        "{}. {} {}",
-                        delivery.subject,
-                        variables.get("payment_link").cloned().unwrap_or_default(),
-                        variables.get("opt_out").cloned().unwrap_or_default()
-                    )
-                };
-                let parameters = [
-                    "debtor_name",
-                    "invoice_number",
-                    "amount",
-                    "due_date",
-                    "payment_link",
-                ]
-                .iter()
-                .map(|name| variables.get(name).cloned().unwrap_or_default())
-                .collect();
-                let message = OutgoingText {
-                    reminder_id: reminder.reminder_id,
-                    to,
-                    text: &text,
-                    template: if free_form {
-                        ""
-                    } else {
-                        &reminder.event.template_id
-                    },
-                    language: match language {
-                        "pt" => "pt_BR",
-                        other => other,
-                    },
-                    parameters,
-                };
-                let provider = if channel == "sms" {
-                    &self.sms
-                } else {
-                    &self.whatsapp
-                };
-                provider.send(&message).await
+            SendClaim::Mine(token) => {
+                self.send_in_turn(reminder, &channel, delivery, &variables, to, free_form, &token)
+                    .await?
             }
         };
-        let crash_here = fresh && sent.is_ok() && {
-            let sends = self.sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            self.exit_after_sends.is_some_and(|limit| sends >= limit)
-        };
-        if crash_here {
-            // Failpoint for the crash test: die like a killed pod at the worst moment, when
-            // the provider has accepted and nothing is marked, recorded or committed.
-            tracing::error!("failpoint: exiting right after a provider accepted, as a crash would");
-            std::process::exit(137);
-        }
-        // The turn ends once the mark is queued: the next call need not wait for its round trip.
-        let marked = match &sent {
-            Ok(provider_id) if fresh => Some(self.budget.mark_sent(debtor_id, reminder_id, provider_id)),
-            _ => None,
-        };
-        if let Some(marked) = marked {
-            drop(turn);
-            marked
-                .await
-                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-        } else {
-            drop(turn);
-        }
-        if sent.is_err() {
-            self.budget
-                .unclaim_send(debtor_id, reminder_id)
-                .await
-                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-        }
         match sent {
             Ok(message_id) => {
                 delivery.provider_message_id = message_id;
@@ -707,6 +600,141 @@ impl Dispatcher {
                 )))
             }
         }
+    }
+
+    /// The provider call, in this worker's turn, bracketed by the send claim: "calling" right
+    /// before (for a provider outside this process), "sent" right after. The turn ends once
+    /// the mark is queued; marks and call starts go to Redis in order, so a call's start is
+    /// acknowledged only after the previous call's mark is in.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_in_turn(
+        &self,
+        reminder: &Reminder,
+        channel: &str,
+        delivery: &Delivery,
+        variables: &HashMap<&'static str, String>,
+        to: &str,
+        free_form: bool,
+        token: &str,
+    ) -> Result<Result<String, ProviderError>, Failure> {
+        let (debtor_id, reminder_id) = (reminder.debtor_id, reminder.reminder_id);
+        let unavailable =
+            |err: redis::RedisError| Failure::Retry(format!("contact budget unavailable: {err}"));
+        let turn = self
+            .provider_turns
+            .acquire()
+            .await
+            .map_err(|_| Failure::Retry("shutting down".into()))?;
+        let leaves_the_process = match channel {
+            "sms" => self.sms.leaves_the_process(),
+            "whatsapp" => self.whatsapp.leaves_the_process(),
+            _ => self.email.leaves_the_process(),
+        };
+        if leaves_the_process
+            && !self
+                .budget
+                .begin_call(debtor_id, reminder_id, token)
+                .await
+                .map_err(unavailable)?
+        {
+            return Err(Failure::Retry(
+                "another worker holds or has sent this reminder".into(),
+            ));
+        }
+        let sent = self
+            .call_provider(reminder, channel, delivery, variables, to, free_form)
+            .await;
+        if sent.is_ok() {
+            let sends = self.sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if self.exit_after_sends.is_some_and(|limit| sends >= limit) {
+                // Failpoint for the crash test: die like a killed pod at the worst moment,
+                // when the provider has accepted and nothing is marked, recorded or committed.
+                tracing::error!("failpoint: exiting right after a provider accepted, as a crash would");
+                std::process::exit(137);
+            }
+        }
+        match &sent {
+            Ok(provider_id) => {
+                let marked = self.budget.mark_sent(debtor_id, reminder_id, provider_id);
+                drop(turn);
+                // The provider took it: a mark that cannot be written must not turn that into
+                // a failure. The delivery record, written next, keeps it from going again.
+                if let Err(err) = marked.await {
+                    tracing::warn!(%reminder_id, error = %err, "sent, but the sent mark was not written");
+                }
+            }
+            Err(_) => {
+                drop(turn);
+                self.budget
+                    .unclaim_send(debtor_id, reminder_id, token)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn call_provider(
+        &self,
+        reminder: &Reminder,
+        channel: &str,
+        delivery: &Delivery,
+        variables: &HashMap<&'static str, String>,
+        to: &str,
+        free_form: bool,
+    ) -> Result<String, ProviderError> {
+        if channel == "email" {
+            let email = OutgoingEmail {
+                reminder_id: reminder.reminder_id,
+                to,
+                subject: &delivery.subject,
+                body: &delivery.body,
+            };
+            return self.email.send(&email).await;
+        }
+        // SMS carries the subject, the link and the opt-out; WhatsApp the approved template.
+        // Free-form text goes as it is (with its opt-out line).
+        let text = if free_form {
+            delivery.body.clone()
+        } else {
+            format!(
+                "{}. {} {}",
+                delivery.subject,
+                variables.get("payment_link").cloned().unwrap_or_default(),
+                variables.get("opt_out").cloned().unwrap_or_default()
+            )
+        };
+        let parameters = [
+            "debtor_name",
+            "invoice_number",
+            "amount",
+            "due_date",
+            "payment_link",
+        ]
+        .iter()
+        .map(|name| variables.get(name).cloned().unwrap_or_default())
+        .collect();
+        let message = OutgoingText {
+            reminder_id: reminder.reminder_id,
+            to,
+            text: &text,
+            template: if free_form {
+                ""
+            } else {
+                &reminder.event.template_id
+            },
+            language: match templates::language(&reminder.debtor.locale) {
+                "pt" => "pt_BR",
+                other => other,
+            },
+            parameters,
+        };
+        let provider = if channel == "sms" {
+            &self.sms
+        } else {
+            &self.whatsapp
+        };
+        provider.send(&message).await
     }
 
     /// A one-off free-form message: by SMS, or by WhatsApp only inside the 24 hours after the

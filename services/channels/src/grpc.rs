@@ -13,13 +13,11 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::budget::ContactBudget;
 use crate::error::ChannelsError;
 use crate::store;
 
 pub struct Channels {
     pub pool: PgPool,
-    pub budget: ContactBudget,
     pub rulebook: Rulebook,
     /// The same dispatcher the Kafka consumer uses: one-off messages follow the same rules.
     pub dispatcher: std::sync::Arc<crate::delivery::Dispatcher>,
@@ -123,6 +121,7 @@ impl ChannelsService for Channels {
             .rulebook
             .for_debtor(&tenant_id, &country, Some(region.as_str()));
         let usage = self
+            .dispatcher
             .budget
             .usage(&rules, debtor_id, tz, Utc::now())
             .await
@@ -156,7 +155,8 @@ impl ChannelsService for Channels {
             )
             .into());
         }
-        if request.tenant_id.trim().is_empty() {
+        let tenant_id = request.tenant_id.trim().to_string();
+        if tenant_id.is_empty() {
             return Err(invalid("tenant_id", "is required").into());
         }
         let debtor = request.debtor.ok_or_else(|| invalid("debtor", "is required"))?;
@@ -180,31 +180,41 @@ impl ChannelsService for Channels {
                 )
                 .into());
             }
-            (true, false) if request.text.chars().count() > 1600 => {
-                return Err(invalid("text", "is longer than 1600 characters").into());
+            // An SMS body ends at 1,600 characters; the opt-out line needs its room.
+            (true, false) if request.text.chars().count() > 1400 => {
+                return Err(invalid("text", "is longer than 1400 characters").into());
             }
             (true, false) => {}
             (false, true) => {
-                let tenants = store::wordings_among(
-                    &self.pool,
-                    &[(request.tenant_id.clone(), request.template_id.clone())],
-                )
-                .await
-                .map_err(ChannelsError::from)?;
-                if !crate::templates::is_shipped(&request.template_id) && tenants.is_empty() {
-                    return Err(invalid("template_id", "is not a known template (see ListTemplates)").into());
+                // Found the way delivery looks it up: the tenant's wording in the debtor's
+                // language, the shipped one, or the tenant's Spanish.
+                let own =
+                    store::wordings_among(&self.pool, &[(tenant_id.clone(), request.template_id.clone())])
+                        .await
+                        .map_err(ChannelsError::from)?;
+                let language = crate::templates::language(&debtor.locale);
+                let has = |language: &str| {
+                    own.contains_key(&(
+                        tenant_id.clone(),
+                        request.template_id.clone(),
+                        language.to_string(),
+                    ))
+                };
+                if !crate::templates::is_shipped(&request.template_id) && !has(language) && !has("es") {
+                    return Err(invalid(
+                        "template_id",
+                        "is not a known template in the debtor's language or Spanish (see ListTemplates)",
+                    )
+                    .into());
                 }
             }
         }
         // The caller's key, scoped by tenant, is the reminder id: retries find the same one.
-        let reminder_id = Uuid::new_v5(
-            &debtor_id,
-            format!("one-off/{}/{key}", request.tenant_id).as_bytes(),
-        );
+        let reminder_id = Uuid::new_v5(&debtor_id, format!("one-off/{tenant_id}/{key}").as_bytes());
         let invoice = request.invoice.unwrap_or_default();
         let event = pb::ReminderDue {
             reminder_id: reminder_id.to_string(),
-            tenant_id: request.tenant_id.clone(),
+            tenant_id: tenant_id.clone(),
             debtor_id: debtor_id.to_string(),
             invoice_id: invoice.invoice_id.clone(),
             step: "one-off".into(),
@@ -217,10 +227,17 @@ impl ChannelsService for Channels {
             ..Default::default()
         };
         let reminder = crate::delivery::parse(event).map_err(|reason| invalid("debtor", &reason))?;
-        self.dispatcher
-            .deliver_all(std::slice::from_ref(&reminder), Utc::now())
-            .await
-            .map_err(|failure| Status::unavailable(failure.to_string()))?;
+        // In a task of its own: a caller who hangs up must not cut a provider call short (it
+        // would be recorded as of unknown outcome).
+        let dispatcher = self.dispatcher.clone();
+        tokio::spawn(async move {
+            dispatcher
+                .deliver_all(std::slice::from_ref(&reminder), Utc::now())
+                .await
+        })
+        .await
+        .map_err(|err| Status::internal(format!("delivery stopped: {err}")))?
+        .map_err(|failure| Status::unavailable(failure.to_string()))?;
         let record = match store::delivery(&self.pool, reminder_id)
             .await
             .map_err(ChannelsError::from)?
@@ -233,7 +250,7 @@ impl ChannelsService for Channels {
                     .ok_or_else(|| Status::internal("the message was neither recorded nor decided"))?;
                 pb::DeliveryRecord {
                     reminder_id: reminder_id.to_string(),
-                    tenant_id: request.tenant_id,
+                    tenant_id,
                     debtor_id: debtor_id.to_string(),
                     channel: channel_from_name(&decision.channel) as i32,
                     status: pb::DeliveryStatus::Deferred as i32,
@@ -366,6 +383,8 @@ impl ChannelsService for Channels {
         if request.tenant_id.trim().is_empty() {
             return Err(invalid("tenant_id", "is required").into());
         }
+        crate::templates::check_id_and_language(&request.template_id, &request.language)
+            .map_err(|(field, reason)| invalid(field, &reason))?;
         let deleted = store::delete_template(
             &self.pool,
             request.tenant_id.trim(),

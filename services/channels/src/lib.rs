@@ -90,8 +90,9 @@ pub struct TwilioSettings {
     pub auth_token: String,
     pub from: String,
     pub api_base: String,
-    /// Set when a Twilio Webhooks Setting signs our webhooks with its own key.
-    pub webhook_shared_key: Option<String>,
+    /// Set when Twilio Webhooks Settings sign our webhooks with their own keys
+    /// (comma-separated, several while one is rotated).
+    pub webhook_shared_keys: Vec<String>,
 }
 
 /// WhatsApp Cloud API credentials; WhatsApp goes through the sandbox when they are not set.
@@ -180,7 +181,12 @@ impl Settings {
                         auth_token,
                         from: env.required("TWILIO_FROM")?,
                         api_base: env.or("TWILIO_API_BASE", "https://api.twilio.com"),
-                        webhook_shared_key: env.get("TWILIO_WEBHOOK_SHARED_KEY").filter(|k| !k.is_empty()),
+                        webhook_shared_keys: env
+                            .or("TWILIO_WEBHOOK_SHARED_KEY", "")
+                            .split(',')
+                            .map(|key| key.trim().to_string())
+                            .filter(|key| !key.is_empty())
+                            .collect(),
                     })
                 }
                 _ => None,
@@ -334,10 +340,11 @@ impl Application {
             deliveries_topic: config.topics.deliveries.clone(),
             public_url: settings.public_url.clone(),
             twilio_auth_token: settings.twilio.as_ref().map(|t| t.auth_token.clone()),
-            twilio_shared_key: settings
+            twilio_shared_keys: settings
                 .twilio
                 .as_ref()
-                .and_then(|t| t.webhook_shared_key.clone()),
+                .map(|t| t.webhook_shared_keys.clone())
+                .unwrap_or_default(),
             whatsapp_app_secret: settings.whatsapp.as_ref().map(|w| w.app_secret.clone()),
             whatsapp_verify_token: settings.whatsapp.as_ref().map(|w| w.verify_token.clone()),
             sendgrid_public_key: settings.sendgrid_webhook_key.clone(),
@@ -352,7 +359,6 @@ impl Application {
         let routes = tonic::service::Routes::new(ChannelsServiceServer::new(grpc::Channels {
             dispatcher,
             pool,
-            budget: budget::ContactBudget::new(redis, &config.redis_prefix),
             rulebook,
         }));
         serve::serve(grpc, routes, &["recobro.v1.ChannelsService"], shutdown).await?;

@@ -118,12 +118,30 @@ impl Smtp {
             .header(ContentType::TEXT_PLAIN)
             .body(email.body.to_string())
             .map_err(|err| ProviderError::Permanent(format!("message: {err}")))?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(message_id),
-            // 5xx: the relay refused this message for good (unknown mailbox, policy).
-            Err(err) if err.is_permanent() => Err(ProviderError::Permanent(format!("smtp: {err}"))),
-            // 4xx, timeouts, TLS or connection failures: worth another attempt.
-            Err(err) => Err(ProviderError::Transient(format!("smtp: {err}"))),
+        // Each SMTP command has its own 10 s timeout; the whole session stays well inside the
+        // time after which a claim still "calling" counts as cut short.
+        let sent =
+            tokio::time::timeout(std::time::Duration::from_secs(45), self.transport.send(message)).await;
+        match sent {
+            Ok(Ok(_)) => Ok(message_id),
+            Ok(Err(err)) => {
+                let code = err.status().map(|code| code.to_string()).unwrap_or_default();
+                match code.as_str() {
+                    // Authentication or TLS refused: our setup, not this message. Retried (and
+                    // given up after the attempts allowed), never charged to the debtor.
+                    "530" | "534" | "535" | "538" => {
+                        tracing::error!(error = %err, "the SMTP relay refused our credentials or TLS");
+                        Err(ProviderError::Transient(format!("smtp: {err}")))
+                    }
+                    // Other 5xx: the relay refused this message for good (unknown mailbox, policy).
+                    _ if err.is_permanent() => Err(ProviderError::Permanent(format!("smtp: {err}"))),
+                    // 4xx, timeouts, TLS or connection failures: worth another attempt.
+                    _ => Err(ProviderError::Transient(format!("smtp: {err}"))),
+                }
+            }
+            Err(_) => Err(ProviderError::Transient(
+                "smtp: the session took over 45 s".into(),
+            )),
         }
     }
 }

@@ -131,14 +131,8 @@ pub fn is_shipped(template_id: &str) -> bool {
     TEMPLATE_IDS.contains(&template_id)
 }
 
-/// Whether a tenant's wording can be stored: `Err((field, reason))` when it cannot. Checked when
-/// it is written, so a bad wording never reaches a debtor.
-pub fn check_wording(
-    template_id: &str,
-    language: &str,
-    subject: &str,
-    body: &str,
-) -> Result<(), (&'static str, String)> {
+/// A template id a tenant may use, and a language we have: `Err((field, reason))` if not.
+pub fn check_id_and_language(template_id: &str, language: &str) -> Result<(), (&'static str, String)> {
     let id_ok = !template_id.is_empty()
         && template_id.len() <= 64
         && template_id
@@ -153,6 +147,18 @@ pub fn check_wording(
     if !["es", "pt", "en"].contains(&language) {
         return Err(("language", "must be es, pt or en".into()));
     }
+    Ok(())
+}
+
+/// Whether a tenant's wording can be stored: `Err((field, reason))` when it cannot. Checked when
+/// it is written, so a bad wording never reaches a debtor.
+pub fn check_wording(
+    template_id: &str,
+    language: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(), (&'static str, String)> {
+    check_id_and_language(template_id, language)?;
     for (field, text, max) in [("subject", subject, 200), ("body", body, 4000)] {
         if text.trim().is_empty() {
             return Err((field, "is required".into()));

@@ -24,8 +24,9 @@ pub struct Webhooks {
     /// rewrites scheme or host must not change what we verify against.
     pub public_url: String,
     pub twilio_auth_token: Option<String>,
-    /// The SharedKey of a Twilio Webhooks Setting, for webhooks it signs instead of the token.
-    pub twilio_shared_key: Option<String>,
+    /// The SharedKeys of Twilio Webhooks Settings, for webhooks they sign instead of the
+    /// token: several while a key is being rotated.
+    pub twilio_shared_keys: Vec<String>,
     pub whatsapp_app_secret: Option<String>,
     pub whatsapp_verify_token: Option<String>,
     /// SendGrid's event-webhook verification key (base64 DER).
@@ -191,30 +192,36 @@ async fn twilio(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let url = format!("{}/webhooks/twilio", webhooks.public_url.trim_end_matches('/'));
-    // No settings header: the auth token and HMAC-SHA1. With one: its algorithm and the
-    // Setting's shared key.
-    let (secret, algorithm) = match headers.get("x-twilio-webhooks-signature-settings") {
-        None => (token, signatures::TwilioAlgorithm::Sha1),
+    // No settings header: the auth token and HMAC-SHA1. With one: its algorithm and a
+    // Setting's shared key (any of those configured, so keys can be rotated).
+    let (secrets, algorithm) = match headers.get("x-twilio-webhooks-signature-settings") {
+        None => (vec![token], signatures::TwilioAlgorithm::Sha1),
         Some(settings) => {
             let algorithm = settings
                 .to_str()
                 .ok()
                 .and_then(signatures::twilio_algorithm)
                 .ok_or_else(|| forbidden("unsupported signature algorithm"))?;
-            let Some(shared_key) = webhooks.twilio_shared_key.as_deref() else {
+            if webhooks.twilio_shared_keys.is_empty() {
                 // Answered 500 so Twilio retries while the operator sets the key: nothing lost.
-                tracing::error!(
+                tracing::warn!(
                     "a Twilio webhook is signed with a Webhooks Setting key, and TWILIO_WEBHOOK_SHARED_KEY is not set"
                 );
                 return Err((
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "signing key not configured".into(),
                 ));
-            };
-            (shared_key, algorithm)
+            }
+            (
+                webhooks.twilio_shared_keys.iter().map(String::as_str).collect(),
+                algorithm,
+            )
         }
     };
-    if !signatures::twilio_valid(secret, algorithm, &url, &params, signature) {
+    if !secrets
+        .iter()
+        .any(|secret| signatures::twilio_valid(secret, algorithm, &url, &params, signature))
+    {
         tracing::warn!("twilio webhook with a bad signature refused");
         return Err(forbidden("bad signature"));
     }

@@ -231,32 +231,38 @@ async fn a_send_claim_is_held_by_one_worker_and_a_sent_reminder_is_never_claimed
         "a second worker must wait"
     );
     assert!(
-        !first.begin_call(debtor, reminder, "someone-else").await.expect("redis"),
+        !first
+            .begin_call(debtor, reminder, "someone-else")
+            .await
+            .expect("redis"),
         "only the holder may call the provider"
     );
-    assert!(first.begin_call(debtor, reminder, &token).await.expect("redis"));
-    assert_eq!(
-        first.claim_send(debtor, reminder).await.expect("redis"),
-        SendClaim::Busy,
-        "a call just began: it is still in flight"
-    );
-    // Marks are written in order: once the last is acknowledged, the earlier ones are in too.
-    let others: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
-    let mut pending = Vec::new();
+    // Marks are queued without waiting, a few round trips' worth; a call start queued after
+    // them is acknowledged only once they are all in.
+    let others: Vec<Uuid> = (0..200).map(|_| Uuid::new_v4()).collect();
+    let mut marks = Vec::new();
     for other in &others {
         assert!(matches!(
             first.claim_send(debtor, *other).await.expect("redis"),
             SendClaim::Mine(_)
         ));
-        pending.push(first.mark_sent(debtor, *other, &format!("msg-{other}")));
+        marks.push(first.mark_sent(debtor, *other, &format!("msg-{other}")));
+        tokio::task::yield_now().await;
     }
-    first.mark_sent(debtor, reminder, "msg-1").await.expect("mark");
-    for (other, _) in others.iter().zip(pending) {
+    assert!(first.begin_call(debtor, reminder, &token).await.expect("redis"));
+    for other in &others {
         assert_eq!(
             first.claim_send(debtor, *other).await.expect("redis"),
             SendClaim::Sent(format!("msg-{other}"))
         );
     }
+    drop(marks);
+    assert_eq!(
+        first.claim_send(debtor, reminder).await.expect("redis"),
+        SendClaim::Busy,
+        "a call just began: it is still in flight"
+    );
+    first.mark_sent(debtor, reminder, "msg-1").await.expect("mark");
     assert_eq!(
         first.claim_send(debtor, reminder).await.expect("redis"),
         SendClaim::Sent("msg-1".into()),
@@ -264,7 +270,7 @@ async fn a_send_claim_is_held_by_one_worker_and_a_sent_reminder_is_never_claimed
     );
     assert!(
         !first.begin_call(debtor, reminder, &token).await.expect("redis"),
-        "the claim ended with the mark"
+        "no call once it is sent"
     );
 }
 
@@ -293,7 +299,10 @@ async fn a_worker_that_stopped_mid_call_leaves_the_outcome_unknown_and_nobody_se
     };
     assert_eq!(since.timestamp_millis(), two_minutes_ago);
     assert!(
-        matches!(budget.claim_send(debtor, reminder).await.expect("redis"), SendClaim::Unknown { .. }),
+        matches!(
+            budget.claim_send(debtor, reminder).await.expect("redis"),
+            SendClaim::Unknown { .. }
+        ),
         "and stays so: nobody claims it again"
     );
 }

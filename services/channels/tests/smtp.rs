@@ -39,7 +39,8 @@ enum End<S> {
 }
 
 impl Relay {
-    async fn start(self) -> u16 {
+    /// STARTTLS (port 587 style), or TLS from the first byte (`implicit`, port 465 style).
+    async fn start(self, implicit: bool) -> u16 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let certs = vec![CertificateDer::from_pem_slice(RELAY_CERT).expect("cert")];
@@ -56,6 +57,12 @@ impl Relay {
                 };
                 let (relay, acceptor) = (self.clone(), acceptor.clone());
                 tokio::spawn(async move {
+                    if implicit {
+                        let mut tls = acceptor.accept(tcp).await.ok()?;
+                        tls.write_all(b"220 relay.test ESMTP stand-in\r\n").await.ok()?;
+                        relay.converse(tls, true).await;
+                        return Some(());
+                    }
                     tcp.write_all(b"220 relay.test ESMTP stand-in\r\n").await.ok()?;
                     if let End::StartTls(tcp) = relay.converse(tcp, false).await {
                         let tls = acceptor.accept(tcp).await.ok()?;
@@ -184,7 +191,7 @@ fn email(to: &str, reminder_id: Uuid) -> OutgoingEmail<'_> {
 #[tokio::test]
 async fn smtp_submits_over_starttls_with_auth_and_one_click_unsubscribe_headers() {
     let relay = Relay::default();
-    let port = relay.clone().start().await;
+    let port = relay.clone().start(false).await;
     let smtp = Smtp::new(&settings(port, true), "https://recobro.example").expect("smtp");
     let reminder_id = Uuid::new_v4();
 
@@ -225,7 +232,7 @@ async fn smtp_submits_over_starttls_with_auth_and_one_click_unsubscribe_headers(
 #[tokio::test]
 async fn smtp_refusals_are_permanent_and_deferrals_transient() {
     let relay = Relay::default();
-    let port = relay.clone().start().await;
+    let port = relay.clone().start(false).await;
     let smtp = Smtp::new(&settings(port, true), "https://recobro.example").expect("smtp");
 
     let unknown = smtp.send(&email("nobody@cliente.example", Uuid::new_v4())).await;
@@ -240,13 +247,43 @@ async fn smtp_refusals_are_permanent_and_deferrals_transient() {
     );
     let invalid = smtp.send(&email("not an address", Uuid::new_v4())).await;
     assert!(matches!(invalid, Err(ProviderError::Permanent(_))), "{invalid:?}");
+
+    // A wrong password is our setup, not the debtor's address: retried, never charged to them.
+    let mut wrong = settings(port, true);
+    wrong.password = "wrong".into();
+    let smtp = Smtp::new(&wrong, "https://recobro.example").expect("smtp");
+    let refused = smtp.send(&email("cartera@cliente.example", Uuid::new_v4())).await;
+    assert!(
+        matches!(&refused, Err(ProviderError::Transient(reason)) if reason.contains("535")),
+        "{refused:?}"
+    );
     assert!(relay.0.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn smtp_submits_over_implicit_tls_on_a_465_style_port() {
+    let relay = Relay::default();
+    let port = relay.clone().start(true).await;
+    let mut implicit = settings(port, true);
+    implicit.implicit_tls = true;
+    let smtp = Smtp::new(&implicit, "https://recobro.example").expect("smtp");
+    let reminder_id = Uuid::new_v4();
+
+    let message_id = smtp
+        .send(&email("cartera@cliente.example", reminder_id))
+        .await
+        .expect("accepted");
+
+    assert_eq!(message_id, format!("<{reminder_id}@acme.example>"));
+    let received = relay.0.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].user, "recobro");
 }
 
 #[tokio::test]
 async fn smtp_never_sends_to_a_relay_whose_certificate_it_cannot_verify() {
     let relay = Relay::default();
-    let port = relay.clone().start().await;
+    let port = relay.clone().start(false).await;
     // The relay's certificate is signed by the test CA, which is not trusted here.
     let smtp = Smtp::new(&settings(port, false), "https://recobro.example").expect("smtp");
 
