@@ -980,6 +980,23 @@ async fn free_form_whatsapp_goes_only_inside_the_window_the_debtor_opened() {
     .await;
     assert_eq!(status, 202, "{body}");
 
+    // The window is that number's: another number of the same debtor never wrote to us.
+    let mut other_phone = debtor.clone();
+    other_phone.phone = "+15125550199".into();
+    let elsewhere = channels
+        .send_message(pb::SendMessageRequest {
+            template_id: String::new(),
+            text: "Su saldo pendiente es de 980,00 USD.".into(),
+            ..one_off(&stack, "free-4", &other_phone, pb::Channel::Whatsapp)
+        })
+        .await
+        .expect("answered")
+        .into_inner()
+        .record
+        .expect("record");
+    assert_eq!(elsewhere.status(), pb::DeliveryStatus::Failed, "{elsewhere:?}");
+    assert!(elsewhere.reason.contains("24-hour"), "{}", elsewhere.reason);
+
     // Inside the window now, and still under the same contact budget (one a day here).
     let answered = channels
         .send_message(free_form("free-3"))

@@ -442,7 +442,7 @@ impl Dispatcher {
         let variables = self.variables(reminder, rules);
         let free_form = !reminder.event.text.is_empty();
         let rendered = if free_form {
-            match self.free_form(reminder, &channel, &variables, now).await? {
+            match self.free_form(reminder, &channel, to, &variables, now).await? {
                 Ok(rendered) => rendered,
                 Err(reason) => return Ok(failed(reason)),
             }
@@ -737,13 +737,14 @@ impl Dispatcher {
         provider.send(&message).await
     }
 
-    /// A one-off free-form message: by SMS, or by WhatsApp only inside the 24 hours after the
-    /// debtor last wrote to us there (Meta refuses it otherwise). `Ok(Err(reason))` when it
+    /// A one-off free-form message: by SMS, or by WhatsApp only inside the 24 hours after that
+    /// number last wrote to us (Meta refuses it otherwise). `Ok(Err(reason))` when it
     /// may not go.
     async fn free_form(
         &self,
         reminder: &Reminder,
         channel: &str,
+        to: &str,
         variables: &HashMap<&'static str, String>,
         now: DateTime<Utc>,
     ) -> Result<Result<templates::Rendered, String>, Failure> {
@@ -753,14 +754,14 @@ impl Dispatcher {
             ));
         }
         if channel == "whatsapp" {
-            let last =
-                store::last_inbound(&self.pool, &reminder.event.tenant_id, reminder.debtor_id, channel)
-                    .await
-                    .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+            let event = &reminder.event;
+            let last = store::last_inbound(&self.pool, &event.tenant_id, reminder.debtor_id, channel, to)
+                .await
+                .map_err(|err| Failure::Retry(format!("database: {err}")))?;
             if last.is_none_or(|at| now - at > WHATSAPP_WINDOW) {
                 let since = last.map_or("never".to_string(), |at| format!("last on {}", at.to_rfc3339()));
                 return Ok(Err(format!(
-                    "outside WhatsApp's 24-hour customer-service window (the debtor wrote {since}): \
+                    "outside WhatsApp's 24-hour customer-service window ({to} wrote {since}): \
                      free-form text is not allowed, use a template"
                 )));
             }

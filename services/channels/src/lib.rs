@@ -49,6 +49,11 @@ const MIGRATIONS: &[db::Step] = &[
         description: "templates",
         sql: include_str!("../migrations/0004_templates.sql"),
     },
+    db::Step {
+        version: 6,
+        description: "response sender",
+        sql: include_str!("../migrations/0005_response_sender.sql"),
+    },
 ];
 
 /// Connects with the service's schema and migrations applied; for tools and benchmarks.

@@ -147,8 +147,8 @@ pub async fn record_response(
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO responses (response_id, tenant_id, debtor_id, channel, reminder_id, text, intent)
-         VALUES ($1::uuid, $2, $3::uuid, $4, $5::uuid, $6, $7)",
+        "INSERT INTO responses (response_id, tenant_id, debtor_id, channel, reminder_id, text, intent, sender)
+         VALUES ($1::uuid, $2, $3::uuid, $4, $5::uuid, $6, $7, $8)",
     )
     .bind(&response.response_id)
     .bind(&response.tenant_id)
@@ -157,6 +157,7 @@ pub async fn record_response(
     .bind(Some(&response.reminder_id).filter(|id| !id.is_empty()))
     .bind(&response.text)
     .bind(response.intent().as_str_name())
+    .bind(&response.sender)
     .execute(&mut *tx)
     .await?;
     if response.intent() == pb::ResponseIntent::OptOut {
@@ -626,19 +627,23 @@ pub async fn tenant_wordings(
     wordings_among(pool, &pairs).await
 }
 
-/// When the debtor last wrote to us on a channel (WhatsApp's 24-hour window starts there).
+/// When the debtor last wrote to us on a channel from `sender` (WhatsApp's 24-hour window
+/// starts there, for that number).
 pub async fn last_inbound(
     pool: &PgPool,
     tenant_id: &str,
     debtor_id: Uuid,
     channel: &str,
+    sender: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let (at,): (Option<DateTime<Utc>>,) = sqlx::query_as(
-        "SELECT max(received_at) FROM responses WHERE tenant_id = $1 AND debtor_id = $2 AND channel = $3",
+        "SELECT max(received_at) FROM responses
+         WHERE tenant_id = $1 AND debtor_id = $2 AND channel = $3 AND sender = $4",
     )
     .bind(tenant_id)
     .bind(debtor_id)
     .bind(channel)
+    .bind(sender)
     .fetch_one(pool)
     .await?;
     Ok(at)

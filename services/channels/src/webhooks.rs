@@ -67,6 +67,8 @@ async fn record_reply(
         text,
         intent: intent as i32,
         received_at: Some(time::timestamp(Utc::now())),
+        // Replies are matched to the message last sent to this address or number.
+        sender: delivery.recipient.clone(),
     };
     store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
         .await
