@@ -142,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
         config.topics.dead_letter.clone(),
         "bench",
         Batching {
-            max_batch: 1000,
+            max_batch: 2000,
             linger: Duration::from_millis(5),
         },
         shutdown.clone(),

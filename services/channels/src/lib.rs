@@ -129,7 +129,7 @@ impl Settings {
             exit_after_sends: env
                 .get("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS")
                 .and_then(|n| n.parse().ok()),
-            delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", 1000)?,
+            delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", 2000)?,
             debtors_at_once: env.parse_or("RECOBRO_DEBTORS_AT_ONCE", 64)?,
             provider_calls_at_once: env.parse_or("RECOBRO_PROVIDER_CALLS_AT_ONCE", 1)?,
             sendgrid_webhook_key: env.get("SENDGRID_WEBHOOK_PUBLIC_KEY").filter(|k| !k.is_empty()),
