@@ -46,11 +46,11 @@ async fn twilio_stand_in() -> (String, Forms) {
     (format!("http://{addr}"), seen)
 }
 
-/// Signs as Twilio does: base64(HMAC-SHA1(token, URL + sorted name+value pairs)).
-fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+/// Signs as Twilio does: base64(HMAC(key, URL + sorted name+value pairs)).
+fn sign<M: Mac + hmac::digest::KeyInit>(key: &str, url: &str, params: &[(&str, &str)]) -> String {
     let mut sorted = params.to_vec();
     sorted.sort();
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(AUTH_TOKEN.as_bytes()).expect("key");
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes()).expect("key");
     mac.update(url.as_bytes());
     for (name, value) in sorted {
         mac.update(name.as_bytes());
@@ -59,17 +59,14 @@ fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// The default: HMAC-SHA1 with the account's auth token.
+fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+    sign::<Hmac<sha1::Sha1>>(AUTH_TOKEN, url, params)
+}
+
 /// What a Twilio Webhooks Setting signs with: HMAC-SHA256 and its shared key.
 fn twilio_setting_signature(url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SHARED_KEY.as_bytes()).expect("key");
-    mac.update(url.as_bytes());
-    for (name, value) in sorted {
-        mac.update(name.as_bytes());
-        mac.update(value.as_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    sign::<Hmac<sha2::Sha256>>(SHARED_KEY, url, params)
 }
 
 const SHARED_KEY: &str = "webhooks-setting-shared-key";

@@ -299,6 +299,16 @@ impl ContactBudget {
         format!("{}:{{d:{debtor_id}}}:{rest}", self.prefix)
     }
 
+    /// A reminder's "sent" mark: the provider's message id.
+    fn sent_key(&self, debtor_id: Uuid, reminder_id: Uuid) -> String {
+        self.debtor_key(debtor_id, &format!("sent:{reminder_id}"))
+    }
+
+    /// A reminder's send claim: a token, or "calling:<token>:<ms>" once its call began.
+    fn claim_key(&self, debtor_id: Uuid, reminder_id: Uuid) -> String {
+        self.debtor_key(debtor_id, &format!("sending:{reminder_id}"))
+    }
+
     fn cap_keys<'a>(
         &self,
         rules: &'a Applied<'a>,
@@ -422,8 +432,8 @@ impl ContactBudget {
         let mut redis = self.redis.clone();
         let (state, value): (String, String) = self
             .claim
-            .key(self.debtor_key(debtor_id, &format!("sent:{reminder_id}")))
-            .key(self.debtor_key(debtor_id, &format!("sending:{reminder_id}")))
+            .key(self.sent_key(debtor_id, reminder_id))
+            .key(self.claim_key(debtor_id, reminder_id))
             .arg(&token)
             .arg(SEND_CLAIM_TTL_SECONDS)
             .arg(CALL_ENDED_MS)
@@ -468,8 +478,8 @@ impl ContactBudget {
     ) -> Result<bool, redis::RedisError> {
         let began = self
             .in_order(Ordered::BeginCall {
-                sent: self.debtor_key(debtor_id, &format!("sent:{reminder_id}")),
-                sending: self.debtor_key(debtor_id, &format!("sending:{reminder_id}")),
+                sent: self.sent_key(debtor_id, reminder_id),
+                sending: self.claim_key(debtor_id, reminder_id),
                 token: token.to_string(),
             })
             .await?;
@@ -486,8 +496,8 @@ impl ContactBudget {
         provider_id: &str,
     ) -> impl Future<Output = Result<(), redis::RedisError>> + use<> {
         let written = self.in_order(Ordered::Mark {
-            sent: self.debtor_key(debtor_id, &format!("sent:{reminder_id}")),
-            sending: self.debtor_key(debtor_id, &format!("sending:{reminder_id}")),
+            sent: self.sent_key(debtor_id, reminder_id),
+            sending: self.claim_key(debtor_id, reminder_id),
             provider_id: provider_id.to_string(),
         });
         async move { written.await.map(|_| ()) }
@@ -503,7 +513,7 @@ impl ContactBudget {
     ) -> Result<(), redis::RedisError> {
         let mut redis = self.redis.clone();
         self.unclaim
-            .key(self.debtor_key(debtor_id, &format!("sending:{reminder_id}")))
+            .key(self.claim_key(debtor_id, reminder_id))
             .arg(token)
             .invoke_async::<i64>(&mut redis)
             .await?;

@@ -49,6 +49,17 @@ pub struct Dispatcher {
     pub debtors_at_once: usize,
 }
 
+/// A message ready for its provider: rendered, addressed, allowed by the rules.
+#[derive(Clone, Copy)]
+struct Composed<'a> {
+    reminder: &'a Reminder,
+    channel: &'a str,
+    delivery: &'a Delivery,
+    variables: &'a HashMap<&'static str, String>,
+    to: &'a str,
+    free_form: bool,
+}
+
 /// A reminder with the fields delivery relies on checked.
 #[derive(Clone)]
 pub struct Reminder {
@@ -273,12 +284,7 @@ impl Dispatcher {
             debtor_id: reminder.debtor_id,
             invoice_id: reminder.invoice_id,
             channel: channel_name(channel).to_string(),
-            provider: match channel {
-                pb::Channel::Sms => self.sms.name(),
-                pb::Channel::Whatsapp => self.whatsapp.name(),
-                _ => self.email.name(),
-            }
-            .to_string(),
+            provider: self.provider_name(channel).to_string(),
             recipient: String::new(),
             status: DeliveryStatus::Failed,
             reason: String::new(),
@@ -399,12 +405,7 @@ impl Dispatcher {
             current.event.recipient = next.recipient;
             current.event.contact_role = next.contact_role;
             delivery.channel = channel_name(channel).to_string();
-            delivery.provider = match channel {
-                pb::Channel::Sms => self.sms.name(),
-                pb::Channel::Whatsapp => self.whatsapp.name(),
-                _ => self.email.name(),
-            }
-            .to_string();
+            delivery.provider = self.provider_name(channel).to_string();
         }
     }
 
@@ -551,8 +552,15 @@ impl Dispatcher {
                 )));
             }
             SendClaim::Mine(token) => {
-                self.send_in_turn(reminder, &channel, delivery, &variables, to, free_form, &token)
-                    .await?
+                let message = Composed {
+                    reminder,
+                    channel: &channel,
+                    delivery,
+                    variables: &variables,
+                    to,
+                    free_form,
+                };
+                self.send_in_turn(&message, &token).await?
             }
         };
         match sent {
@@ -606,18 +614,12 @@ impl Dispatcher {
     /// before (for a provider outside this process), "sent" right after. The turn ends once
     /// the mark is queued; marks and call starts go to Redis in order, so a call's start is
     /// acknowledged only after the previous call's mark is in.
-    #[allow(clippy::too_many_arguments)]
     async fn send_in_turn(
         &self,
-        reminder: &Reminder,
-        channel: &str,
-        delivery: &Delivery,
-        variables: &HashMap<&'static str, String>,
-        to: &str,
-        free_form: bool,
+        message: &Composed<'_>,
         token: &str,
     ) -> Result<Result<String, ProviderError>, Failure> {
-        let (debtor_id, reminder_id) = (reminder.debtor_id, reminder.reminder_id);
+        let (debtor_id, reminder_id) = (message.reminder.debtor_id, message.reminder.reminder_id);
         let unavailable =
             |err: redis::RedisError| Failure::Retry(format!("contact budget unavailable: {err}"));
         let turn = self
@@ -625,7 +627,7 @@ impl Dispatcher {
             .acquire()
             .await
             .map_err(|_| Failure::Retry("shutting down".into()))?;
-        let leaves_the_process = match channel {
+        let leaves_the_process = match message.channel {
             "sms" => self.sms.leaves_the_process(),
             "whatsapp" => self.whatsapp.leaves_the_process(),
             _ => self.email.leaves_the_process(),
@@ -641,9 +643,7 @@ impl Dispatcher {
                 "another worker holds or has sent this reminder".into(),
             ));
         }
-        let sent = self
-            .call_provider(reminder, channel, delivery, variables, to, free_form)
-            .await;
+        let sent = self.call_provider(message).await;
         if sent.is_ok() {
             let sends = self.sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if self.exit_after_sends.is_some_and(|limit| sends >= limit) {
@@ -674,15 +674,15 @@ impl Dispatcher {
         Ok(sent)
     }
 
-    async fn call_provider(
-        &self,
-        reminder: &Reminder,
-        channel: &str,
-        delivery: &Delivery,
-        variables: &HashMap<&'static str, String>,
-        to: &str,
-        free_form: bool,
-    ) -> Result<String, ProviderError> {
+    async fn call_provider(&self, message: &Composed<'_>) -> Result<String, ProviderError> {
+        let Composed {
+            reminder,
+            channel,
+            delivery,
+            variables,
+            to,
+            free_form,
+        } = *message;
         if channel == "email" {
             let email = OutgoingEmail {
                 reminder_id: reminder.reminder_id,
@@ -773,6 +773,14 @@ impl Dispatcher {
                 .trim_end()
                 .to_string(),
         }))
+    }
+
+    fn provider_name(&self, channel: pb::Channel) -> &'static str {
+        match channel {
+            pb::Channel::Sms => self.sms.name(),
+            pb::Channel::Whatsapp => self.whatsapp.name(),
+            _ => self.email.name(),
+        }
     }
 
     fn variables(&self, reminder: &Reminder, rules: &Applied<'_>) -> HashMap<&'static str, String> {

@@ -583,22 +583,11 @@ pub async fn delete_template(
     Ok(deleted.rows_affected() > 0)
 }
 
-/// The tenants' own wordings of the (tenant, template) pairs a batch uses.
-pub async fn wordings_among(
-    pool: &PgPool,
-    pairs: &[(String, String)],
-) -> Result<crate::templates::Wordings, sqlx::Error> {
-    let rows: Vec<(String, String, String, String, String, i32)> = sqlx::query_as(
-        "SELECT t.tenant_id, t.template_id, t.language, t.subject, t.body, t.version
-         FROM templates t JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, template_id)
-           ON t.tenant_id = k.tenant_id AND t.template_id = k.template_id",
-    )
-    .bind(pairs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
-    .bind(pairs.iter().map(|p| p.1.as_str()).collect::<Vec<_>>())
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
+/// A stored wording: (tenant, template, language, subject, body, version).
+type WordingRow = (String, String, String, String, String, i32);
+
+fn wordings(rows: Vec<WordingRow>) -> crate::templates::Wordings {
+    rows.into_iter()
         .map(|(tenant, template, language, subject, body, version)| {
             let wording = crate::templates::Wording {
                 subject,
@@ -607,7 +596,24 @@ pub async fn wordings_among(
             };
             ((tenant, template, language), wording)
         })
-        .collect())
+        .collect()
+}
+
+/// The tenants' own wordings of the (tenant, template) pairs a batch uses.
+pub async fn wordings_among(
+    pool: &PgPool,
+    pairs: &[(String, String)],
+) -> Result<crate::templates::Wordings, sqlx::Error> {
+    let rows: Vec<WordingRow> = sqlx::query_as(
+        "SELECT t.tenant_id, t.template_id, t.language, t.subject, t.body, t.version
+         FROM templates t JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, template_id)
+           ON t.tenant_id = k.tenant_id AND t.template_id = k.template_id",
+    )
+    .bind(pairs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
+    .bind(pairs.iter().map(|p| p.1.as_str()).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    Ok(wordings(rows))
 }
 
 /// Every wording of a tenant's own.
@@ -615,16 +621,13 @@ pub async fn tenant_wordings(
     pool: &PgPool,
     tenant_id: &str,
 ) -> Result<crate::templates::Wordings, sqlx::Error> {
-    let templates: Vec<(String,)> =
-        sqlx::query_as("SELECT DISTINCT template_id FROM templates WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_all(pool)
-            .await?;
-    let pairs: Vec<(String, String)> = templates
-        .into_iter()
-        .map(|(template,)| (tenant_id.to_string(), template))
-        .collect();
-    wordings_among(pool, &pairs).await
+    let rows: Vec<WordingRow> = sqlx::query_as(
+        "SELECT tenant_id, template_id, language, subject, body, version FROM templates WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(wordings(rows))
 }
 
 /// When the debtor last wrote to us on a channel from `sender` (WhatsApp's 24-hour window
