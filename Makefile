@@ -7,9 +7,10 @@ demo: ## stack up, services built and started, a demo portfolio published, remin
 test: ## unit and end-to-end tests against the real local stack
 	bash deploy/local/test.sh
 
-lint: ## formatting and clippy, as CI checks them
+lint: ## formatting, clippy and the dependency check (deny.toml), as CI runs them
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo deny --locked check bans licenses sources
 
 up: ## only the local stack (Kafka, Redis, PostgreSQL)
 	bash deploy/local/up.sh

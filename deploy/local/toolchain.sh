@@ -26,3 +26,9 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The dependency check of `make lint` (deny.toml); built from crates.io once, a few minutes.
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "[toolchain] cargo install cargo-deny (once)"
+  cargo install cargo-deny --locked --no-default-features --version 0.20.2 >/dev/null 2>&1 \
+    || { echo "[toolchain] cargo install cargo-deny failed" >&2; exit 1; }
+fi

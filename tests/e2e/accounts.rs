@@ -451,7 +451,7 @@ async fn a_payment_plan_must_add_up_and_replaces_the_ladder() {
     assert!(
         sent[0]
             .subject
-            .starts_with("Cuota de su plan de pagos: 500.000,00 COP"),
+            .starts_with("Cuota de su plan de pagos: COP\u{a0}500,000"),
         "{}",
         sent[0].subject
     );

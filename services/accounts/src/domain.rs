@@ -1,11 +1,13 @@
 //! The ledger's rules for what an ERP may tell us, checked before anything is stored.
 
 use chrono::NaiveDate;
-use recobro_common::{money, time};
-use recobro_proto::v1::{self as pb, DebtorKind, InvoiceEventKind, InvoiceStatus};
+use recobro_common::grpc::Refusal;
+use recobro_common::{Channel, money, time};
+use recobro_proto::v1::{self as pb, InvoiceEventKind};
 use uuid::Uuid;
 
 use crate::error::AccountsError;
+use crate::states::{Consent, ContactRole, DebtorKind, InvoiceStatus};
 
 pub use recobro_common::ids::{debtor_id, invoice_id};
 
@@ -15,7 +17,7 @@ pub struct Debtor {
     pub tenant_id: String,
     pub external_id: String,
     pub name: String,
-    pub kind: &'static str,
+    pub kind: DebtorKind,
     pub time_zone: String,
     pub locale: String,
     pub country: String,
@@ -33,7 +35,7 @@ pub struct Debtor {
 pub struct Contact {
     pub contact_id: Uuid,
     pub name: String,
-    pub role: &'static str,
+    pub role: ContactRole,
     pub points: Vec<Point>,
 }
 
@@ -41,9 +43,9 @@ pub struct Contact {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     pub point_id: Uuid,
-    pub channel: &'static str,
+    pub channel: Channel,
     pub address: String,
-    pub consent: &'static str,
+    pub consent: Consent,
     pub source: String,
     pub preferred: bool,
 }
@@ -59,7 +61,7 @@ pub struct Invoice {
     pub currency: String,
     pub issue_date: NaiveDate,
     pub due_date: NaiveDate,
-    pub status: &'static str,
+    pub status: InvoiceStatus,
     pub version: i64,
 }
 
@@ -93,10 +95,7 @@ pub struct InvoiceEvent {
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> AccountsError {
-    AccountsError::InvalidArgument {
-        field: field.to_string(),
-        reason: reason.into(),
-    }
+    Refusal::invalid(field, reason).into()
 }
 
 fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, AccountsError> {
@@ -200,9 +199,9 @@ impl InvoiceEvent {
             .as_ref()
             .ok_or_else(|| invalid("invoice", "is required"))?;
         let status = match kind {
-            ErpKind::Paid => "paid",
-            ErpKind::Cancelled => "cancelled",
-            _ => "open",
+            ErpKind::Paid => InvoiceStatus::Paid,
+            ErpKind::Cancelled => InvoiceStatus::Cancelled,
+            _ => InvoiceStatus::Open,
         };
         let invoice = parse_invoice(&tenant_id, debtor.debtor_id, record, status, event.version)?;
         let credit_note = match (kind, event.credit_note.as_ref()) {
@@ -260,11 +259,8 @@ struct DebtorFields<'a> {
 fn parse_fields(tenant_id: &str, f: DebtorFields<'_>) -> Result<Debtor, AccountsError> {
     let external_id = required("debtor.external_id", f.external_id)?.to_string();
     let name = required("debtor.name", f.name)?.to_string();
-    let kind = match DebtorKind::try_from(f.kind) {
-        Ok(DebtorKind::Company) => "company",
-        Ok(DebtorKind::Consumer) => "consumer",
-        _ => return Err(invalid("debtor.kind", "must be COMPANY or CONSUMER")),
-    };
+    let kind =
+        DebtorKind::from_wire(f.kind).ok_or_else(|| invalid("debtor.kind", "must be COMPANY or CONSUMER"))?;
     let time_zone = required("debtor.time_zone", f.time_zone)?;
     if time_zone.parse::<chrono_tz::Tz>().is_err() {
         return Err(invalid(
@@ -360,13 +356,13 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
     }
     let contact_id = Uuid::new_v5(&debtor.debtor_id, b"contact/primary");
     let mut points = Vec::new();
-    for (channel, address) in [("email", &email), ("sms", &phone)] {
+    for (channel, address) in [(Channel::Email, &email), (Channel::Sms, &phone)] {
         if let Some(address) = address {
             points.push(Point {
                 point_id: point_id(contact_id, channel, address),
                 channel,
                 address: address.clone(),
-                consent: "granted",
+                consent: Consent::Granted,
                 source: "erp".into(),
                 preferred: points.is_empty(),
             });
@@ -375,7 +371,7 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
     debtor.contacts = vec![Contact {
         contact_id,
         name: debtor.name.clone(),
-        role: "other",
+        role: ContactRole::Other,
         points,
     }];
     debtor.email = email;
@@ -383,18 +379,8 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
     Ok(debtor)
 }
 
-fn point_id(contact_id: Uuid, channel: &str, address: &str) -> Uuid {
-    Uuid::new_v5(&contact_id, format!("{channel}/{address}").as_bytes())
-}
-
-fn role_name(role: i32) -> Option<&'static str> {
-    match pb::ContactRole::try_from(role).ok()? {
-        pb::ContactRole::Treasury => Some("treasury"),
-        pb::ContactRole::AccountsPayable => Some("accounts_payable"),
-        pb::ContactRole::Purchasing => Some("purchasing"),
-        pb::ContactRole::DecisionMaker => Some("decision_maker"),
-        pb::ContactRole::Other | pb::ContactRole::Unspecified => Some("other"),
-    }
+fn point_id(contact_id: Uuid, channel: Channel, address: &str) -> Uuid {
+    Uuid::new_v5(&contact_id, format!("{}/{address}", channel.as_str()).as_bytes())
 }
 
 /// A debtor as the gRPC API gives it, with its contacts. Consent not stated is granted, with
@@ -418,7 +404,8 @@ pub fn parse_debtor_input(tenant_id: &str, input: Option<&pb::DebtorInput>) -> R
     for (c, contact) in input.contacts.iter().enumerate() {
         let field = |rest: &str| format!("debtor.contacts[{c}].{rest}");
         let name = required(&field("name"), &contact.name)?.to_string();
-        let role = role_name(contact.role).ok_or_else(|| invalid(&field("role"), "is not a known role"))?;
+        let role = ContactRole::from_wire(contact.role)
+            .ok_or_else(|| invalid(&field("role"), "is not a known role"))?;
         let key = if contact.contact_id.trim().is_empty() {
             name.to_lowercase()
         } else {
@@ -429,16 +416,14 @@ pub fn parse_debtor_input(tenant_id: &str, input: Option<&pb::DebtorInput>) -> R
         for (p, point) in contact.points.iter().enumerate() {
             let field = |rest: &str| field(&format!("points[{p}].{rest}"));
             let (channel, address) = match pb::Channel::try_from(point.channel) {
-                Ok(pb::Channel::Email) => ("email", email(&field("address"), &point.address)?),
-                Ok(pb::Channel::Sms) => ("sms", phone(&field("address"), &point.address)?),
-                Ok(pb::Channel::Whatsapp) => ("whatsapp", phone(&field("address"), &point.address)?),
+                Ok(pb::Channel::Email) => (Channel::Email, email(&field("address"), &point.address)?),
+                Ok(pb::Channel::Sms) => (Channel::Sms, phone(&field("address"), &point.address)?),
+                Ok(pb::Channel::Whatsapp) => (Channel::Whatsapp, phone(&field("address"), &point.address)?),
                 _ => return Err(invalid(&field("channel"), "must be EMAIL, SMS or WHATSAPP")),
             };
             let address = address.ok_or_else(|| invalid(&field("address"), "is required"))?;
-            let consent = match pb::Consent::try_from(point.consent) {
-                Ok(pb::Consent::Withdrawn) => "withdrawn",
-                _ => "granted",
-            };
+            // Consent not stated is granted (as are numbers this build does not know).
+            let consent = Consent::from_wire(point.consent).unwrap_or(Consent::Granted);
             let source = if point.consent_source.trim().is_empty() {
                 "api"
             } else {
@@ -460,18 +445,18 @@ pub fn parse_debtor_input(tenant_id: &str, input: Option<&pb::DebtorInput>) -> R
             points,
         });
     }
-    let usable = |channel: &str| {
+    let usable = |channel: Channel| {
         let mut candidates: Vec<&Point> = debtor
             .contacts
             .iter()
             .flat_map(|c| c.points.iter())
-            .filter(|p| p.channel == channel && p.consent == "granted")
+            .filter(|p| p.channel == channel && p.consent == Consent::Granted)
             .collect();
         candidates.sort_by_key(|p| !p.preferred);
         candidates.first().map(|p| p.address.clone())
     };
-    debtor.email = usable("email");
-    debtor.phone = usable("sms").or_else(|| usable("whatsapp"));
+    debtor.email = usable(Channel::Email);
+    debtor.phone = usable(Channel::Sms).or_else(|| usable(Channel::Whatsapp));
     if debtor.contacts.iter().all(|c| c.points.is_empty()) {
         return Err(invalid(
             "debtor.contacts",
@@ -501,7 +486,7 @@ pub fn parse_invoice_input(
         tenant_id,
         debtor_id(tenant_id, debtor_external),
         &record,
-        "open",
+        InvoiceStatus::Open,
         version,
     )
 }
@@ -510,7 +495,7 @@ fn parse_invoice(
     tenant_id: &str,
     debtor_id: Uuid,
     record: &pb::InvoiceRecord,
-    status: &'static str,
+    status: InvoiceStatus,
     version: i64,
 ) -> Result<Invoice, AccountsError> {
     let external_id = required("invoice.external_id", &record.external_id)?.to_string();
@@ -562,10 +547,7 @@ impl Debtor {
             tenant_id: self.tenant_id.clone(),
             external_id: self.external_id.clone(),
             name: self.name.clone(),
-            kind: match self.kind {
-                "company" => DebtorKind::Company,
-                _ => DebtorKind::Consumer,
-            } as i32,
+            kind: pb::DebtorKind::from(self.kind) as i32,
             time_zone: self.time_zone.clone(),
             locale: self.locale.clone(),
             country: self.country.clone(),
@@ -581,10 +563,10 @@ impl Debtor {
                     contact
                         .points
                         .iter()
-                        .filter(|p| p.consent == "granted")
+                        .filter(|p| p.consent == Consent::Granted)
                         .map(|point| pb::ContactRoute {
-                            role: contact.role.to_string(),
-                            channel: recobro_common::channel_from_name(point.channel) as i32,
+                            role: contact.role.as_str().to_string(),
+                            channel: pb::Channel::from(point.channel) as i32,
                             address: point.address.clone(),
                             preferred: point.preferred,
                         })
@@ -608,13 +590,29 @@ impl Invoice {
             }),
             issue_date: Some(time::date(self.issue_date)),
             due_date: Some(time::date(self.due_date)),
-            status: match self.status {
-                "paid" => InvoiceStatus::Paid,
-                "cancelled" => InvoiceStatus::Cancelled,
-                _ => InvoiceStatus::Open,
-            } as i32,
+            status: pb::InvoiceStatus::from(self.status) as i32,
             version: self.version,
             ..Default::default()
+        }
+    }
+}
+
+/// One instalment of a payment plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instalment {
+    pub due_date: NaiveDate,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+impl Instalment {
+    pub fn to_proto(&self) -> pb::Instalment {
+        pb::Instalment {
+            due_date: Some(time::date(self.due_date)),
+            amount: Some(pb::Money {
+                amount_minor: self.amount_minor,
+                currency: self.currency.clone(),
+            }),
         }
     }
 }
@@ -633,7 +631,7 @@ pub struct InvoiceState {
 
 impl InvoiceState {
     pub fn outstanding_minor(&self) -> i64 {
-        if self.invoice.status == "cancelled" {
+        if self.invoice.status == InvoiceStatus::Cancelled {
             return 0;
         }
         (self.invoice.amount_minor - self.settled_minor).max(0)
@@ -669,7 +667,7 @@ mod tests {
             debtor: Some(pb::DebtorRecord {
                 external_id: "C-1".into(),
                 name: "Ferretería El Tornillo SAS".into(),
-                kind: DebtorKind::Company as i32,
+                kind: pb::DebtorKind::Company as i32,
                 time_zone: "America/Bogota".into(),
                 locale: "es-CO".into(),
                 country: "CO".into(),
@@ -702,7 +700,7 @@ mod tests {
 
     fn field_of(err: AccountsError) -> String {
         match err {
-            AccountsError::InvalidArgument { field, .. } => field,
+            AccountsError::Refused(Refusal::InvalidArgument { field, .. }) => field,
             other => panic!("expected InvalidArgument, got {other:?}"),
         }
     }
@@ -710,7 +708,7 @@ mod tests {
     #[test]
     fn a_valid_event_parses_with_stable_ids() {
         let parsed = InvoiceEvent::parse(&valid_event()).expect("valid");
-        assert_eq!(parsed.invoice.status, "open");
+        assert_eq!(parsed.invoice.status, InvoiceStatus::Open);
         assert_eq!(parsed.debtor.debtor_id, debtor_id("acme", "C-1"));
         assert_eq!(parsed.invoice.debtor_id, parsed.debtor.debtor_id);
         assert_ne!(debtor_id("acme", "C-1"), debtor_id("other", "C-1"));
@@ -798,11 +796,14 @@ mod tests {
     fn paid_and_cancelled_events_set_the_status() {
         let mut event = valid_event();
         event.kind = InvoiceEventKind::Paid as i32;
-        assert_eq!(InvoiceEvent::parse(&event).expect("valid").invoice.status, "paid");
+        assert_eq!(
+            InvoiceEvent::parse(&event).expect("valid").invoice.status,
+            InvoiceStatus::Paid
+        );
         event.kind = InvoiceEventKind::Cancelled as i32;
         assert_eq!(
             InvoiceEvent::parse(&event).expect("valid").invoice.status,
-            "cancelled"
+            InvoiceStatus::Cancelled
         );
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{Datelike as _, NaiveDate, Utc};
+use recobro_common::grpc::Refusal;
 use recobro_common::time;
 use recobro_proto::v1::accounts_service_server::AccountsService;
 use recobro_proto::v1::{self as pb, Money};
@@ -13,7 +14,9 @@ use uuid::Uuid;
 
 use crate::domain::{self, Debtor};
 use crate::error::AccountsError;
+use crate::events;
 use crate::kpi;
+use crate::states::{Consent, InvoiceStatus, SettlementKind};
 use crate::store::{self, NewSettlement};
 
 pub struct Accounts {
@@ -24,14 +27,15 @@ pub struct Accounts {
 }
 
 fn invalid(field: &str, reason: &str) -> AccountsError {
-    AccountsError::InvalidArgument {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    Refusal::invalid(field, reason).into()
 }
 
 fn not_found(what: String) -> AccountsError {
-    AccountsError::NotFound { what }
+    Refusal::not_found(what).into()
+}
+
+fn failed_precondition(why: String) -> AccountsError {
+    Refusal::FailedPrecondition(why).into()
 }
 
 fn contacts_to_proto(debtor: &Debtor) -> Vec<pb::Contact> {
@@ -41,13 +45,7 @@ fn contacts_to_proto(debtor: &Debtor) -> Vec<pb::Contact> {
         .map(|contact| pb::Contact {
             contact_id: contact.contact_id.to_string(),
             name: contact.name.clone(),
-            role: match contact.role {
-                "treasury" => pb::ContactRole::Treasury,
-                "accounts_payable" => pb::ContactRole::AccountsPayable,
-                "purchasing" => pb::ContactRole::Purchasing,
-                "decision_maker" => pb::ContactRole::DecisionMaker,
-                _ => pb::ContactRole::Other,
-            } as i32,
+            role: pb::ContactRole::from(contact.role) as i32,
             points: contact.points.iter().map(point_to_proto).collect(),
         })
         .collect()
@@ -56,13 +54,9 @@ fn contacts_to_proto(debtor: &Debtor) -> Vec<pb::Contact> {
 fn point_to_proto(point: &domain::Point) -> pb::ContactPoint {
     pb::ContactPoint {
         point_id: point.point_id.to_string(),
-        channel: recobro_common::channel_from_name(point.channel) as i32,
+        channel: pb::Channel::from(point.channel) as i32,
         address: point.address.clone(),
-        consent: if point.consent == "withdrawn" {
-            pb::Consent::Withdrawn
-        } else {
-            pb::Consent::Granted
-        } as i32,
+        consent: pb::Consent::from(point.consent) as i32,
         consent_source: point.source.clone(),
         consent_at: None,
         preferred: point.preferred,
@@ -86,7 +80,7 @@ impl Accounts {
         reason: &str,
     ) -> Result<(), AccountsError> {
         let open = store::open_invoice_ids(tx, debtor_id).await?;
-        store::publish_changes(
+        events::publish_changes(
             tx,
             &open,
             true,
@@ -108,7 +102,10 @@ impl Accounts {
             .ok_or_else(|| not_found(format!("debtor {debtor_id}")))?;
         let invoices = store::invoices_of(&self.pool, tenant_id, debtor_id).await?;
         let mut balance: Vec<Money> = Vec::new();
-        for state in invoices.iter().filter(|state| state.invoice.status == "open") {
+        for state in invoices
+            .iter()
+            .filter(|state| state.invoice.status == InvoiceStatus::Open)
+        {
             let owed = state.outstanding_minor();
             match balance
                 .iter_mut()
@@ -145,7 +142,7 @@ impl Accounts {
             .await?
             .ok_or_else(|| not_found(format!("invoice {invoice_id}")))?;
         if change(&mut tx, &state).await? {
-            store::publish_changes(
+            events::publish_changes(
                 &mut tx,
                 &[invoice_id],
                 true,
@@ -191,7 +188,7 @@ impl Accounts {
                 return Err(not_found("invoice.debtor_external_id: debtor".to_string()));
             }
             let changed = store::upsert_invoices(&mut tx, &[invoice]).await?;
-            store::publish_changes(
+            events::publish_changes(
                 &mut tx,
                 &changed,
                 false,
@@ -272,11 +269,8 @@ impl AccountsService for Accounts {
         let request = request.into_inner();
         let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
         let point_id = domain::uuid("point_id", &request.point_id)?;
-        let consent = match pb::Consent::try_from(request.consent) {
-            Ok(pb::Consent::Granted) => "granted",
-            Ok(pb::Consent::Withdrawn) => "withdrawn",
-            _ => return Err(invalid("consent", "must be GRANTED or WITHDRAWN").into()),
-        };
+        let consent = Consent::from_wire(request.consent)
+            .ok_or_else(|| invalid("consent", "must be GRANTED or WITHDRAWN"))?;
         let source = request.source.trim();
         if source.is_empty() {
             return Err(invalid(
@@ -314,7 +308,7 @@ impl AccountsService for Accounts {
         let changed = store::upsert_invoices(&mut tx, &[&invoice])
             .await
             .map_err(AccountsError::from)?;
-        store::publish_changes(
+        events::publish_changes(
             &mut tx,
             &changed,
             false,
@@ -358,9 +352,9 @@ impl AccountsService for Accounts {
         let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
         let invoice_id = domain::uuid("invoice_id", &request.invoice_id)?;
         let (kind, reason) = match pb::SettlementKind::try_from(request.kind) {
-            Ok(pb::SettlementKind::Payment) => ("payment", "payment"),
-            Ok(pb::SettlementKind::CreditNote) => ("credit_note", "credit_note"),
-            Ok(pb::SettlementKind::WriteOff) => ("write_off", "write_off"),
+            Ok(pb::SettlementKind::Payment) => (SettlementKind::Payment, "payment"),
+            Ok(pb::SettlementKind::CreditNote) => (SettlementKind::CreditNote, "credit_note"),
+            Ok(pb::SettlementKind::WriteOff) => (SettlementKind::WriteOff, "write_off"),
             _ => return Err(invalid("kind", "must be PAYMENT, CREDIT_NOTE or WRITE_OFF").into()),
         };
         let external_id = request.external_id.trim().to_string();
@@ -384,10 +378,8 @@ impl AccountsService for Accounts {
                         &format!("differs from the invoice's {}", state.invoice.currency),
                     ));
                 }
-                if state.invoice.status == "cancelled" {
-                    return Err(AccountsError::FailedPrecondition(format!(
-                        "invoice {invoice_id} is cancelled"
-                    )));
+                if state.invoice.status == InvoiceStatus::Cancelled {
+                    return Err(failed_precondition(format!("invoice {invoice_id} is cancelled")));
                 }
                 let settlement = NewSettlement {
                     kind,
@@ -455,14 +447,11 @@ impl AccountsService for Accounts {
                 .await
                 .map_err(AccountsError::from)?
                 .ok_or_else(|| not_found(format!("invoice {id}")))?;
-            if state.invoice.status != "open" {
-                return Err(AccountsError::FailedPrecondition(format!("invoice {id} is not open")).into());
+            if state.invoice.status != InvoiceStatus::Open {
+                return Err(failed_precondition(format!("invoice {id} is not open")).into());
             }
             if state.plan_id.is_some() {
-                return Err(AccountsError::FailedPrecondition(format!(
-                    "invoice {id} already has a payment plan"
-                ))
-                .into());
+                return Err(failed_precondition(format!("invoice {id} already has a payment plan")).into());
             }
             if *debtor.get_or_insert(state.invoice.debtor_id) != state.invoice.debtor_id {
                 return Err(
@@ -493,7 +482,7 @@ impl AccountsService for Accounts {
         let plan_id = store::create_plan(&mut tx, &tenant_id, debtor, &ids, &instalments)
             .await
             .map_err(AccountsError::from)?;
-        store::publish_changes(
+        events::publish_changes(
             &mut tx,
             &ids,
             true,
@@ -543,10 +532,8 @@ impl AccountsService for Accounts {
                     &format!("differs from the invoice's {}", state.invoice.currency),
                 ));
             }
-            if state.invoice.status != "open" {
-                return Err(AccountsError::FailedPrecondition(format!(
-                    "invoice {invoice_id} is not open"
-                )));
+            if state.invoice.status != InvoiceStatus::Open {
+                return Err(failed_precondition(format!("invoice {invoice_id} is not open")));
             }
             if amount.amount_minor > state.outstanding_minor() {
                 return Err(invalid(
@@ -583,7 +570,7 @@ impl AccountsService for Accounts {
         self.change_invoice(&tenant_id, invoice_id, "dispute_opened", async |tx, _state| {
             dispute_id = store::open_dispute(tx, &tenant_id, invoice_id, &reason).await?;
             if dispute_id.is_none() {
-                return Err(AccountsError::FailedPrecondition(format!(
+                return Err(failed_precondition(format!(
                     "invoice {invoice_id} already has an open dispute"
                 )));
             }
@@ -615,7 +602,7 @@ impl AccountsService for Accounts {
             .await
             .map_err(AccountsError::from)?
             .ok_or_else(|| not_found(format!("open dispute {dispute_id}")))?;
-        store::publish_changes(
+        events::publish_changes(
             &mut tx,
             &[invoice_id],
             true,
@@ -644,7 +631,7 @@ impl AccountsService for Accounts {
         while let Some(record) = stream.message().await? {
             match self.import_one(&record).await {
                 Ok(()) => summary.accepted += 1,
-                Err(AccountsError::InvalidArgument { field, reason }) => {
+                Err(AccountsError::Refused(Refusal::InvalidArgument { field, reason })) => {
                     summary.rejected += 1;
                     summary.errors.push(pb::ImportError {
                         line: record.line,
@@ -652,7 +639,7 @@ impl AccountsService for Accounts {
                         reason,
                     });
                 }
-                Err(AccountsError::NotFound { what }) => {
+                Err(AccountsError::Refused(Refusal::NotFound { what })) => {
                     summary.rejected += 1;
                     summary.errors.push(pb::ImportError {
                         line: record.line,

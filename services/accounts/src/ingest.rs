@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 use crate::domain::{ErpKind, InvoiceEvent};
 use crate::error::AccountsError;
+use crate::events;
+use crate::states::SettlementKind;
 use crate::store::{self, NewSettlement, Tx};
 
 pub struct InvoiceIngest {
@@ -90,7 +92,7 @@ impl InvoiceIngest {
             .iter()
             .map(|(e, trace)| (e.invoice.invoice_id, trace.clone()))
             .collect();
-        store::publish_changes(tx, &changed, false, "erp", &self.account_events_topic, &traces).await?;
+        events::publish_changes(tx, &changed, false, "erp", &self.account_events_topic, &traces).await?;
         tracing::debug!(
             applied = changed.len(),
             stale = events.len() - changed.len(),
@@ -120,7 +122,7 @@ impl InvoiceIngest {
                     if remaining > 0 {
                         let external_id = format!("erp:{}", event.event_id);
                         let payment = NewSettlement {
-                            kind: "payment",
+                            kind: SettlementKind::Payment,
                             external_id: &external_id,
                             amount_minor: remaining,
                             currency: &state.invoice.currency,
@@ -134,7 +136,7 @@ impl InvoiceIngest {
                 } else {
                     "erp"
                 };
-                store::publish_changes(tx, &changed, false, reason, topic, &traces).await?;
+                events::publish_changes(tx, &changed, false, reason, topic, &traces).await?;
                 Ok(())
             }
             ErpKind::CreditNote => {
@@ -143,14 +145,14 @@ impl InvoiceIngest {
                     return Ok(());
                 };
                 let credit = NewSettlement {
-                    kind: "credit_note",
+                    kind: SettlementKind::CreditNote,
                     external_id: &note.external_id,
                     amount_minor: note.amount_minor,
                     currency: &event.invoice.currency,
                     on: note.on,
                 };
                 if store::settle(tx, &event.tenant_id, invoice_id, &credit).await? {
-                    store::publish_changes(tx, &[invoice_id], true, "credit_note", topic, &traces).await?;
+                    events::publish_changes(tx, &[invoice_id], true, "credit_note", topic, &traces).await?;
                 }
                 Ok(())
             }

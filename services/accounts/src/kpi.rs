@@ -15,12 +15,7 @@ use chrono::{Datelike, Days, NaiveDate};
 /// How far back DSO countback looks: the month holding `as_of` plus the 23 whole months before it.
 const DSO_LOOKBACK_MONTHS: usize = 24;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettlementKind {
-    Payment,
-    CreditNote,
-    WriteOff,
-}
+pub use crate::states::{PromiseState, SettlementKind};
 
 /// Something that reduced what an invoice owes, on a date.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +63,7 @@ impl Receivable {
     }
 }
 
-/// Outstanding amounts by days past due (the buckets of docs/domain.md: 0, 1-30, 31-60, 61-90, 90+).
+/// Outstanding amounts by days past due (the buckets of docs/kpis.md: 0, 1-30, 31-60, 61-90, 90+).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Aging {
     /// Not yet due, or due on the day itself (days past due <= 0).
@@ -265,14 +260,6 @@ pub fn cei(receivables: &[Receivable], start: NaiveDate, end: NaiveDate) -> BTre
         by_currency.insert(currency, ratio(collected, collectable).map(|r| r * 100.0));
     }
     by_currency
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromiseState {
-    Open,
-    Kept,
-    Broken,
-    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,10 +5,12 @@
 pub mod csv_import;
 mod domain;
 mod error;
+mod events;
 mod grpc;
 pub mod ingest;
 pub mod kpi;
 mod promises;
+mod states;
 mod store;
 
 use std::time::Duration;
@@ -108,7 +110,7 @@ impl Application {
         } = self;
         let config = &settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
-        let group = format!("{}recobro-accounts", topic_prefix(config));
+        let group = config.topics.consumer_group("accounts");
         let consumer = kafka::consumer(&config.kafka_brokers, &group, &[&config.topics.erp_invoices])?;
         let ingest = ingest::InvoiceIngest {
             pool: pool.clone(),
@@ -146,14 +148,4 @@ impl Application {
         relaying.await?;
         Ok(())
     }
-}
-
-/// The topic prefix doubles as the consumer-group prefix, so isolated environments never share
-/// a group.
-fn topic_prefix(config: &Config) -> &str {
-    config
-        .topics
-        .erp_invoices
-        .strip_suffix("erp.invoices.v1")
-        .unwrap_or_default()
 }

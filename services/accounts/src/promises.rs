@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::AccountsError;
+use crate::events;
 use crate::kpi::{self, PromiseState};
 use crate::store;
 
@@ -34,9 +35,15 @@ impl PromiseJudge {
     pub async fn judge_due(&self, today: chrono::NaiveDate) -> Result<usize, AccountsError> {
         let mut tx = self.pool.begin().await?;
         let mut decided = 0;
-        for (promise_id, invoice_id, made_on, promised_date, amount, grace) in
-            store::promises_to_judge(&mut tx, today, 500).await?
-        {
+        for promise in store::promises_to_judge(&mut tx, today, 500).await? {
+            let store::OpenPromise {
+                promise_id,
+                invoice_id,
+                made_on,
+                promised_date,
+                amount_minor: amount,
+                grace_days: grace,
+            } = promise;
             let settlements = store::settlements_of(&mut tx, invoice_id).await?;
             let state = kpi::judge_promise(
                 made_on,
@@ -46,13 +53,13 @@ impl PromiseJudge {
                 &settlements,
                 today,
             );
-            let (name, reason) = match state {
-                PromiseState::Kept => ("kept", "promise_kept"),
-                PromiseState::Broken => ("broken", "promise_broken"),
+            let reason = match state {
+                PromiseState::Kept => "promise_kept",
+                PromiseState::Broken => "promise_broken",
                 PromiseState::Open | PromiseState::Cancelled => continue,
             };
-            store::decide_promise(&mut tx, promise_id, name).await?;
-            store::publish_changes(
+            store::decide_promise(&mut tx, promise_id, state).await?;
+            events::publish_changes(
                 &mut tx,
                 &[invoice_id],
                 true,
@@ -61,7 +68,7 @@ impl PromiseJudge {
                 &HashMap::new(),
             )
             .await?;
-            tracing::info!(%promise_id, %invoice_id, state = name, "promise judged");
+            tracing::info!(%promise_id, %invoice_id, state = state.as_str(), "promise judged");
             decided += 1;
         }
         tx.commit().await?;

@@ -2,15 +2,16 @@
 //! carry hundreds of ERP events.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 
 use chrono::NaiveDate;
-use prost::Message as _;
 use recobro_common::outbox::Queued;
 use recobro_proto::v1 as pb;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::domain::{Contact, Debtor, Invoice, InvoiceState, Point};
+use crate::domain::{Contact, Debtor, Instalment, Invoice, InvoiceState, Point};
+use crate::states::{Consent, InvoiceStatus, PromiseState, SettlementKind};
 
 pub type Tx<'a> = Transaction<'a, Postgres>;
 
@@ -97,7 +98,7 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     .bind(&tenants)
     .bind(debtors.iter().map(|d| d.external_id.as_str()).collect::<Vec<_>>())
     .bind(debtors.iter().map(|d| d.name.as_str()).collect::<Vec<_>>())
-    .bind(debtors.iter().map(|d| d.kind).collect::<Vec<_>>())
+    .bind(debtors.iter().map(|d| d.kind.as_str()).collect::<Vec<_>>())
     .bind(debtors.iter().map(|d| d.time_zone.as_str()).collect::<Vec<_>>())
     .bind(debtors.iter().map(|d| d.locale.as_str()).collect::<Vec<_>>())
     .bind(debtors.iter().map(|d| d.country.as_str()).collect::<Vec<_>>())
@@ -125,7 +126,7 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     )
     .bind(contacts.iter().map(|(d, _)| d.debtor_id).collect::<Vec<_>>())
     .bind(contacts.iter().map(|(_, c)| c.name.as_str()).collect::<Vec<_>>())
-    .bind(contacts.iter().map(|(_, c)| c.role).collect::<Vec<_>>())
+    .bind(contacts.iter().map(|(_, c)| c.role.as_str()).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     let points: Vec<(&Debtor, &Contact, &Point)> = contacts
@@ -143,9 +144,9 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     .bind(points.iter().map(|(d, _, _)| d.tenant_id.as_str()).collect::<Vec<_>>())
     .bind(points.iter().map(|(d, _, _)| d.debtor_id).collect::<Vec<_>>())
     .bind(points.iter().map(|(_, c, _)| c.contact_id).collect::<Vec<_>>())
-    .bind(points.iter().map(|(_, _, p)| p.channel).collect::<Vec<_>>())
+    .bind(points.iter().map(|(_, _, p)| p.channel.as_str()).collect::<Vec<_>>())
     .bind(points.iter().map(|(_, _, p)| p.address.as_str()).collect::<Vec<_>>())
-    .bind(points.iter().map(|(_, _, p)| p.consent).collect::<Vec<_>>())
+    .bind(points.iter().map(|(_, _, p)| p.consent.as_str()).collect::<Vec<_>>())
     .bind(points.iter().map(|(_, _, p)| p.source.as_str()).collect::<Vec<_>>())
     .bind(points.iter().map(|(_, _, p)| p.preferred).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
@@ -215,7 +216,7 @@ pub async fn upsert_invoices(tx: &mut Tx<'_>, invoices: &[&Invoice]) -> Result<V
     .bind(invoices.iter().map(|i| i.currency.as_str()).collect::<Vec<_>>())
     .bind(invoices.iter().map(|i| i.issue_date).collect::<Vec<_>>())
     .bind(invoices.iter().map(|i| i.due_date).collect::<Vec<_>>())
-    .bind(invoices.iter().map(|i| i.status).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.status.as_str()).collect::<Vec<_>>())
     .bind(invoices.iter().map(|i| i.version).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
@@ -225,7 +226,7 @@ pub async fn upsert_invoices(tx: &mut Tx<'_>, invoices: &[&Invoice]) -> Result<V
 /// A payment, credit note or write-off to record.
 #[derive(Debug, Clone, Copy)]
 pub struct NewSettlement<'a> {
-    pub kind: &'a str,
+    pub kind: SettlementKind,
     pub external_id: &'a str,
     pub amount_minor: i64,
     pub currency: &'a str,
@@ -254,7 +255,7 @@ pub async fn settle(
     .bind(Uuid::new_v4())
     .bind(tenant_id)
     .bind(invoice_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(external_id)
     .bind(amount_minor)
     .bind(currency)
@@ -276,57 +277,58 @@ pub async fn settle(
     Ok(true)
 }
 
-type StateRow = (
-    Uuid,
-    Uuid,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    NaiveDate,
-    NaiveDate,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<Uuid>,
-    bool,
-    Option<NaiveDate>,
-);
+/// An invoice as `STATE_SELECT` reads it.
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    invoice_id: Uuid,
+    debtor_id: Uuid,
+    tenant_id: String,
+    external_id: String,
+    number: String,
+    amount_minor: i64,
+    currency: String,
+    issue_date: NaiveDate,
+    due_date: NaiveDate,
+    status: String,
+    version: i64,
+    revision: i64,
+    settled_minor: i64,
+    plan_id: Option<Uuid>,
+    disputed: bool,
+    promised_date: Option<NaiveDate>,
+}
 
 const STATE_SELECT: &str =
     "SELECT i.invoice_id, i.debtor_id, i.tenant_id, i.external_id, i.number, i.amount_minor, i.currency,
         i.issue_date, i.due_date, i.status, i.version, i.revision, i.settled_minor, i.plan_id,
-        EXISTS (SELECT 1 FROM disputes x WHERE x.invoice_id = i.invoice_id AND x.resolved_at IS NULL),
+        EXISTS (SELECT 1 FROM disputes x WHERE x.invoice_id = i.invoice_id AND x.resolved_at IS NULL) AS disputed,
         (SELECT min(p.promised_date) FROM promises p WHERE p.invoice_id = i.invoice_id AND p.state = 'open')
+            AS promised_date
      FROM invoices i";
 
-fn state_of(r: StateRow, segment: String) -> InvoiceState {
-    InvoiceState {
-        invoice: Invoice {
-            invoice_id: r.0,
-            debtor_id: r.1,
-            tenant_id: r.2,
-            external_id: r.3,
-            number: r.4,
-            amount_minor: r.5,
-            currency: r.6,
-            issue_date: r.7,
-            due_date: r.8,
-            status: match r.9.as_str() {
-                "paid" => "paid",
-                "cancelled" => "cancelled",
-                _ => "open",
+impl StateRow {
+    fn into_state(self, segment: String) -> Result<InvoiceState, sqlx::Error> {
+        Ok(InvoiceState {
+            invoice: Invoice {
+                invoice_id: self.invoice_id,
+                debtor_id: self.debtor_id,
+                tenant_id: self.tenant_id,
+                external_id: self.external_id,
+                number: self.number,
+                amount_minor: self.amount_minor,
+                currency: self.currency,
+                issue_date: self.issue_date,
+                due_date: self.due_date,
+                status: parse_column("status", &self.status)?,
+                version: self.version,
             },
-            version: r.10,
-        },
-        revision: r.11,
-        settled_minor: r.12,
-        plan_id: r.13,
-        disputed: r.14,
-        promised_date: r.15,
-        segment,
+            revision: self.revision,
+            settled_minor: self.settled_minor,
+            plan_id: self.plan_id,
+            disputed: self.disputed,
+            promised_date: self.promised_date,
+            segment,
+        })
     }
 }
 
@@ -336,20 +338,16 @@ pub async fn invoice_states(
     tenant_id: Option<&str>,
     ids: &[Uuid],
 ) -> Result<Vec<InvoiceState>, sqlx::Error> {
-    let rows: Vec<(StateRow, String)> = sqlx::query_as::<_, StateRow>(&format!(
+    let rows: Vec<StateRow> = sqlx::query_as(&format!(
         "{STATE_SELECT} WHERE i.invoice_id = ANY($1) AND ($2::text IS NULL OR i.tenant_id = $2) ORDER BY i.invoice_id"
     ))
     .bind(ids)
     .bind(tenant_id)
     .fetch_all(&mut **executor)
-    .await?
-    .into_iter()
-    .map(|row| (row, String::new()))
-    .collect();
-    Ok(rows
-        .into_iter()
-        .map(|(row, segment)| state_of(row, segment))
-        .collect())
+    .await?;
+    rows.into_iter()
+        .map(|row| row.into_state(String::new()))
+        .collect()
 }
 
 /// Locks one invoice of a tenant for a change; `None` if the tenant has no such invoice.
@@ -373,117 +371,102 @@ pub async fn lock_invoice(
         .next())
 }
 
-/// Bumps each invoice's revision (unless the batch upsert did already) and queues an
-/// `InvoiceChanged` with its full state, so consumers can act on the snapshot alone.
-pub async fn publish_changes(
-    tx: &mut Tx<'_>,
-    invoice_ids: &[Uuid],
-    bump: bool,
-    reason: &str,
-    topic: &str,
-    traceparents: &HashMap<Uuid, Option<String>>,
-) -> Result<(), sqlx::Error> {
-    if invoice_ids.is_empty() {
-        return Ok(());
-    }
-    if bump {
-        sqlx::query(
-            "UPDATE invoices SET revision = revision + 1, updated_at = now() WHERE invoice_id = ANY($1)",
-        )
+/// A new revision of each invoice, for a change the batch upsert did not already count.
+pub async fn bump_revisions(tx: &mut Tx<'_>, invoice_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE invoices SET revision = revision + 1, updated_at = now() WHERE invoice_id = ANY($1)")
         .bind(invoice_ids)
         .execute(&mut **tx)
         .await?;
-    }
-    let states = invoice_states(tx, None, invoice_ids).await?;
-    let debtor_ids: Vec<Uuid> = states.iter().map(|s| s.invoice.debtor_id).collect();
-    let debtors = debtors_by_id(tx, &debtor_ids).await?;
-    let plan_ids: Vec<Uuid> = states.iter().filter_map(|s| s.plan_id).collect();
-    let instalments = instalments_of(tx, &plan_ids).await?;
-    let mut queued: Vec<Queued> = Vec::with_capacity(states.len());
-    for mut state in states {
-        let Some(debtor) = debtors.get(&state.invoice.debtor_id) else {
-            continue;
-        };
-        state.segment = debtor.segment.clone();
-        let event = pb::AccountEvent {
-            event_id: Uuid::new_v4().to_string(),
-            tenant_id: state.invoice.tenant_id.clone(),
-            debtor_id: debtor.debtor_id.to_string(),
-            occurred_at: Some(recobro_common::time::timestamp(chrono::Utc::now())),
-            change: Some(pb::account_event::Change::InvoiceChanged(pb::InvoiceChanged {
-                invoice: Some(pb::Invoice {
-                    instalments: state
-                        .plan_id
-                        .and_then(|plan| instalments.get(&plan).cloned())
-                        .unwrap_or_default(),
-                    ..state.to_proto()
-                }),
-                debtor: Some(debtor.to_proto()),
-                reason: reason.to_string(),
-            })),
-        };
-        let traceparent = traceparents
-            .get(&state.invoice.invoice_id)
-            .cloned()
-            .unwrap_or_else(|| recobro_common::kafka::traceparent(&tracing::Span::current()));
-        queued.push((
-            topic.to_string(),
-            debtor.debtor_id.to_string(),
-            event.encode_to_vec(),
-            traceparent,
-        ));
-    }
-    recobro_common::outbox::enqueue_many(tx, &queued).await
+    Ok(())
 }
 
-type DebtorRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<i32>,
-);
+/// Queues already-encoded events in the caller's transaction: they are published if and only
+/// if the change they describe commits.
+pub async fn enqueue_events(tx: &mut Tx<'_>, queued: &[Queued]) -> Result<(), sqlx::Error> {
+    recobro_common::outbox::enqueue_many(tx, queued).await
+}
+
+/// A debtor as `DEBTOR_SELECT` reads it, without contacts.
+#[derive(sqlx::FromRow)]
+struct DebtorRow {
+    debtor_id: Uuid,
+    tenant_id: String,
+    external_id: String,
+    name: String,
+    kind: String,
+    time_zone: String,
+    locale: String,
+    country: String,
+    email: Option<String>,
+    phone: Option<String>,
+    region: Option<String>,
+    segment: String,
+    risk_score: Option<i32>,
+}
 
 const DEBTOR_SELECT: &str =
     "SELECT debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone,
         region, segment, risk_score FROM debtors";
 
-fn debtor_of(r: DebtorRow) -> Debtor {
-    Debtor {
-        debtor_id: r.0,
-        tenant_id: r.1,
-        external_id: r.2,
-        name: r.3,
-        kind: if r.4 == "company" { "company" } else { "consumer" },
-        time_zone: r.5,
-        locale: r.6,
-        country: r.7,
-        email: r.8,
-        phone: r.9,
-        region: r.10,
-        segment: r.11,
-        risk_score: r.12,
-        contacts: Vec::new(),
+impl TryFrom<DebtorRow> for Debtor {
+    type Error = sqlx::Error;
+
+    fn try_from(r: DebtorRow) -> Result<Debtor, sqlx::Error> {
+        Ok(Debtor {
+            debtor_id: r.debtor_id,
+            tenant_id: r.tenant_id,
+            external_id: r.external_id,
+            name: r.name,
+            kind: parse_column("kind", &r.kind)?,
+            time_zone: r.time_zone,
+            locale: r.locale,
+            country: r.country,
+            email: r.email,
+            phone: r.phone,
+            region: r.region,
+            segment: r.segment,
+            risk_score: r.risk_score,
+            contacts: Vec::new(),
+        })
     }
 }
 
+/// A usable contact point with its contact, for snapshots.
+#[derive(sqlx::FromRow)]
+struct UsablePointRow {
+    debtor_id: Uuid,
+    contact_id: Uuid,
+    name: String,
+    role: String,
+    point_id: Uuid,
+    channel: String,
+    address: String,
+    preferred: bool,
+}
+
+/// A contact point as `debtor` reads it.
+#[derive(sqlx::FromRow)]
+struct PointRow {
+    point_id: Uuid,
+    contact_id: Uuid,
+    channel: String,
+    address: String,
+    consent: String,
+    consent_source: String,
+    preferred: bool,
+}
+
 /// Debtors with the contact points that may be used now, for snapshots.
-async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
+pub async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
     let rows: Vec<DebtorRow> = sqlx::query_as(&format!("{DEBTOR_SELECT} WHERE debtor_id = ANY($1)"))
         .bind(ids)
         .fetch_all(&mut **tx)
         .await?;
-    let mut debtors: HashMap<Uuid, Debtor> = rows.into_iter().map(|r| (r.0, debtor_of(r))).collect();
-    type PointRow = (Uuid, Uuid, String, String, Uuid, String, String, bool);
-    let points: Vec<PointRow> = sqlx::query_as(
+    let mut debtors = HashMap::with_capacity(rows.len());
+    for row in rows {
+        debtors.insert(row.debtor_id, Debtor::try_from(row)?);
+    }
+    let points: Vec<UsablePointRow> = sqlx::query_as(
         "SELECT p.debtor_id, c.contact_id, c.name, c.role, p.point_id, p.channel, p.address, p.preferred
          FROM contact_points p JOIN contacts c ON c.contact_id = p.contact_id
          WHERE p.debtor_id = ANY($1) AND p.consent = 'granted' ORDER BY c.name, p.channel, p.address",
@@ -491,24 +474,28 @@ async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, De
     .bind(ids)
     .fetch_all(&mut **tx)
     .await?;
-    for (debtor_id, contact_id, name, role, point_id, channel, address, preferred) in points {
-        let Some(debtor) = debtors.get_mut(&debtor_id) else {
+    for row in points {
+        let Some(debtor) = debtors.get_mut(&row.debtor_id) else {
             continue;
         };
         let point = Point {
-            point_id,
-            channel: channel_static(&channel),
-            address,
-            consent: "granted",
+            point_id: row.point_id,
+            channel: parse_column("channel", &row.channel)?,
+            address: row.address,
+            consent: Consent::Granted,
             source: String::new(),
-            preferred,
+            preferred: row.preferred,
         };
-        match debtor.contacts.iter_mut().find(|c| c.contact_id == contact_id) {
+        match debtor
+            .contacts
+            .iter_mut()
+            .find(|c| c.contact_id == row.contact_id)
+        {
             Some(contact) => contact.points.push(point),
             None => debtor.contacts.push(Contact {
-                contact_id,
-                name,
-                role: role_static(&role),
+                contact_id: row.contact_id,
+                name: row.name,
+                role: parse_column("role", &row.role)?,
                 points: vec![point],
             }),
         }
@@ -526,7 +513,7 @@ pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<O
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let mut debtor = debtor_of(row);
+    let mut debtor = Debtor::try_from(row)?;
     let contacts: Vec<(Uuid, String, String)> = sqlx::query_as(
         "SELECT contact_id, name, role FROM contacts WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY name",
     )
@@ -534,7 +521,7 @@ pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<O
     .bind(debtor_id)
     .fetch_all(pool)
     .await?;
-    let points: Vec<(Uuid, Uuid, String, String, String, String, bool)> = sqlx::query_as(
+    let points: Vec<PointRow> = sqlx::query_as(
         "SELECT point_id, contact_id, channel, address, consent, consent_source, preferred FROM contact_points
          WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY channel, address",
     )
@@ -545,46 +532,38 @@ pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<O
     for (contact_id, name, role) in contacts {
         let points = points
             .iter()
-            .filter(|p| p.1 == contact_id)
-            .map(|p| Point {
-                point_id: p.0,
-                channel: channel_static(&p.2),
-                address: p.3.clone(),
-                consent: if p.4 == "withdrawn" {
-                    "withdrawn"
-                } else {
-                    "granted"
-                },
-                source: p.5.clone(),
-                preferred: p.6,
+            .filter(|p| p.contact_id == contact_id)
+            .map(|p| {
+                Ok(Point {
+                    point_id: p.point_id,
+                    channel: parse_column("channel", &p.channel)?,
+                    address: p.address.clone(),
+                    consent: parse_column("consent", &p.consent)?,
+                    source: p.consent_source.clone(),
+                    preferred: p.preferred,
+                })
             })
-            .collect();
+            .collect::<Result<_, sqlx::Error>>()?;
         debtor.contacts.push(Contact {
             contact_id,
             name,
-            role: role_static(&role),
+            role: parse_column("role", &role)?,
             points,
         });
     }
     Ok(Some(debtor))
 }
 
-fn channel_static(name: &str) -> &'static str {
-    match name {
-        "email" => "email",
-        "sms" => "sms",
-        _ => "whatsapp",
-    }
-}
-
-fn role_static(name: &str) -> &'static str {
-    match name {
-        "treasury" => "treasury",
-        "accounts_payable" => "accounts_payable",
-        "purchasing" => "purchasing",
-        "decision_maker" => "decision_maker",
-        _ => "other",
-    }
+/// A state column read strictly: a name we do not know is corrupt data, reported, never guessed.
+fn parse_column<T>(column: &str, value: &str) -> Result<T, sqlx::Error>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    value.parse().map_err(|err| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(err),
+    })
 }
 
 /// A debtor's invoices as stored.
@@ -600,7 +579,9 @@ pub async fn invoices_of(
     .bind(debtor_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|r| state_of(r, String::new())).collect())
+    rows.into_iter()
+        .map(|row| row.into_state(String::new()))
+        .collect()
 }
 
 /// Sets one point's consent; returns the debtor's id or `None` if the tenant has no such point.
@@ -608,7 +589,7 @@ pub async fn set_consent(
     tx: &mut Tx<'_>,
     tenant_id: &str,
     point_id: Uuid,
-    consent: &str,
+    consent: Consent,
     source: &str,
 ) -> Result<Option<(Uuid, Point)>, sqlx::Error> {
     let row: Option<(Uuid, String, String, bool)> = sqlx::query_as(
@@ -617,7 +598,7 @@ pub async fn set_consent(
     )
     .bind(tenant_id)
     .bind(point_id)
-    .bind(consent)
+    .bind(consent.as_str())
     .bind(source)
     .fetch_optional(&mut **tx)
     .await?;
@@ -627,13 +608,9 @@ pub async fn set_consent(
     refresh_primary_points(tx, &[debtor_id]).await?;
     let point = Point {
         point_id,
-        channel: channel_static(&channel),
+        channel: parse_column("channel", &channel)?,
         address,
-        consent: if consent == "withdrawn" {
-            "withdrawn"
-        } else {
-            "granted"
-        },
+        consent,
         source: source.to_string(),
         preferred,
     };
@@ -680,8 +657,16 @@ pub async fn insert_promise(
     Ok(promise_id)
 }
 
-/// An open promise to judge: id, invoice, made on, promised date, amount, grace days.
-pub type OpenPromise = (Uuid, Uuid, NaiveDate, NaiveDate, i64, i32);
+/// An open promise to judge.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OpenPromise {
+    pub promise_id: Uuid,
+    pub invoice_id: Uuid,
+    pub made_on: NaiveDate,
+    pub promised_date: NaiveDate,
+    pub amount_minor: i64,
+    pub grace_days: i32,
+}
 
 /// Open promises whose date has come, locked so two replicas never judge the same one.
 pub async fn promises_to_judge(
@@ -699,10 +684,14 @@ pub async fn promises_to_judge(
     .await
 }
 
-pub async fn decide_promise(tx: &mut Tx<'_>, promise_id: Uuid, state: &str) -> Result<(), sqlx::Error> {
+pub async fn decide_promise(
+    tx: &mut Tx<'_>,
+    promise_id: Uuid,
+    state: PromiseState,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE promises SET state = $2, decided_at = now() WHERE promise_id = $1")
         .bind(promise_id)
-        .bind(state)
+        .bind(state.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -719,22 +708,15 @@ pub async fn settlements_of(
     .bind(invoice_id)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(kind, amount_minor, on)| crate::kpi::Settlement {
-            on,
-            amount_minor,
-            kind: settlement_kind(&kind),
+    rows.into_iter()
+        .map(|(kind, amount_minor, on)| {
+            Ok(crate::kpi::Settlement {
+                on,
+                amount_minor,
+                kind: parse_column("kind", &kind)?,
+            })
         })
-        .collect())
-}
-
-fn settlement_kind(kind: &str) -> crate::kpi::SettlementKind {
-    match kind {
-        "credit_note" => crate::kpi::SettlementKind::CreditNote,
-        "write_off" => crate::kpi::SettlementKind::WriteOff,
-        _ => crate::kpi::SettlementKind::Payment,
-    }
+        .collect()
 }
 
 /// Opens a dispute; `None` when the invoice already has an open one.
@@ -808,6 +790,18 @@ pub async fn create_plan(
     Ok(plan_id)
 }
 
+/// An invoice as the KPIs read it.
+#[derive(sqlx::FromRow)]
+struct ReceivableRow {
+    invoice_id: Uuid,
+    currency: String,
+    amount_minor: i64,
+    issue_date: NaiveDate,
+    due_date: NaiveDate,
+    status: String,
+    segment: String,
+}
+
 /// Everything the KPIs need for a tenant (and segment): receivables with their settlements,
 /// and promises with their outcome.
 pub async fn portfolio(
@@ -815,7 +809,7 @@ pub async fn portfolio(
     tenant_id: &str,
     segment: Option<&str>,
 ) -> Result<(Vec<crate::kpi::Receivable>, Vec<crate::kpi::PromiseOutcome>), sqlx::Error> {
-    let rows: Vec<(Uuid, String, i64, NaiveDate, NaiveDate, String, String)> = sqlx::query_as(
+    let rows: Vec<ReceivableRow> = sqlx::query_as(
         "SELECT i.invoice_id, i.currency, i.amount_minor, i.issue_date, i.due_date, i.status, d.segment
          FROM invoices i JOIN debtors d ON d.debtor_id = i.debtor_id
          WHERE i.tenant_id = $1 AND ($2::text IS NULL OR d.segment = $2)",
@@ -838,23 +832,24 @@ pub async fn portfolio(
             .push(crate::kpi::Settlement {
                 on,
                 amount_minor,
-                kind: settlement_kind(&kind),
+                kind: parse_column("kind", &kind)?,
             });
     }
     let receivables = rows
-        .iter()
-        .map(
-            |(id, currency, amount_minor, issue_date, due_date, status, segment)| crate::kpi::Receivable {
-                currency: currency.clone(),
-                amount_minor: *amount_minor,
-                issue_date: *issue_date,
-                due_date: *due_date,
-                cancelled: status == "cancelled",
-                segment: segment.clone(),
-                settlements: by_invoice.remove(id).unwrap_or_default(),
-            },
-        )
-        .collect();
+        .into_iter()
+        .map(|row| {
+            let status: InvoiceStatus = parse_column("status", &row.status)?;
+            Ok(crate::kpi::Receivable {
+                currency: row.currency,
+                amount_minor: row.amount_minor,
+                issue_date: row.issue_date,
+                due_date: row.due_date,
+                cancelled: status == InvoiceStatus::Cancelled,
+                segment: row.segment,
+                settlements: by_invoice.remove(&row.invoice_id).unwrap_or_default(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
     let promises: Vec<(NaiveDate, String)> = sqlx::query_as(
         "SELECT p.promised_date, p.state FROM promises p
          JOIN invoices i ON i.invoice_id = p.invoice_id JOIN debtors d ON d.debtor_id = i.debtor_id
@@ -866,16 +861,13 @@ pub async fn portfolio(
     .await?;
     let promises = promises
         .into_iter()
-        .map(|(promised_date, state)| crate::kpi::PromiseOutcome {
-            promised_date,
-            state: match state.as_str() {
-                "kept" => crate::kpi::PromiseState::Kept,
-                "broken" => crate::kpi::PromiseState::Broken,
-                "cancelled" => crate::kpi::PromiseState::Cancelled,
-                _ => crate::kpi::PromiseState::Open,
-            },
+        .map(|(promised_date, state)| {
+            Ok(crate::kpi::PromiseOutcome {
+                promised_date,
+                state: parse_column("state", &state)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, sqlx::Error>>()?;
     Ok((receivables, promises))
 }
 
@@ -895,11 +887,11 @@ pub async fn debtor_in_tx(
 }
 
 /// Each plan's instalments, in order.
-async fn instalments_of(
+pub async fn instalments_of(
     tx: &mut Tx<'_>,
     plan_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<pb::Instalment>>, sqlx::Error> {
-    let mut by_plan: HashMap<Uuid, Vec<pb::Instalment>> = HashMap::new();
+) -> Result<HashMap<Uuid, Vec<Instalment>>, sqlx::Error> {
+    let mut by_plan: HashMap<Uuid, Vec<Instalment>> = HashMap::new();
     if plan_ids.is_empty() {
         return Ok(by_plan);
     }
@@ -910,12 +902,10 @@ async fn instalments_of(
     .fetch_all(&mut **tx)
     .await?;
     for (plan_id, due_date, amount_minor, currency) in rows {
-        by_plan.entry(plan_id).or_default().push(pb::Instalment {
-            due_date: Some(recobro_common::time::date(due_date)),
-            amount: Some(pb::Money {
-                amount_minor,
-                currency,
-            }),
+        by_plan.entry(plan_id).or_default().push(Instalment {
+            due_date,
+            amount_minor,
+            currency,
         });
     }
     Ok(by_plan)

@@ -9,19 +9,13 @@ use std::time::Instant;
 
 use chrono::Utc;
 use recobro_channels::budget::{ContactBudget, Decision};
-use recobro_common::rules::Rulebook;
+use recobro_rules::{Channel, Rulebook};
+use recobro_testkit::setting;
 use uuid::Uuid;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:16379".into());
+    let url = recobro_testkit::redis_url();
     let (host, port) = url
         .trim_start_matches("redis://")
         .trim_end_matches('/')
@@ -43,7 +37,10 @@ async fn main() -> anyhow::Result<()> {
     let now = Utc::now();
 
     // Colombia: the baseline's caps plus Colombia's, so each decision checks 7 windows.
-    let caps = book.for_debtor("bench", "CO", None).caps_for("email").count();
+    let caps = book
+        .for_debtor("bench", "CO", None)
+        .caps_for(Channel::Email)
+        .count();
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..concurrency {
@@ -58,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
                         &rules,
                         debtor,
                         Uuid::new_v4(),
-                        "email",
+                        Channel::Email,
                         chrono_tz::America::Bogota,
                         now,
                     )

@@ -10,26 +10,21 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::message::OwnedHeaders;
 use recobro_channels::budget::ContactBudget;
 use recobro_channels::delivery::Dispatcher;
-use recobro_channels::provider::{EmailProvider, TextProvider};
+use recobro_channels::provider::Providers;
+use recobro_channels::send_claim::SendClaims;
 use recobro_common::config::Config;
 use recobro_common::kafka::{self, Batching};
-use recobro_common::rules::Rulebook;
 use recobro_common::{outbox, time};
 use recobro_proto::v1 as pb;
+use recobro_rules::Rulebook;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let total: usize = std::env::var("BENCH_REMINDERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let total = recobro_testkit::setting("BENCH_REMINDERS", 200_000);
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let mut env: HashMap<String, String> = HashMap::from([
         ("RECOBRO_TOPIC_PREFIX".into(), format!("bench{id}.")),
@@ -42,17 +37,16 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let config = Config::from_env(&env, "channels", 0)?;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .create()?;
-    let topics = [
-        NewTopic::new(&config.topics.reminders_due, 6, TopicReplication::Fixed(1)),
-        NewTopic::new(&config.topics.deliveries, 6, TopicReplication::Fixed(1)),
-        NewTopic::new(&config.topics.dead_letter, 1, TopicReplication::Fixed(1)),
-    ];
-    for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
-        result.map_err(|(topic, err)| anyhow::anyhow!("create {topic}: {err}"))?;
-    }
+    let topics = &config.topics;
+    recobro_testkit::create_topics(
+        &config.kafka_brokers,
+        &[
+            (&topics.reminders_due, 6),
+            (&topics.deliveries, 6),
+            (&topics.dead_letter, 1),
+        ],
+    )
+    .await?;
 
     // Reminders for debtors in the United States, in a zone where it is midday: all allowed now.
     let zone = {
@@ -115,11 +109,10 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let dispatcher = Dispatcher {
         pool: pool.clone(),
-        budget: ContactBudget::new(redis, &config.redis_prefix),
+        budget: ContactBudget::new(redis.clone(), &config.redis_prefix),
+        claims: SendClaims::new(redis, &config.redis_prefix),
         rulebook: Rulebook::shipped()?,
-        email: EmailProvider::Sandbox,
-        sms: TextProvider::Sandbox("sandbox-sms"),
-        whatsapp: TextProvider::Sandbox("sandbox-whatsapp"),
+        providers: Providers::sandbox(),
         deliveries_topic: config.topics.deliveries.clone(),
         payment_link_base: "https://pay.example/i/".into(),
         max_attempts: 5,
@@ -205,15 +198,14 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
         .execute(&pool)
         .await?;
-    admin
-        .delete_topics(
-            &[
-                &config.topics.reminders_due,
-                &config.topics.deliveries,
-                &config.topics.dead_letter,
-            ],
-            &AdminOptions::new(),
-        )
-        .await?;
+    recobro_testkit::delete_topics(
+        &config.kafka_brokers,
+        &[
+            &config.topics.reminders_due,
+            &config.topics.deliveries,
+            &config.topics.dead_letter,
+        ],
+    )
+    .await?;
     Ok(())
 }

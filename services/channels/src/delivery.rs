@@ -1,38 +1,39 @@
-//! Delivery of `ReminderDue` events: decide by the debtor's contact rules (opt-outs, channels
-//! the law allows, hours and holidays, the contact budget), render, send, record. A contact not
-//! allowed now is deferred to the earliest moment it would be, never dropped.
+//! Delivery of `ReminderDue` events: the dispatcher orchestrates. It decodes a batch, asks the
+//! rules (`decision`), composes the message (`compose`), reserves the contact budget
+//! (`budget`), claims the send (`send_claim`), hands the message to its channel's provider
+//! (`provider`) and records every outcome. A contact not allowed now is deferred to the
+//! earliest moment it would be, never dropped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use futures_util::StreamExt as _;
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 use recobro_common::kafka::{self, BatchHandler, Failure};
-use recobro_common::rules::{Applied, Closed, Rulebook};
-use recobro_common::{channel_name, time};
 use recobro_proto::v1::{self as pb, DeliveryStatus};
+use recobro_rules::{Applied, Channel, Rulebook};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::budget::{ContactBudget, Decision, SendClaim};
-use crate::provider::{EmailProvider, OutgoingEmail, OutgoingText, ProviderError, TextProvider};
+use crate::budget::{ContactBudget, Decision};
+use crate::compose;
+use crate::decision::{self, Verdict};
+use crate::provider::{Composed, ProviderError, Providers};
+use crate::reminder::{self, Reminder};
+use crate::send_claim::{SendClaim, SendClaims};
 use crate::store::{self, Delivery};
-use crate::templates::{self, Wordings};
+use crate::templates::Wordings;
 
-/// WhatsApp's customer-service window, less a margin for the webhook that told us of the
-/// debtor's message arriving late.
-const WHATSAPP_WINDOW: chrono::Duration = chrono::Duration::minutes(24 * 60 - 10);
+pub use crate::reminder::parse;
 
 pub struct Dispatcher {
     pub pool: PgPool,
     pub budget: ContactBudget,
+    pub claims: SendClaims,
     pub rulebook: Rulebook,
-    pub email: EmailProvider,
-    pub sms: TextProvider,
-    pub whatsapp: TextProvider,
+    pub providers: Providers,
     pub deliveries_topic: String,
     pub payment_link_base: String,
     /// Attempts through a provider that keeps failing transiently before the delivery is
@@ -49,52 +50,6 @@ pub struct Dispatcher {
     pub debtors_at_once: usize,
 }
 
-/// A message ready for its provider: rendered, addressed, allowed by the rules.
-#[derive(Clone, Copy)]
-struct Composed<'a> {
-    reminder: &'a Reminder,
-    channel: &'a str,
-    delivery: &'a Delivery,
-    variables: &'a HashMap<&'static str, String>,
-    to: &'a str,
-    free_form: bool,
-}
-
-/// A reminder with the fields delivery relies on checked.
-#[derive(Clone)]
-pub struct Reminder {
-    /// The W3C trace the reminder arrived in: its delivery record continues it.
-    traceparent: Option<String>,
-    reminder_id: Uuid,
-    debtor_id: Uuid,
-    invoice_id: Option<Uuid>,
-    time_zone: Tz,
-    debtor: pb::Debtor,
-    event: pb::ReminderDue,
-}
-
-pub fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
-    let reminder_id = Uuid::parse_str(&event.reminder_id).map_err(|_| "reminder_id is not a UUID")?;
-    let debtor_id = Uuid::parse_str(&event.debtor_id).map_err(|_| "debtor_id is not a UUID")?;
-    let debtor = event.debtor.clone().ok_or("debtor is required")?;
-    let time_zone = debtor
-        .time_zone
-        .parse()
-        .map_err(|_| format!("debtor.time_zone {:?} is not an IANA zone", debtor.time_zone))?;
-    if event.tenant_id.is_empty() {
-        return Err("tenant_id is required".into());
-    }
-    Ok(Reminder {
-        traceparent: None,
-        reminder_id,
-        debtor_id,
-        invoice_id: Uuid::parse_str(&event.invoice_id).ok(),
-        time_zone,
-        debtor,
-        event,
-    })
-}
-
 impl BatchHandler for Dispatcher {
     async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, String> {
         let mut rejected = Vec::new();
@@ -102,7 +57,7 @@ impl BatchHandler for Dispatcher {
         for (index, message) in messages.iter().enumerate() {
             let parsed = pb::ReminderDue::decode(message.payload().unwrap_or_default())
                 .map_err(|err| format!("not a recobro.v1.ReminderDue: {err}"))
-                .and_then(parse);
+                .and_then(reminder::parse);
             match parsed {
                 Ok(mut reminder) => {
                     reminder.traceparent = kafka::message_traceparent(message);
@@ -120,43 +75,32 @@ impl BatchHandler for Dispatcher {
 
 /// What the rules and the provider made of one reminder.
 enum Outcome {
-    /// Final: delivered, failed or suppressed, with the rule decision behind it if any.
-    Final {
-        status: DeliveryStatus,
-        reason: String,
-        rule: String,
-        pack: String,
-        verdict: Option<&'static str>,
+    /// A rule stopped it, now or for good.
+    Ruled(Verdict),
+    /// Sent: the provider's message id, and the packs whose rules all allowed it.
+    Sent {
+        provider_message_id: String,
+        packs: String,
     },
-    Deferred {
-        until: DateTime<Utc>,
-        rule: String,
-        pack: String,
-        reason: String,
-    },
+    /// It failed for good (no address, a template error, the provider refused it, or its fate
+    /// is unknown after a crash).
+    Failed(String),
     /// The provider kept failing transiently: the step's next channel may be tried.
     GaveUp(String),
 }
 
-fn failed(reason: impl Into<String>) -> Outcome {
-    Outcome::Final {
-        status: DeliveryStatus::Failed,
-        reason: reason.into(),
-        rule: String::new(),
-        pack: String::new(),
-        verdict: None,
-    }
+/// Redis holds the contact budget and the send claims: without it nobody is contacted (fail
+/// closed), and the reminder waits for a retry.
+fn budget_unavailable(err: redis::RedisError) -> Failure {
+    Failure::Retry(format!("contact budget unavailable: {err}"))
 }
 
-fn suppressed(rule: &str, pack: String, reason: String) -> Outcome {
-    Outcome::Final {
-        status: DeliveryStatus::Suppressed,
-        reason,
-        rule: rule.to_string(),
-        pack,
-        verdict: Some("suppressed"),
-    }
+fn database(err: sqlx::Error) -> Failure {
+    Failure::Retry(format!("database: {err}"))
 }
+
+/// The opt-outs a batch looks up: (tenant, debtor, channel).
+type OptOutKey = (String, Uuid, String);
 
 impl Dispatcher {
     /// A batch: the database is read and written a few statements at a time, and debtors are
@@ -164,9 +108,8 @@ impl Dispatcher {
     /// Outcomes are committed before a retry is asked for, so only what failed is tried again.
     #[tracing::instrument(skip_all, fields(reminders = reminders.len()))]
     pub async fn deliver_all(&self, reminders: &[Reminder], now: DateTime<Utc>) -> Result<(), Failure> {
-        let retry = |err: sqlx::Error| Failure::Retry(format!("database: {err}"));
         let ids: Vec<Uuid> = reminders.iter().map(|r| r.reminder_id).collect();
-        let handled = store::delivered_among(&self.pool, &ids).await.map_err(retry)?;
+        let handled = store::delivered_among(&self.pool, &ids).await.map_err(database)?;
         let fresh: Vec<&Reminder> = reminders
             .iter()
             .filter(|r| !handled.contains(&r.reminder_id))
@@ -188,26 +131,19 @@ impl Dispatcher {
             .collect();
         store::remember_debtors(&self.pool, &places)
             .await
-            .map_err(retry)?;
-        let keys: Vec<(String, Uuid, String)> = fresh
-            .iter()
-            .map(|r| {
-                (
-                    r.event.tenant_id.clone(),
-                    r.debtor_id,
-                    channel_name(r.event.channel()).to_string(),
-                )
-            })
-            .collect();
-        let opted_out = store::opted_out_among(&self.pool, &keys).await.map_err(retry)?;
-        let templates: std::collections::BTreeSet<(String, String)> = fresh
+            .map_err(database)?;
+        let keys: Vec<OptOutKey> = fresh.iter().map(|r| opt_out_key(r, r.channel)).collect();
+        let opted_out = store::opted_out_among(&self.pool, &keys)
+            .await
+            .map_err(database)?;
+        let templates: BTreeSet<(String, String)> = fresh
             .iter()
             .map(|r| (r.event.tenant_id.clone(), r.event.template_id.clone()))
             .collect();
         let templates: Vec<_> = templates.into_iter().collect();
         let wordings = store::wordings_among(&self.pool, &templates)
             .await
-            .map_err(retry)?;
+            .map_err(database)?;
 
         // Debtors concurrently, each debtor's reminders in order (their budget is spent in
         // order). Provider calls still take turns (`provider_turns`).
@@ -241,7 +177,7 @@ impl Dispatcher {
         }
         store::record_outcomes(&self.pool, &recorded, &self.deliveries_topic)
             .await
-            .map_err(retry)?;
+            .map_err(database)?;
         match first_failure {
             Some(failure) => Err(failure),
             None => Ok(()),
@@ -252,39 +188,59 @@ impl Dispatcher {
     async fn deliver_chain(
         &self,
         chain: Vec<&Reminder>,
-        opted_out: &HashMap<(String, Uuid, String), DateTime<Utc>>,
+        opted_out: &HashMap<OptOutKey, DateTime<Utc>>,
         wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Vec<Result<store::Recorded, Failure>> {
         let mut outcomes = Vec::with_capacity(chain.len());
         for reminder in chain {
-            let key = (
-                reminder.event.tenant_id.clone(),
-                reminder.debtor_id,
-                channel_name(reminder.event.channel()).to_string(),
-            );
-            let opted_out = opted_out.get(&key).copied();
-            outcomes.push(self.decide_one(reminder, opted_out, wordings, now).await);
+            let opted_out = opted_out.get(&opt_out_key(reminder, reminder.channel)).copied();
+            outcomes.push(self.deliver_one(reminder, opted_out, wordings, now).await);
         }
         outcomes
     }
 
     /// One reminder: the rules' decision, and the provider's answer when it may go out.
-    async fn decide_one(
+    async fn deliver_one(
         &self,
         reminder: &Reminder,
         opted_out: Option<DateTime<Utc>>,
         wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Result<store::Recorded, Failure> {
-        let channel = reminder.event.channel();
-        let mut delivery = Delivery {
+        let debtor = &reminder.debtor;
+        let rules = self.rulebook.for_debtor(
+            &reminder.event.tenant_id,
+            &debtor.country,
+            Some(debtor.region.as_str()),
+        );
+        let mut delivery = self.blank_delivery(reminder, now);
+        let opted_out =
+            opted_out.and_then(|at| decision::consent_and_channel(&rules, reminder.channel, Some(at)));
+        let outcome = match opted_out {
+            Some(verdict) => Outcome::Ruled(verdict),
+            None => {
+                self.deliver_with_fallbacks(reminder, &rules, &mut delivery, wordings, now)
+                    .await?
+            }
+        };
+        let verdict = record_outcome(&mut delivery, outcome);
+        tracing::debug!(reminder_id = %delivery.reminder_id, status = ?delivery.status, reason = %delivery.reason, "reminder handled");
+        Ok(store::Recorded {
+            delivery,
+            verdict,
+            traceparent: reminder.traceparent.clone(),
+        })
+    }
+
+    fn blank_delivery(&self, reminder: &Reminder, now: DateTime<Utc>) -> Delivery {
+        Delivery {
             reminder_id: reminder.reminder_id,
             tenant_id: reminder.event.tenant_id.clone(),
             debtor_id: reminder.debtor_id,
             invoice_id: reminder.invoice_id,
-            channel: channel_name(channel).to_string(),
-            provider: self.provider_name(channel).to_string(),
+            channel: reminder.channel,
+            provider: self.providers.name(reminder.channel).to_string(),
             recipient: String::new(),
             status: DeliveryStatus::Failed,
             reason: String::new(),
@@ -297,72 +253,12 @@ impl Dispatcher {
             not_before: None,
             strategy_id: reminder.event.strategy_id.clone(),
             arm: reminder.event.arm.clone(),
-        };
-        let debtor = &reminder.debtor;
-        let rules = self.rulebook.for_debtor(
-            &reminder.event.tenant_id,
-            &debtor.country,
-            Some(debtor.region.as_str()),
-        );
-        let outcome = match opted_out {
-            Some(at) => suppressed(
-                "opt-out",
-                String::new(),
-                format!(
-                    "the debtor opted out of {} on {}",
-                    delivery.channel,
-                    at.date_naive()
-                ),
-            ),
-            None => {
-                self.decide_with_fallbacks(reminder, &rules, &mut delivery, wordings, now)
-                    .await?
-            }
-        };
-        let verdict = match outcome {
-            Outcome::Deferred {
-                until,
-                rule,
-                pack,
-                reason,
-            } => {
-                delivery.status = DeliveryStatus::Deferred;
-                delivery.not_before = Some(until);
-                delivery.reason = reason;
-                delivery.rule = rule;
-                delivery.pack = pack;
-                Some("deferred")
-            }
-            Outcome::GaveUp(reason) => {
-                delivery.status = DeliveryStatus::Failed;
-                delivery.reason = reason;
-                None
-            }
-            Outcome::Final {
-                status,
-                reason,
-                rule,
-                pack,
-                verdict,
-            } => {
-                delivery.status = status;
-                delivery.reason = reason;
-                delivery.rule = rule;
-                delivery.pack = pack;
-                verdict
-            }
-        };
-        tracing::debug!(reminder_id = %delivery.reminder_id, status = ?delivery.status, reason = %delivery.reason, "reminder handled");
-        Ok(store::Recorded {
-            delivery,
-            verdict,
-            traceparent: reminder.traceparent.clone(),
-        })
+        }
     }
 
     /// The step's channels in order: when a provider keeps failing, the next channel the debtor
     /// may be reached on is tried, under the same rules (and its own opt-outs and caps).
-    async fn decide_with_fallbacks(
+    async fn deliver_with_fallbacks(
         &self,
         reminder: &Reminder,
         rules: &Applied<'_>,
@@ -371,7 +267,7 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
         let mut current = reminder.clone();
-        let mut fallbacks = reminder.event.fallbacks.clone().into_iter();
+        let mut fallbacks = reminder.fallbacks.iter();
         loop {
             let outcome = self
                 .decide_and_send(&current, rules, delivery, wordings, now)
@@ -383,32 +279,26 @@ impl Dispatcher {
                 let Some(next) = fallbacks.next() else {
                     return Ok(Outcome::GaveUp(reason));
                 };
-                let key = (
-                    current.event.tenant_id.clone(),
-                    current.debtor_id,
-                    channel_name(next.channel()).to_string(),
-                );
+                let key = opt_out_key(&current, next.channel);
                 let opted_out = store::opted_out_among(&self.pool, std::slice::from_ref(&key))
                     .await
-                    .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+                    .map_err(database)?;
                 if opted_out.is_empty() {
                     break next;
                 }
             };
-            tracing::info!(from = %delivery.channel, to = channel_name(next.channel()), %reason, "provider kept failing, trying the step's next channel");
-            self.budget
+            tracing::info!(from = %delivery.channel, to = %next.channel, %reason, "provider kept failing, trying the step's next channel");
+            self.claims
                 .reset_attempts(current.debtor_id, current.reminder_id)
                 .await
-                .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-            let channel = next.channel();
-            current.event.channel = next.channel;
-            current.event.recipient = next.recipient;
-            current.event.contact_role = next.contact_role;
-            delivery.channel = channel_name(channel).to_string();
-            delivery.provider = self.provider_name(channel).to_string();
+                .map_err(budget_unavailable)?;
+            current = current.on_fallback(next);
+            delivery.channel = current.channel;
+            delivery.provider = self.providers.name(current.channel).to_string();
         }
     }
 
+    /// The rules in order (channel, address, wording, hours, budget), then the send.
     async fn decide_and_send(
         &self,
         reminder: &Reminder,
@@ -417,123 +307,70 @@ impl Dispatcher {
         wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
-        let channel = delivery.channel.clone();
-        if let Some(pack) = rules.channel_refused_by(&channel) {
-            return Ok(suppressed(
-                "channels",
-                pack.label(),
-                format!("{} does not allow collection by {channel}", pack.title),
-            ));
+        let channel = reminder.channel;
+        if let Some(verdict) = decision::consent_and_channel(rules, channel, None) {
+            return Ok(Outcome::Ruled(verdict));
         }
-        // The contact scheduling chose for the step's role, else the debtor's primary address.
-        let primary = if channel == "email" {
-            &reminder.debtor.email
-        } else {
-            &reminder.debtor.phone
+        let Some(to) = compose::recipient(reminder) else {
+            return Ok(Outcome::Failed(format!(
+                "the debtor has no {channel} contact point"
+            )));
         };
-        let to = if reminder.event.recipient.is_empty() {
-            primary
-        } else {
-            &reminder.event.recipient
-        };
-        if to.is_empty() {
-            return Ok(failed(format!("the debtor has no {channel} contact point")));
-        }
-        delivery.recipient = to.clone();
-        let variables = self.variables(reminder, rules);
-        let free_form = !reminder.event.text.is_empty();
-        let rendered = if free_form {
-            match self.free_form(reminder, &channel, to, &variables, now).await? {
-                Ok(rendered) => rendered,
-                Err(reason) => return Ok(failed(reason)),
+        delivery.recipient = to.to_string();
+        let variables = compose::variables(reminder, rules, &self.payment_link_base);
+        let rendered = if compose::is_free_form(reminder) {
+            let last_inbound = match channel {
+                Channel::Whatsapp => {
+                    let event = &reminder.event;
+                    store::last_inbound(&self.pool, &event.tenant_id, reminder.debtor_id, channel, to)
+                        .await
+                        .map_err(database)?
+                }
+                Channel::Email | Channel::Sms => None,
+            };
+            if let Err(reason) = decision::free_form_allowed(channel, last_inbound, now) {
+                return Ok(Outcome::Failed(reason));
             }
+            compose::free_form(reminder, &variables)
         } else {
-            let event = &reminder.event;
-            let locale = &reminder.debtor.locale;
-            match templates::render_for(&event.tenant_id, &event.template_id, locale, &variables, wordings) {
+            match compose::render_template(reminder, &variables, wordings) {
                 Ok(rendered) => rendered,
-                Err(err) => return Ok(failed(format!("template: {err}"))),
+                Err(reason) => return Ok(Outcome::Failed(reason)),
             }
         };
         delivery.subject = rendered.subject;
         delivery.body = rendered.body;
 
-        // Hours and holidays in the debtor's own time zone.
-        let country = rules.country.label();
-        match rules.next_open(now, reminder.time_zone) {
-            None => {
-                return Ok(suppressed(
-                    "hours",
-                    country,
-                    "the rules allow no contact time within a year".into(),
-                ));
-            }
-            Some((until, Some(closed))) if until > now => {
-                let (rule, reason) = match closed {
-                    Closed::Holiday { source } => (
-                        "holiday",
-                        format!("public holiday in the debtor's calendar ({source})"),
-                    ),
-                    Closed::Hours { source } => (
-                        "hours",
-                        format!("outside the allowed hours in {} ({source})", reminder.time_zone),
-                    ),
-                };
-                return Ok(Outcome::Deferred {
-                    until,
-                    rule: rule.into(),
-                    pack: country,
-                    reason,
-                });
-            }
-            Some(_) => {}
+        if let Some(verdict) = decision::at_this_hour(rules, reminder.time_zone, now) {
+            return Ok(Outcome::Ruled(verdict));
         }
-
-        // The contact budget. Fail closed: without Redis nobody is contacted, and the reminder
-        // waits for a retry.
         let decision = self
             .budget
             .reserve(
                 rules,
                 reminder.debtor_id,
                 reminder.reminder_id,
-                &channel,
+                channel,
                 reminder.time_zone,
                 now,
             )
             .await
-            .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-        if let Decision::Full {
-            pack,
-            cap,
-            window,
-            max,
-            room_at,
-        } = decision
-        {
-            let Some((until, _)) = rules.next_open(room_at, reminder.time_zone) else {
-                return Ok(suppressed(
-                    &cap,
-                    pack,
-                    "the rules allow no contact time within a year".into(),
-                ));
-            };
-            let reason = format!("contact budget: {max} per {window} already used");
-            return Ok(Outcome::Deferred {
-                until,
-                rule: cap,
-                pack,
-                reason,
-            });
+            .map_err(budget_unavailable)?;
+        if let Decision::Full(full) = decision {
+            return Ok(Outcome::Ruled(decision::budget_full(
+                rules,
+                full,
+                reminder.time_zone,
+            )));
         }
 
         // Exactly one send per reminder, even across crashes and rebalances.
         let (debtor_id, reminder_id) = (reminder.debtor_id, reminder.reminder_id);
         let claim = self
-            .budget
-            .claim_send(debtor_id, reminder_id)
+            .claims
+            .claim(debtor_id, reminder_id)
             .await
-            .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+            .map_err(budget_unavailable)?;
         let sent = match claim {
             SendClaim::Sent(provider_id) => {
                 tracing::info!("already accepted by the provider before a crash: recorded, not sent again");
@@ -544,7 +381,7 @@ impl Dispatcher {
             }
             SendClaim::Unknown { since } => {
                 // It may well have reached the debtor: its contact budget stays spent.
-                return Ok(failed(format!(
+                return Ok(Outcome::Failed(format!(
                     "outcome unknown: a worker stopped while {} was being called (since {}); \
                      not sent again so the debtor never gets it twice, check the provider's log",
                     delivery.provider,
@@ -553,56 +390,53 @@ impl Dispatcher {
             }
             SendClaim::Mine(token) => {
                 let message = Composed {
-                    reminder,
-                    channel: &channel,
-                    delivery,
-                    variables: &variables,
+                    reminder_id,
                     to,
-                    free_form,
+                    subject: &delivery.subject,
+                    body: &delivery.body,
+                    template: if compose::is_free_form(reminder) {
+                        ""
+                    } else {
+                        &reminder.event.template_id
+                    },
+                    locale: &reminder.debtor.locale,
+                    variables: &variables,
                 };
-                self.send_in_turn(&message, &token).await?
+                self.send_in_turn(channel, debtor_id, &message, &token).await?
             }
         };
         match sent {
-            Ok(message_id) => {
-                delivery.provider_message_id = message_id;
-                let packs = rules
+            Ok(provider_message_id) => Ok(Outcome::Sent {
+                provider_message_id,
+                packs: rules
                     .packs()
                     .iter()
                     .map(|p| p.label())
                     .collect::<Vec<_>>()
-                    .join(", ");
-                Ok(Outcome::Final {
-                    status: DeliveryStatus::Sent,
-                    reason: String::new(),
-                    rule: "all".into(),
-                    pack: packs,
-                    verdict: Some("allowed"),
-                })
-            }
+                    .join(", "),
+            }),
             Err(ProviderError::Permanent(reason)) => {
                 // It never reached the debtor: it must not count against their budget.
                 self.budget
-                    .release(reminder.debtor_id, reminder.reminder_id)
+                    .release(debtor_id, reminder_id)
                     .await
-                    .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
-                Ok(failed(reason))
+                    .map_err(budget_unavailable)?;
+                Ok(Outcome::Failed(reason))
             }
-            // The reservation stays: the retry finds it and does not count twice.
             Err(ProviderError::Transient(reason)) => {
                 let attempts = self
-                    .budget
-                    .attempt(reminder.debtor_id, reminder.reminder_id)
+                    .claims
+                    .attempt(debtor_id, reminder_id)
                     .await
-                    .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+                    .map_err(budget_unavailable)?;
                 if attempts < self.max_attempts {
                     // The reservation stays: the retry finds it and does not count twice.
                     return Err(Failure::Retry(reason));
                 }
                 self.budget
-                    .release(reminder.debtor_id, reminder.reminder_id)
+                    .release(debtor_id, reminder_id)
                     .await
-                    .map_err(|err| Failure::Retry(format!("contact budget unavailable: {err}")))?;
+                    .map_err(budget_unavailable)?;
                 Ok(Outcome::GaveUp(format!(
                     "gave up after {attempts} attempts: {reason}"
                 )))
@@ -616,34 +450,29 @@ impl Dispatcher {
     /// acknowledged only after the previous call's mark is in.
     async fn send_in_turn(
         &self,
+        channel: Channel,
+        debtor_id: Uuid,
         message: &Composed<'_>,
         token: &str,
     ) -> Result<Result<String, ProviderError>, Failure> {
-        let (debtor_id, reminder_id) = (message.reminder.debtor_id, message.reminder.reminder_id);
-        let unavailable =
-            |err: redis::RedisError| Failure::Retry(format!("contact budget unavailable: {err}"));
+        let reminder_id = message.reminder_id;
         let turn = self
             .provider_turns
             .acquire()
             .await
             .map_err(|_| Failure::Retry("shutting down".into()))?;
-        let leaves_the_process = match message.channel {
-            "sms" => self.sms.leaves_the_process(),
-            "whatsapp" => self.whatsapp.leaves_the_process(),
-            _ => self.email.leaves_the_process(),
-        };
-        if leaves_the_process
+        if self.providers.leaves_the_process(channel)
             && !self
-                .budget
+                .claims
                 .begin_call(debtor_id, reminder_id, token)
                 .await
-                .map_err(unavailable)?
+                .map_err(budget_unavailable)?
         {
             return Err(Failure::Retry(
                 "another worker holds or has sent this reminder".into(),
             ));
         }
-        let sent = self.call_provider(message).await;
+        let sent = self.providers.send(channel, message).await;
         if sent.is_ok() {
             let sends = self.sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if self.exit_after_sends.is_some_and(|limit| sends >= limit) {
@@ -655,7 +484,7 @@ impl Dispatcher {
         }
         match &sent {
             Ok(provider_id) => {
-                let marked = self.budget.mark_sent(debtor_id, reminder_id, provider_id);
+                let marked = self.claims.mark_sent(debtor_id, reminder_id, provider_id);
                 drop(turn);
                 // The provider took it: a mark that cannot be written must not turn that into
                 // a failure. The delivery record, written next, keeps it from going again.
@@ -665,159 +494,65 @@ impl Dispatcher {
             }
             Err(_) => {
                 drop(turn);
-                self.budget
-                    .unclaim_send(debtor_id, reminder_id, token)
+                self.claims
+                    .unclaim(debtor_id, reminder_id, token)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(budget_unavailable)?;
             }
         }
         Ok(sent)
     }
+}
 
-    async fn call_provider(&self, message: &Composed<'_>) -> Result<String, ProviderError> {
-        let Composed {
-            reminder,
-            channel,
-            delivery,
-            variables,
-            to,
-            free_form,
-        } = *message;
-        if channel == "email" {
-            let email = OutgoingEmail {
-                reminder_id: reminder.reminder_id,
-                to,
-                subject: &delivery.subject,
-                body: &delivery.body,
-            };
-            return self.email.send(&email).await;
-        }
-        // SMS carries the subject, the link and the opt-out; WhatsApp the approved template.
-        // Free-form text goes as it is (with its opt-out line).
-        let text = if free_form {
-            delivery.body.clone()
-        } else {
-            format!(
-                "{}. {} {}",
-                delivery.subject,
-                variables.get("payment_link").cloned().unwrap_or_default(),
-                variables.get("opt_out").cloned().unwrap_or_default()
-            )
-        };
-        let parameters = [
-            "debtor_name",
-            "invoice_number",
-            "amount",
-            "due_date",
-            "payment_link",
-        ]
-        .iter()
-        .map(|name| variables.get(name).cloned().unwrap_or_default())
-        .collect();
-        let message = OutgoingText {
-            reminder_id: reminder.reminder_id,
-            to,
-            text: &text,
-            template: if free_form {
-                ""
-            } else {
-                &reminder.event.template_id
-            },
-            language: match templates::language(&reminder.debtor.locale) {
-                "pt" => "pt_BR",
-                other => other,
-            },
-            parameters,
-        };
-        let provider = if channel == "sms" {
-            &self.sms
-        } else {
-            &self.whatsapp
-        };
-        provider.send(&message).await
-    }
+fn opt_out_key(reminder: &Reminder, channel: Channel) -> OptOutKey {
+    (
+        reminder.event.tenant_id.clone(),
+        reminder.debtor_id,
+        channel.as_str().to_string(),
+    )
+}
 
-    /// A one-off free-form message: by SMS, or by WhatsApp only inside the 24 hours after that
-    /// number last wrote to us (Meta refuses it otherwise). `Ok(Err(reason))` when it
-    /// may not go.
-    async fn free_form(
-        &self,
-        reminder: &Reminder,
-        channel: &str,
-        to: &str,
-        variables: &HashMap<&'static str, String>,
-        now: DateTime<Utc>,
-    ) -> Result<Result<templates::Rendered, String>, Failure> {
-        if channel == "email" {
-            return Ok(Err(
-                "free-form text goes by SMS or WhatsApp; email uses templates".into(),
-            ));
-        }
-        if channel == "whatsapp" {
-            let event = &reminder.event;
-            let last = store::last_inbound(&self.pool, &event.tenant_id, reminder.debtor_id, channel, to)
-                .await
-                .map_err(|err| Failure::Retry(format!("database: {err}")))?;
-            if last.is_none_or(|at| now - at > WHATSAPP_WINDOW) {
-                let since = last.map_or("never".to_string(), |at| format!("last on {}", at.to_rfc3339()));
-                return Ok(Err(format!(
-                    "outside WhatsApp's 24-hour customer-service window ({to} wrote {since}): \
-                     free-form text is not allowed, use a template"
-                )));
+/// Writes an outcome into the delivery; returns the rules' verdict for the audit, if any.
+fn record_outcome(delivery: &mut Delivery, outcome: Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Ruled(verdict) => {
+            let name = verdict.as_str();
+            match verdict {
+                Verdict::Deferred {
+                    until,
+                    rule,
+                    pack,
+                    reason,
+                } => {
+                    delivery.status = DeliveryStatus::Deferred;
+                    delivery.not_before = Some(until);
+                    delivery.reason = reason;
+                    delivery.rule = rule;
+                    delivery.pack = pack;
+                }
+                Verdict::Suppressed { rule, pack, reason } => {
+                    delivery.status = DeliveryStatus::Suppressed;
+                    delivery.reason = reason;
+                    delivery.rule = rule;
+                    delivery.pack = pack;
+                }
             }
+            Some(name)
         }
-        let opt_out = variables.get("opt_out").map(String::as_str).unwrap_or_default();
-        Ok(Ok(templates::Rendered {
-            subject: String::new(),
-            body: format!("{}\n\n{opt_out}", reminder.event.text.trim())
-                .trim_end()
-                .to_string(),
-        }))
-    }
-
-    fn provider_name(&self, channel: pb::Channel) -> &'static str {
-        match channel {
-            pb::Channel::Sms => self.sms.name(),
-            pb::Channel::Whatsapp => self.whatsapp.name(),
-            _ => self.email.name(),
+        Outcome::Sent {
+            provider_message_id,
+            packs,
+        } => {
+            delivery.status = DeliveryStatus::Sent;
+            delivery.provider_message_id = provider_message_id;
+            delivery.rule = "all".into();
+            delivery.pack = packs;
+            Some("allowed")
         }
-    }
-
-    fn variables(&self, reminder: &Reminder, rules: &Applied<'_>) -> HashMap<&'static str, String> {
-        let debtor = &reminder.debtor;
-        let invoice = reminder.event.invoice.clone().unwrap_or_default();
-        let mut variables = HashMap::from([
-            ("debtor_name", debtor.name.clone()),
-            ("invoice_number", invoice.number),
-            (
-                "payment_link",
-                format!("{}{}", self.payment_link_base, invoice.invoice_id),
-            ),
-        ]);
-        // An instalment's own amount; else what is still owed, after partial payments and credit
-        // notes, is what the debtor reads.
-        if let Some(text) = reminder
-            .event
-            .amount_due
-            .as_ref()
-            .or(invoice.outstanding.as_ref().filter(|owed| owed.amount_minor > 0))
-            .or(invoice.amount.as_ref())
-            .and_then(|amount| templates::format_money(amount.amount_minor, &amount.currency, &debtor.locale))
-        {
-            variables.insert("amount", text);
+        Outcome::Failed(reason) | Outcome::GaveUp(reason) => {
+            delivery.status = DeliveryStatus::Failed;
+            delivery.reason = reason;
+            None
         }
-        if let Some(due) = reminder
-            .event
-            .due_date
-            .as_ref()
-            .or(invoice.due_date.as_ref())
-            .and_then(time::from_date)
-        {
-            variables.insert("due_date", templates::format_date(due, &debtor.locale));
-        }
-        if let Some(sentence) = rules.opt_out_sentence(templates::language(&debtor.locale)) {
-            variables.insert("opt_out", sentence.to_string());
-        }
-        variables
     }
 }

@@ -1,14 +1,14 @@
 //! The ChannelsService gRPC API.
 
 use chrono::Utc;
-use recobro_common::rules::Rulebook;
-use recobro_common::{channel_from_name, time};
+use recobro_common::grpc::Refusal;
+use recobro_common::time;
 use recobro_proto::v1::channels_service_server::ChannelsService;
 use recobro_proto::v1::{
-    self as pb, CapUsage, ContactDecision, ContactVerdict, Delivery, ExplainContactsRequest,
-    ExplainContactsResponse, GetContactBudgetRequest, GetContactBudgetResponse, ListDeliveriesRequest,
-    ListDeliveriesResponse,
+    self as pb, CapUsage, ContactDecision, Delivery, ExplainContactsRequest, ExplainContactsResponse,
+    GetContactBudgetRequest, GetContactBudgetResponse, ListDeliveriesRequest, ListDeliveriesResponse,
 };
+use recobro_rules::Rulebook;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -24,10 +24,7 @@ pub struct Channels {
 }
 
 fn invalid(field: &str, reason: &str) -> ChannelsError {
-    ChannelsError::InvalidArgument {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    Refusal::invalid(field, reason).into()
 }
 
 fn tenant_and_debtor(tenant_id: &str, debtor_id: &str) -> Result<(String, Uuid), ChannelsError> {
@@ -84,23 +81,20 @@ impl ChannelsService for Channels {
         )
         .await
         .map_err(ChannelsError::from)?;
-        let decisions = rows
-            .into_iter()
-            .map(|row| ContactDecision {
+        let mut decisions = Vec::with_capacity(rows.len());
+        for row in rows {
+            decisions.push(ContactDecision {
                 reminder_id: row.reminder_id.to_string(),
-                channel: channel_from_name(&row.channel) as i32,
-                verdict: match row.verdict.as_str() {
-                    "allowed" => ContactVerdict::Allowed,
-                    "deferred" => ContactVerdict::Deferred,
-                    _ => ContactVerdict::Suppressed,
-                } as i32,
+                channel: pb::Channel::from(store::stored_channel(&row.channel).map_err(ChannelsError::from)?)
+                    as i32,
+                verdict: store::stored_verdict(&row.verdict).map_err(ChannelsError::from)? as i32,
                 not_before: row.not_before.map(time::timestamp),
                 rule: row.rule,
                 pack: row.pack,
                 reason: row.reason,
                 decided_at: Some(time::timestamp(row.decided_at)),
-            })
-            .collect();
+            });
+        }
         Ok(Response::new(ExplainContactsResponse { decisions }))
     }
 
@@ -113,9 +107,7 @@ impl ChannelsService for Channels {
         let (zone, country, region) = store::debtor(&self.pool, &tenant_id, debtor_id)
             .await
             .map_err(ChannelsError::from)?
-            .ok_or_else(|| ChannelsError::NotFound {
-                what: format!("debtor {debtor_id}"),
-            })?;
+            .ok_or_else(|| ChannelsError::from(Refusal::not_found(format!("debtor {debtor_id}"))))?;
         let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
         let rules = self
             .rulebook
@@ -133,7 +125,10 @@ impl ChannelsService for Channels {
                     pack,
                     rule: cap.id.clone(),
                     window: cap.window.name(),
-                    channels: cap.channels.clone().unwrap_or_else(|| vec!["all".into()]),
+                    channels: match &cap.channels {
+                        Some(channels) => channels.iter().map(|c| c.as_str().to_string()).collect(),
+                        None => vec!["all".into()],
+                    },
                     used,
                     max: i64::from(cap.max),
                 })
@@ -252,7 +247,9 @@ impl ChannelsService for Channels {
                     reminder_id: reminder_id.to_string(),
                     tenant_id,
                     debtor_id: debtor_id.to_string(),
-                    channel: channel_from_name(&decision.channel) as i32,
+                    channel: pb::Channel::from(
+                        store::stored_channel(&decision.channel).map_err(ChannelsError::from)?,
+                    ) as i32,
                     status: pb::DeliveryStatus::Deferred as i32,
                     reason: decision.reason,
                     not_before: decision.not_before.map(time::timestamp),
@@ -278,19 +275,18 @@ impl ChannelsService for Channels {
         let rows = store::conversation(&self.pool, &tenant_id, debtor_id)
             .await
             .map_err(ChannelsError::from)?;
-        let entries = rows
-            .into_iter()
-            .map(
-                |(at, channel, inbound, text, status, reminder_id)| pb::ConversationEntry {
-                    at: Some(time::timestamp(at)),
-                    channel: channel_from_name(&channel) as i32,
-                    inbound,
-                    text,
-                    status,
-                    reminder_id: reminder_id.map(|id| id.to_string()).unwrap_or_default(),
-                },
-            )
-            .collect();
+        let mut entries = Vec::with_capacity(rows.len());
+        for (at, channel, inbound, text, status, reminder_id) in rows {
+            entries.push(pb::ConversationEntry {
+                at: Some(time::timestamp(at)),
+                channel: pb::Channel::from(store::stored_channel(&channel).map_err(ChannelsError::from)?)
+                    as i32,
+                inbound,
+                text,
+                status,
+                reminder_id: reminder_id.map(|id| id.to_string()).unwrap_or_default(),
+            });
+        }
         Ok(Response::new(pb::GetConversationResponse { entries }))
     }
 
@@ -394,12 +390,10 @@ impl ChannelsService for Channels {
         .await
         .map_err(ChannelsError::from)?;
         if !deleted {
-            return Err(ChannelsError::NotFound {
-                what: format!(
-                    "the tenant's wording of {:?} in {:?}",
-                    request.template_id, request.language
-                ),
-            }
+            return Err(ChannelsError::from(Refusal::not_found(format!(
+                "the tenant's wording of {:?} in {:?}",
+                request.template_id, request.language
+            )))
             .into());
         }
         Ok(Response::new(pb::DeleteTemplateResponse { deleted }))

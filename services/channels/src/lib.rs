@@ -2,11 +2,17 @@
 //! and brings back what debtors answer.
 
 pub mod budget;
+mod compose;
+mod decision;
 pub mod delivery;
 mod error;
 mod grpc;
+mod locale;
 pub mod provider;
+mod redis_keys;
+mod reminder;
 mod replies;
+pub mod send_claim;
 mod signatures;
 mod store;
 mod templates;
@@ -15,9 +21,9 @@ mod webhooks;
 use std::net::SocketAddr;
 
 use recobro_common::config::{ConfigError, Env};
-use recobro_common::rules::Rulebook;
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::channels_service_server::ChannelsServiceServer;
+use recobro_rules::Rulebook;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -259,14 +265,9 @@ impl Application {
         } = self;
         let config = settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
-        let prefix = config
-            .topics
-            .erp_invoices
-            .strip_suffix("erp.invoices.v1")
-            .unwrap_or_default();
         let consumer = kafka::consumer(
             &config.kafka_brokers,
-            &format!("{prefix}recobro-channels"),
+            &config.topics.consumer_group("channels"),
             &[&config.topics.reminders_due],
         )?;
         // Providers must answer within 10 s; a slower call is retried as transient.
@@ -276,47 +277,52 @@ impl Application {
         let dispatcher = std::sync::Arc::new(delivery::Dispatcher {
             pool: pool.clone(),
             budget: budget::ContactBudget::new(redis.clone(), &config.redis_prefix),
+            claims: send_claim::SendClaims::new(redis.clone(), &config.redis_prefix),
             rulebook: rulebook.clone(),
-            email: match (&settings.smtp, &settings.sendgrid) {
-                (Some(_), Some(_)) => {
-                    anyhow::bail!("both SMTP_HOST and SENDGRID_API_KEY are set: choose one email provider")
-                }
-                (Some(smtp), None) => provider::EmailProvider::Smtp(
-                    provider::Smtp::new(smtp, &settings.public_url).map_err(anyhow::Error::msg)?,
-                ),
-                (None, Some((api_key, from, api_base))) => {
-                    provider::EmailProvider::SendGrid(provider::SendGrid {
+            providers: provider::Providers {
+                email: match (&settings.smtp, &settings.sendgrid) {
+                    (Some(_), Some(_)) => {
+                        anyhow::bail!(
+                            "both SMTP_HOST and SENDGRID_API_KEY are set: choose one email provider"
+                        )
+                    }
+                    (Some(smtp), None) => provider::EmailProvider::Smtp(
+                        provider::Smtp::new(smtp, &settings.public_url).map_err(anyhow::Error::msg)?,
+                    ),
+                    (None, Some((api_key, from, api_base))) => {
+                        provider::EmailProvider::SendGrid(provider::SendGrid {
+                            http: http_client.clone(),
+                            api_base: api_base.clone(),
+                            api_key: api_key.clone(),
+                            from: from.clone(),
+                            public_url: settings.public_url.clone(),
+                        })
+                    }
+                    (None, None) => provider::EmailProvider::Sandbox,
+                },
+                sms: match &settings.twilio {
+                    Some(t) => provider::TextProvider::Twilio(provider::Twilio {
                         http: http_client.clone(),
-                        api_base: api_base.clone(),
-                        api_key: api_key.clone(),
-                        from: from.clone(),
-                        public_url: settings.public_url.clone(),
-                    })
-                }
-                (None, None) => provider::EmailProvider::Sandbox,
-            },
-            sms: match &settings.twilio {
-                Some(t) => provider::TextProvider::Twilio(provider::Twilio {
-                    http: http_client.clone(),
-                    api_base: t.api_base.clone(),
-                    account_sid: t.account_sid.clone(),
-                    auth_token: t.auth_token.clone(),
-                    from: t.from.clone(),
-                    status_callback: Some(format!(
-                        "{}/webhooks/twilio",
-                        settings.public_url.trim_end_matches('/')
-                    )),
-                }),
-                None => provider::TextProvider::Sandbox("sandbox-sms"),
-            },
-            whatsapp: match &settings.whatsapp {
-                Some(w) => provider::TextProvider::WhatsApp(provider::WhatsAppCloud {
-                    http: http_client.clone(),
-                    api_base: w.api_base.clone(),
-                    phone_number_id: w.phone_number_id.clone(),
-                    access_token: w.access_token.clone(),
-                }),
-                None => provider::TextProvider::Sandbox("sandbox-whatsapp"),
+                        api_base: t.api_base.clone(),
+                        account_sid: t.account_sid.clone(),
+                        auth_token: t.auth_token.clone(),
+                        from: t.from.clone(),
+                        status_callback: Some(format!(
+                            "{}/webhooks/twilio",
+                            settings.public_url.trim_end_matches('/')
+                        )),
+                    }),
+                    None => provider::TextProvider::Sandbox("sandbox-sms"),
+                },
+                whatsapp: match &settings.whatsapp {
+                    Some(w) => provider::TextProvider::WhatsApp(provider::WhatsAppCloud {
+                        http: http_client.clone(),
+                        api_base: w.api_base.clone(),
+                        phone_number_id: w.phone_number_id.clone(),
+                        access_token: w.access_token.clone(),
+                    }),
+                    None => provider::TextProvider::Sandbox("sandbox-whatsapp"),
+                },
             },
             deliveries_topic: config.topics.deliveries.clone(),
             payment_link_base: settings.payment_link_base,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
-use recobro_common::{channel_from_name, outbox, time};
+use recobro_common::{Channel, outbox, time};
 use recobro_proto::v1::{self as pb, DeliveryStatus};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ pub struct Delivery {
     pub tenant_id: String,
     pub debtor_id: Uuid,
     pub invoice_id: Option<Uuid>,
-    pub channel: String,
+    pub channel: Channel,
     pub provider: String,
     pub status: DeliveryStatus,
     pub reason: String,
@@ -41,14 +41,42 @@ fn status_name(status: DeliveryStatus) -> &'static str {
     }
 }
 
-fn status_from_name(name: &str) -> DeliveryStatus {
+/// The name a channel on the wire has in our tables ("unspecified" for a reply whose channel
+/// is not known, which matches no opt-out or window).
+fn stored_name(channel: pb::Channel) -> &'static str {
+    Channel::try_from(channel).map_or("unspecified", Channel::as_str)
+}
+
+/// A rule verdict read back from the audit: an unknown name is corrupt data, reported.
+pub fn stored_verdict(name: &str) -> Result<pb::ContactVerdict, sqlx::Error> {
     match name {
-        "sent" => DeliveryStatus::Sent,
-        "delivered" => DeliveryStatus::Delivered,
-        "read" => DeliveryStatus::Read,
-        "failed" => DeliveryStatus::Failed,
-        _ => DeliveryStatus::Suppressed,
+        "allowed" => Ok(pb::ContactVerdict::Allowed),
+        "deferred" => Ok(pb::ContactVerdict::Deferred),
+        "suppressed" => Ok(pb::ContactVerdict::Suppressed),
+        other => Err(sqlx::Error::Decode(
+            format!("unknown contact verdict {other:?}").into(),
+        )),
     }
+}
+
+/// A status read back from our own table: an unknown name is corrupt data, reported.
+fn status_from_name(name: &str) -> Result<DeliveryStatus, sqlx::Error> {
+    match name {
+        "sent" => Ok(DeliveryStatus::Sent),
+        "delivered" => Ok(DeliveryStatus::Delivered),
+        "read" => Ok(DeliveryStatus::Read),
+        "failed" => Ok(DeliveryStatus::Failed),
+        "suppressed" => Ok(DeliveryStatus::Suppressed),
+        other => Err(sqlx::Error::Decode(
+            format!("unknown delivery status {other:?}").into(),
+        )),
+    }
+}
+
+/// A channel read back from our own tables: an unknown name is corrupt data, reported.
+pub fn stored_channel(name: &str) -> Result<Channel, sqlx::Error> {
+    name.parse()
+        .map_err(|err: recobro_common::UnknownChannel| sqlx::Error::Decode(err.into()))
 }
 
 impl Delivery {
@@ -57,7 +85,7 @@ impl Delivery {
             reminder_id: self.reminder_id.to_string(),
             tenant_id: self.tenant_id.clone(),
             debtor_id: self.debtor_id.to_string(),
-            channel: channel_from_name(&self.channel) as i32,
+            channel: pb::Channel::from(self.channel) as i32,
             provider: self.provider.clone(),
             status: self.status as i32,
             reason: self.reason.clone(),
@@ -72,45 +100,46 @@ impl Delivery {
     }
 }
 
-type DeliveryRow = (
-    Uuid,
-    String,
-    Uuid,
-    Option<Uuid>,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    String,
-    String,
-    String,
-);
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    reminder_id: Uuid,
+    tenant_id: String,
+    debtor_id: Uuid,
+    invoice_id: Option<Uuid>,
+    channel: String,
+    provider: String,
+    status: String,
+    reason: String,
+    provider_message_id: String,
+    subject: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    rule: String,
+    pack: String,
+    recipient: String,
+}
 
-fn from_row(r: DeliveryRow) -> Delivery {
-    Delivery {
-        reminder_id: r.0,
-        tenant_id: r.1,
-        debtor_id: r.2,
-        invoice_id: r.3,
-        channel: r.4,
-        provider: r.5,
-        status: status_from_name(&r.6),
-        reason: r.7,
-        provider_message_id: r.8,
-        subject: r.9,
-        body: r.10,
-        recipient: r.14,
-        at: r.11,
-        rule: r.12,
-        pack: r.13,
+fn from_row(r: DeliveryRow) -> Result<Delivery, sqlx::Error> {
+    Ok(Delivery {
+        reminder_id: r.reminder_id,
+        tenant_id: r.tenant_id,
+        debtor_id: r.debtor_id,
+        invoice_id: r.invoice_id,
+        channel: stored_channel(&r.channel)?,
+        provider: r.provider,
+        status: status_from_name(&r.status)?,
+        reason: r.reason,
+        provider_message_id: r.provider_message_id,
+        subject: r.subject,
+        body: r.body,
+        recipient: r.recipient,
+        at: r.created_at,
+        rule: r.rule,
+        pack: r.pack,
         not_before: None,
         strategy_id: String::new(),
         arm: String::new(),
-    }
+    })
 }
 
 const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at, rule, pack, recipient";
@@ -122,7 +151,7 @@ pub async fn delivery(pool: &PgPool, reminder_id: Uuid) -> Result<Option<Deliver
     .bind(reminder_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(from_row))
+    row.map(from_row).transpose()
 }
 
 pub async fn deliveries(
@@ -137,7 +166,7 @@ pub async fn deliveries(
     .bind(debtor_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    rows.into_iter().map(from_row).collect()
 }
 
 pub async fn record_response(
@@ -153,7 +182,7 @@ pub async fn record_response(
     .bind(&response.response_id)
     .bind(&response.tenant_id)
     .bind(&response.debtor_id)
-    .bind(recobro_common::channel_name(response.channel()))
+    .bind(stored_name(response.channel()))
     .bind(Some(&response.reminder_id).filter(|id| !id.is_empty()))
     .bind(&response.text)
     .bind(response.intent().as_str_name())
@@ -168,7 +197,7 @@ pub async fn record_response(
         )
         .bind(&response.tenant_id)
         .bind(&response.debtor_id)
-        .bind(recobro_common::channel_name(response.channel()))
+        .bind(stored_name(response.channel()))
         .execute(&mut *tx)
         .await?;
     }
@@ -189,6 +218,7 @@ pub async fn debtor(
         .await
 }
 
+#[derive(sqlx::FromRow)]
 pub struct DecisionRow {
     pub reminder_id: Uuid,
     pub channel: String,
@@ -200,17 +230,6 @@ pub struct DecisionRow {
     pub decided_at: DateTime<Utc>,
 }
 
-type DecisionTuple = (
-    Uuid,
-    String,
-    String,
-    Option<DateTime<Utc>>,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-);
-
 pub async fn decisions(
     pool: &PgPool,
     tenant_id: &str,
@@ -218,7 +237,7 @@ pub async fn decisions(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<DecisionRow>, sqlx::Error> {
-    let rows: Vec<DecisionTuple> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at FROM contact_decisions
          WHERE tenant_id = $1 AND debtor_id = $2
            AND ($3::timestamptz IS NULL OR decided_at >= $3) AND ($4::timestamptz IS NULL OR decided_at < $4)
@@ -229,20 +248,7 @@ pub async fn decisions(
     .bind(from)
     .bind(to)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| DecisionRow {
-            reminder_id: r.0,
-            channel: r.1,
-            verdict: r.2,
-            not_before: r.3,
-            rule: r.4,
-            pack: r.5,
-            reason: r.6,
-            decided_at: r.7,
-        })
-        .collect())
+    .await
 }
 
 /// The latest message sent to an address or number: whom a reply from there belongs to.
@@ -253,7 +259,7 @@ pub async fn latest_delivery_to(pool: &PgPool, recipient: &str) -> Result<Option
     .bind(recipient)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(from_row))
+    row.map(from_row).transpose()
 }
 
 /// A provider's news about a message it took: delivered, read or failed. Statuses arrive out
@@ -311,7 +317,7 @@ async fn update_status_where(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else { return Ok(false) };
-    let mut delivery = from_row(row);
+    let mut delivery = from_row(row)?;
     let new = status_name(status);
     if rank(new) <= rank(status_name(delivery.status)) {
         return Ok(false);
@@ -506,23 +512,13 @@ pub async fn conversation(
 
 /// The latest rule decision on a reminder, for answering a one-off send that was not final.
 pub async fn last_decision(pool: &PgPool, reminder_id: Uuid) -> Result<Option<DecisionRow>, sqlx::Error> {
-    let row: Option<DecisionTuple> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at FROM contact_decisions
          WHERE reminder_id = $1 ORDER BY id DESC LIMIT 1",
     )
     .bind(reminder_id)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| DecisionRow {
-        reminder_id: r.0,
-        channel: r.1,
-        verdict: r.2,
-        not_before: r.3,
-        rule: r.4,
-        pack: r.5,
-        reason: r.6,
-        decided_at: r.7,
-    }))
+    .await
 }
 
 /// Withdraws consent for a channel without a reply from the debtor (a hard bounce, a spam
@@ -636,7 +632,7 @@ pub async fn last_inbound(
     pool: &PgPool,
     tenant_id: &str,
     debtor_id: Uuid,
-    channel: &str,
+    channel: Channel,
     sender: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let (at,): (Option<DateTime<Utc>>,) = sqlx::query_as(
@@ -645,7 +641,7 @@ pub async fn last_inbound(
     )
     .bind(tenant_id)
     .bind(debtor_id)
-    .bind(channel)
+    .bind(channel.as_str())
     .bind(sender)
     .fetch_one(pool)
     .await?;

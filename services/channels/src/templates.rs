@@ -3,9 +3,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{Datelike, NaiveDate};
-use recobro_common::money;
-
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RenderError {
     #[error("no template {template_id:?}")]
@@ -250,86 +247,6 @@ fn fill(template_id: &str, text: &str, variables: &HashMap<&str, String>) -> Res
     Ok(out)
 }
 
-/// An amount in minor units written the way the debtor reads money: `1.250.000,50 COP` in
-/// Spanish and Portuguese, `1,250,000.50 COP` in English.
-pub fn format_money(amount_minor: i64, currency: &str, locale: &str) -> Option<String> {
-    let digits = money::minor_unit_digits(currency)?;
-    let (thousands, decimal) = if language(locale) == "en" {
-        (',', '.')
-    } else {
-        ('.', ',')
-    };
-    let scale = 10_i64.pow(digits);
-    let sign = if amount_minor < 0 { "-" } else { "" };
-    let major = (amount_minor / scale).unsigned_abs().to_string();
-    let minor = (amount_minor % scale).unsigned_abs();
-    let mut grouped = String::new();
-    for (index, c) in major.chars().enumerate() {
-        if index > 0 && (major.len() - index).is_multiple_of(3) {
-            grouped.push(thousands);
-        }
-        grouped.push(c);
-    }
-    if digits == 0 {
-        return Some(format!("{sign}{grouped} {currency}"));
-    }
-    Some(format!(
-        "{sign}{grouped}{decimal}{minor:0width$} {currency}",
-        width = digits as usize
-    ))
-}
-
-pub fn format_date(date: NaiveDate, locale: &str) -> String {
-    const ES: [&str; 12] = [
-        "enero",
-        "febrero",
-        "marzo",
-        "abril",
-        "mayo",
-        "junio",
-        "julio",
-        "agosto",
-        "septiembre",
-        "octubre",
-        "noviembre",
-        "diciembre",
-    ];
-    const PT: [&str; 12] = [
-        "janeiro",
-        "fevereiro",
-        "março",
-        "abril",
-        "maio",
-        "junho",
-        "julho",
-        "agosto",
-        "setembro",
-        "outubro",
-        "novembro",
-        "dezembro",
-    ];
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let month = date.month0() as usize;
-    match language(locale) {
-        "en" => format!("{} {}, {}", EN[month], date.day(), date.year()),
-        "pt" => format!("{} de {} de {}", date.day(), PT[month], date.year()),
-        _ => format!("{} de {} de {}", date.day(), ES[month], date.year()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,35 +387,5 @@ mod tests {
         );
         let unknown = check_wording("overdue", "es", "x", "{saldo} {opt_out}").expect_err("refused");
         assert!(unknown.1.contains("{saldo}"), "{unknown:?}");
-    }
-
-    #[test]
-    fn money_follows_the_currency_exponent_and_the_locale() {
-        assert_eq!(
-            format_money(125_000_050, "COP", "es").as_deref(),
-            Some("1.250.000,50 COP")
-        );
-        assert_eq!(
-            format_money(125_000_050, "USD", "en").as_deref(),
-            Some("1,250,000.50 USD")
-        );
-        assert_eq!(
-            format_money(990_000, "CLP", "es-CL").as_deref(),
-            Some("990.000 CLP")
-        );
-        assert_eq!(format_money(5, "EUR", "pt").as_deref(), Some("0,05 EUR"));
-        assert_eq!(
-            format_money(1_234_567, "KWD", "en").as_deref(),
-            Some("1,234.567 KWD")
-        );
-        assert_eq!(format_money(1, "XYZ", "en"), None);
-    }
-
-    #[test]
-    fn dates_read_naturally() {
-        let date = NaiveDate::from_ymd_opt(2026, 3, 9).expect("date");
-        assert_eq!(format_date(date, "es"), "9 de marzo de 2026");
-        assert_eq!(format_date(date, "pt-BR"), "9 de março de 2026");
-        assert_eq!(format_date(date, "en-US"), "March 9, 2026");
     }
 }

@@ -93,14 +93,15 @@ async fn unsubscribe(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| (StatusCode::NOT_FOUND, "unknown link".to_string()))?;
-    let channel = recobro_common::channel_from_name(&delivery.channel);
+    let channel = pb::Channel::from(delivery.channel);
     let text = "List-Unsubscribe one-click".to_string();
     record_reply(&webhooks, delivery, channel, text, pb::ResponseIntent::OptOut).await?;
     Ok(StatusCode::OK)
 }
 
 /// SendGrid's event webhook: delivered, bounces, drops, spam reports and unsubscribes, signed
-/// with ECDSA. A hard bounce, a complaint or an unsubscribe withdraws the address for good.
+/// with ECDSA. A bounce or drop, a complaint or an unsubscribe withdraws email for that debtor (every
+/// address of theirs, not only the one that bounced: consent is kept per channel today).
 async fn sendgrid(
     State(webhooks): State<Webhooks>,
     headers: HeaderMap,
@@ -410,7 +411,7 @@ async fn sandbox_reply(
             )
         })?;
     let intent = replies::classify(&reply.text);
-    let channel = recobro_common::channel_from_name(&delivery.channel);
+    let channel = pb::Channel::from(delivery.channel);
     let response = record_reply(&webhooks, delivery, channel, reply.text, intent).await?;
     Ok((
         StatusCode::ACCEPTED,

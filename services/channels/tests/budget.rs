@@ -3,15 +3,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use recobro_channels::budget::{ContactBudget, Decision, SendClaim};
-use recobro_common::rules::Rulebook;
+use recobro_channels::budget::{ContactBudget, Decision, FullCap};
+use recobro_rules::{Channel, Rulebook};
 use uuid::Uuid;
 
 async fn connection() -> redis::aio::ConnectionManager {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:16379".into());
-    redis::Client::open(url)
-        .expect("redis url")
-        .get_connection_manager()
+    recobro_testkit::redis()
         .await
         .expect("Redis is up (deploy/local/up.sh)")
 }
@@ -45,7 +42,7 @@ async fn many_workers_racing_for_one_debtor_never_exceed_the_cap() {
                     &rules,
                     debtor,
                     Uuid::new_v4(),
-                    "email",
+                    Channel::Email,
                     chrono_tz::America::Bogota,
                     now,
                 )
@@ -80,7 +77,7 @@ async fn a_retried_reminder_is_allowed_again_but_counted_once() {
     let tz = chrono_tz::America::Bogota;
     for _ in 0..3 {
         let decision = budget
-            .reserve(&rules, debtor, reminder, "email", tz, now)
+            .reserve(&rules, debtor, reminder, Channel::Email, tz, now)
             .await
             .expect("redis");
         assert_eq!(decision, Decision::Allowed);
@@ -106,17 +103,17 @@ async fn a_full_day_defers_to_the_debtors_next_local_midnight_and_nothing_is_con
     let now = utc("2026-11-25T15:00:00Z");
     assert_eq!(
         budget
-            .reserve(&rules, debtor, Uuid::new_v4(), "email", tz, now)
+            .reserve(&rules, debtor, Uuid::new_v4(), Channel::Email, tz, now)
             .await
             .expect("redis"),
         Decision::Allowed
     );
     let before = budget.usage(&rules, debtor, tz, now).await.expect("redis");
     let decision = budget
-        .reserve(&rules, debtor, Uuid::new_v4(), "email", tz, now)
+        .reserve(&rules, debtor, Uuid::new_v4(), Channel::Email, tz, now)
         .await
         .expect("redis");
-    let Decision::Full { window, room_at, .. } = decision else {
+    let Decision::Full(FullCap { window, room_at, .. }) = decision else {
         panic!("expected a full cap, got {decision:?}")
     };
     assert_eq!(window, "local_day");
@@ -135,7 +132,7 @@ async fn releasing_a_failed_delivery_gives_the_contact_back() {
     let now = utc("2026-11-25T15:00:00Z");
     assert_eq!(
         budget
-            .reserve(&rules, debtor, failed, "email", tz, now)
+            .reserve(&rules, debtor, failed, Channel::Email, tz, now)
             .await
             .expect("redis"),
         Decision::Allowed
@@ -148,7 +145,7 @@ async fn releasing_a_failed_delivery_gives_the_contact_back() {
     let usage = budget.usage(&rules, debtor, tz, now).await.expect("redis");
     assert!(usage.iter().all(|(_, _, used)| *used == 0), "{usage:?}");
     let next = budget
-        .reserve(&rules, debtor, Uuid::new_v4(), "email", tz, now)
+        .reserve(&rules, debtor, Uuid::new_v4(), Channel::Email, tz, now)
         .await
         .expect("redis");
     assert_eq!(next, Decision::Allowed);
@@ -164,7 +161,7 @@ async fn chile_keeps_two_days_between_messages_on_a_rolling_window() {
     let monday = utc("2026-11-23T14:00:00Z");
     assert_eq!(
         budget
-            .reserve(&rules, debtor, Uuid::new_v4(), "sms", tz, monday)
+            .reserve(&rules, debtor, Uuid::new_v4(), Channel::Sms, tz, monday)
             .await
             .expect("redis"),
         Decision::Allowed
@@ -172,10 +169,10 @@ async fn chile_keeps_two_days_between_messages_on_a_rolling_window() {
     // Tuesday is a new local day, but not two days later.
     let tuesday = monday + Duration::days(1);
     let decision = budget
-        .reserve(&rules, debtor, Uuid::new_v4(), "sms", tz, tuesday)
+        .reserve(&rules, debtor, Uuid::new_v4(), Channel::Sms, tz, tuesday)
         .await
         .expect("redis");
-    let Decision::Full { window, room_at, .. } = decision else {
+    let Decision::Full(FullCap { window, room_at, .. }) = decision else {
         panic!("expected a full cap, got {decision:?}")
     };
     assert_eq!(window, "rolling:48h");
@@ -183,7 +180,7 @@ async fn chile_keeps_two_days_between_messages_on_a_rolling_window() {
     let wednesday = monday + Duration::hours(48);
     assert_eq!(
         budget
-            .reserve(&rules, debtor, Uuid::new_v4(), "sms", tz, wednesday)
+            .reserve(&rules, debtor, Uuid::new_v4(), Channel::Sms, tz, wednesday)
             .await
             .expect("redis"),
         Decision::Allowed
@@ -200,109 +197,19 @@ async fn colombia_one_channel_per_week() {
     let monday = utc("2026-11-23T15:00:00Z");
     assert_eq!(
         budget
-            .reserve(&rules, debtor, Uuid::new_v4(), "email", tz, monday)
+            .reserve(&rules, debtor, Uuid::new_v4(), Channel::Email, tz, monday)
             .await
             .expect("redis"),
         Decision::Allowed
     );
     let tuesday = monday + Duration::days(1);
     let decision = budget
-        .reserve(&rules, debtor, Uuid::new_v4(), "sms", tz, tuesday)
+        .reserve(&rules, debtor, Uuid::new_v4(), Channel::Sms, tz, tuesday)
         .await
         .expect("redis");
-    let Decision::Full { window, room_at, .. } = decision else {
+    let Decision::Full(FullCap { window, room_at, .. }) = decision else {
         panic!("a second channel in the week, got {decision:?}")
     };
     assert_eq!(window, "local_week");
     assert_eq!(room_at, utc("2026-11-30T05:00:00Z"), "next Monday in Bogotá");
-}
-
-#[tokio::test]
-async fn a_send_claim_is_held_by_one_worker_and_a_sent_reminder_is_never_claimed_again() {
-    let first = budget().await;
-    let debtor = Uuid::new_v4();
-    let reminder = Uuid::new_v4();
-    let SendClaim::Mine(token) = first.claim_send(debtor, reminder).await.expect("redis") else {
-        panic!("the first claim is ours");
-    };
-    assert_eq!(
-        first.claim_send(debtor, reminder).await.expect("redis"),
-        SendClaim::Busy,
-        "a second worker must wait"
-    );
-    assert!(
-        !first
-            .begin_call(debtor, reminder, "someone-else")
-            .await
-            .expect("redis"),
-        "only the holder may call the provider"
-    );
-    // Marks are queued without waiting, a few round trips' worth; a call start queued after
-    // them is acknowledged only once they are all in.
-    let others: Vec<Uuid> = (0..200).map(|_| Uuid::new_v4()).collect();
-    let mut marks = Vec::new();
-    for other in &others {
-        assert!(matches!(
-            first.claim_send(debtor, *other).await.expect("redis"),
-            SendClaim::Mine(_)
-        ));
-        marks.push(first.mark_sent(debtor, *other, &format!("msg-{other}")));
-        tokio::task::yield_now().await;
-    }
-    assert!(first.begin_call(debtor, reminder, &token).await.expect("redis"));
-    for other in &others {
-        assert_eq!(
-            first.claim_send(debtor, *other).await.expect("redis"),
-            SendClaim::Sent(format!("msg-{other}"))
-        );
-    }
-    drop(marks);
-    assert_eq!(
-        first.claim_send(debtor, reminder).await.expect("redis"),
-        SendClaim::Busy,
-        "a call just began: it is still in flight"
-    );
-    first.mark_sent(debtor, reminder, "msg-1").await.expect("mark");
-    assert_eq!(
-        first.claim_send(debtor, reminder).await.expect("redis"),
-        SendClaim::Sent("msg-1".into()),
-        "a reminder the provider accepted is recorded, never sent again"
-    );
-    assert!(
-        !first.begin_call(debtor, reminder, &token).await.expect("redis"),
-        "no call once it is sent"
-    );
-}
-
-#[tokio::test]
-async fn a_worker_that_stopped_mid_call_leaves_the_outcome_unknown_and_nobody_sends_again() {
-    let prefix = format!("test-{}", Uuid::new_v4().simple());
-    let budget = budget_with_prefix(&prefix).await;
-    let debtor = Uuid::new_v4();
-    let reminder = Uuid::new_v4();
-    let SendClaim::Mine(token) = budget.claim_send(debtor, reminder).await.expect("redis") else {
-        panic!("the first claim is ours");
-    };
-    assert!(budget.begin_call(debtor, reminder, &token).await.expect("redis"));
-    // The worker dies here. Two minutes later its call has long ended, one way or the other
-    // (the claim's Redis time is set back rather than waiting).
-    let two_minutes_ago = chrono::Utc::now().timestamp_millis() - 120_000;
-    let mut redis = connection().await;
-    let _: () = redis::cmd("SET")
-        .arg(format!("{prefix}:{{d:{debtor}}}:sending:{reminder}"))
-        .arg(format!("calling:{token}:{two_minutes_ago}"))
-        .query_async(&mut redis)
-        .await
-        .expect("redis");
-    let SendClaim::Unknown { since } = budget.claim_send(debtor, reminder).await.expect("redis") else {
-        panic!("the outcome of a call cut short is unknown");
-    };
-    assert_eq!(since.timestamp_millis(), two_minutes_ago);
-    assert!(
-        matches!(
-            budget.claim_send(debtor, reminder).await.expect("redis"),
-            SendClaim::Unknown { .. }
-        ),
-        "and stays so: nobody claims it again"
-    );
 }

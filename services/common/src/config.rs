@@ -73,6 +73,9 @@ impl Env for HashMap<String, String> {
 /// cluster can isolate themselves.
 #[derive(Debug, Clone)]
 pub struct Topics {
+    /// What every name below starts with; it doubles as the consumer groups' prefix, so
+    /// isolated environments never share a group.
+    pub prefix: String,
     pub erp_invoices: String,
     pub account_events: String,
     pub reminders_due: String,
@@ -85,6 +88,7 @@ pub struct Topics {
 impl Topics {
     pub fn with_prefix(prefix: &str) -> Topics {
         Topics {
+            prefix: prefix.to_string(),
             erp_invoices: format!("{prefix}erp.invoices.v1"),
             account_events: format!("{prefix}accounts.events.v1"),
             reminders_due: format!("{prefix}reminders.due.v1"),
@@ -93,6 +97,11 @@ impl Topics {
             escalations: format!("{prefix}collections.escalations.v1"),
             dead_letter: format!("{prefix}recobro.deadletter.v1"),
         }
+    }
+
+    /// The consumer group of a service ("accounts", "scheduling", "channels").
+    pub fn consumer_group(&self, service: &str) -> String {
+        format!("{}recobro-{service}", self.prefix)
     }
 
     pub fn all(&self) -> [&str; 7] {
@@ -192,5 +201,10 @@ mod tests {
     fn the_prefix_isolates_every_topic() {
         let topics = Topics::with_prefix("t1.");
         assert!(topics.all().iter().all(|t| t.starts_with("t1.")));
+        assert_eq!(topics.consumer_group("channels"), "t1.recobro-channels");
+        assert_eq!(
+            Topics::with_prefix("").consumer_group("accounts"),
+            "recobro-accounts"
+        );
     }
 }

@@ -85,3 +85,68 @@ pub fn invalid_argument(field: String, reason: String) -> tonic::Status {
         ErrorDetails::with_bad_request_violation(field, reason),
     )
 }
+
+/// The caller's mistakes, answered the same way by every service. Each service's error enum
+/// wraps them (`#[error(transparent)] Refused(#[from] Refusal)`) beside its own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{field} {reason}")]
+    InvalidArgument { field: String, reason: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The request is valid but the state does not allow it now.
+    #[error("{0}")]
+    FailedPrecondition(String),
+}
+
+impl Refusal {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Refusal {
+        Refusal::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Refusal {
+        Refusal::NotFound { what: what.into() }
+    }
+}
+
+impl From<Refusal> for tonic::Status {
+    fn from(refusal: Refusal) -> tonic::Status {
+        match refusal {
+            Refusal::InvalidArgument { field, reason } => invalid_argument(field, reason),
+            Refusal::NotFound { what } => tonic::Status::not_found(format!("{what} not found")),
+            Refusal::FailedPrecondition(why) => tonic::Status::failed_precondition(why),
+        }
+    }
+}
+
+/// A failure of ours (database, Redis, a stored value we cannot read): logged here, where it
+/// is handled, and answered without its detail, which stays out of the caller's hands.
+pub fn unavailable(err: &dyn std::fmt::Display, answer: &'static str) -> tonic::Status {
+    tracing::error!(error = %err, "request failed");
+    tonic::Status::unavailable(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_their_codes_and_name_the_field() {
+        let status = tonic::Status::from(Refusal::invalid("debtor.time_zone", "is not an IANA zone"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "debtor.time_zone is not an IANA zone");
+        let status = tonic::Status::from(Refusal::not_found("invoice 7"));
+        assert_eq!(
+            (status.code(), status.message()),
+            (tonic::Code::NotFound, "invoice 7 not found")
+        );
+        let status = tonic::Status::from(Refusal::FailedPrecondition("the invoice is paid".into()));
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        let status = unavailable(&"connection refused", "the ledger is unavailable, try again");
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(!status.message().contains("refused"), "no internal detail");
+    }
+}

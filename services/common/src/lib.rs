@@ -14,24 +14,6 @@ pub mod time;
 pub use config::{Config, ConfigError, Env};
 pub mod money;
 
-use recobro_proto::v1::Channel;
-
-/// The name a channel has in our tables and logs.
-pub fn channel_name(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Email => "email",
-        Channel::Sms => "sms",
-        Channel::Whatsapp => "whatsapp",
-        Channel::Unspecified => "unspecified",
-    }
-}
-
-pub fn channel_from_name(name: &str) -> Channel {
-    match name {
-        "email" => Channel::Email,
-        "sms" => Channel::Sms,
-        "whatsapp" => Channel::Whatsapp,
-        _ => Channel::Unspecified,
-    }
-}
-pub mod rules;
+/// The channels debtors are contacted through: the contact rules' vocabulary, shared by every
+/// service (unknown names are errors, never guesses).
+pub use recobro_rules::{Channel, UnknownChannel};

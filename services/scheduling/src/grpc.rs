@@ -2,20 +2,23 @@
 
 use chrono::Utc;
 use prost::Message as _;
-use recobro_common::rules::Rulebook;
-use recobro_common::{channel_from_name, time};
+use recobro_common::grpc::Refusal;
+use recobro_common::time;
 use recobro_proto::v1::scheduling_service_server::SchedulingService;
 use recobro_proto::v1::{
     self as pb, ListRemindersRequest, ListRemindersResponse, PlannedReminder, ReminderState,
 };
+use recobro_rules::Rulebook;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::change::Change;
 use crate::error::SchedulingError;
 use crate::ladder::ContactWindow;
-use crate::planner::{self, Change};
+use crate::planner;
 use crate::store;
+use crate::stored;
 use crate::strategy::{Action, Strategies};
 
 pub struct Scheduling {
@@ -26,20 +29,7 @@ pub struct Scheduling {
 }
 
 fn invalid(field: &str, reason: &str) -> SchedulingError {
-    SchedulingError::InvalidArgument {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
-
-fn state_of(name: &str) -> ReminderState {
-    match name {
-        "pending" => ReminderState::Pending,
-        "emitted" => ReminderState::Emitted,
-        "cancelled" => ReminderState::Cancelled,
-        "paused" => ReminderState::Paused,
-        _ => ReminderState::Skipped,
-    }
+    Refusal::invalid(field, reason).into()
 }
 
 #[tonic::async_trait]
@@ -57,9 +47,7 @@ impl SchedulingService for Scheduling {
         let (snapshot, rows) = store::reminders(&self.pool, &request.tenant_id, invoice_id)
             .await
             .map_err(SchedulingError::from)?
-            .ok_or_else(|| SchedulingError::NotFound {
-                what: format!("invoice {invoice_id}"),
-            })?;
+            .ok_or_else(|| SchedulingError::from(Refusal::not_found(format!("invoice {invoice_id}"))))?;
         let snapshot = pb::InvoiceChanged::decode(snapshot.as_slice()).map_err(SchedulingError::from)?;
         let tz: chrono_tz::Tz = snapshot
             .debtor
@@ -72,19 +60,22 @@ impl SchedulingService for Scheduling {
             .map(|row| PlannedReminder {
                 reminder_id: row.reminder_id.to_string(),
                 step: row.step,
-                channel: channel_from_name(&row.channel) as i32,
+                channel: stored::channel_on_wire(row.channel) as i32,
                 template_id: row.template_id,
                 fire_at: Some(time::timestamp(row.fire_at)),
                 fire_at_local: row.fire_at.with_timezone(&tz).to_rfc3339(),
-                state: state_of(&row.state) as i32,
+                state: ReminderState::from(row.state) as i32,
                 strategy_id: row.strategy_id,
                 arm: row.arm,
-                action: row.action,
+                action: row.action.as_str().to_string(),
             })
             .collect();
         Ok(Response::new(ListRemindersResponse { reminders }))
     }
 
+    /// The ladder `planner::schedule` gives each item as if it were open and not on hold: the
+    /// item's status, hold (dispute, promise, payment plan) and instalments are not looked at,
+    /// nor what is already stored, nor the send-time checks of channels.
     async fn preview_schedule(
         &self,
         request: Request<pb::PreviewScheduleRequest>,
@@ -122,8 +113,8 @@ impl SchedulingService for Scheduling {
                 .into_iter()
                 .map(|planned| {
                     let channel = match &planned.step.action {
-                        Action::Message { channels, .. } => channels.first().cloned().unwrap_or_default(),
-                        Action::Escalate(_) => String::new(),
+                        Action::Message { channels, .. } => channels.first().copied(),
+                        Action::Escalate(_) => None,
                     };
                     let template = match &planned.step.action {
                         Action::Message { template, .. } => template.clone(),
@@ -131,7 +122,7 @@ impl SchedulingService for Scheduling {
                     };
                     PlannedReminder {
                         reminder_id: store::reminder_id(change.invoice_id, &planned.step.name).to_string(),
-                        channel: channel_from_name(&channel) as i32,
+                        channel: stored::channel_on_wire(channel) as i32,
                         template_id: template,
                         fire_at: Some(time::timestamp(planned.fire_at)),
                         fire_at_local: planned.fire_at.with_timezone(&change.time_zone).to_rfc3339(),
@@ -142,7 +133,7 @@ impl SchedulingService for Scheduling {
                         } as i32,
                         strategy_id: strategy_id.clone(),
                         arm: arm.clone(),
-                        action: planned.step.action.name(),
+                        action: planned.step.action.stored().as_str().to_string(),
                         step: planned.step.name,
                     }
                 })

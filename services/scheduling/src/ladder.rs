@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
-use recobro_common::rules::{Applied, local_instant};
+use recobro_rules::{Applied, local_instant};
 
 pub use crate::strategy::Step;
 
@@ -172,7 +172,7 @@ pub fn plan(
 mod tests {
     use super::*;
     use chrono::Timelike;
-    use recobro_common::rules::Rulebook;
+    use recobro_rules::Rulebook;
 
     /// The shipped catch-all strategy's ladder.
     fn standard() -> Vec<Step> {

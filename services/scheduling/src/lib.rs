@@ -1,19 +1,21 @@
 //! scheduling: plans each open invoice's collection ladder as durable timers and emits
 //! `ReminderDue` events when a step falls due in the debtor's contact window.
 
+pub mod change;
 mod deferrals;
 mod error;
 mod grpc;
 pub mod ladder;
 pub mod planner;
 mod store;
+pub mod stored;
 pub mod strategy;
 pub mod timers;
 
 use recobro_common::config::{ConfigError, Env};
-use recobro_common::rules::Rulebook;
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::scheduling_service_server::SchedulingServiceServer;
+use recobro_rules::Rulebook;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -128,14 +130,9 @@ impl Application {
         } = self;
         let config = settings.common;
         let producer = kafka::producer(&config.kafka_brokers)?;
-        let prefix = config
-            .topics
-            .erp_invoices
-            .strip_suffix("erp.invoices.v1")
-            .unwrap_or_default();
         let consumer = kafka::consumer(
             &config.kafka_brokers,
-            &format!("{prefix}recobro-scheduling"),
+            &config.topics.consumer_group("scheduling"),
             &[&config.topics.account_events],
         )?;
         let planner = planner::Planner {
@@ -154,7 +151,7 @@ impl Application {
         ));
         let deferral_consumer = kafka::consumer(
             &config.kafka_brokers,
-            &format!("{prefix}recobro-scheduling-deferrals"),
+            &config.topics.consumer_group("scheduling-deferrals"),
             &[&config.topics.deliveries],
         )?;
         let deferring = tokio::spawn(kafka::run_consumer(

@@ -2,128 +2,20 @@
 //! cancelled one has its pending reminders cancelled.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 use recobro_common::kafka::{self, Failure, Handler};
-use recobro_common::time;
-use recobro_proto::v1::{self as pb, InvoiceStatus, account_event};
+use recobro_proto::v1 as pb;
 use sqlx::PgPool;
-use uuid::Uuid;
 
-use recobro_common::rules::Rulebook;
+use recobro_rules::Rulebook;
 
+use crate::change::{Change, Hold};
 use crate::ladder::{self, ContactWindow};
 use crate::store;
+use crate::stored::InvoiceState;
 use crate::strategy::{Arm, Facts, Strategies, Strategy};
-
-/// An invoice change with everything checked that planning relies on.
-pub struct Change {
-    pub snapshot: pb::InvoiceChanged,
-    pub tenant_id: String,
-    pub invoice_id: Uuid,
-    pub debtor_id: Uuid,
-    pub status: InvoiceStatus,
-    pub version: i64,
-    /// Why the ladder must wait, if it must: a dispute, a promise to pay, a payment plan.
-    pub hold: Option<&'static str>,
-    pub due_date: chrono::NaiveDate,
-    pub time_zone: Tz,
-    pub country: String,
-    pub region: String,
-    /// What segment rules look at.
-    pub debtor_kind: &'static str,
-    pub segment: String,
-    pub amount_minor: i64,
-    pub risk: Option<i32>,
-    /// A payment plan's id and instalments (due date, amount), when the invoice has one.
-    pub plan: Option<(Uuid, Vec<(chrono::NaiveDate, pb::Money)>)>,
-}
-
-/// What holds an open invoice's ladder, read from its snapshot.
-pub fn hold_reason(invoice: &pb::Invoice) -> Option<&'static str> {
-    if invoice.disputed {
-        Some("dispute")
-    } else if invoice.promised_date.is_some() {
-        Some("promise")
-    } else if !invoice.payment_plan_id.is_empty() {
-        Some("payment plan")
-    } else {
-        None
-    }
-}
-
-impl Change {
-    pub fn parse(event: &pb::AccountEvent) -> Result<Option<Change>, String> {
-        let Some(account_event::Change::InvoiceChanged(changed)) = &event.change else {
-            return Ok(None);
-        };
-        let invoice = changed
-            .invoice
-            .as_ref()
-            .ok_or("invoice_changed.invoice is required")?;
-        let debtor = changed
-            .debtor
-            .as_ref()
-            .ok_or("invoice_changed.debtor is required")?;
-        let uuid =
-            |field: &str, value: &str| Uuid::parse_str(value).map_err(|_| format!("{field} is not a UUID"));
-        Ok(Some(Change {
-            tenant_id: invoice.tenant_id.clone(),
-            invoice_id: uuid("invoice.invoice_id", &invoice.invoice_id)?,
-            debtor_id: uuid("invoice.debtor_id", &invoice.debtor_id)?,
-            status: InvoiceStatus::try_from(invoice.status)
-                .ok()
-                .filter(|status| *status != InvoiceStatus::Unspecified)
-                .ok_or("invoice.status is not set")?,
-            // Accounts' revision orders every kind of change; older producers only had the version.
-            version: if invoice.revision > 0 {
-                invoice.revision
-            } else {
-                invoice.version
-            },
-            hold: hold_reason(invoice),
-            due_date: invoice
-                .due_date
-                .as_ref()
-                .and_then(time::from_date)
-                .ok_or("invoice.due_date is not a date")?,
-            time_zone: debtor
-                .time_zone
-                .parse()
-                .map_err(|_| format!("debtor.time_zone {:?} is not an IANA zone", debtor.time_zone))?,
-            country: debtor.country.clone(),
-            region: debtor.region.clone(),
-            debtor_kind: if debtor.kind() == pb::DebtorKind::Company {
-                "company"
-            } else {
-                "consumer"
-            },
-            segment: if invoice.segment.is_empty() {
-                debtor.segment.clone()
-            } else {
-                invoice.segment.clone()
-            },
-            amount_minor: invoice
-                .outstanding
-                .as_ref()
-                .or(invoice.amount.as_ref())
-                .map(|m| m.amount_minor)
-                .unwrap_or_default(),
-            risk: debtor.risk_score,
-            plan: Uuid::parse_str(&invoice.payment_plan_id).ok().map(|plan_id| {
-                let instalments = invoice
-                    .instalments
-                    .iter()
-                    .filter_map(|i| Some((i.due_date.as_ref().and_then(time::from_date)?, i.amount.clone()?)))
-                    .collect();
-                (plan_id, instalments)
-            }),
-            snapshot: changed.clone(),
-        }))
-    }
-}
 
 pub struct Planner {
     pub pool: PgPool,
@@ -157,7 +49,9 @@ pub fn choose<'a>(
     Some((strategy, strategy.arm_for(change.debtor_id)))
 }
 
-/// The exact schedule for a change: what the service stores and what preview shows.
+/// The ladder for a change as if its invoice were open and not on hold: what the service stores
+/// for an open invoice without a hold. Preview shows it for every item, ignoring holds
+/// (disputes, promises, payment plans) and instalments.
 pub fn schedule(
     strategies: &Strategies,
     rulebook: &Rulebook,
@@ -199,13 +93,13 @@ impl Planner {
             tracing::info!(version = change.version, "stale invoice change ignored");
             return tx.commit().await;
         }
-        if change.status == InvoiceStatus::Open
+        if change.status == InvoiceState::Open
             && let Some(hold) = change.hold
         {
             // A payment plan replaces the ladder with its instalments; anything else holds all.
-            let instalments = hold == "payment plan";
+            let instalments = hold == Hold::PaymentPlan;
             let paused = store::pause_pending(&mut tx, change.invoice_id, instalments).await?;
-            tracing::info!(paused, hold, "ladder paused");
+            tracing::info!(paused, hold = hold.as_str(), "ladder paused");
             if let Some((plan_id, planned)) = change.plan.as_ref().filter(|_| instalments) {
                 let rules = self.rulebook.for_debtor(
                     &change.tenant_id,
@@ -219,7 +113,7 @@ impl Planner {
                 }
                 tracing::info!(instalments = planned.len(), "instalment reminders planned");
             }
-        } else if change.status == InvoiceStatus::Open {
+        } else if change.status == InvoiceState::Open {
             // A new plan, or the end of a pause: steps whose moment passed meanwhile are skipped
             // but for the latest, which fires at the next allowed moment.
             let Some((strategy, arm, plan)) =

@@ -2,11 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
+use recobro_rules::Channel;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::change::Change;
 use crate::ladder::Planned;
-use crate::planner::Change;
+use crate::stored::{self, InvoiceState, ReminderAction, ReminderState};
 use crate::strategy::Action;
 
 /// The id a reminder keeps for life: the same (invoice, step) always gives the same id.
@@ -14,12 +16,22 @@ pub fn reminder_id(invoice_id: Uuid, step: &str) -> Uuid {
     Uuid::new_v5(&invoice_id, step.as_bytes())
 }
 
-fn status_name(change: &Change) -> &'static str {
-    match change.status {
-        recobro_proto::v1::InvoiceStatus::Paid => "paid",
-        recobro_proto::v1::InvoiceStatus::Cancelled => "cancelled",
-        _ => "open",
-    }
+/// A column's text that is not a value it may hold: reported, never guessed at.
+fn decoded<T, E>(column: &str, parsed: Result<T, E>) -> Result<T, sqlx::Error>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    parsed.map_err(|err| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(err),
+    })
+}
+
+fn decoded_channels(column: &str, names: &[String]) -> Result<Vec<Channel>, sqlx::Error> {
+    names
+        .iter()
+        .map(|name| decoded(column, name.parse::<Channel>()))
+        .collect()
 }
 
 /// Stores the invoice's latest state; `false` when what we hold is as new or newer.
@@ -38,7 +50,7 @@ pub async fn record_invoice(
     .bind(change.invoice_id)
     .bind(&change.tenant_id)
     .bind(change.debtor_id)
-    .bind(status_name(change))
+    .bind(change.status.as_str())
     .bind(change.version)
     .bind(change.snapshot.encode_to_vec())
     .execute(&mut **tx)
@@ -61,9 +73,10 @@ pub async fn plan_reminders(
                 channels,
                 template,
                 roles,
-            } => (channels.clone(), template.as_str(), roles.clone()),
-            Action::Escalate(_) => (Vec::new(), "", Vec::new()),
+            } => (channels.as_slice(), template.as_str(), roles.as_slice()),
+            Action::Escalate(_) => (&[][..], "", &[][..]),
         };
+        let channel_names: Vec<&str> = channels.iter().map(|channel| channel.as_str()).collect();
         sqlx::query(
             "INSERT INTO reminders (reminder_id, tenant_id, debtor_id, invoice_id, step, channel, template_id, fire_at,
                                     state, origin_traceparent, strategy_id, arm, action, channels, roles)
@@ -79,16 +92,23 @@ pub async fn plan_reminders(
         .bind(change.debtor_id)
         .bind(change.invoice_id)
         .bind(&planned.step.name)
-        .bind(channels.first().map(String::as_str).unwrap_or(""))
+        .bind(stored::channel_column(channels.first().copied()))
         .bind(template)
         .bind(planned.fire_at)
-        .bind(if planned.skipped { "skipped" } else { "pending" })
+        .bind(
+            if planned.skipped {
+                ReminderState::Skipped
+            } else {
+                ReminderState::Pending
+            }
+            .as_str(),
+        )
         .bind(origin_traceparent)
         .bind(strategy_id)
         .bind(arm)
-        .bind(planned.step.action.name())
-        .bind(&channels)
-        .bind(&roles)
+        .bind(planned.step.action.stored().as_str())
+        .bind(&channel_names)
+        .bind(roles)
         .execute(&mut **tx)
         .await?;
     }
@@ -175,42 +195,70 @@ pub async fn cancel_pending(
 pub struct DueReminder {
     pub reminder_id: Uuid,
     pub step: String,
-    pub channel: String,
+    /// `None` for a step without channels (an escalation).
+    pub channel: Option<Channel>,
     pub template_id: String,
     pub fire_at: DateTime<Utc>,
     pub origin_traceparent: Option<String>,
-    pub invoice_status: String,
+    pub invoice_status: InvoiceState,
     pub snapshot: Vec<u8>,
     pub strategy_id: String,
     pub arm: String,
-    pub action: String,
-    pub channels: Vec<String>,
+    pub action: ReminderAction,
+    pub channels: Vec<Channel>,
     pub roles: Vec<String>,
     /// For instalment reminders: what is due and when.
     pub amount_due: Option<(i64, String)>,
     pub due_date: Option<chrono::NaiveDate>,
 }
 
-type DueRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    Option<String>,
-    String,
-    Vec<u8>,
-    String,
-    String,
-    String,
-    Vec<String>,
-    Vec<String>,
-    Option<i64>,
-    Option<String>,
-    Option<chrono::NaiveDate>,
-);
+/// The columns `claim_due` selects, as stored.
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    reminder_id: Uuid,
+    step: String,
+    channel: String,
+    template_id: String,
+    fire_at: DateTime<Utc>,
+    origin_traceparent: Option<String>,
+    status: String,
+    snapshot: Vec<u8>,
+    strategy_id: String,
+    arm: String,
+    action: String,
+    channels: Vec<String>,
+    roles: Vec<String>,
+    amount_due_minor: Option<i64>,
+    amount_due_currency: Option<String>,
+    due_date: Option<chrono::NaiveDate>,
+}
+
+impl TryFrom<DueRow> for DueReminder {
+    type Error = sqlx::Error;
+
+    fn try_from(row: DueRow) -> Result<DueReminder, sqlx::Error> {
+        Ok(DueReminder {
+            reminder_id: row.reminder_id,
+            step: row.step,
+            channel: decoded("channel", stored::parse_channel_column(&row.channel))?,
+            template_id: row.template_id,
+            fire_at: row.fire_at,
+            origin_traceparent: row.origin_traceparent,
+            invoice_status: decoded("status", row.status.parse())?,
+            snapshot: row.snapshot,
+            strategy_id: row.strategy_id,
+            arm: row.arm,
+            action: decoded("action", row.action.parse())?,
+            channels: decoded_channels("channels", &row.channels)?,
+            roles: row.roles,
+            amount_due: row.amount_due_minor.zip(row.amount_due_currency),
+            due_date: row.due_date,
+        })
+    }
+}
 
 /// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
+/// A row with a channel, action or status this version does not know is an error, not a guess.
 pub async fn claim_due(
     tx: &mut Transaction<'_, Postgres>,
     limit: i64,
@@ -228,50 +276,69 @@ pub async fn claim_due(
     .bind(limit)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| DueReminder {
-            reminder_id: r.0,
-            step: r.1,
-            channel: r.2,
-            template_id: r.3,
-            fire_at: r.4,
-            origin_traceparent: r.5,
-            invoice_status: r.6,
-            snapshot: r.7,
-            strategy_id: r.8,
-            arm: r.9,
-            action: r.10,
-            channels: r.11,
-            roles: r.12,
-            amount_due: r.13.zip(r.14),
-            due_date: r.15,
-        })
-        .collect())
+    rows.into_iter().map(DueReminder::try_from).collect()
 }
 
-pub async fn mark(tx: &mut Transaction<'_, Postgres>, ids: &[Uuid], state: &str) -> Result<(), sqlx::Error> {
+pub async fn mark(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[Uuid],
+    state: ReminderState,
+) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
     sqlx::query("UPDATE reminders SET state = $2, emitted_at = CASE WHEN $2 = 'emitted' THEN now() END WHERE reminder_id = ANY($1)")
         .bind(ids)
-        .bind(state)
+        .bind(state.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-pub struct ReminderRow {
+/// One of an invoice's reminders, as ListReminders shows it.
+pub struct Reminder {
     pub reminder_id: Uuid,
     pub step: String,
-    pub channel: String,
+    /// `None` for a step without channels (an escalation).
+    pub channel: Option<Channel>,
     pub template_id: String,
     pub fire_at: DateTime<Utc>,
-    pub state: String,
+    pub state: ReminderState,
     pub strategy_id: String,
     pub arm: String,
-    pub action: String,
+    pub action: ReminderAction,
+}
+
+/// The columns `reminders` selects, as stored.
+#[derive(sqlx::FromRow)]
+struct ReminderRow {
+    reminder_id: Uuid,
+    step: String,
+    channel: String,
+    template_id: String,
+    fire_at: DateTime<Utc>,
+    state: String,
+    strategy_id: String,
+    arm: String,
+    action: String,
+}
+
+impl TryFrom<ReminderRow> for Reminder {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ReminderRow) -> Result<Reminder, sqlx::Error> {
+        Ok(Reminder {
+            reminder_id: row.reminder_id,
+            step: row.step,
+            channel: decoded("channel", stored::parse_channel_column(&row.channel))?,
+            template_id: row.template_id,
+            fire_at: row.fire_at,
+            state: decoded("state", row.state.parse())?,
+            strategy_id: row.strategy_id,
+            arm: row.arm,
+            action: decoded("action", row.action.parse())?,
+        })
+    }
 }
 
 /// The invoice's reminders with the debtor's time zone (from the last snapshot).
@@ -279,7 +346,7 @@ pub async fn reminders(
     pool: &PgPool,
     tenant_id: &str,
     invoice_id: Uuid,
-) -> Result<Option<(Vec<u8>, Vec<ReminderRow>)>, sqlx::Error> {
+) -> Result<Option<(Vec<u8>, Vec<Reminder>)>, sqlx::Error> {
     let snapshot: Option<(Vec<u8>,)> =
         sqlx::query_as("SELECT snapshot FROM invoices WHERE tenant_id = $1 AND invoice_id = $2")
             .bind(tenant_id)
@@ -289,18 +356,7 @@ pub async fn reminders(
     let Some((snapshot,)) = snapshot else {
         return Ok(None);
     };
-    type Row = (
-        Uuid,
-        String,
-        String,
-        String,
-        DateTime<Utc>,
-        String,
-        String,
-        String,
-        String,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<ReminderRow> = sqlx::query_as(
         "SELECT reminder_id, step, channel, template_id, fire_at, state, strategy_id, arm, action FROM reminders
          WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY fire_at, step",
     )
@@ -310,18 +366,8 @@ pub async fn reminders(
     .await?;
     let rows = rows
         .into_iter()
-        .map(|r| ReminderRow {
-            reminder_id: r.0,
-            step: r.1,
-            channel: r.2,
-            template_id: r.3,
-            fire_at: r.4,
-            state: r.5,
-            strategy_id: r.6,
-            arm: r.7,
-            action: r.8,
-        })
-        .collect();
+        .map(Reminder::try_from)
+        .collect::<Result<_, _>>()?;
     Ok(Some((snapshot, rows)))
 }
 

@@ -4,8 +4,11 @@
 //! shares; each arm is a ladder of steps relative to the due date. A debtor's arm is a stable
 //! hash of the strategy and debtor, so it never flips between invoices or restarts.
 
+use recobro_rules::Channel;
 use serde::Deserialize;
 use uuid::Uuid;
+
+use crate::stored::{EscalationKind, ReminderAction};
 
 const SHIPPED: &[(&str, &str)] = &[
     ("default.toml", include_str!("../strategies/default.toml")),
@@ -82,20 +85,20 @@ pub enum Action {
     /// A message on the first of `channels` the debtor can be reached on, to the first of
     /// `roles` (B2B) that has a contact point there.
     Message {
-        channels: Vec<String>,
+        channels: Vec<Channel>,
         template: String,
         roles: Vec<String>,
     },
-    /// Hand the case on: "collector", "agency", "credit_bureau" or "legal".
-    Escalate(String),
+    /// Hand the case on to a collector, an agency, a credit bureau or legal.
+    Escalate(EscalationKind),
 }
 
 impl Action {
-    /// How it is shown and stored: "message" or "escalate:<kind>".
-    pub fn name(&self) -> String {
+    /// What a reminder of this step stores and shows as its action.
+    pub fn stored(&self) -> ReminderAction {
         match self {
-            Action::Message { .. } => "message".into(),
-            Action::Escalate(kind) => format!("escalate:{kind}"),
+            Action::Message { .. } => ReminderAction::Message,
+            Action::Escalate(kind) => ReminderAction::Escalate(*kind),
         }
     }
 }
@@ -137,7 +140,6 @@ pub struct Facts<'a> {
     pub days_past_due: i64,
 }
 
-const CHANNELS: &[&str] = &["email", "sms", "whatsapp"];
 const ROLES: &[&str] = &[
     "treasury",
     "accounts_payable",
@@ -145,7 +147,6 @@ const ROLES: &[&str] = &[
     "decision_maker",
     "other",
 ];
-const ESCALATIONS: &[&str] = &["collector", "agency", "credit_bureau", "legal"];
 
 impl Strategy {
     pub fn parse(file: &str, text: &str) -> Result<Strategy, StrategyError> {
@@ -184,22 +185,25 @@ impl Strategy {
                     return Err(fail(format!("{what}: unknown role {role:?}")));
                 }
                 let action = match (step.escalate, step.template) {
-                    (Some(kind), None) if step.channels.is_empty() => {
-                        if !ESCALATIONS.contains(&kind.as_str()) {
-                            return Err(fail(format!("{what}: unknown escalation {kind:?}")));
-                        }
-                        Action::Escalate(kind)
-                    }
+                    (Some(kind), None) if step.channels.is_empty() => Action::Escalate(
+                        kind.parse()
+                            .map_err(|_| fail(format!("{what}: unknown escalation {kind:?}")))?,
+                    ),
                     (None, Some(template)) => {
                         if step.channels.is_empty() {
                             return Err(fail(format!("{what}: a message step needs channels")));
                         }
-                        if let Some(channel) = step.channels.iter().find(|c| !CHANNELS.contains(&c.as_str()))
-                        {
-                            return Err(fail(format!("{what}: unknown channel {channel:?}")));
-                        }
+                        let channels = step
+                            .channels
+                            .iter()
+                            .map(|channel| {
+                                channel
+                                    .parse::<Channel>()
+                                    .map_err(|_| fail(format!("{what}: unknown channel {channel:?}")))
+                            })
+                            .collect::<Result<Vec<Channel>, StrategyError>>()?;
                         Action::Message {
-                            channels: step.channels,
+                            channels,
                             template,
                             roles: step.roles,
                         }
@@ -446,8 +450,15 @@ mod tests {
                 "unknown escalation",
             ),
             (
-                good.replace("channels = [\"email\", \"sms\"]", "channels = [\"fax\"]"),
-                "unknown channel",
+                good.replace(
+                    "channels = [\"email\", \"sms\"]",
+                    "channels = [\"email\", \"fax\"]",
+                ),
+                "step overdue-1: unknown channel \"fax\"",
+            ),
+            (
+                good.replace("channels = [\"email\", \"sms\"]", "channels = [\"Email\"]"),
+                "unknown channel \"Email\"",
             ),
             (
                 good.replace(
@@ -464,6 +475,7 @@ mod tests {
         for (text, expected) in cases {
             let err = Strategy::parse("x.toml", &text).expect_err(expected);
             assert!(err.to_string().contains(expected), "{err}");
+            assert!(err.to_string().starts_with("strategy x.toml: "), "{err}");
         }
         let only_conditional = Strategies::load(None)
             .expect("load")

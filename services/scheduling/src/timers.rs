@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use prost::Message as _;
 use recobro_common::outbox::{self, Queued};
-use recobro_common::{channel_from_name, kafka, time};
+use recobro_common::{kafka, time};
 use recobro_proto::v1::{self as pb};
+use recobro_rules::Channel;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::change::Hold;
 use crate::store::{self, DueReminder};
+use crate::stored::{self, EscalationKind, InvoiceState, ReminderAction, ReminderState};
 
 pub struct Timers {
     pub pool: PgPool,
@@ -49,7 +52,7 @@ impl Timers {
         let mut paused = Vec::new();
         let mut queued: Vec<Queued> = Vec::with_capacity(due.len());
         for reminder in &due {
-            if reminder.invoice_status != "open" {
+            if reminder.invoice_status != InvoiceState::Open {
                 cancelled.push(reminder.reminder_id);
                 continue;
             }
@@ -62,11 +65,13 @@ impl Timers {
                 }
             };
             // Re-checked right before emitting: a dispute or promise that arrived since holds it.
-            let hold = snapshot.invoice.as_ref().and_then(crate::planner::hold_reason);
+            let hold = snapshot.invoice.as_ref().and_then(Hold::of);
             // A payment plan holds the ladder, not its own instalment reminders.
-            let hold = hold.filter(|hold| !(*hold == "payment plan" && reminder.action == "instalment"));
+            let hold = hold.filter(|hold| {
+                !(*hold == Hold::PaymentPlan && reminder.action == ReminderAction::Instalment)
+            });
             if let Some(hold) = hold {
-                tracing::info!(reminder_id = %reminder.reminder_id, hold, "reminder held");
+                tracing::info!(reminder_id = %reminder.reminder_id, hold = hold.as_str(), "reminder held");
                 paused.push(reminder.reminder_id);
                 continue;
             }
@@ -83,12 +88,12 @@ impl Timers {
                 span.add_link(origin.span().span_context().clone());
             }
             let traceparent = kafka::traceparent(&span);
-            let (topic, payload) = match reminder.action.strip_prefix("escalate:") {
-                Some(kind) => (
+            let (topic, payload) = match reminder.action {
+                ReminderAction::Escalate(kind) => (
                     &self.escalations_topic,
                     escalation(reminder, kind, snapshot).encode_to_vec(),
                 ),
-                None => (
+                ReminderAction::Message | ReminderAction::Instalment => (
                     &self.reminders_topic,
                     reminder_due(reminder, snapshot).encode_to_vec(),
                 ),
@@ -98,9 +103,9 @@ impl Timers {
             emitted.push(reminder.reminder_id);
         }
         outbox::enqueue_many(&mut tx, &queued).await?;
-        store::mark(&mut tx, &emitted, "emitted").await?;
-        store::mark(&mut tx, &cancelled, "cancelled").await?;
-        store::mark(&mut tx, &paused, "paused").await?;
+        store::mark(&mut tx, &emitted, ReminderState::Emitted).await?;
+        store::mark(&mut tx, &cancelled, ReminderState::Cancelled).await?;
+        store::mark(&mut tx, &paused, ReminderState::Paused).await?;
         tx.commit().await?;
         if !emitted.is_empty() {
             tracing::info!(emitted = emitted.len(), "reminders due");
@@ -112,10 +117,10 @@ impl Timers {
 /// The first of the step's channels the debtor can be reached on, to the first of its roles
 /// that has a contact point there; else the first channel, to the debtor's primary address.
 /// Every reachable (channel, role, address) for the step, in the step's order of channels.
-fn routes(reminder: &DueReminder, debtor: &pb::Debtor) -> Vec<(String, String, String)> {
+fn routes(reminder: &DueReminder, debtor: &pb::Debtor) -> Vec<(Option<Channel>, String, String)> {
     let mut found = Vec::new();
-    for channel in &reminder.channels {
-        let on_channel = |route: &&pb::ContactRoute| recobro_common::channel_name(route.channel()) == channel;
+    for &channel in &reminder.channels {
+        let on_channel = |route: &&pb::ContactRoute| Channel::try_from(route.channel()) == Ok(channel);
         let mut candidates: Vec<&pb::ContactRoute> = debtor.routes.iter().filter(on_channel).collect();
         candidates.sort_by_key(|route| {
             let rank = reminder
@@ -126,20 +131,21 @@ fn routes(reminder: &DueReminder, debtor: &pb::Debtor) -> Vec<(String, String, S
             (rank, !route.preferred)
         });
         if let Some(best) = candidates.first() {
-            found.push((channel.clone(), best.role.clone(), best.address.clone()));
+            found.push((Some(channel), best.role.clone(), best.address.clone()));
             continue;
         }
         // Snapshots from before contact routes carry only the primary email and phone.
-        let primary = match channel.as_str() {
-            "email" => &debtor.email,
-            _ => &debtor.phone,
+        let primary = if channel.uses_phone() {
+            &debtor.phone
+        } else {
+            &debtor.email
         };
         if debtor.routes.is_empty() && !primary.is_empty() {
-            found.push((channel.clone(), String::new(), primary.clone()));
+            found.push((Some(channel), String::new(), primary.clone()));
         }
     }
     if found.is_empty() {
-        found.push((reminder.channel.clone(), String::new(), String::new()));
+        found.push((reminder.channel, String::new(), String::new()));
     }
     found
 }
@@ -151,7 +157,7 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::Rem
     let (channel, contact_role, recipient) = routes.next().unwrap_or_default();
     let fallbacks = routes
         .map(|(channel, contact_role, recipient)| pb::Fallback {
-            channel: channel_from_name(&channel) as i32,
+            channel: stored::channel_on_wire(channel) as i32,
             contact_role,
             recipient,
         })
@@ -162,7 +168,7 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::Rem
         debtor_id: invoice.debtor_id.clone(),
         invoice_id: invoice.invoice_id.clone(),
         step: reminder.step.clone(),
-        channel: channel_from_name(&channel) as i32,
+        channel: stored::channel_on_wire(channel) as i32,
         template_id: reminder.template_id.clone(),
         due_at: Some(time::timestamp(reminder.fire_at)),
         debtor: Some(debtor),
@@ -185,19 +191,114 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::Rem
     }
 }
 
-fn escalation(reminder: &DueReminder, kind: &str, snapshot: pb::InvoiceChanged) -> pb::Escalation {
+fn escalation(reminder: &DueReminder, kind: EscalationKind, snapshot: pb::InvoiceChanged) -> pb::Escalation {
     let invoice = snapshot.invoice.unwrap_or_default();
     pb::Escalation {
         escalation_id: reminder.reminder_id.to_string(),
         tenant_id: invoice.tenant_id.clone(),
         debtor_id: invoice.debtor_id.clone(),
         invoice_id: invoice.invoice_id.clone(),
-        kind: kind.to_string(),
+        kind: kind.as_str().to_string(),
         step: reminder.step.clone(),
         strategy_id: reminder.strategy_id.clone(),
         arm: reminder.arm.clone(),
         due_at: Some(time::timestamp(reminder.fire_at)),
         debtor: snapshot.debtor,
         invoice: Some(invoice),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(channels: Vec<Channel>, roles: &[&str]) -> DueReminder {
+        DueReminder {
+            reminder_id: uuid::Uuid::nil(),
+            step: "overdue-1".into(),
+            channel: channels.first().copied(),
+            template_id: "overdue".into(),
+            fire_at: chrono::Utc::now(),
+            origin_traceparent: None,
+            invoice_status: InvoiceState::Open,
+            snapshot: Vec::new(),
+            strategy_id: "standard".into(),
+            arm: "champion".into(),
+            action: ReminderAction::Message,
+            channels,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            amount_due: None,
+            due_date: None,
+        }
+    }
+
+    fn route(channel: pb::Channel, role: &str, address: &str, preferred: bool) -> pb::ContactRoute {
+        pb::ContactRoute {
+            channel: channel as i32,
+            role: role.into(),
+            address: address.into(),
+            preferred,
+        }
+    }
+
+    #[test]
+    fn without_routes_phone_channels_go_to_the_phone_and_email_to_the_address() {
+        let debtor = pb::Debtor {
+            email: "ap@example.com".into(),
+            phone: "+573001234567".into(),
+            ..Default::default()
+        };
+        let found = routes(&due(vec![Channel::Whatsapp, Channel::Email], &[]), &debtor);
+        assert_eq!(
+            found,
+            vec![
+                (
+                    Some(Channel::Whatsapp),
+                    String::new(),
+                    "+573001234567".to_string()
+                ),
+                (Some(Channel::Email), String::new(), "ap@example.com".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn routes_follow_the_steps_channels_then_its_roles() {
+        let debtor = pb::Debtor {
+            routes: vec![
+                route(pb::Channel::Unspecified, "treasury", "nobody", true),
+                route(pb::Channel::Sms, "treasury", "+1", false),
+                route(pb::Channel::Sms, "accounts_payable", "+2", false),
+                route(pb::Channel::Email, "treasury", "t@example.com", true),
+            ],
+            ..Default::default()
+        };
+        let found = routes(
+            &due(
+                vec![Channel::Sms, Channel::Whatsapp, Channel::Email],
+                &["accounts_payable", "treasury"],
+            ),
+            &debtor,
+        );
+        assert_eq!(
+            found,
+            vec![
+                (
+                    Some(Channel::Sms),
+                    "accounts_payable".to_string(),
+                    "+2".to_string()
+                ),
+                (
+                    Some(Channel::Email),
+                    "treasury".to_string(),
+                    "t@example.com".to_string()
+                ),
+            ]
+        );
+        let unreachable = routes(&due(vec![Channel::Whatsapp], &[]), &debtor);
+        assert_eq!(
+            unreachable,
+            vec![(Some(Channel::Whatsapp), String::new(), String::new())]
+        );
     }
 }

@@ -11,6 +11,9 @@ use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, NaiveDateTime, Naive
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+mod channel;
+pub use channel::{Channel, UnknownChannel};
+
 /// The packs shipped in the binary, by file.
 const SHIPPED: &[(&str, &str)] = &[
     ("baseline.toml", include_str!("../packs/baseline.toml")),
@@ -141,7 +144,7 @@ pub struct Cap {
     pub kind: CapKind,
     pub window: Window,
     /// `None` counts every channel.
-    pub channels: Option<Vec<String>>,
+    pub channels: Option<Vec<Channel>>,
     pub max: u32,
     pub source: String,
 }
@@ -158,7 +161,7 @@ pub struct Pack {
     pub version: String,
     pub title: String,
     pub notes: Vec<String>,
-    pub channels: Vec<String>,
+    pub channels: Vec<Channel>,
     pub sources: HashMap<String, Source>,
     pub hours: Option<WeekHours>,
     pub regions: HashMap<String, WeekHours>,
@@ -196,11 +199,13 @@ impl Pack {
                 Err(fail(format!("{what} cites unknown source {source:?}")))
             }
         };
-        for channel in &raw.channels {
-            if !matches!(channel.as_str(), "email" | "sms" | "whatsapp") {
-                return Err(fail(format!("unknown channel {channel:?}")));
-            }
-        }
+        let parse_channels = |names: &[String], what: &str| -> Result<Vec<Channel>, PackError> {
+            names
+                .iter()
+                .map(|name| name.parse().map_err(|err| fail(format!("{what}: {err}"))))
+                .collect()
+        };
+        let channels = parse_channels(&raw.channels, "channels")?;
         let week = |hours: &HoursFile, what: &str| -> Result<WeekHours, PackError> {
             let mut days = [None; 7];
             let texts = [
@@ -246,7 +251,8 @@ impl Pack {
                 ChannelsFile::All(other) => {
                     return Err(fail(format!("{what}: channels {other:?}, use \"all\"")));
                 }
-                ChannelsFile::Some(list) => Some(list.clone()),
+                // A typo here would silently switch a legal cap off: refuse the pack instead.
+                ChannelsFile::Some(list) => Some(parse_channels(list, &what)?),
             };
             if cap.max == 0 {
                 return Err(fail(format!(
@@ -281,7 +287,7 @@ impl Pack {
             version: raw.version,
             title: raw.title,
             notes: raw.notes,
-            channels: raw.channels,
+            channels,
             sources,
             hours,
             regions,
@@ -381,10 +387,8 @@ impl Window {
 }
 
 impl Cap {
-    pub fn counts(&self, channel: &str) -> bool {
-        self.channels
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|c| c == channel))
+    pub fn counts(&self, channel: Channel) -> bool {
+        self.channels.as_ref().is_none_or(|list| list.contains(&channel))
     }
 }
 
@@ -469,10 +473,10 @@ impl Applied<'_> {
     }
 
     /// Whether the law lets this channel be used at all, and which pack says no.
-    pub fn channel_refused_by(&self, channel: &str) -> Option<&Pack> {
+    pub fn channel_refused_by(&self, channel: Channel) -> Option<&Pack> {
         self.packs()
             .into_iter()
-            .find(|pack| !pack.channels.iter().any(|c| c == channel))
+            .find(|pack| !pack.channels.contains(&channel))
     }
 
     /// The earliest instant at or after `at` when contact is allowed in `tz`, with why `at`
@@ -514,7 +518,7 @@ impl Applied<'_> {
     }
 
     /// Every cap that counts a contact on `channel`, with its pack.
-    pub fn caps_for<'b>(&'b self, channel: &'b str) -> impl Iterator<Item = (&'b Pack, &'b Cap)> + 'b {
+    pub fn caps_for<'b>(&'b self, channel: Channel) -> impl Iterator<Item = (&'b Pack, &'b Cap)> + 'b {
         self.packs()
             .into_iter()
             .flat_map(|pack| pack.caps.iter().map(move |cap| (pack, cap)))

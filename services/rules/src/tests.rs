@@ -223,14 +223,14 @@ fn the_baseline_caps_every_debtor() {
     for country in ["US", "CO", "ES", "AR"] {
         let applied = book.for_debtor("acme", country, None);
         let day_caps = applied
-            .caps_for("email")
+            .caps_for(Channel::Email)
             .filter(|(_, c)| c.window == Window::LocalDay)
             .count();
         assert!(day_caps >= 1, "{country}: no daily cap");
         assert!(
             applied
-                .caps_for("whatsapp")
-                .any(|(p, c)| p.id == "BASELINE" && c.counts("whatsapp") && c.channels.is_some())
+                .caps_for(Channel::Whatsapp)
+                .any(|(p, c)| p.id == "BASELINE" && c.counts(Channel::Whatsapp) && c.channels.is_some())
         );
     }
 }
@@ -320,11 +320,11 @@ fn a_tenant_pack_narrows_hours_and_adds_caps() {
         .0;
     assert_eq!(saturday, utc("2026-11-30T15:00:00Z"), "Monday 10:00");
     assert!(
-        acme.caps_for("email")
+        acme.caps_for(Channel::Email)
             .any(|(pack, cap)| pack.id == "acme" && cap.id == "acme-weekly")
     );
     assert!(
-        acme.channel_refused_by("whatsapp")
+        acme.channel_refused_by(Channel::Whatsapp)
             .is_some_and(|pack| pack.id == "acme")
     );
     // Another tenant is untouched.
@@ -356,6 +356,66 @@ fn a_tenant_pack_cannot_widen_the_law() {
             .0,
         utc("2026-11-30T12:00:00Z")
     );
-    let colombia_caps = book.for_debtor("other", "CO", None).caps_for("email").count();
-    assert_eq!(acme.caps_for("email").count(), colombia_caps, "no cap is removed");
+    let colombia_caps = book
+        .for_debtor("other", "CO", None)
+        .caps_for(Channel::Email)
+        .count();
+    assert_eq!(
+        acme.caps_for(Channel::Email).count(),
+        colombia_caps,
+        "no cap is removed"
+    );
+}
+
+#[test]
+fn a_cap_naming_a_channel_that_does_not_exist_is_refused() {
+    // A typo in a cap's channels used to switch that legal cap off without a word.
+    let text = r#"
+        id = "XX"
+        version = "1"
+        title = "typo"
+        channels = ["email", "sms"]
+        [[sources]]
+        id = "law"
+        citation = "A law"
+        [[caps]]
+        id = "sms-a-day"
+        window = "local_day"
+        channels = ["smss"]
+        max = 1
+        source = "law"
+    "#;
+    let err = Pack::parse("xx.toml", text).expect_err("a cap on a channel that does not exist");
+    assert!(err.to_string().contains("cap sms-a-day"), "{err}");
+    assert!(err.to_string().contains("smss"), "{err}");
+    let fixed = Pack::parse("xx.toml", &text.replace("smss", "sms")).expect("a real channel");
+    assert_eq!(fixed.caps[0].channels, Some(vec![Channel::Sms]));
+    assert!(Pack::parse("xx.toml", &text.replace(r#"["email", "sms"]"#, r#"["fax"]"#)).is_err());
+}
+
+#[test]
+fn every_pack_file_in_the_folder_is_shipped() {
+    // A pack file added to `packs/` but not registered would leave its country on the
+    // default pack without anyone noticing.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packs");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .expect("packs folder")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".toml"))
+        .collect();
+    on_disk.sort();
+    let mut shipped: Vec<String> = SHIPPED.iter().map(|(file, _)| file.to_string()).collect();
+    shipped.sort();
+    assert_eq!(
+        on_disk, shipped,
+        "every packs/*.toml is listed in SHIPPED, and only those"
+    );
+    // And each one is reachable: its id names a country the rulebook answers for.
+    let book = book();
+    for (file, text) in SHIPPED {
+        let pack = Pack::parse(file, text).expect("parses");
+        if pack.id != "BASELINE" && pack.id != "DEFAULT" {
+            assert_eq!(book.for_debtor("t", &pack.id, None).country.id, pack.id, "{file}");
+        }
+    }
 }

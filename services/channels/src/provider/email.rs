@@ -1,7 +1,4 @@
-//! Delivery providers. The sandbox is the default when no credentials are configured: it
-//! accepts every message and keeps it (in the deliveries table) so a newcomer can read what
-//! would have been sent. Recipients at `bounce.sandbox.invalid` fail permanently and at
-//! `busy.sandbox.invalid` transiently, for trying the failure paths.
+//! Email: SMTP submission to the sender's own relay, SendGrid's Mail Send API, or the sandbox.
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
@@ -11,21 +8,13 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use uuid::Uuid;
 
+use super::{ProviderError, classify_http};
+
 pub struct OutgoingEmail<'a> {
     pub reminder_id: Uuid,
     pub to: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    /// Will never succeed (invalid address, unsubscribed): record and move on.
-    #[error("permanent: {0}")]
-    Permanent(String),
-    /// May succeed later (timeout, 5xx, rate limit): retry.
-    #[error("transient: {0}")]
-    Transient(String),
 }
 
 pub enum EmailProvider {
@@ -227,8 +216,10 @@ impl EmailProvider {
         !matches!(self, EmailProvider::Sandbox)
     }
 
-    /// Sends and returns the provider's message id. The reminder id doubles as the
-    /// idempotency key.
+    /// Sends and returns the provider's message id. No idempotency key is sent: SendGrid gets
+    /// the reminder id only as a custom arg, and over SMTP it only makes the Message-ID (some
+    /// mailboxes collapse duplicates by it; the relay does not). Sending once rests on the
+    /// caller's send claim.
     pub async fn send(&self, email: &OutgoingEmail<'_>) -> Result<String, ProviderError> {
         match self {
             EmailProvider::Sandbox => {
@@ -259,227 +250,6 @@ impl EmailProvider {
             }
             EmailProvider::SendGrid(sendgrid) => sendgrid.send(email).await,
             EmailProvider::Smtp(smtp) => smtp.send(email).await,
-        }
-    }
-}
-
-/// A text message (SMS or WhatsApp): the plain text for SMS, the approved template and its
-/// parameters for WhatsApp.
-pub struct OutgoingText<'a> {
-    pub reminder_id: Uuid,
-    pub to: &'a str,
-    pub text: &'a str,
-    /// Empty for free-form text (WhatsApp allows it only inside its 24-hour window).
-    pub template: &'a str,
-    /// Meta's language code: "es", "pt_BR", "en".
-    pub language: &'a str,
-    pub parameters: Vec<String>,
-}
-
-/// Twilio Programmable Messaging.
-pub struct Twilio {
-    pub http: reqwest::Client,
-    /// https://api.twilio.com, or a stand-in in tests.
-    pub api_base: String,
-    pub account_sid: String,
-    pub auth_token: String,
-    pub from: String,
-    /// Where Twilio posts status callbacks (our public URL + /webhooks/twilio).
-    pub status_callback: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct TwilioMessage {
-    sid: String,
-}
-
-#[derive(serde::Deserialize)]
-struct TwilioError {
-    code: Option<i64>,
-    message: Option<String>,
-}
-
-impl Twilio {
-    pub async fn send(&self, sms: &OutgoingText<'_>) -> Result<String, ProviderError> {
-        let url = format!(
-            "{}/2010-04-01/Accounts/{}/Messages.json",
-            self.api_base, self.account_sid
-        );
-        let mut form = vec![("To", sms.to), ("From", self.from.as_str()), ("Body", sms.text)];
-        if let Some(callback) = &self.status_callback {
-            form.push(("StatusCallback", callback.as_str()));
-        }
-        let response = self
-            .http
-            .post(url)
-            .basic_auth(&self.account_sid, Some(&self.auth_token))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|err| ProviderError::Transient(format!("twilio unreachable: {err}")))?;
-        let status = response.status();
-        if status.is_success() {
-            let message: TwilioMessage = response
-                .json()
-                .await
-                .map_err(|err| ProviderError::Transient(format!("twilio answer: {err}")))?;
-            return Ok(message.sid);
-        }
-        let error: TwilioError = response.json().await.unwrap_or(TwilioError {
-            code: None,
-            message: None,
-        });
-        let reason = format!(
-            "twilio {} error {}: {}",
-            status.as_u16(),
-            error.code.unwrap_or_default(),
-            error.message.unwrap_or_default()
-        );
-        Err(classify_http(status.as_u16(), error.code, &[20429], reason))
-    }
-}
-
-/// WhatsApp Business Cloud API (Graph API): approved templates only, since collection
-/// reminders start the conversation (outside the 24-hour customer service window).
-pub struct WhatsAppCloud {
-    pub http: reqwest::Client,
-    /// https://graph.facebook.com/v21.0, or a stand-in in tests.
-    pub api_base: String,
-    pub phone_number_id: String,
-    pub access_token: String,
-}
-
-#[derive(serde::Deserialize)]
-struct GraphSent {
-    messages: Vec<GraphMessageId>,
-}
-
-#[derive(serde::Deserialize)]
-struct GraphMessageId {
-    id: String,
-}
-
-#[derive(serde::Deserialize)]
-struct GraphErrorBody {
-    error: GraphError,
-}
-
-#[derive(serde::Deserialize)]
-struct GraphError {
-    code: Option<i64>,
-    message: Option<String>,
-}
-
-impl WhatsAppCloud {
-    pub async fn send(&self, message: &OutgoingText<'_>) -> Result<String, ProviderError> {
-        let url = format!("{}/{}/messages", self.api_base, self.phone_number_id);
-        let parameters: Vec<serde_json::Value> = message
-            .parameters
-            .iter()
-            .map(|text| serde_json::json!({"type": "text", "text": text}))
-            .collect();
-        // Graph wants the E.164 digits without '+'.
-        let to = message.to.trim_start_matches('+');
-        let body = if message.template.is_empty() {
-            serde_json::json!({
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to,
-                "type": "text",
-                "text": {"preview_url": false, "body": message.text},
-            })
-        } else {
-            serde_json::json!({
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to,
-                "type": "template",
-                "template": {
-                    "name": message.template,
-                    "language": {"code": message.language},
-                    "components": [{"type": "body", "parameters": parameters}],
-                },
-            })
-        };
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(&self.access_token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|err| ProviderError::Transient(format!("whatsapp unreachable: {err}")))?;
-        let status = response.status();
-        if status.is_success() {
-            let sent: GraphSent = response
-                .json()
-                .await
-                .map_err(|err| ProviderError::Transient(format!("whatsapp answer: {err}")))?;
-            return sent
-                .messages
-                .into_iter()
-                .next()
-                .map(|m| m.id)
-                .ok_or_else(|| ProviderError::Transient("whatsapp answered without a message id".into()));
-        }
-        let error = response.json::<GraphErrorBody>().await.ok().map(|b| b.error);
-        let code = error.as_ref().and_then(|e| e.code);
-        let reason = format!(
-            "whatsapp {} error {}: {}",
-            status.as_u16(),
-            code.unwrap_or_default(),
-            error.and_then(|e| e.message).unwrap_or_default()
-        );
-        // 130429 throughput, 131056 pair rate limit, 4/80007 rate limits: try again later.
-        Err(classify_http(
-            status.as_u16(),
-            code,
-            &[130429, 131056, 4, 80007],
-            reason,
-        ))
-    }
-}
-
-/// 5xx, 429 and the provider's own rate-limit codes are worth retrying; any other refusal
-/// (invalid or unsubscribed number, outside the window) will not change by retrying.
-fn classify_http(status: u16, code: Option<i64>, retry_codes: &[i64], reason: String) -> ProviderError {
-    let rate_limited = code.is_some_and(|code| retry_codes.contains(&code));
-    if status >= 500 || status == 429 || rate_limited {
-        ProviderError::Transient(reason)
-    } else {
-        ProviderError::Permanent(reason)
-    }
-}
-
-/// Where SMS and WhatsApp go: a real provider when configured, else the sandbox.
-pub enum TextProvider {
-    Sandbox(&'static str),
-    Twilio(Twilio),
-    WhatsApp(WhatsAppCloud),
-}
-
-impl TextProvider {
-    pub fn name(&self) -> &'static str {
-        match self {
-            TextProvider::Sandbox(name) => name,
-            TextProvider::Twilio(_) => "twilio",
-            TextProvider::WhatsApp(_) => "whatsapp-cloud",
-        }
-    }
-
-    /// Whether a send has an effect outside this process (the sandbox only logs).
-    pub fn leaves_the_process(&self) -> bool {
-        !matches!(self, TextProvider::Sandbox(_))
-    }
-
-    pub async fn send(&self, message: &OutgoingText<'_>) -> Result<String, ProviderError> {
-        match self {
-            TextProvider::Sandbox(name) => {
-                tracing::info!(reminder_id = %message.reminder_id, provider = name, chars = message.text.chars().count(), "sandbox text accepted");
-                Ok(format!("{name}-{}", message.reminder_id))
-            }
-            TextProvider::Twilio(twilio) => twilio.send(message).await,
-            TextProvider::WhatsApp(whatsapp) => whatsapp.send(message).await,
         }
     }
 }

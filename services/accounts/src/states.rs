@@ -1,0 +1,256 @@
+//! The small closed sets the ledger stores as text: one enum each, one name per value (the
+//! name in the tables), and a name we do not know is an error, never a guess.
+
+use std::fmt;
+use std::str::FromStr;
+
+use recobro_proto::v1 as pb;
+
+/// A name that is not one of a state's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {name:?} ({expected})")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub name: String,
+    pub expected: &'static str,
+}
+
+/// Declares an enum with its names: `as_str`, `Display` and a strict `FromStr`.
+macro_rules! named {
+    ($(#[$meta:meta])* $what:literal, $expected:literal,
+     pub enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            #[cfg(test)]
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            /// The name this value has in the tables.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownName;
+
+            fn from_str(name: &str) -> Result<$name, UnknownName> {
+                match name {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(UnknownName {
+                        what: $what,
+                        name: other.to_string(),
+                        expected: $expected,
+                    }),
+                }
+            }
+        }
+    };
+}
+
+named! {
+    /// Whether a contact point may be used.
+    "consent", "granted or withdrawn",
+    pub enum Consent {
+        Granted => "granted",
+        Withdrawn => "withdrawn",
+    }
+}
+
+named! {
+    "debtor kind", "company or consumer",
+    pub enum DebtorKind {
+        Company => "company",
+        Consumer => "consumer",
+    }
+}
+
+named! {
+    /// Who a contact is at the debtor.
+    "contact role", "treasury, accounts_payable, purchasing, decision_maker or other",
+    pub enum ContactRole {
+        Treasury => "treasury",
+        AccountsPayable => "accounts_payable",
+        Purchasing => "purchasing",
+        DecisionMaker => "decision_maker",
+        Other => "other",
+    }
+}
+
+named! {
+    "invoice status", "open, paid or cancelled",
+    pub enum InvoiceStatus {
+        Open => "open",
+        Paid => "paid",
+        Cancelled => "cancelled",
+    }
+}
+
+named! {
+    /// What reduced what an invoice owes.
+    "settlement kind", "payment, credit_note or write_off",
+    pub enum SettlementKind {
+        Payment => "payment",
+        CreditNote => "credit_note",
+        WriteOff => "write_off",
+    }
+}
+
+named! {
+    /// Where a promise to pay stands.
+    "promise state", "open, kept, broken or cancelled",
+    pub enum PromiseState {
+        Open => "open",
+        Kept => "kept",
+        Broken => "broken",
+        Cancelled => "cancelled",
+    }
+}
+
+impl From<Consent> for pb::Consent {
+    fn from(consent: Consent) -> pb::Consent {
+        match consent {
+            Consent::Granted => pb::Consent::Granted,
+            Consent::Withdrawn => pb::Consent::Withdrawn,
+        }
+    }
+}
+
+impl Consent {
+    /// A consent as a client sends it; `None` for `CONSENT_UNSPECIFIED` and unknown numbers.
+    pub fn from_wire(consent: i32) -> Option<Consent> {
+        match pb::Consent::try_from(consent).ok()? {
+            pb::Consent::Granted => Some(Consent::Granted),
+            pb::Consent::Withdrawn => Some(Consent::Withdrawn),
+            pb::Consent::Unspecified => None,
+        }
+    }
+}
+
+impl From<DebtorKind> for pb::DebtorKind {
+    fn from(kind: DebtorKind) -> pb::DebtorKind {
+        match kind {
+            DebtorKind::Company => pb::DebtorKind::Company,
+            DebtorKind::Consumer => pb::DebtorKind::Consumer,
+        }
+    }
+}
+
+impl DebtorKind {
+    /// A kind as a client sends it; `None` for `DEBTOR_KIND_UNSPECIFIED` and unknown numbers.
+    pub fn from_wire(kind: i32) -> Option<DebtorKind> {
+        match pb::DebtorKind::try_from(kind).ok()? {
+            pb::DebtorKind::Company => Some(DebtorKind::Company),
+            pb::DebtorKind::Consumer => Some(DebtorKind::Consumer),
+            pb::DebtorKind::Unspecified => None,
+        }
+    }
+}
+
+impl From<ContactRole> for pb::ContactRole {
+    fn from(role: ContactRole) -> pb::ContactRole {
+        match role {
+            ContactRole::Treasury => pb::ContactRole::Treasury,
+            ContactRole::AccountsPayable => pb::ContactRole::AccountsPayable,
+            ContactRole::Purchasing => pb::ContactRole::Purchasing,
+            ContactRole::DecisionMaker => pb::ContactRole::DecisionMaker,
+            ContactRole::Other => pb::ContactRole::Other,
+        }
+    }
+}
+
+impl ContactRole {
+    /// A role as a client sends it: one not stated is "other"; `None` for unknown numbers.
+    pub fn from_wire(role: i32) -> Option<ContactRole> {
+        match pb::ContactRole::try_from(role).ok()? {
+            pb::ContactRole::Treasury => Some(ContactRole::Treasury),
+            pb::ContactRole::AccountsPayable => Some(ContactRole::AccountsPayable),
+            pb::ContactRole::Purchasing => Some(ContactRole::Purchasing),
+            pb::ContactRole::DecisionMaker => Some(ContactRole::DecisionMaker),
+            pb::ContactRole::Other | pb::ContactRole::Unspecified => Some(ContactRole::Other),
+        }
+    }
+}
+
+impl From<InvoiceStatus> for pb::InvoiceStatus {
+    fn from(status: InvoiceStatus) -> pb::InvoiceStatus {
+        match status {
+            InvoiceStatus::Open => pb::InvoiceStatus::Open,
+            InvoiceStatus::Paid => pb::InvoiceStatus::Paid,
+            InvoiceStatus::Cancelled => pb::InvoiceStatus::Cancelled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trips<T>(all: &[T])
+    where
+        T: Copy + PartialEq + fmt::Debug + FromStr<Err = UnknownName> + fmt::Display,
+    {
+        for value in all {
+            assert_eq!(value.to_string().parse::<T>(), Ok(*value));
+        }
+    }
+
+    #[test]
+    fn every_value_round_trips_through_its_name() {
+        round_trips(Consent::ALL);
+        round_trips(DebtorKind::ALL);
+        round_trips(ContactRole::ALL);
+        round_trips(InvoiceStatus::ALL);
+        round_trips(SettlementKind::ALL);
+        round_trips(PromiseState::ALL);
+    }
+
+    #[test]
+    fn the_names_are_the_ones_in_the_tables() {
+        let names = |all: &[&str]| all.join(",");
+        assert_eq!(
+            names(&Consent::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
+            "granted,withdrawn"
+        );
+        assert_eq!(
+            names(&DebtorKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+            "company,consumer"
+        );
+        assert_eq!(
+            names(&ContactRole::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()),
+            "treasury,accounts_payable,purchasing,decision_maker,other"
+        );
+        assert_eq!(
+            names(&InvoiceStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+            "open,paid,cancelled"
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_errors_not_guesses() {
+        assert!("Granted".parse::<Consent>().is_err());
+        assert!("".parse::<Consent>().is_err());
+        assert!("person".parse::<DebtorKind>().is_err());
+        assert!("ceo".parse::<ContactRole>().is_err());
+        assert!("closed".parse::<InvoiceStatus>().is_err());
+        assert!("refund".parse::<SettlementKind>().is_err());
+        assert!("pending".parse::<PromiseState>().is_err());
+        let err = "closed".parse::<InvoiceStatus>().expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "unknown invoice status \"closed\" (open, paid or cancelled)"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! Delivery providers, one module per kind of message: `email` (sandbox, SMTP, SendGrid) and
+//! `text` (sandbox, Twilio SMS, WhatsApp Cloud API). The sandbox is the default when no
+//! credentials are configured: it accepts every message and keeps it (in the deliveries table)
+//! so a newcomer can read what would have been sent. Recipients at `bounce.sandbox.invalid`
+//! fail permanently and at `busy.sandbox.invalid` transiently, for trying the failure paths.
+//!
+//! Here: what a composed message is, how each channel shapes it, and the error every provider
+//! answers with.
+
+mod email;
+mod text;
+
+pub use email::{EmailProvider, OutgoingEmail, SendGrid, Smtp, SmtpSettings};
+pub use text::{OutgoingText, TextProvider, Twilio, WhatsAppCloud};
+
+use recobro_rules::Channel;
+use uuid::Uuid;
+
+use crate::compose::Variables;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Will never succeed (invalid address, unsubscribed): record and move on.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// May succeed later (timeout, 5xx, rate limit): retry.
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+/// 5xx, 429 and the provider's own rate-limit codes are worth retrying; any other refusal
+/// (invalid or unsubscribed number, outside the window) will not change by retrying.
+pub(super) fn classify_http(
+    status: u16,
+    code: Option<i64>,
+    retry_codes: &[i64],
+    reason: String,
+) -> ProviderError {
+    let rate_limited = code.is_some_and(|code| retry_codes.contains(&code));
+    if status >= 500 || status == 429 || rate_limited {
+        ProviderError::Transient(reason)
+    } else {
+        ProviderError::Permanent(reason)
+    }
+}
+
+/// A message ready for its provider: rendered, addressed, allowed by the rules. Each channel
+/// shapes it its own way (see `Providers::send`).
+pub struct Composed<'a> {
+    pub reminder_id: Uuid,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// The template it was rendered from; empty for one-off free-form text.
+    pub template: &'a str,
+    pub locale: &'a str,
+    pub variables: &'a Variables,
+}
+
+/// The variables a WhatsApp utility template takes, in the order Meta approved them.
+const WHATSAPP_PARAMETERS: [&str; 5] = [
+    "debtor_name",
+    "invoice_number",
+    "amount",
+    "due_date",
+    "payment_link",
+];
+
+impl Composed<'_> {
+    fn variable(&self, name: &str) -> &str {
+        self.variables.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    /// An SMS carries the subject, the link and the opt-out; free-form text goes as it is
+    /// (it already ends with its opt-out line).
+    fn text(&self) -> String {
+        if self.template.is_empty() {
+            return self.body.to_string();
+        }
+        format!(
+            "{}. {} {}",
+            self.subject,
+            self.variable("payment_link"),
+            self.variable("opt_out")
+        )
+    }
+
+    /// Meta's language code for the debtor's language.
+    fn meta_language(&self) -> &'static str {
+        match crate::templates::language(self.locale) {
+            "pt" => "pt_BR",
+            "en" => "en",
+            _ => "es",
+        }
+    }
+}
+
+/// The three channels' providers.
+pub struct Providers {
+    pub email: EmailProvider,
+    pub sms: TextProvider,
+    pub whatsapp: TextProvider,
+}
+
+impl Providers {
+    /// The sandbox on every channel.
+    pub fn sandbox() -> Providers {
+        Providers {
+            email: EmailProvider::Sandbox,
+            sms: TextProvider::Sandbox("sandbox-sms"),
+            whatsapp: TextProvider::Sandbox("sandbox-whatsapp"),
+        }
+    }
+
+    pub fn name(&self, channel: Channel) -> &'static str {
+        match channel {
+            Channel::Email => self.email.name(),
+            Channel::Sms => self.sms.name(),
+            Channel::Whatsapp => self.whatsapp.name(),
+        }
+    }
+
+    /// Whether a send on `channel` has an effect outside this process (the sandbox only logs).
+    pub fn leaves_the_process(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Email => self.email.leaves_the_process(),
+            Channel::Sms => self.sms.leaves_the_process(),
+            Channel::Whatsapp => self.whatsapp.leaves_the_process(),
+        }
+    }
+
+    /// Shapes the message for the channel and sends it; returns the provider's message id.
+    pub async fn send(&self, channel: Channel, message: &Composed<'_>) -> Result<String, ProviderError> {
+        let provider = match channel {
+            Channel::Email => {
+                let email = OutgoingEmail {
+                    reminder_id: message.reminder_id,
+                    to: message.to,
+                    subject: message.subject,
+                    body: message.body,
+                };
+                return self.email.send(&email).await;
+            }
+            Channel::Sms => &self.sms,
+            Channel::Whatsapp => &self.whatsapp,
+        };
+        let text = message.text();
+        let outgoing = OutgoingText {
+            reminder_id: message.reminder_id,
+            to: message.to,
+            text: &text,
+            template: message.template,
+            language: message.meta_language(),
+            parameters: WHATSAPP_PARAMETERS
+                .iter()
+                .map(|name| message.variable(name).to_string())
+                .collect(),
+        };
+        provider.send(&outgoing).await
+    }
+}
+
+#[cfg(test)]
+mod shaping_tests {
+    use super::*;
+
+    fn variables() -> Variables {
+        Variables::from([
+            ("payment_link", "https://pay.example/i/1".to_string()),
+            ("opt_out", "Responda BAJA".to_string()),
+            ("debtor_name", "Ana".to_string()),
+            ("amount", "$ 10,00".to_string()),
+        ])
+    }
+
+    fn message<'a>(template: &'a str, variables: &'a Variables) -> Composed<'a> {
+        Composed {
+            reminder_id: Uuid::nil(),
+            to: "+573001112233",
+            subject: "Su factura A-1 vence mañana",
+            body: "Texto libre\n\nResponda BAJA",
+            template,
+            locale: "pt-BR",
+            variables,
+        }
+    }
+
+    #[test]
+    fn an_sms_reminder_is_its_subject_link_and_opt_out() {
+        let variables = variables();
+        assert_eq!(
+            message("preventive", &variables).text(),
+            "Su factura A-1 vence mañana. https://pay.example/i/1 Responda BAJA"
+        );
+        assert_eq!(message("", &variables).text(), "Texto libre\n\nResponda BAJA");
+    }
+
+    #[test]
+    fn whatsapp_gets_metas_language_code_and_the_approved_parameters_in_order() {
+        let variables = variables();
+        let message = message("preventive", &variables);
+        assert_eq!(message.meta_language(), "pt_BR");
+        let parameters: Vec<&str> = WHATSAPP_PARAMETERS
+            .iter()
+            .map(|name| message.variable(name))
+            .collect();
+        assert_eq!(parameters, ["Ana", "", "$ 10,00", "", "https://pay.example/i/1"]);
+    }
+}
