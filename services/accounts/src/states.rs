@@ -1,64 +1,8 @@
 //! The small closed sets the ledger stores as text: one enum each, one name per value (the
 //! name in the tables), and a name we do not know is an error, never a guess.
 
-use std::fmt;
-use std::str::FromStr;
-
+use recobro_common::named;
 use recobro_proto::v1 as pb;
-
-/// A name that is not one of a state's values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} {name:?} ({expected})")]
-pub struct UnknownName {
-    pub what: &'static str,
-    pub name: String,
-    pub expected: &'static str,
-}
-
-/// Declares an enum with its names: `as_str`, `Display` and a strict `FromStr`.
-macro_rules! named {
-    ($(#[$meta:meta])* $what:literal, $expected:literal,
-     pub enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($variant),+
-        }
-
-        impl $name {
-            #[cfg(test)]
-            pub const ALL: &[$name] = &[$($name::$variant),+];
-
-            /// The name this value has in the tables.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownName;
-
-            fn from_str(name: &str) -> Result<$name, UnknownName> {
-                match name {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(UnknownName {
-                        what: $what,
-                        name: other.to_string(),
-                        expected: $expected,
-                    }),
-                }
-            }
-        }
-    };
-}
 
 named! {
     /// Whether a contact point may be used.
@@ -196,6 +140,11 @@ impl From<InvoiceStatus> for pb::InvoiceStatus {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt;
+    use std::str::FromStr;
+
+    use recobro_common::names::UnknownName;
+
     use super::*;
 
     fn round_trips<T>(all: &[T])

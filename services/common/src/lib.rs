@@ -6,6 +6,7 @@ pub mod db;
 pub mod grpc;
 pub mod ids;
 pub mod kafka;
+pub mod names;
 pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;

@@ -6,66 +6,22 @@
 use std::fmt;
 use std::str::FromStr;
 
+use recobro_common::named;
+use recobro_common::names::UnknownName;
 use recobro_proto::v1 as pb;
 use recobro_rules::{Channel, UnknownChannel};
 
-/// A word that is not one of the values it should be.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} {value:?}")]
-pub struct UnknownValue {
-    pub what: &'static str,
-    pub value: String,
-}
-
-impl UnknownValue {
-    fn new(what: &'static str, value: &str) -> UnknownValue {
-        UnknownValue {
-            what,
-            value: value.to_string(),
-        }
-    }
-}
-
-/// Where a reminder (a durable timer) is in its life: `reminders.state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReminderState {
-    Pending,
-    Emitted,
-    Cancelled,
-    /// Its moment had passed when the invoice arrived, and a later step was due.
-    Skipped,
-    /// Held while the invoice is disputed, under a promise to pay or in a payment plan.
-    Paused,
-}
-
-impl ReminderState {
-    pub const ALL: [ReminderState; 5] = [
-        ReminderState::Pending,
-        ReminderState::Emitted,
-        ReminderState::Cancelled,
-        ReminderState::Skipped,
-        ReminderState::Paused,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReminderState::Pending => "pending",
-            ReminderState::Emitted => "emitted",
-            ReminderState::Cancelled => "cancelled",
-            ReminderState::Skipped => "skipped",
-            ReminderState::Paused => "paused",
-        }
-    }
-}
-
-impl FromStr for ReminderState {
-    type Err = UnknownValue;
-
-    fn from_str(name: &str) -> Result<ReminderState, UnknownValue> {
-        ReminderState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == name)
-            .ok_or_else(|| UnknownValue::new("reminder state", name))
+named! {
+    /// Where a reminder (a durable timer) is in its life: `reminders.state`. `Skipped`: its
+    /// moment had passed when the invoice arrived, and a later step was due. `Paused`: held
+    /// while the invoice is disputed, under a promise to pay or in a payment plan.
+    "reminder state", "pending, emitted, cancelled, skipped or paused",
+    pub enum ReminderState {
+        Pending => "pending",
+        Emitted => "emitted",
+        Cancelled => "cancelled",
+        Skipped => "skipped",
+        Paused => "paused",
     }
 }
 
@@ -81,88 +37,42 @@ impl From<ReminderState> for pb::ReminderState {
     }
 }
 
-/// An invoice's status as scheduling keeps it: `invoices.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InvoiceState {
-    Open,
-    Paid,
-    Cancelled,
-}
-
-impl InvoiceState {
-    pub const ALL: [InvoiceState; 3] = [InvoiceState::Open, InvoiceState::Paid, InvoiceState::Cancelled];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvoiceState::Open => "open",
-            InvoiceState::Paid => "paid",
-            InvoiceState::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl FromStr for InvoiceState {
-    type Err = UnknownValue;
-
-    fn from_str(name: &str) -> Result<InvoiceState, UnknownValue> {
-        InvoiceState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == name)
-            .ok_or_else(|| UnknownValue::new("invoice status", name))
+named! {
+    /// An invoice's status as scheduling keeps it: `invoices.status`.
+    "invoice status", "open, paid or cancelled",
+    pub enum InvoiceState {
+        Open => "open",
+        Paid => "paid",
+        Cancelled => "cancelled",
     }
 }
 
 impl TryFrom<pb::InvoiceStatus> for InvoiceState {
-    type Error = UnknownValue;
+    type Error = UnknownName;
 
-    fn try_from(status: pb::InvoiceStatus) -> Result<InvoiceState, UnknownValue> {
+    fn try_from(status: pb::InvoiceStatus) -> Result<InvoiceState, UnknownName> {
         match status {
             pb::InvoiceStatus::Open => Ok(InvoiceState::Open),
             pb::InvoiceStatus::Paid => Ok(InvoiceState::Paid),
             pb::InvoiceStatus::Cancelled => Ok(InvoiceState::Cancelled),
-            pb::InvoiceStatus::Unspecified => {
-                Err(UnknownValue::new("invoice status", "INVOICE_STATUS_UNSPECIFIED"))
-            }
+            pb::InvoiceStatus::Unspecified => Err(UnknownName {
+                what: "invoice status",
+                name: "INVOICE_STATUS_UNSPECIFIED".into(),
+                expected: "OPEN, PAID or CANCELLED",
+            }),
         }
     }
 }
 
-/// Who a case is handed on to by an escalation step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EscalationKind {
-    Collector,
-    Agency,
-    CreditBureau,
-    Legal,
-}
-
-impl EscalationKind {
-    pub const ALL: [EscalationKind; 4] = [
-        EscalationKind::Collector,
-        EscalationKind::Agency,
-        EscalationKind::CreditBureau,
-        EscalationKind::Legal,
-    ];
-
-    /// The name in strategy files and in `Escalation.kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EscalationKind::Collector => "collector",
-            EscalationKind::Agency => "agency",
-            EscalationKind::CreditBureau => "credit_bureau",
-            EscalationKind::Legal => "legal",
-        }
-    }
-}
-
-impl FromStr for EscalationKind {
-    type Err = UnknownValue;
-
-    fn from_str(name: &str) -> Result<EscalationKind, UnknownValue> {
-        EscalationKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-            .ok_or_else(|| UnknownValue::new("escalation", name))
+named! {
+    /// Who a case is handed on to by an escalation step (the name in strategy files and in
+    /// `Escalation.kind`).
+    "escalation", "collector, agency, credit_bureau or legal",
+    pub enum EscalationKind {
+        Collector => "collector",
+        Agency => "agency",
+        CreditBureau => "credit_bureau",
+        Legal => "legal",
     }
 }
 
@@ -192,18 +102,20 @@ impl ReminderAction {
 }
 
 impl FromStr for ReminderAction {
-    type Err = UnknownValue;
+    type Err = UnknownName;
 
-    fn from_str(name: &str) -> Result<ReminderAction, UnknownValue> {
+    fn from_str(name: &str) -> Result<ReminderAction, UnknownName> {
+        let unknown = || UnknownName {
+            what: "reminder action",
+            name: name.to_string(),
+            expected: "message, instalment or escalate:<kind>",
+        };
         match name {
             "message" => Ok(ReminderAction::Message),
             "instalment" => Ok(ReminderAction::Instalment),
             _ => match name.strip_prefix("escalate:") {
-                Some(kind) => kind
-                    .parse()
-                    .map(ReminderAction::Escalate)
-                    .map_err(|_| UnknownValue::new("reminder action", name)),
-                None => Err(UnknownValue::new("reminder action", name)),
+                Some(kind) => kind.parse().map(ReminderAction::Escalate).map_err(|_| unknown()),
+                None => Err(unknown()),
             },
         }
     }
@@ -228,17 +140,11 @@ pub fn channel_on_wire(channel: Option<Channel>) -> pb::Channel {
     channel.map_or(pb::Channel::Unspecified, pb::Channel::from)
 }
 
-macro_rules! display_as_str {
-    ($($name:ident),*) => {$(
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    )*};
+impl fmt::Display for ReminderAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
-
-display_as_str!(ReminderState, InvoiceState, EscalationKind, ReminderAction);
 
 #[cfg(test)]
 mod tests {
@@ -247,12 +153,12 @@ mod tests {
     #[test]
     fn every_value_round_trips_through_its_name() {
         for state in ReminderState::ALL {
-            assert_eq!(state.as_str().parse(), Ok(state));
+            assert_eq!(state.as_str().parse(), Ok(*state));
         }
         for state in InvoiceState::ALL {
-            assert_eq!(state.as_str().parse(), Ok(state));
+            assert_eq!(state.as_str().parse(), Ok(*state));
         }
-        for kind in EscalationKind::ALL {
+        for &kind in EscalationKind::ALL {
             assert_eq!(kind.as_str().parse(), Ok(kind));
             let action = ReminderAction::Escalate(kind);
             assert_eq!(action.as_str(), format!("escalate:{kind}"));

@@ -1,4 +1,5 @@
-//! SQL for deliveries and responses, each written with its event in one transaction.
+//! Deliveries: one final outcome per reminder, its record in the outbox, opt-outs, and the
+//! statuses providers report later.
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -6,6 +7,8 @@ use recobro_common::{Channel, outbox, time};
 use recobro_proto::v1::{self as pb, DeliveryStatus};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use super::{status_from_name, status_name, stored_channel};
 
 pub struct Delivery {
     pub reminder_id: Uuid,
@@ -29,54 +32,6 @@ pub struct Delivery {
     /// The strategy and arm that planned it, carried so KPIs can compare them.
     pub strategy_id: String,
     pub arm: String,
-}
-
-fn status_name(status: DeliveryStatus) -> &'static str {
-    match status {
-        DeliveryStatus::Sent => "sent",
-        DeliveryStatus::Delivered => "delivered",
-        DeliveryStatus::Read => "read",
-        DeliveryStatus::Failed => "failed",
-        DeliveryStatus::Suppressed | DeliveryStatus::Deferred | DeliveryStatus::Unspecified => "suppressed",
-    }
-}
-
-/// The name a channel on the wire has in our tables ("unspecified" for a reply whose channel
-/// is not known, which matches no opt-out or window).
-fn stored_name(channel: pb::Channel) -> &'static str {
-    Channel::try_from(channel).map_or("unspecified", Channel::as_str)
-}
-
-/// A rule verdict read back from the audit: an unknown name is corrupt data, reported.
-pub fn stored_verdict(name: &str) -> Result<pb::ContactVerdict, sqlx::Error> {
-    match name {
-        "allowed" => Ok(pb::ContactVerdict::Allowed),
-        "deferred" => Ok(pb::ContactVerdict::Deferred),
-        "suppressed" => Ok(pb::ContactVerdict::Suppressed),
-        other => Err(sqlx::Error::Decode(
-            format!("unknown contact verdict {other:?}").into(),
-        )),
-    }
-}
-
-/// A status read back from our own table: an unknown name is corrupt data, reported.
-fn status_from_name(name: &str) -> Result<DeliveryStatus, sqlx::Error> {
-    match name {
-        "sent" => Ok(DeliveryStatus::Sent),
-        "delivered" => Ok(DeliveryStatus::Delivered),
-        "read" => Ok(DeliveryStatus::Read),
-        "failed" => Ok(DeliveryStatus::Failed),
-        "suppressed" => Ok(DeliveryStatus::Suppressed),
-        other => Err(sqlx::Error::Decode(
-            format!("unknown delivery status {other:?}").into(),
-        )),
-    }
-}
-
-/// A channel read back from our own tables: an unknown name is corrupt data, reported.
-pub fn stored_channel(name: &str) -> Result<Channel, sqlx::Error> {
-    name.parse()
-        .map_err(|err: recobro_common::UnknownChannel| sqlx::Error::Decode(err.into()))
 }
 
 impl Delivery {
@@ -167,88 +122,6 @@ pub async fn deliveries(
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(from_row).collect()
-}
-
-pub async fn record_response(
-    pool: &PgPool,
-    response: &pb::DebtorResponse,
-    topic: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO responses (response_id, tenant_id, debtor_id, channel, reminder_id, text, intent, sender)
-         VALUES ($1::uuid, $2, $3::uuid, $4, $5::uuid, $6, $7, $8)",
-    )
-    .bind(&response.response_id)
-    .bind(&response.tenant_id)
-    .bind(&response.debtor_id)
-    .bind(stored_name(response.channel()))
-    .bind(Some(&response.reminder_id).filter(|id| !id.is_empty()))
-    .bind(&response.text)
-    .bind(response.intent().as_str_name())
-    .bind(&response.sender)
-    .execute(&mut *tx)
-    .await?;
-    if response.intent() == pb::ResponseIntent::OptOut {
-        // Consent for that channel is withdrawn at once, in the same transaction.
-        sqlx::query(
-            "INSERT INTO opt_outs (tenant_id, debtor_id, channel, source) VALUES ($1, $2::uuid, $3, 'reply')
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&response.tenant_id)
-        .bind(&response.debtor_id)
-        .bind(stored_name(response.channel()))
-        .execute(&mut *tx)
-        .await?;
-    }
-    outbox::enqueue(&mut tx, topic, &response.debtor_id, &response.encode_to_vec()).await?;
-    tx.commit().await
-}
-
-/// (time zone, country, region) of a debtor channels has seen.
-pub async fn debtor(
-    pool: &PgPool,
-    tenant_id: &str,
-    debtor_id: Uuid,
-) -> Result<Option<(String, String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT time_zone, country, region FROM debtors WHERE tenant_id = $1 AND debtor_id = $2")
-        .bind(tenant_id)
-        .bind(debtor_id)
-        .fetch_optional(pool)
-        .await
-}
-
-#[derive(sqlx::FromRow)]
-pub struct DecisionRow {
-    pub reminder_id: Uuid,
-    pub channel: String,
-    pub verdict: String,
-    pub not_before: Option<DateTime<Utc>>,
-    pub rule: String,
-    pub pack: String,
-    pub reason: String,
-    pub decided_at: DateTime<Utc>,
-}
-
-pub async fn decisions(
-    pool: &PgPool,
-    tenant_id: &str,
-    debtor_id: Uuid,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-) -> Result<Vec<DecisionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at FROM contact_decisions
-         WHERE tenant_id = $1 AND debtor_id = $2
-           AND ($3::timestamptz IS NULL OR decided_at >= $3) AND ($4::timestamptz IS NULL OR decided_at < $4)
-         ORDER BY decided_at, id",
-    )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await
 }
 
 /// The latest message sent to an address or number: whom a reply from there belongs to.
@@ -356,35 +229,6 @@ pub async fn delivered_among(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-/// Remembers where debtors are (tenant, debtor, time zone, country, region), for the budget view.
-pub async fn remember_debtors(
-    pool: &PgPool,
-    places: &[(String, Uuid, String, String, String)],
-) -> Result<(), sqlx::Error> {
-    type Place = (String, Uuid, String, String, String);
-    let mut latest: std::collections::HashMap<(&str, Uuid), &Place> = Default::default();
-    for place in places {
-        latest.insert((place.0.as_str(), place.1), place);
-    }
-    let places: Vec<_> = latest.into_values().collect();
-    sqlx::query(
-        "INSERT INTO debtors (tenant_id, debtor_id, time_zone, country, region)
-         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[])
-         ON CONFLICT (tenant_id, debtor_id) DO UPDATE SET time_zone = EXCLUDED.time_zone,
-            country = EXCLUDED.country, region = EXCLUDED.region, updated_at = now()
-         WHERE (debtors.time_zone, debtors.country, debtors.region)
-            IS DISTINCT FROM (EXCLUDED.time_zone, EXCLUDED.country, EXCLUDED.region)",
-    )
-    .bind(places.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
-    .bind(places.iter().map(|p| p.1).collect::<Vec<_>>())
-    .bind(places.iter().map(|p| p.2.as_str()).collect::<Vec<_>>())
-    .bind(places.iter().map(|p| p.3.as_str()).collect::<Vec<_>>())
-    .bind(places.iter().map(|p| p.4.as_str()).collect::<Vec<_>>())
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 /// When each (tenant, debtor, channel) among `keys` opted out, for those that did.
 pub async fn opted_out_among(
     pool: &PgPool,
@@ -489,38 +333,6 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
     tx.commit().await
 }
 
-/// A debtor's messages and replies, oldest first: (at, channel, inbound, text, status, reminder).
-pub async fn conversation(
-    pool: &PgPool,
-    tenant_id: &str,
-    debtor_id: Uuid,
-) -> Result<Vec<(DateTime<Utc>, String, bool, String, String, Option<Uuid>)>, sqlx::Error> {
-    sqlx::query_as(
-        // A templated message shows its subject; free-form text, the text itself.
-        "SELECT created_at, channel, false, COALESCE(NULLIF(subject, ''), body), status, reminder_id FROM deliveries
-         WHERE tenant_id = $1 AND debtor_id = $2
-         UNION ALL
-         SELECT received_at, channel, true, text, intent, reminder_id FROM responses
-         WHERE tenant_id = $1 AND debtor_id = $2
-         ORDER BY 1",
-    )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .fetch_all(pool)
-    .await
-}
-
-/// The latest rule decision on a reminder, for answering a one-off send that was not final.
-pub async fn last_decision(pool: &PgPool, reminder_id: Uuid) -> Result<Option<DecisionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at FROM contact_decisions
-         WHERE reminder_id = $1 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(reminder_id)
-    .fetch_optional(pool)
-    .await
-}
-
 /// Withdraws consent for a channel without a reply from the debtor (a hard bounce, a spam
 /// complaint, an unsubscribe through the provider): never contacted there again.
 pub async fn withdraw(pool: &PgPool, reminder_id: &str, source: &str) -> Result<bool, sqlx::Error> {
@@ -534,116 +346,4 @@ pub async fn withdraw(pool: &PgPool, reminder_id: &str, source: &str) -> Result<
     .execute(pool)
     .await?;
     Ok(written.rows_affected() == 1)
-}
-
-/// Stores a tenant's wording (already checked); its version rises with every change.
-pub async fn put_template(
-    pool: &PgPool,
-    tenant_id: &str,
-    template_id: &str,
-    language: &str,
-    subject: &str,
-    body: &str,
-) -> Result<i32, sqlx::Error> {
-    let (version,): (i32,) = sqlx::query_as(
-        "INSERT INTO templates (tenant_id, template_id, language, subject, body, version)
-         VALUES ($1, $2, $3, $4, $5, 1)
-         ON CONFLICT (tenant_id, template_id, language) DO UPDATE
-           SET subject = EXCLUDED.subject, body = EXCLUDED.body,
-               version = templates.version + 1, updated_at = now()
-         RETURNING version",
-    )
-    .bind(tenant_id)
-    .bind(template_id)
-    .bind(language)
-    .bind(subject)
-    .bind(body)
-    .fetch_one(pool)
-    .await?;
-    Ok(version)
-}
-
-pub async fn delete_template(
-    pool: &PgPool,
-    tenant_id: &str,
-    template_id: &str,
-    language: &str,
-) -> Result<bool, sqlx::Error> {
-    let deleted =
-        sqlx::query("DELETE FROM templates WHERE tenant_id = $1 AND template_id = $2 AND language = $3")
-            .bind(tenant_id)
-            .bind(template_id)
-            .bind(language)
-            .execute(pool)
-            .await?;
-    Ok(deleted.rows_affected() > 0)
-}
-
-/// A stored wording: (tenant, template, language, subject, body, version).
-type WordingRow = (String, String, String, String, String, i32);
-
-fn wordings(rows: Vec<WordingRow>) -> crate::templates::Wordings {
-    rows.into_iter()
-        .map(|(tenant, template, language, subject, body, version)| {
-            let wording = crate::templates::Wording {
-                subject,
-                body,
-                version,
-            };
-            ((tenant, template, language), wording)
-        })
-        .collect()
-}
-
-/// The tenants' own wordings of the (tenant, template) pairs a batch uses.
-pub async fn wordings_among(
-    pool: &PgPool,
-    pairs: &[(String, String)],
-) -> Result<crate::templates::Wordings, sqlx::Error> {
-    let rows: Vec<WordingRow> = sqlx::query_as(
-        "SELECT t.tenant_id, t.template_id, t.language, t.subject, t.body, t.version
-         FROM templates t JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, template_id)
-           ON t.tenant_id = k.tenant_id AND t.template_id = k.template_id",
-    )
-    .bind(pairs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
-    .bind(pairs.iter().map(|p| p.1.as_str()).collect::<Vec<_>>())
-    .fetch_all(pool)
-    .await?;
-    Ok(wordings(rows))
-}
-
-/// Every wording of a tenant's own.
-pub async fn tenant_wordings(
-    pool: &PgPool,
-    tenant_id: &str,
-) -> Result<crate::templates::Wordings, sqlx::Error> {
-    let rows: Vec<WordingRow> = sqlx::query_as(
-        "SELECT tenant_id, template_id, language, subject, body, version FROM templates WHERE tenant_id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(wordings(rows))
-}
-
-/// When the debtor last wrote to us on a channel from `sender` (WhatsApp's 24-hour window
-/// starts there, for that number).
-pub async fn last_inbound(
-    pool: &PgPool,
-    tenant_id: &str,
-    debtor_id: Uuid,
-    channel: Channel,
-    sender: &str,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let (at,): (Option<DateTime<Utc>>,) = sqlx::query_as(
-        "SELECT max(received_at) FROM responses
-         WHERE tenant_id = $1 AND debtor_id = $2 AND channel = $3 AND sender = $4",
-    )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .bind(channel.as_str())
-    .bind(sender)
-    .fetch_one(pool)
-    .await?;
-    Ok(at)
 }

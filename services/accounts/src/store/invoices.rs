@@ -1,0 +1,268 @@
+//! Invoices, what settles them (payments, credit notes, write-offs) and their instalments.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{Instalment, Invoice, InvoiceState};
+use crate::states::SettlementKind;
+
+use super::{Tx, parse_column};
+
+/// Writes invoices unless what is stored is as new or newer; returns the ids that changed. An
+/// invoice already settled stays paid when the ERP resends it open.
+pub async fn upsert_invoices(tx: &mut Tx<'_>, invoices: &[&Invoice]) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut latest: HashMap<Uuid, &Invoice> = HashMap::new();
+    for invoice in invoices {
+        let keep = latest
+            .get(&invoice.invoice_id)
+            .is_none_or(|held| held.version < invoice.version);
+        if keep {
+            latest.insert(invoice.invoice_id, invoice);
+        }
+    }
+    let invoices: Vec<&Invoice> = latest.into_values().collect();
+    let changed: Vec<(Uuid,)> = sqlx::query_as(
+        "INSERT INTO invoices (invoice_id, tenant_id, debtor_id, external_id, number, amount_minor, currency,
+                               issue_date, due_date, status, version)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::int8[], $7::text[],
+                              $8::date[], $9::date[], $10::text[], $11::int8[])
+         ON CONFLICT (invoice_id) DO UPDATE SET
+            debtor_id = EXCLUDED.debtor_id, number = EXCLUDED.number, amount_minor = EXCLUDED.amount_minor,
+            currency = EXCLUDED.currency, issue_date = EXCLUDED.issue_date, due_date = EXCLUDED.due_date,
+            status = CASE WHEN EXCLUDED.status = 'open' AND invoices.settled_minor >= EXCLUDED.amount_minor
+                          THEN 'paid' ELSE EXCLUDED.status END,
+            version = EXCLUDED.version, revision = invoices.revision + 1, updated_at = now()
+         WHERE invoices.version < EXCLUDED.version
+         RETURNING invoice_id",
+    )
+    .bind(invoices.iter().map(|i| i.invoice_id).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.tenant_id.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.debtor_id).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.external_id.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.number.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.amount_minor).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.currency.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.issue_date).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.due_date).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.status.as_str()).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|i| i.version).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(changed.into_iter().map(|(id,)| id).collect())
+}
+
+/// A payment, credit note or write-off to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSettlement<'a> {
+    pub kind: SettlementKind,
+    pub external_id: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub on: NaiveDate,
+}
+
+/// Records a settlement (once per external id) and what it leaves owing; the invoice closes as
+/// paid when nothing is left. Returns false when this settlement was recorded before.
+pub async fn settle(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    invoice_id: Uuid,
+    s: &NewSettlement<'_>,
+) -> Result<bool, sqlx::Error> {
+    let NewSettlement {
+        kind,
+        external_id,
+        amount_minor,
+        currency,
+        on,
+    } = *s;
+    let inserted = sqlx::query(
+        "INSERT INTO settlements (settlement_id, tenant_id, invoice_id, kind, external_id, amount_minor, currency, on_date)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, kind, external_id) DO NOTHING",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(invoice_id)
+    .bind(kind.as_str())
+    .bind(external_id)
+    .bind(amount_minor)
+    .bind(currency)
+    .bind(on)
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE invoices SET settled_minor = settled_minor + $2,
+            status = CASE WHEN status = 'open' AND settled_minor + $2 >= amount_minor THEN 'paid' ELSE status END
+         WHERE invoice_id = $1",
+    )
+    .bind(invoice_id)
+    .bind(amount_minor)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+/// An invoice as `STATE_SELECT` reads it.
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    invoice_id: Uuid,
+    debtor_id: Uuid,
+    tenant_id: String,
+    external_id: String,
+    number: String,
+    amount_minor: i64,
+    currency: String,
+    issue_date: NaiveDate,
+    due_date: NaiveDate,
+    status: String,
+    version: i64,
+    revision: i64,
+    settled_minor: i64,
+    plan_id: Option<Uuid>,
+    disputed: bool,
+    promised_date: Option<NaiveDate>,
+}
+
+const STATE_SELECT: &str =
+    "SELECT i.invoice_id, i.debtor_id, i.tenant_id, i.external_id, i.number, i.amount_minor, i.currency,
+        i.issue_date, i.due_date, i.status, i.version, i.revision, i.settled_minor, i.plan_id,
+        EXISTS (SELECT 1 FROM disputes x WHERE x.invoice_id = i.invoice_id AND x.resolved_at IS NULL) AS disputed,
+        (SELECT min(p.promised_date) FROM promises p WHERE p.invoice_id = i.invoice_id AND p.state = 'open')
+            AS promised_date
+     FROM invoices i";
+
+impl StateRow {
+    fn into_state(self, segment: String) -> Result<InvoiceState, sqlx::Error> {
+        Ok(InvoiceState {
+            invoice: Invoice {
+                invoice_id: self.invoice_id,
+                debtor_id: self.debtor_id,
+                tenant_id: self.tenant_id,
+                external_id: self.external_id,
+                number: self.number,
+                amount_minor: self.amount_minor,
+                currency: self.currency,
+                issue_date: self.issue_date,
+                due_date: self.due_date,
+                status: parse_column("status", &self.status)?,
+                version: self.version,
+            },
+            revision: self.revision,
+            settled_minor: self.settled_minor,
+            plan_id: self.plan_id,
+            disputed: self.disputed,
+            promised_date: self.promised_date,
+            segment,
+        })
+    }
+}
+
+/// Invoices by id (of one tenant, when given).
+pub async fn invoice_states(
+    executor: &mut Tx<'_>,
+    tenant_id: Option<&str>,
+    ids: &[Uuid],
+) -> Result<Vec<InvoiceState>, sqlx::Error> {
+    let rows: Vec<StateRow> = sqlx::query_as(&format!(
+        "{STATE_SELECT} WHERE i.invoice_id = ANY($1) AND ($2::text IS NULL OR i.tenant_id = $2) ORDER BY i.invoice_id"
+    ))
+    .bind(ids)
+    .bind(tenant_id)
+    .fetch_all(&mut **executor)
+    .await?;
+    rows.into_iter()
+        .map(|row| row.into_state(String::new()))
+        .collect()
+}
+
+/// Locks one invoice of a tenant for a change; `None` if the tenant has no such invoice.
+pub async fn lock_invoice(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    invoice_id: Uuid,
+) -> Result<Option<InvoiceState>, sqlx::Error> {
+    let locked: Option<(Uuid,)> =
+        sqlx::query_as("SELECT invoice_id FROM invoices WHERE tenant_id = $1 AND invoice_id = $2 FOR UPDATE")
+            .bind(tenant_id)
+            .bind(invoice_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    Ok(invoice_states(tx, Some(tenant_id), &[invoice_id])
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// A debtor's invoices as stored.
+pub async fn invoices_of(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+) -> Result<Vec<InvoiceState>, sqlx::Error> {
+    let rows: Vec<StateRow> = sqlx::query_as(&format!(
+        "{STATE_SELECT} WHERE i.tenant_id = $1 AND i.debtor_id = $2 ORDER BY i.due_date, i.number"
+    ))
+    .bind(tenant_id)
+    .bind(debtor_id)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| row.into_state(String::new()))
+        .collect()
+}
+
+/// An invoice's settlements as the KPI code reads them.
+pub async fn settlements_of(
+    tx: &mut Tx<'_>,
+    invoice_id: Uuid,
+) -> Result<Vec<crate::kpi::Settlement>, sqlx::Error> {
+    let rows: Vec<(String, i64, NaiveDate)> = sqlx::query_as(
+        "SELECT kind, amount_minor, on_date FROM settlements WHERE invoice_id = $1 ORDER BY on_date",
+    )
+    .bind(invoice_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter()
+        .map(|(kind, amount_minor, on)| {
+            Ok(crate::kpi::Settlement {
+                on,
+                amount_minor,
+                kind: parse_column("kind", &kind)?,
+            })
+        })
+        .collect()
+}
+
+/// Each plan's instalments, in order.
+pub async fn instalments_of(
+    tx: &mut Tx<'_>,
+    plan_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Instalment>>, sqlx::Error> {
+    let mut by_plan: HashMap<Uuid, Vec<Instalment>> = HashMap::new();
+    if plan_ids.is_empty() {
+        return Ok(by_plan);
+    }
+    let rows: Vec<(Uuid, NaiveDate, i64, String)> = sqlx::query_as(
+        "SELECT plan_id, due_date, amount_minor, currency FROM plan_instalments WHERE plan_id = ANY($1) ORDER BY plan_id, seq",
+    )
+    .bind(plan_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (plan_id, due_date, amount_minor, currency) in rows {
+        by_plan.entry(plan_id).or_default().push(Instalment {
+            due_date,
+            amount_minor,
+            currency,
+        });
+    }
+    Ok(by_plan)
+}

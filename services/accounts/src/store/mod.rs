@@ -1,0 +1,102 @@
+//! SQL for the ledger. Every query is scoped by tenant. Batches use `UNNEST` so a few statements
+//! carry hundreds of ERP events. One file per part of the ledger (debtors, invoices, cases,
+//! the portfolio the KPIs read); here, what they share: tenants, event ids, revisions, the
+//! outbox, and reading a state column strictly.
+
+mod cases;
+mod debtors;
+mod invoices;
+mod portfolio;
+
+pub use cases::*;
+pub use debtors::*;
+pub use invoices::*;
+pub use portfolio::*;
+
+use std::str::FromStr;
+
+use recobro_common::outbox::Queued;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+pub type Tx<'a> = Transaction<'a, Postgres>;
+
+/// The event ids not seen before; the others were applied already and have no second effect.
+pub async fn first_time_seen(
+    tx: &mut Tx<'_>,
+    events: &[(String, String)],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let tenants: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    let ids: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
+    sqlx::query_as(
+        "INSERT INTO ingested_events (tenant_id, event_id) SELECT * FROM UNNEST($1::text[], $2::text[])
+         ON CONFLICT DO NOTHING RETURNING tenant_id, event_id",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+pub async fn ensure_tenants(tx: &mut Tx<'_>, tenant_ids: &[&str]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tenants (tenant_id) SELECT DISTINCT * FROM UNNEST($1::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn tenant_exists(pool: &PgPool, tenant_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM tenants WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn upsert_tenant(
+    pool: &PgPool,
+    tenant_id: &str,
+    name: &str,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tenants (tenant_id, name, role) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role",
+    )
+    .bind(tenant_id)
+    .bind(name)
+    .bind(role)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A new revision of each invoice, for a change the batch upsert did not already count.
+pub async fn bump_revisions(tx: &mut Tx<'_>, invoice_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE invoices SET revision = revision + 1, updated_at = now() WHERE invoice_id = ANY($1)")
+        .bind(invoice_ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Queues already-encoded events in the caller's transaction: they are published if and only
+/// if the change they describe commits.
+pub async fn enqueue_events(tx: &mut Tx<'_>, queued: &[Queued]) -> Result<(), sqlx::Error> {
+    recobro_common::outbox::enqueue_many(tx, queued).await
+}
+
+/// A state column read strictly: a name we do not know is corrupt data, reported, never guessed.
+pub(super) fn parse_column<T>(column: &str, value: &str) -> Result<T, sqlx::Error>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    value.parse().map_err(|err| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(err),
+    })
+}
