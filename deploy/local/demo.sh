@@ -6,6 +6,8 @@ here="$(dirname "${BASH_SOURCE[0]}")"
 source "$here/env.sh"
 bash "$here/toolchain.sh"
 bash "$here/up.sh"
+# Again, for what up.sh may just have made (the token signing key id).
+source "$here/env.sh"
 cd "$REPO"
 cargo build --workspace --bins
 # The operator's window (default weekdays 09:00-18:00, debtor's time) is opened for the demo, so

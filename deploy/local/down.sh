@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the local Recobro stack. `--wipe` also deletes all its data ($RECOBRO_STACK_DIR).
+# Stop the local Recobro stack. `--wipe` also deletes all its data ($RECOBRO_STACK_DIR), the dev
+# PKI included; without it the certificates and token signing key stay (tokens keep verifying).
 # Safe to run when nothing is running.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -35,5 +36,7 @@ if [ "${1:-}" = --wipe ]; then
   case "$STACK" in /|"$HOME"|"") say "refusing to wipe '$STACK'"; exit 1;; esac
   say "wiping $STACK"
   rm -rf "$STACK"
+elif [ -d "$RECOBRO_PKI_DIR" ]; then
+  say "pki: kept in $RECOBRO_PKI_DIR (--wipe deletes it)"
 fi
 say "stopped"

@@ -21,3 +21,21 @@ export RECOBRO_PG_PORT="${RECOBRO_PG_PORT:-15432}"
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$RECOBRO_KAFKA_PORT}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$RECOBRO_REDIS_PORT}"
 export DATABASE_URL="${DATABASE_URL:-postgres://recobro:recobro@127.0.0.1:$RECOBRO_PG_PORT/recobro}"
+
+# Identity: TLS on every gRPC port and OAuth2 access tokens are always on. pki.sh (run by up.sh)
+# makes a dev CA, certificates and a token signing key in $RECOBRO_PKI_DIR; see README.md.
+export RECOBRO_PKI_DIR="${RECOBRO_PKI_DIR:-$RECOBRO_STACK_DIR/pki}"
+export RECOBRO_TLS_CERT="${RECOBRO_TLS_CERT:-$RECOBRO_PKI_DIR/server.pem}"
+export RECOBRO_TLS_KEY="${RECOBRO_TLS_KEY:-$RECOBRO_PKI_DIR/server.key}"
+export RECOBRO_TLS_CLIENT_CA="${RECOBRO_TLS_CLIENT_CA:-$RECOBRO_PKI_DIR/ca.pem}"
+export RECOBRO_JWKS="${RECOBRO_JWKS:-$RECOBRO_PKI_DIR/jwks.json}"
+export RECOBRO_TOKEN_ISSUER="${RECOBRO_TOKEN_ISSUER:-https://recobro.local/dev}"
+export RECOBRO_TOKEN_AUDIENCE="${RECOBRO_TOKEN_AUDIENCE:-recobro}"
+export RECOBRO_GRPC_REFLECTION="${RECOBRO_GRPC_REFLECTION:-true}"
+# What clients use (recobro-token, tests, grpcurl examples): the dev CA and a client certificate.
+export RECOBRO_DEV_CA="${RECOBRO_DEV_CA:-$RECOBRO_PKI_DIR/ca.pem}"
+export RECOBRO_DEV_CLIENT_CERT="${RECOBRO_DEV_CLIENT_CERT:-$RECOBRO_PKI_DIR/client.pem}"
+export RECOBRO_DEV_CLIENT_KEY="${RECOBRO_DEV_CLIENT_KEY:-$RECOBRO_PKI_DIR/client.key}"
+export RECOBRO_DEV_SIGNING_KEY="${RECOBRO_DEV_SIGNING_KEY:-$RECOBRO_PKI_DIR/signing.key}"
+# Empty until pki.sh has run once: source this file again afterwards (demo.sh and test.sh do).
+export RECOBRO_DEV_SIGNING_KID="${RECOBRO_DEV_SIGNING_KID:-$(cat "$RECOBRO_PKI_DIR/signing.kid" 2>/dev/null || true)}"

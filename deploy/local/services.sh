@@ -2,8 +2,10 @@
 # Starts or stops the three Recobro services in the background against the local stack.
 #   services.sh start   # build must exist: cargo build --workspace --bins
 #   services.sh stop
+# The services inherit this script's environment (env.sh: stack URLs, TLS, JWKS, issuer).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+here="$(dirname "${BASH_SOURCE[0]}")"
+source "$here/env.sh"
 dir="$RECOBRO_STACK_DIR/services"
 mkdir -p "$dir"
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -39,7 +41,8 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start accounts 50051; start scheduling 50052; start channels 50053 ;;
+  # pki.sh is idempotent (≈1 s): it makes sure the certificates exist and are not about to expire.
+  start) bash "$here/pki.sh" >/dev/null; start accounts 50051; start scheduling 50052; start channels 50053 ;;
   stop) stop channels; stop scheduling; stop accounts ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

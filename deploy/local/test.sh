@@ -6,6 +6,8 @@ here="$(dirname "${BASH_SOURCE[0]}")"
 source "$here/env.sh"
 bash "$here/toolchain.sh"
 bash "$here/up.sh"
+# Again, for what up.sh may just have made (the token signing key id).
+source "$here/env.sh"
 cd "$REPO"
 # The end-to-end tests start the binaries, so they must be built first.
 cargo build --workspace --bins --locked

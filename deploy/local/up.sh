@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the local Recobro stack (Kafka, Redis, PostgreSQL) on loopback.
-# Installs what is missing; safe and fast to run again.
+# Start the local Recobro stack (Kafka, Redis, PostgreSQL) on loopback, after making the dev
+# PKI and token signing key the services need (pki.sh). Installs what is missing; safe and fast
+# to run again.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 export DEBIAN_FRONTEND=noninteractive
@@ -211,6 +212,8 @@ start_postgres() {
   fi
 }
 
+# Certificates and the token signing key first: cheap, and every service needs them.
+bash "$(dirname "${BASH_SOURCE[0]}")/pki.sh"
 # Kafka first: its JVM boots while Redis and PostgreSQL start.
 start_kafka
 start_redis
@@ -222,3 +225,9 @@ say "ready:"
 echo "  KAFKA_BROKERS=$KAFKA_BROKERS"
 echo "  REDIS_URL=$REDIS_URL"
 echo "  DATABASE_URL=$DATABASE_URL"
+echo "  RECOBRO_TLS_CERT=$RECOBRO_TLS_CERT"
+echo "  RECOBRO_TLS_KEY=$RECOBRO_TLS_KEY"
+echo "  RECOBRO_TLS_CLIENT_CA=$RECOBRO_TLS_CLIENT_CA"
+echo "  RECOBRO_JWKS=$RECOBRO_JWKS (issuer $RECOBRO_TOKEN_ISSUER, audience $RECOBRO_TOKEN_AUDIENCE)"
+echo "  dev client: $RECOBRO_DEV_CLIENT_CERT, $RECOBRO_DEV_CLIENT_KEY (CA $RECOBRO_DEV_CA)"
+echo "  token signing key: $RECOBRO_DEV_SIGNING_KEY (kid $(cat "$RECOBRO_PKI_DIR/signing.kid"))"

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use crate::helpers::Grpc;
 use chrono::{Days, NaiveDate, Utc};
 use recobro_common::time;
 use recobro_proto::v1::accounts_service_client::AccountsServiceClient;
 use recobro_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use recobro_proto::v1::{self as pb, account_event};
-use tonic::transport::Channel;
 
 use crate::HOP;
 use crate::helpers::{Stack, encode};
@@ -29,10 +29,10 @@ fn cop(amount_minor: i64) -> Option<pb::Money> {
 }
 
 /// A tenant with one company debtor (two contacts) in the United States zone where it is midday.
-async fn ledger_with_debtor(
+pub(crate) async fn ledger_with_debtor(
     stack: &Stack,
     tenant: &str,
-) -> (AccountsServiceClient<Channel>, pb::GetDebtorResponse) {
+) -> (AccountsServiceClient<Grpc>, pb::GetDebtorResponse) {
     let mut accounts = AccountsServiceClient::new(stack.grpc(stack.accounts_port).await);
     accounts
         .upsert_tenant(pb::UpsertTenantRequest {
@@ -85,8 +85,8 @@ async fn ledger_with_debtor(
     (accounts, debtor)
 }
 
-async fn invoice(
-    accounts: &mut AccountsServiceClient<Channel>,
+pub(crate) async fn invoice(
+    accounts: &mut AccountsServiceClient<Grpc>,
     tenant: &str,
     id: &str,
     amount: i64,
@@ -474,7 +474,23 @@ async fn one_tenant_never_reads_or_changes_another_tenants_ledger() {
         .await
         .expect("second tenant");
     let debtor_id = debtor.debtor.expect("debtor").debtor_id;
-    let read = accounts
+
+    // A request naming another tenant than the token's is refused outright.
+    let named = accounts
+        .get_debtor(pb::GetDebtorRequest {
+            tenant_id: intruder.clone(),
+            debtor_id: debtor_id.clone(),
+        })
+        .await
+        .expect_err("naming another tenant");
+    assert_eq!(named.code(), tonic::Code::PermissionDenied);
+
+    // The other tenant, with its own valid token, finds nothing of ours and changes nothing.
+    let token = stack.token(crate::pki::claims(Some(&intruder), crate::pki::ALL_SCOPES));
+    let mut other = AccountsServiceClient::new(
+        crate::pki::channel(stack.accounts_port, crate::pki::ClientCert::Client, Some(&token)).await,
+    );
+    let read = other
         .get_debtor(pb::GetDebtorRequest {
             tenant_id: intruder.clone(),
             debtor_id: debtor_id.clone(),
@@ -482,16 +498,16 @@ async fn one_tenant_never_reads_or_changes_another_tenants_ledger() {
         .await
         .expect_err("read");
     assert_eq!(read.code(), tonic::Code::NotFound);
-    let listed = accounts
+    let listed = other
         .list_invoices(pb::ListInvoicesRequest {
-            tenant_id: intruder.clone(),
-            debtor_id,
+            tenant_id: String::new(),
+            debtor_id: debtor_id.clone(),
         })
         .await
         .expect("list")
         .into_inner();
     assert!(listed.invoices.is_empty());
-    let paid = accounts
+    let paid = other
         .record_settlement(settlement(
             &intruder,
             &invoice,
@@ -502,7 +518,7 @@ async fn one_tenant_never_reads_or_changes_another_tenants_ledger() {
         .await
         .expect_err("pay");
     assert_eq!(paid.code(), tonic::Code::NotFound);
-    let disputed = accounts
+    let disputed = other
         .open_dispute(pb::OpenDisputeRequest {
             tenant_id: intruder.clone(),
             invoice_id: invoice.invoice_id.clone(),
@@ -511,11 +527,25 @@ async fn one_tenant_never_reads_or_changes_another_tenants_ledger() {
         .await
         .expect_err("dispute");
     assert_eq!(disputed.code(), tonic::Code::NotFound);
-    let unknown = accounts
-        .get_kpis(pb::GetKpisRequest {
-            tenant_id: "nobody".into(),
-            ..Default::default()
+    let ours = accounts
+        .list_invoices(pb::ListInvoicesRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id,
         })
+        .await
+        .expect("our invoices")
+        .into_inner();
+    assert_eq!(ours.invoices.len(), 1);
+    assert_eq!(ours.invoices[0].status, pb::InvoiceStatus::Open as i32, "unpaid");
+    assert!(!ours.invoices[0].disputed, "undisputed");
+
+    // A token for a tenant that was never created reads nothing.
+    let token = stack.token(crate::pki::claims(Some("nobody"), "recobro:read"));
+    let mut nobody = AccountsServiceClient::new(
+        crate::pki::channel(stack.accounts_port, crate::pki::ClientCert::Client, Some(&token)).await,
+    );
+    let unknown = nobody
+        .get_kpis(pb::GetKpisRequest::default())
         .await
         .expect_err("unknown tenant");
     assert_eq!(unknown.code(), tonic::Code::NotFound);
@@ -537,9 +567,16 @@ async fn the_csv_import_reports_each_bad_line_and_imports_the_rest() {
             "--tenant",
             &stack.tenant,
             "--accounts",
-            &format!("http://127.0.0.1:{}", stack.accounts_port),
+            &format!("https://localhost:{}", stack.accounts_port),
         ])
         .arg(&file)
+        .env(
+            "RECOBRO_TOKEN",
+            stack.token(crate::pki::claims(Some(&stack.tenant), "recobro:write")),
+        )
+        .env("RECOBRO_CA", &crate::pki::pki().ca)
+        .env_remove("RECOBRO_CLIENT_CERT")
+        .env_remove("RECOBRO_DEV_CLIENT_CERT")
         .output()
         .expect("run recobro-import");
     let report =

@@ -15,6 +15,9 @@ use rdkafka::{ClientConfig, Message};
 use recobro_common::config::Topics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A gRPC channel over TLS with a bearer token: how every client reaches Recobro.
+pub type Grpc = recobro_common::identity::client::Authorized;
+
 pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
         .ok()
@@ -30,11 +33,21 @@ pub fn redis_url() -> String {
     env_or("REDIS_URL", "redis://127.0.0.1:16379")
 }
 
+/// A port nothing listens on, never handed out twice in this run: the OS may offer a port
+/// again once its probe listener closes, before the service that was given it binds it.
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The folder cargo put the binaries in: `target/debug`, next to this test's `deps/`.
@@ -65,6 +78,9 @@ pub struct Service {
 
 pub struct Stack {
     pub id: String,
+    /// The JWKS file the services read, and the key that signs this stack's tokens.
+    pub jwks: PathBuf,
+    pub signing: crate::pki::SigningKey,
     pub tenant: String,
     /// The test debtor's time zone: midday there now.
     pub debtor_zone: String,
@@ -74,6 +90,8 @@ pub struct Stack {
     pub accounts_port: u16,
     pub scheduling_port: u16,
     pub channels_port: u16,
+    /// Plaintext health of accounts, scheduling and channels.
+    pub health_ports: [u16; 3],
     pub http_port: u16,
     pub producer: FutureProducer,
     pub services: Vec<Service>,
@@ -167,7 +185,12 @@ impl Stack {
         let topics = Topics::with_prefix(&format!("e2e{id}."));
         create_topics(&topics).await;
         let database_url = create_database(&id).await;
+        let signing = crate::pki::SigningKey::generate();
+        let jwks = crate::pki::pki().dir.join(format!("jwks-{id}.json"));
+        crate::pki::write_jwks(&jwks, &[&signing]);
         let mut stack = Stack {
+            jwks,
+            signing,
             tenant: format!("tenant-{id}"),
             debtor_zone: zone_at_local_hour(12),
             redis_prefix: format!("e2e{id}"),
@@ -177,6 +200,7 @@ impl Stack {
             accounts_port: free_port(),
             scheduling_port: free_port(),
             channels_port: free_port(),
+            health_ports: [free_port(), free_port(), free_port()],
             http_port: free_port(),
             producer: recobro_common::kafka::producer(&brokers()).expect("producer"),
             services: Vec::new(),
@@ -212,12 +236,21 @@ impl Stack {
             .append(true)
             .open(&log)
             .expect("log file");
-        let grpc_port = match name {
-            "accounts" => self.accounts_port,
-            "scheduling" => self.scheduling_port,
-            _ => self.channels_port,
+        let (grpc_port, health_port) = match name {
+            "accounts" => (self.accounts_port, self.health_ports[0]),
+            "scheduling" => (self.scheduling_port, self.health_ports[1]),
+            _ => (self.channels_port, self.health_ports[2]),
         };
+        let pki = crate::pki::pki();
         let child = Command::new(binary)
+            // TLS with optional client certificates, and tokens from this stack's issuer.
+            .env("RECOBRO_TLS_CERT", &pki.server_cert)
+            .env("RECOBRO_TLS_KEY", &pki.server_key)
+            .env("RECOBRO_TLS_CLIENT_CA", &pki.ca)
+            .env("RECOBRO_JWKS", &self.jwks)
+            .env("RECOBRO_TOKEN_ISSUER", crate::pki::ISSUER)
+            .env("RECOBRO_TOKEN_AUDIENCE", crate::pki::AUDIENCE)
+            .env("RECOBRO_HEALTH_ADDR", format!("127.0.0.1:{health_port}"))
             .env("KAFKA_BROKERS", brokers())
             .env("REDIS_URL", redis)
             .env("DATABASE_URL", &self.database_url)
@@ -265,12 +298,16 @@ impl Stack {
             .expect("known service")
     }
 
-    pub async fn grpc(&self, port: u16) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect gRPC")
+    /// A TLS channel to `port` with a token for this stack's tenant and every scope, presenting
+    /// the test client's certificate.
+    pub async fn grpc(&self, port: u16) -> Grpc {
+        let token = self.token(crate::pki::claims(Some(&self.tenant), crate::pki::ALL_SCOPES));
+        crate::pki::channel(port, crate::pki::ClientCert::Client, Some(&token)).await
+    }
+
+    /// A token signed with this stack's key.
+    pub fn token(&self, claims: recobro_token::Claims) -> String {
+        self.signing.signer().mint(&claims).expect("mint a token")
     }
 
     pub async fn publish(&self, topic: &str, key: &str, payload: &[u8], traceparent: Option<&str>) {

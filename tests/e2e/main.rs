@@ -5,6 +5,8 @@
 mod accounts;
 mod channels;
 mod helpers;
+mod identity;
+mod pki;
 mod scheduling;
 
 use std::time::Duration;
@@ -317,6 +319,18 @@ async fn bad_events_are_parked_with_their_reason_and_do_not_block_the_next() {
     let err = accounts
         .get_debtor(pb::GetDebtorRequest {
             tenant_id: "someone-else".into(),
+            debtor_id: changed.debtor_id.clone(),
+        })
+        .await
+        .expect_err("another tenant named");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    let token = stack.token(crate::pki::claims(Some("someone-else"), "recobro:read"));
+    let mut someone_else = AccountsServiceClient::new(
+        crate::pki::channel(stack.accounts_port, crate::pki::ClientCert::Client, Some(&token)).await,
+    );
+    let err = someone_else
+        .get_debtor(pb::GetDebtorRequest {
+            tenant_id: String::new(),
             debtor_id: changed.debtor_id.clone(),
         })
         .await

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{Datelike as _, NaiveDate, Utc};
 use recobro_common::grpc::Refusal;
+use recobro_common::identity::{Caller, MethodScopes, Scope};
 use recobro_common::time;
 use recobro_proto::v1::accounts_service_server::AccountsService;
 use recobro_proto::v1::{self as pb, Money};
@@ -161,8 +162,8 @@ impl Accounts {
         Ok(state.to_proto())
     }
 
-    async fn import_one(&self, record: &pb::ImportRecord) -> Result<(), AccountsError> {
-        let tenant_id = domain::tenant("tenant_id", &record.tenant_id)?;
+    async fn import_one(&self, tenant_id: &str, record: &pb::ImportRecord) -> Result<(), AccountsError> {
+        let tenant_id = domain::tenant("tenant_id", tenant_id)?;
         if record.debtor.is_none() && record.invoice.is_none() {
             return Err(invalid("debtor", "a record needs a debtor, an invoice or both"));
         }
@@ -207,6 +208,28 @@ fn parse_date(field: &str, date: Option<&pb::Date>) -> Result<NaiveDate, Account
     domain::required_date(field, date)
 }
 
+/// The scope each method needs; the guard refuses the rest (see `recobro_common::identity`).
+pub fn method_scopes() -> MethodScopes {
+    MethodScopes::new(
+        "recobro.v1.AccountsService",
+        &[
+            ("UpsertTenant", Scope::Admin),
+            ("UpsertDebtor", Scope::Write),
+            ("GetDebtor", Scope::Read),
+            ("SetConsent", Scope::Write),
+            ("UpsertInvoice", Scope::Write),
+            ("ListInvoices", Scope::Read),
+            ("RecordSettlement", Scope::Write),
+            ("CreatePaymentPlan", Scope::Write),
+            ("RecordPromise", Scope::Write),
+            ("OpenDispute", Scope::Write),
+            ("ResolveDispute", Scope::Write),
+            ("BulkImport", Scope::Write),
+            ("GetKpis", Scope::Read),
+        ],
+    )
+}
+
 #[tonic::async_trait]
 impl AccountsService for Accounts {
     async fn upsert_tenant(
@@ -237,8 +260,11 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::UpsertDebtorRequest>,
     ) -> Result<Response<pb::GetDebtorResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = self.existing_tenant(&request.tenant_id).await?;
+        let tenant_id = self
+            .existing_tenant(&caller.tenant_for(&request.tenant_id)?)
+            .await?;
         let debtor = domain::parse_debtor_input(&tenant_id, request.debtor.as_ref())?;
         let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
         store::upsert_debtors(&mut tx, &[&debtor])
@@ -256,8 +282,9 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::GetDebtorRequest>,
     ) -> Result<Response<pb::GetDebtorResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let debtor_id = domain::uuid("debtor_id", &request.debtor_id)?;
         Ok(Response::new(self.debtor_view(&tenant_id, debtor_id).await?))
     }
@@ -266,8 +293,9 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::SetConsentRequest>,
     ) -> Result<Response<pb::ContactPoint>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let point_id = domain::uuid("point_id", &request.point_id)?;
         let consent = Consent::from_wire(request.consent)
             .ok_or_else(|| invalid("consent", "must be GRANTED or WITHDRAWN"))?;
@@ -294,8 +322,11 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::UpsertInvoiceRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = self.existing_tenant(&request.tenant_id).await?;
+        let tenant_id = self
+            .existing_tenant(&caller.tenant_for(&request.tenant_id)?)
+            .await?;
         let invoice = domain::parse_invoice_input(&tenant_id, request.invoice.as_ref())?;
         let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
         if store::debtor_in_tx(&mut tx, &tenant_id, invoice.debtor_id)
@@ -333,8 +364,9 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::ListInvoicesRequest>,
     ) -> Result<Response<pb::ListInvoicesResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let debtor_id = domain::uuid("debtor_id", &request.debtor_id)?;
         let invoices = store::invoices_of(&self.pool, &tenant_id, debtor_id)
             .await
@@ -348,8 +380,9 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::RecordSettlementRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let invoice_id = domain::uuid("invoice_id", &request.invoice_id)?;
         let (kind, reason) = match pb::SettlementKind::try_from(request.kind) {
             Ok(pb::SettlementKind::Payment) => (SettlementKind::Payment, "payment"),
@@ -398,8 +431,9 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::CreatePaymentPlanRequest>,
     ) -> Result<Response<pb::PaymentPlan>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         if request.invoice_ids.is_empty() {
             return Err(invalid("invoice_ids", "at least one invoice is required").into());
         }
@@ -504,8 +538,9 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::RecordPromiseRequest>,
     ) -> Result<Response<pb::Promise>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let invoice_id = domain::uuid("invoice_id", &request.invoice_id)?;
         let promised_date = parse_date("promised_date", request.promised_date.as_ref())?;
         let today = Utc::now().date_naive();
@@ -559,8 +594,9 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::OpenDisputeRequest>,
     ) -> Result<Response<pb::Dispute>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let invoice_id = domain::uuid("invoice_id", &request.invoice_id)?;
         let reason = request.reason.trim().to_string();
         if reason.is_empty() {
@@ -590,8 +626,9 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::ResolveDisputeRequest>,
     ) -> Result<Response<pb::Dispute>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = domain::tenant("tenant_id", &request.tenant_id)?;
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let dispute_id = domain::uuid("dispute_id", &request.dispute_id)?;
         let resolution = request.resolution.trim().to_string();
         if resolution.is_empty() {
@@ -626,10 +663,13 @@ impl AccountsService for Accounts {
         &self,
         request: Request<Streaming<pb::ImportRecord>>,
     ) -> Result<Response<pb::ImportSummary>, Status> {
+        let caller = Caller::of(&request)?;
         let mut stream = request.into_inner();
         let mut summary = pb::ImportSummary::default();
         while let Some(record) = stream.message().await? {
-            match self.import_one(&record).await {
+            // A record for another tenant stops the whole import: nothing is guessed.
+            let tenant_id = caller.tenant_for(&record.tenant_id)?;
+            match self.import_one(&tenant_id, &record).await {
                 Ok(()) => summary.accepted += 1,
                 Err(AccountsError::Refused(Refusal::InvalidArgument { field, reason })) => {
                     summary.rejected += 1;
@@ -657,8 +697,11 @@ impl AccountsService for Accounts {
         &self,
         request: Request<pb::GetKpisRequest>,
     ) -> Result<Response<pb::GetKpisResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = self.existing_tenant(&request.tenant_id).await?;
+        let tenant_id = self
+            .existing_tenant(&caller.tenant_for(&request.tenant_id)?)
+            .await?;
         let as_of = match request.as_of.as_ref() {
             Some(date) => parse_date("as_of", Some(date))?,
             None => Utc::now().date_naive(),

@@ -7,6 +7,8 @@ mod domain;
 mod error;
 mod events;
 mod grpc;
+
+pub use grpc::method_scopes;
 pub mod ingest;
 pub mod kpi;
 mod promises;
@@ -16,6 +18,7 @@ mod store;
 use std::time::Duration;
 
 use recobro_common::config::{ConfigError, Env};
+use recobro_common::identity::{IdentitySettings, Security};
 use recobro_common::kafka::Batching;
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::accounts_service_server::AccountsServiceServer;
@@ -51,6 +54,8 @@ const MIGRATIONS: &[db::Step] = &[
 /// Accounts' own settings on top of the shared ones.
 pub struct Settings {
     pub common: Config,
+    /// TLS, tokens and the health port.
+    pub identity: IdentitySettings,
     /// Days a promise to pay may run late before it counts as broken.
     pub promise_grace_days: i32,
     /// How often due promises are judged.
@@ -63,6 +68,7 @@ impl Settings {
     pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
         Ok(Settings {
             common: Config::from_env(env, "accounts", 50051)?,
+            identity: IdentitySettings::from_env(env, 50051)?,
             promise_grace_days: env.parse_or("RECOBRO_PROMISE_GRACE_DAYS", 2)?,
             promise_check: Duration::from_secs(env.parse_or("RECOBRO_PROMISE_CHECK_SECONDS", 300)?),
             ingest_batch: env.parse_or("RECOBRO_INGEST_BATCH", 2000)?,
@@ -72,7 +78,8 @@ impl Settings {
 
 pub struct Application {
     settings: Settings,
-    listener: TcpListener,
+    listeners: serve::Listeners,
+    security: Security,
     pool: sqlx::PgPool,
 }
 
@@ -84,18 +91,32 @@ pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
 
 impl Application {
     /// Connects to PostgreSQL (applying migrations) and binds the gRPC port.
+    /// Loads the TLS certificate and the issuer's keys, connects to PostgreSQL (applying
+    /// migrations) and binds the gRPC and health ports.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let security = Security::guarded(&settings.identity, grpc::method_scopes()).await?;
+        Application::build_with(settings, security).await
+    }
+
+    /// The same with the given security: `Security::Plaintext` only measures what TLS and
+    /// tokens cost (the `grpc_auth` benchmark).
+    pub async fn build_with(settings: Settings, security: Security) -> anyhow::Result<Application> {
         let pool = connect(&settings.common).await?;
-        let listener = TcpListener::bind(settings.common.grpc_addr).await?;
+        let listeners = serve::Listeners {
+            grpc: TcpListener::bind(settings.common.grpc_addr).await?,
+            health: Some(TcpListener::bind(settings.identity.health_addr).await?),
+        };
         Ok(Application {
             settings,
-            listener,
+            listeners,
+            security,
             pool,
         })
     }
 
     pub fn grpc_port(&self) -> u16 {
-        self.listener
+        self.listeners
+            .grpc
             .local_addr()
             .map(|addr| addr.port())
             .unwrap_or_default()
@@ -105,7 +126,8 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
             settings,
-            listener,
+            listeners,
+            security,
             pool,
         } = self;
         let config = &settings.common;
@@ -135,14 +157,21 @@ impl Application {
         };
         let judging = tokio::spawn(judge.run(shutdown.clone()));
         let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 2000, shutdown.clone()));
-        tracing::info!(addr = %listener.local_addr()?, "accounts serving gRPC");
+        tracing::info!(addr = %listeners.grpc.local_addr()?, "accounts serving gRPC");
         let accounts = grpc::Accounts {
             pool,
             account_events_topic: config.topics.account_events.clone(),
             promise_grace_days: settings.promise_grace_days,
         };
         let routes = tonic::service::Routes::new(AccountsServiceServer::new(accounts));
-        serve::serve(listener, routes, &["recobro.v1.AccountsService"], shutdown).await?;
+        serve::serve(
+            listeners,
+            routes,
+            &["recobro.v1.AccountsService"],
+            security,
+            shutdown,
+        )
+        .await?;
         consuming.await?;
         judging.await?;
         relaying.await?;

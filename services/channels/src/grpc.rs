@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use recobro_common::grpc::Refusal;
+use recobro_common::identity::{Caller, MethodScopes, Scope};
 use recobro_common::time;
 use recobro_proto::v1::channels_service_server::ChannelsService;
 use recobro_proto::v1::{
@@ -27,12 +28,28 @@ fn invalid(field: &str, reason: &str) -> ChannelsError {
     Refusal::invalid(field, reason).into()
 }
 
-fn tenant_and_debtor(tenant_id: &str, debtor_id: &str) -> Result<(String, Uuid), ChannelsError> {
-    if tenant_id.trim().is_empty() {
-        return Err(invalid("tenant_id", "is required"));
-    }
+/// The caller's tenant (a request naming another is refused) and the debtor asked about.
+fn tenant_and_debtor(caller: &Caller, tenant_id: &str, debtor_id: &str) -> Result<(String, Uuid), Status> {
+    let tenant_id = caller.tenant_for(tenant_id)?;
     let debtor_id = Uuid::parse_str(debtor_id.trim()).map_err(|_| invalid("debtor_id", "is not a UUID"))?;
-    Ok((tenant_id.trim().to_string(), debtor_id))
+    Ok((tenant_id, debtor_id))
+}
+
+/// The scope each method needs; the guard refuses the rest (see `recobro_common::identity`).
+pub fn method_scopes() -> MethodScopes {
+    MethodScopes::new(
+        "recobro.v1.ChannelsService",
+        &[
+            ("ListDeliveries", Scope::Read),
+            ("ExplainContacts", Scope::Read),
+            ("GetContactBudget", Scope::Read),
+            ("SendMessage", Scope::Send),
+            ("GetConversation", Scope::Read),
+            ("ListTemplates", Scope::Read),
+            ("PutTemplate", Scope::Templates),
+            ("DeleteTemplate", Scope::Templates),
+        ],
+    )
 }
 
 #[tonic::async_trait]
@@ -41,8 +58,9 @@ impl ChannelsService for Channels {
         &self,
         request: Request<ListDeliveriesRequest>,
     ) -> Result<Response<ListDeliveriesResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let (tenant_id, debtor_id) = tenant_and_debtor(&request.tenant_id, &request.debtor_id)?;
+        let (tenant_id, debtor_id) = tenant_and_debtor(&caller, &request.tenant_id, &request.debtor_id)?;
         let deliveries = store::deliveries(&self.pool, &tenant_id, debtor_id)
             .await
             .map_err(ChannelsError::from)?;
@@ -62,8 +80,9 @@ impl ChannelsService for Channels {
         &self,
         request: Request<ExplainContactsRequest>,
     ) -> Result<Response<ExplainContactsResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let (tenant_id, debtor_id) = tenant_and_debtor(&request.tenant_id, &request.debtor_id)?;
+        let (tenant_id, debtor_id) = tenant_and_debtor(&caller, &request.tenant_id, &request.debtor_id)?;
         let from = request
             .from
             .as_ref()
@@ -102,8 +121,9 @@ impl ChannelsService for Channels {
         &self,
         request: Request<GetContactBudgetRequest>,
     ) -> Result<Response<GetContactBudgetResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let (tenant_id, debtor_id) = tenant_and_debtor(&request.tenant_id, &request.debtor_id)?;
+        let (tenant_id, debtor_id) = tenant_and_debtor(&caller, &request.tenant_id, &request.debtor_id)?;
         let (zone, country, region) = store::debtor(&self.pool, &tenant_id, debtor_id)
             .await
             .map_err(ChannelsError::from)?
@@ -141,7 +161,9 @@ impl ChannelsService for Channels {
         &self,
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let key = request.idempotency_key.trim();
         if key.is_empty() {
             return Err(invalid(
@@ -149,10 +171,6 @@ impl ChannelsService for Channels {
                 "is required, so that a retried call sends once",
             )
             .into());
-        }
-        let tenant_id = request.tenant_id.trim().to_string();
-        if tenant_id.is_empty() {
-            return Err(invalid("tenant_id", "is required").into());
         }
         let debtor = request.debtor.ok_or_else(|| invalid("debtor", "is required"))?;
         let debtor_id =
@@ -270,8 +288,9 @@ impl ChannelsService for Channels {
         &self,
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::GetConversationResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let (tenant_id, debtor_id) = tenant_and_debtor(&request.tenant_id, &request.debtor_id)?;
+        let (tenant_id, debtor_id) = tenant_and_debtor(&caller, &request.tenant_id, &request.debtor_id)?;
         let rows = store::conversation(&self.pool, &tenant_id, debtor_id)
             .await
             .map_err(ChannelsError::from)?;
@@ -294,7 +313,8 @@ impl ChannelsService for Channels {
         &self,
         request: Request<pb::ListTemplatesRequest>,
     ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
-        let tenant_id = request.into_inner().tenant_id.trim().to_string();
+        let caller = Caller::of(&request)?;
+        let tenant_id = caller.tenant_for(&request.into_inner().tenant_id)?;
         let own = if tenant_id.is_empty() {
             Default::default()
         } else {
@@ -338,11 +358,10 @@ impl ChannelsService for Channels {
         &self,
         request: Request<pb::PutTemplateRequest>,
     ) -> Result<Response<pb::Template>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        let tenant_id = request.tenant_id.trim();
-        if tenant_id.is_empty() {
-            return Err(invalid("tenant_id", "is required").into());
-        }
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        let tenant_id = tenant_id.as_str();
         crate::templates::check_wording(
             &request.template_id,
             &request.language,
@@ -375,20 +394,14 @@ impl ChannelsService for Channels {
         &self,
         request: Request<pb::DeleteTemplateRequest>,
     ) -> Result<Response<pb::DeleteTemplateResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        if request.tenant_id.trim().is_empty() {
-            return Err(invalid("tenant_id", "is required").into());
-        }
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         crate::templates::check_id_and_language(&request.template_id, &request.language)
             .map_err(|(field, reason)| invalid(field, &reason))?;
-        let deleted = store::delete_template(
-            &self.pool,
-            request.tenant_id.trim(),
-            &request.template_id,
-            &request.language,
-        )
-        .await
-        .map_err(ChannelsError::from)?;
+        let deleted = store::delete_template(&self.pool, &tenant_id, &request.template_id, &request.language)
+            .await
+            .map_err(ChannelsError::from)?;
         if !deleted {
             return Err(ChannelsError::from(Refusal::not_found(format!(
                 "the tenant's wording of {:?} in {:?}",

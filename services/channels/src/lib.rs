@@ -21,6 +21,7 @@ mod webhooks;
 use std::net::SocketAddr;
 
 use recobro_common::config::{ConfigError, Env};
+use recobro_common::identity::{IdentitySettings, Security};
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::channels_service_server::ChannelsServiceServer;
 use recobro_rules::Rulebook;
@@ -69,6 +70,8 @@ pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
 
 pub struct Settings {
     pub common: Config,
+    /// TLS, tokens and the health port.
+    pub identity: IdentitySettings,
     /// Where provider webhooks arrive.
     pub http_addr: SocketAddr,
     /// The invoice id is appended to make the debtor's payment link.
@@ -128,6 +131,7 @@ impl Settings {
             })?;
         Ok(Settings {
             common,
+            identity: IdentitySettings::from_env(env, 50053)?,
             http_addr,
             payment_link_base: env.or("RECOBRO_PAYMENT_LINK_BASE", "https://pay.recobro.example/i/"),
             public_url: env.or("RECOBRO_PUBLIC_URL", "http://localhost:8080"),
@@ -218,7 +222,8 @@ impl Settings {
 
 pub struct Application {
     settings: Settings,
-    grpc: TcpListener,
+    grpc: serve::Listeners,
+    security: Security,
     http: TcpListener,
     pool: sqlx::PgPool,
     redis: redis::aio::ConnectionManager,
@@ -234,11 +239,16 @@ impl Application {
         let redis = redis::Client::open(config.redis_url.as_str())?
             .get_connection_manager()
             .await?;
-        let grpc = TcpListener::bind(config.grpc_addr).await?;
+        let security = Security::guarded(&settings.identity, grpc::method_scopes()).await?;
+        let grpc = serve::Listeners {
+            grpc: TcpListener::bind(config.grpc_addr).await?,
+            health: Some(TcpListener::bind(settings.identity.health_addr).await?),
+        };
         let http = TcpListener::bind(settings.http_addr).await?;
         Ok(Application {
             settings,
             grpc,
+            security,
             http,
             pool,
             redis,
@@ -247,7 +257,11 @@ impl Application {
     }
 
     pub fn grpc_port(&self) -> u16 {
-        self.grpc.local_addr().map(|addr| addr.port()).unwrap_or_default()
+        self.grpc
+            .grpc
+            .local_addr()
+            .map(|addr| addr.port())
+            .unwrap_or_default()
     }
 
     pub fn http_port(&self) -> u16 {
@@ -258,6 +272,7 @@ impl Application {
         let Application {
             settings,
             grpc,
+            security,
             http,
             pool,
             redis,
@@ -360,7 +375,7 @@ impl Application {
             whatsapp_verify_token: settings.whatsapp.as_ref().map(|w| w.verify_token.clone()),
             sendgrid_public_key: settings.sendgrid_webhook_key.clone(),
         });
-        tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "channels serving");
+        tracing::info!(grpc = %grpc.grpc.local_addr()?, http = %http.local_addr()?, "channels serving");
         let http_shutdown = shutdown.clone();
         let serving_http = tokio::spawn(async move {
             axum::serve(http, webhooks)
@@ -372,7 +387,7 @@ impl Application {
             pool,
             rulebook,
         }));
-        serve::serve(grpc, routes, &["recobro.v1.ChannelsService"], shutdown).await?;
+        serve::serve(grpc, routes, &["recobro.v1.ChannelsService"], security, shutdown).await?;
         serving_http.await??;
         consuming.await?;
         relaying.await?;
@@ -386,9 +401,18 @@ mod tests {
 
     use super::Settings;
 
+    /// `pairs` on top of the identity settings every service needs.
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
+        let identity = [
+            ("RECOBRO_TLS_CERT", "/tls/server.pem"),
+            ("RECOBRO_TLS_KEY", "/tls/server.key"),
+            ("RECOBRO_JWKS", "/keys/jwks.json"),
+            ("RECOBRO_TOKEN_ISSUER", "https://issuer.example"),
+            ("RECOBRO_TOKEN_AUDIENCE", "recobro"),
+        ];
+        identity
             .iter()
+            .chain(pairs)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }

@@ -1,5 +1,6 @@
-//! gRPC bootstrap: health (for Kubernetes probes), reflection, a span per call that continues
-//! the caller's trace, and graceful shutdown.
+//! gRPC bootstrap: TLS and the token guard (`identity`), health on a plaintext port of its own
+//! (for Kubernetes probes), reflection when asked for, a span per call that continues the
+//! caller's trace, and graceful shutdown.
 
 use opentelemetry::propagation::Extractor;
 use tokio::net::TcpListener;
@@ -8,6 +9,8 @@ use tonic::codegen::http;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+
+use crate::identity::{AsCaller, AuthLayer, Security, accept_tls};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,38 +19,117 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("health server: {0}")]
+    Health(String),
 }
 
-/// Serves `routes` (the service's own gRPC services) plus health and reflection on `listener`
-/// until `shutdown`, letting in-flight calls finish.
+/// The ports a service listens on: gRPC (TLS and tokens) and plaintext health for probes.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    /// Serves only `grpc.health.v1`, without TLS: kubelet's gRPC probes cannot speak TLS.
+    pub health: Option<TcpListener>,
+}
+
+/// Serves `routes` (the service's own gRPC services) with health, and reflection when the
+/// settings ask for it, until `shutdown`, letting in-flight calls finish. With
+/// `Security::Guarded` every call but health comes over TLS with a token the guard accepts.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     routes: Routes,
     service_names: &[&str],
+    security: Security,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in service_names {
         health.set_service_status(*name, ServingStatus::Serving).await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(recobro_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let routes = routes.add_service(health_service).add_service(reflection);
+    let health_only = match listeners.health {
+        Some(listener) => {
+            let routes = Routes::new(health_service.clone());
+            let stop = shutdown.clone();
+            Some(tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop.cancelled_owned()),
+            ))
+        }
+        None => None,
+    };
     let names: Vec<String> = service_names.iter().map(|name| name.to_string()).collect();
-    tonic::transport::Server::builder()
-        .trace_fn(call_span)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+    let draining = {
+        let shutdown = shutdown.clone();
+        async move {
             shutdown.cancelled().await;
             // Probes see NOT_SERVING while in-flight calls finish.
             for name in names {
                 health.set_service_status(name, ServingStatus::NotServing).await;
             }
-        })
-        .await?;
+        }
+    };
+    let routes = routes.add_service(health_service);
+    match security {
+        Security::Guarded {
+            tls,
+            guard,
+            reflection,
+        } => {
+            let routes = if reflection {
+                let (v1, v1alpha) = reflection_services(service_names)?;
+                routes.add_service(v1).add_service(v1alpha)
+            } else {
+                routes
+            };
+            let incoming = accept_tls(listeners.grpc, tls, shutdown.clone());
+            tonic::transport::Server::builder()
+                .trace_fn(call_span)
+                .layer(AuthLayer::new(guard))
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, draining)
+                .await?;
+        }
+        Security::Plaintext(caller) => {
+            tonic::transport::Server::builder()
+                .trace_fn(call_span)
+                .layer(AsCaller(caller))
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(TcpIncoming::from(listeners.grpc), draining)
+                .await?;
+        }
+    }
+    if let Some(health_only) = health_only {
+        health_only
+            .await
+            .map_err(|err| ServeError::Health(err.to_string()))??;
+    }
     Ok(())
+}
+
+/// Reflection in both protocol versions (clients such as `ghz` speak only v1alpha), listing
+/// only the services this server serves.
+fn reflection_services(
+    service_names: &[&str],
+) -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    ServeError,
+> {
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(recobro_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        for name in service_names {
+            builder = builder.with_service_name(*name);
+        }
+        builder.with_service_name("grpc.health.v1.Health")
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
 
 fn call_span(request: &http::Request<()>) -> tracing::Span {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod grpc;
+pub mod identity;
 pub mod ids;
 pub mod kafka;
 pub mod names;

@@ -9,10 +9,12 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedHeaders;
 use rdkafka::{ClientConfig, Message};
 use recobro_common::config::{Env, ProcessEnv, Topics};
+use recobro_common::identity::client::{self, ClientTls};
 use recobro_common::{kafka, time};
 use recobro_proto::v1::channels_service_client::ChannelsServiceClient;
 use recobro_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use recobro_proto::v1::{self as pb};
+use recobro_token::{Claims, Signer};
 
 /// One invoice of the demo portfolio; `due_in_days` is negative when it is already overdue.
 struct Account {
@@ -39,13 +41,36 @@ const PORTFOLIO: &[Account] = &[
     Account { debtor: "Jorge Ramírez", kind: pb::DebtorKind::Consumer, zone: "America/Bogota", locale: "es-CO", country: "CO", number: "FE-8008", amount_minor: 380_000_00, currency: "COP", due_in_days: 30 },
 ];
 
+/// A TLS channel with a read-only token for the demo tenant, minted with the local stack's dev
+/// key (`deploy/local/pki.sh`), as a real client would get one from its issuer.
+async fn grpc(env: &impl Env, url: &str, tenant: &str) -> anyhow::Result<client::Authorized> {
+    let signer = Signer::from_pem(
+        &std::fs::read(env.required("RECOBRO_DEV_SIGNING_KEY")?)?,
+        &env.required("RECOBRO_DEV_SIGNING_KID")?,
+    )?;
+    let token = signer.mint(&Claims {
+        issuer: env.required("RECOBRO_TOKEN_ISSUER")?,
+        audience: env.required("RECOBRO_TOKEN_AUDIENCE")?,
+        subject: "recobro-demo".into(),
+        tenant_claim: env.or("RECOBRO_TENANT_CLAIM", "tenant_id"),
+        tenant: Some(tenant.to_string()),
+        scope: "recobro:read".into(),
+        lifetime: Duration::from_secs(900),
+        age: Duration::ZERO,
+        bound_to: None,
+    })?;
+    let ca = env.required("RECOBRO_DEV_CA")?;
+    let tls = ClientTls::from_files(std::path::Path::new(&ca), None)?;
+    Ok(client::connect(url, &tls, Some(&token)).await?)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let env = ProcessEnv;
     let brokers = env.or("KAFKA_BROKERS", "127.0.0.1:19092");
     let topics = Topics::with_prefix(&env.or("RECOBRO_TOPIC_PREFIX", ""));
-    let scheduling_url = env.or("RECOBRO_SCHEDULING_URL", "http://127.0.0.1:50052");
-    let channels_url = env.or("RECOBRO_CHANNELS_URL", "http://127.0.0.1:50053");
+    let scheduling_url = env.or("RECOBRO_SCHEDULING_URL", "https://localhost:50052");
+    let channels_url = env.or("RECOBRO_CHANNELS_URL", "https://localhost:50053");
     let webhooks = env.or("RECOBRO_WEBHOOKS_ADDR", "127.0.0.1:8080");
     let tenant = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
 
@@ -119,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\nreminders delivered (sandbox provider), as they happen:");
-    let mut channels = ChannelsServiceClient::connect(channels_url).await?;
+    let mut channels = ChannelsServiceClient::new(grpc(&env, &channels_url, &tenant).await?);
     let mut delivered = Vec::new();
     // Quiet for 8 s after the last delivery (or 90 s in all) means the current steps are done.
     let started = tokio::time::Instant::now();
@@ -162,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\neach invoice's ladder, in the debtor's local time:");
-    let mut scheduling = SchedulingServiceClient::connect(scheduling_url).await?;
+    let mut scheduling = SchedulingServiceClient::new(grpc(&env, &scheduling_url, &tenant).await?);
     for Account { number, .. } in PORTFOLIO {
         let invoice_id = recobro_common::ids::invoice_id(&tenant, number).to_string();
         let Ok(plan) = scheduling

@@ -3,6 +3,7 @@
 use chrono::Utc;
 use prost::Message as _;
 use recobro_common::grpc::Refusal;
+use recobro_common::identity::{Caller, MethodScopes, Scope};
 use recobro_common::time;
 use recobro_proto::v1::scheduling_service_server::SchedulingService;
 use recobro_proto::v1::{
@@ -32,19 +33,30 @@ fn invalid(field: &str, reason: &str) -> SchedulingError {
     Refusal::invalid(field, reason).into()
 }
 
+/// The scope each method needs; the guard refuses the rest (see `recobro_common::identity`).
+pub fn method_scopes() -> MethodScopes {
+    MethodScopes::new(
+        "recobro.v1.SchedulingService",
+        &[
+            ("ListReminders", Scope::Read),
+            ("PreviewSchedule", Scope::Read),
+            ("ListStrategies", Scope::Read),
+        ],
+    )
+}
+
 #[tonic::async_trait]
 impl SchedulingService for Scheduling {
     async fn list_reminders(
         &self,
         request: Request<ListRemindersRequest>,
     ) -> Result<Response<ListRemindersResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        if request.tenant_id.trim().is_empty() {
-            return Err(invalid("tenant_id", "is required").into());
-        }
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let invoice_id =
             Uuid::parse_str(request.invoice_id.trim()).map_err(|_| invalid("invoice_id", "is not a UUID"))?;
-        let (snapshot, rows) = store::reminders(&self.pool, &request.tenant_id, invoice_id)
+        let (snapshot, rows) = store::reminders(&self.pool, &tenant_id, invoice_id)
             .await
             .map_err(SchedulingError::from)?
             .ok_or_else(|| SchedulingError::from(Refusal::not_found(format!("invoice {invoice_id}"))))?;
@@ -80,7 +92,16 @@ impl SchedulingService for Scheduling {
         &self,
         request: Request<pb::PreviewScheduleRequest>,
     ) -> Result<Response<pb::PreviewScheduleResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
+        // Previews only of the caller's own invoices: an item naming another tenant is refused.
+        for item in &request.items {
+            let named = item
+                .invoice
+                .as_ref()
+                .map_or("", |invoice| invoice.tenant_id.as_str());
+            caller.tenant_for(named)?;
+        }
         let now = match request.as_of.as_ref() {
             Some(at) => time::from_timestamp(at).ok_or_else(|| invalid("as_of", "is not a valid time"))?,
             None => Utc::now(),

@@ -13,6 +13,7 @@ pub mod strategy;
 pub mod timers;
 
 use recobro_common::config::{ConfigError, Env};
+use recobro_common::identity::{IdentitySettings, Security};
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::scheduling_service_server::SchedulingServiceServer;
 use recobro_rules::Rulebook;
@@ -58,6 +59,8 @@ pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
 /// Scheduling's own settings on top of the shared ones.
 pub struct Settings {
     pub common: Config,
+    /// TLS, tokens and the health port.
+    pub identity: IdentitySettings,
     /// The operator's own window, in the debtor's local time, on top of the rule packs.
     pub window: ContactWindow,
     /// A folder of the operator's strategies (`*.toml`), added to the shipped ones.
@@ -78,6 +81,7 @@ impl Settings {
         })?;
         Ok(Settings {
             common,
+            identity: IdentitySettings::from_env(env, 50052)?,
             window,
             strategies_dir: env
                 .get("RECOBRO_STRATEGIES_DIR")
@@ -90,7 +94,8 @@ impl Settings {
 
 pub struct Application {
     settings: Settings,
-    listener: TcpListener,
+    listeners: serve::Listeners,
+    security: Security,
     pool: sqlx::PgPool,
     rulebook: Rulebook,
     strategies: strategy::Strategies,
@@ -102,11 +107,16 @@ impl Application {
         // A pack that does not parse stops the service at start, not at the first invoice.
         let rulebook = Rulebook::load(config.tenant_rules_dir.as_deref())?;
         let strategies = strategy::Strategies::load(settings.strategies_dir.as_deref())?;
+        let security = Security::guarded(&settings.identity, grpc::method_scopes()).await?;
         let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
-        let listener = TcpListener::bind(config.grpc_addr).await?;
+        let listeners = serve::Listeners {
+            grpc: TcpListener::bind(config.grpc_addr).await?,
+            health: Some(TcpListener::bind(settings.identity.health_addr).await?),
+        };
         Ok(Application {
             settings,
-            listener,
+            listeners,
+            security,
             pool,
             rulebook,
             strategies,
@@ -114,7 +124,8 @@ impl Application {
     }
 
     pub fn grpc_port(&self) -> u16 {
-        self.listener
+        self.listeners
+            .grpc
             .local_addr()
             .map(|addr| addr.port())
             .unwrap_or_default()
@@ -123,7 +134,8 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
             settings,
-            listener,
+            listeners,
+            security,
             pool,
             rulebook,
             strategies,
@@ -170,14 +182,21 @@ impl Application {
         };
         let firing = tokio::spawn(timers.run(shutdown.clone()));
         let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
-        tracing::info!(addr = %listener.local_addr()?, "scheduling serving gRPC");
+        tracing::info!(addr = %listeners.grpc.local_addr()?, "scheduling serving gRPC");
         let routes = tonic::service::Routes::new(SchedulingServiceServer::new(grpc::Scheduling {
             pool,
             strategies,
             rulebook,
             window: settings.window,
         }));
-        serve::serve(listener, routes, &["recobro.v1.SchedulingService"], shutdown).await?;
+        serve::serve(
+            listeners,
+            routes,
+            &["recobro.v1.SchedulingService"],
+            security,
+            shutdown,
+        )
+        .await?;
         consuming.await?;
         deferring.await?;
         firing.await?;

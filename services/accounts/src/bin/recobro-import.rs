@@ -2,12 +2,13 @@
 //! `AccountsService.BulkImport`, reporting every rejected row by its line. The parsing rules live
 //! in `recobro_accounts::csv_import`; this is arguments, the file, the call and the report.
 
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use recobro_accounts::csv_import;
 use recobro_common::config::{Env, ProcessEnv};
+use recobro_common::identity::client::{self, ClientTls};
 use recobro_proto::v1::accounts_service_client::AccountsServiceClient;
 
 const HELP: &str = "\
@@ -17,10 +18,17 @@ USAGE:
     recobro-import --tenant <id> [--accounts <url>] <file.csv>
 
 OPTIONS:
-    --tenant <id>      the tenant the rows belong to (required)
+    --tenant <id>      the tenant the rows belong to (required; the token's tenant)
     --accounts <url>   the accounts gRPC service; default $RECOBRO_ACCOUNTS_URL,
-                       else http://127.0.0.1:50051
+                       else https://localhost:50051
     -h, --help         this text
+
+IDENTITY (from the environment; `source deploy/local/env.sh` sets the local stack's):
+    RECOBRO_TOKEN      an access token with the recobro:write scope (required), e.g.
+                       $(target/debug/recobro-token --tenant acme --scope recobro:write)
+    RECOBRO_CA         the CA that signed the service's certificate (else RECOBRO_DEV_CA)
+    RECOBRO_CLIENT_CERT, RECOBRO_CLIENT_KEY
+                       a client certificate for mTLS (else RECOBRO_DEV_CLIENT_CERT/KEY)
 
 FILE:
     UTF-8 (\"CSV UTF-8\" in Excel), separated by commas, or by semicolons if the header
@@ -69,6 +77,13 @@ struct Args {
     file: String,
 }
 
+/// The first of these variables that is set.
+fn first_set(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|name| ProcessEnv.get(name).filter(|value| !value.trim().is_empty()))
+}
+
 enum Command {
     Help,
     Import(Args),
@@ -90,7 +105,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         tenant: tenant
             .filter(|t| !t.trim().is_empty())
             .ok_or("--tenant is required")?,
-        accounts: accounts.unwrap_or_else(|| ProcessEnv.or("RECOBRO_ACCOUNTS_URL", "http://127.0.0.1:50051")),
+        accounts: accounts
+            .unwrap_or_else(|| ProcessEnv.or("RECOBRO_ACCOUNTS_URL", "https://localhost:50051")),
         file: file.ok_or("the CSV file to import is required")?,
     }))
 }
@@ -165,10 +181,13 @@ async fn send(
     url: &str,
     records: Vec<recobro_proto::v1::ImportRecord>,
 ) -> anyhow::Result<recobro_proto::v1::ImportSummary> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .with_context(|| format!("{url} is not a valid URL"))?
-        .connect_timeout(Duration::from_secs(10))
-        .connect()
+    let token = first_set(&["RECOBRO_TOKEN"]).context("RECOBRO_TOKEN is not set (see --help)")?;
+    let ca = first_set(&["RECOBRO_CA", "RECOBRO_DEV_CA"]).context("RECOBRO_CA is not set (see --help)")?;
+    let cert = first_set(&["RECOBRO_CLIENT_CERT", "RECOBRO_DEV_CLIENT_CERT"]);
+    let key = first_set(&["RECOBRO_CLIENT_KEY", "RECOBRO_DEV_CLIENT_KEY"]);
+    let identity = cert.as_deref().map(Path::new).zip(key.as_deref().map(Path::new));
+    let tls = ClientTls::from_files(Path::new(&ca), identity)?;
+    let channel = client::connect(url, &tls, Some(&token))
         .await
         .with_context(|| format!("cannot reach the accounts service at {url}"))?;
     match AccountsServiceClient::new(channel)
