@@ -51,25 +51,12 @@ fn pki() -> anyhow::Result<Pki> {
 }
 
 fn settings(pki: &Pki, id: &str) -> anyhow::Result<Settings> {
-    let mut env: HashMap<String, String> = HashMap::from([
+    let mut env = identity_env(pki);
+    env.extend([
         ("RECOBRO_GRPC_ADDR".into(), "127.0.0.1:0".into()),
         ("RECOBRO_HEALTH_ADDR".into(), "127.0.0.1:0".into()),
         ("RECOBRO_DB_SCHEMA".into(), format!("bench_{id}")),
         ("RECOBRO_TOPIC_PREFIX".into(), format!("bench{id}.")),
-        (
-            "RECOBRO_TLS_CERT".into(),
-            pki.dir.join("server.pem").display().to_string(),
-        ),
-        (
-            "RECOBRO_TLS_KEY".into(),
-            pki.dir.join("server.key").display().to_string(),
-        ),
-        (
-            "RECOBRO_JWKS".into(),
-            pki.dir.join("jwks.json").display().to_string(),
-        ),
-        ("RECOBRO_TOKEN_ISSUER".into(), "https://issuer.bench".into()),
-        ("RECOBRO_TOKEN_AUDIENCE".into(), "recobro".into()),
     ]);
     for name in ["KAFKA_BROKERS", "DATABASE_URL"] {
         if let Ok(value) = std::env::var(name) {
@@ -220,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
     let plaintext = Security::Plaintext(as_caller);
     let (plain_p50, plain_p99) =
         measure("plaintext", &plain_id, &pki, plaintext, false, rate, seconds).await?;
-    let identity = IdentitySettings::from_env(&settings_env(&pki), 50051)?;
+    let identity = IdentitySettings::from_env(&identity_env(&pki), 50051)?;
     let guarded = Security::guarded(&identity, recobro_accounts::method_scopes()).await?;
     let (tls_p50, tls_p99) = measure("TLS and token", &tls_id, &pki, guarded, true, rate, seconds).await?;
     println!("GetDebtor at {rate}/s for {seconds} s, plaintext without token, p50 ms: {plain_p50:.2}");
@@ -235,7 +222,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn settings_env(pki: &Pki) -> HashMap<String, String> {
+/// The run's TLS files and token issuer.
+fn identity_env(pki: &Pki) -> HashMap<String, String> {
     HashMap::from([
         (
             "RECOBRO_TLS_CERT".into(),

@@ -97,6 +97,26 @@ impl IdentitySettings {
     }
 }
 
+/// Settings for unit tests of the identity module: files in `dir`, nothing optional.
+#[cfg(test)]
+pub(crate) fn for_tests(dir: &std::path::Path) -> IdentitySettings {
+    IdentitySettings {
+        tls_cert: dir.join("server.pem"),
+        tls_key: dir.join("server.key"),
+        client_ca: None,
+        client_cert_required: false,
+        keys: KeySource::File(dir.join("jwks.json")),
+        keys_ca: None,
+        issuer: "https://issuer.example".into(),
+        audience: "recobro".into(),
+        tenant_claim: "tenant_id".into(),
+        require_bound_tokens: false,
+        allow_untyped_tokens: false,
+        reflection: false,
+        health_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

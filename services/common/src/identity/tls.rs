@@ -241,21 +241,7 @@ mod tests {
     }
 
     fn settings(dir: &Path) -> IdentitySettings {
-        IdentitySettings {
-            tls_cert: dir.join("server.pem"),
-            tls_key: dir.join("server.key"),
-            client_ca: None,
-            client_cert_required: false,
-            keys: super::super::KeySource::File(dir.join("jwks.json")),
-            keys_ca: None,
-            issuer: "https://issuer.example".into(),
-            audience: "recobro".into(),
-            tenant_claim: "tenant_id".into(),
-            require_bound_tokens: false,
-            allow_untyped_tokens: false,
-            reflection: false,
-            health_addr: "127.0.0.1:0".parse().expect("addr"),
-        }
+        super::super::settings::for_tests(dir)
     }
 
     /// The certificate a client is shown by a server with this config.

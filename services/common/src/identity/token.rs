@@ -199,7 +199,6 @@ mod verifier_tests {
     use serde_json::json;
 
     use super::*;
-    use crate::identity::KeySource;
 
     /// A 2048-bit RSA key made for this test only (ring cannot generate RSA keys).
     const RSA_KEY: &str = include_str!("testdata/rsa-test.key");
@@ -238,21 +237,7 @@ mod verifier_tests {
     }
 
     async fn verifier(keys: &Keys) -> Verifier {
-        let settings = crate::identity::IdentitySettings {
-            tls_cert: PathBuf::new(),
-            tls_key: PathBuf::new(),
-            client_ca: None,
-            client_cert_required: false,
-            keys: KeySource::File(keys.dir.join("jwks.json")),
-            keys_ca: None,
-            issuer: "https://issuer.example".into(),
-            audience: "recobro".into(),
-            tenant_claim: "tenant_id".into(),
-            require_bound_tokens: false,
-            allow_untyped_tokens: false,
-            reflection: false,
-            health_addr: "127.0.0.1:0".parse().expect("addr"),
-        };
+        let settings = crate::identity::settings::for_tests(&keys.dir);
         Verifier::load(&settings).await.expect("keys load")
     }
 
