@@ -9,23 +9,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prost::Message as _;
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::message::OwnedHeaders;
 use recobro_accounts::ingest::InvoiceIngest;
 use recobro_common::config::Config;
 use recobro_common::kafka::{self, Batching};
 use recobro_common::time;
 use recobro_proto::v1 as pb;
+use recobro_testkit::setting;
 use tokio_util::sync::CancellationToken;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn event(index: usize, debtors: usize, tenant: &str) -> pb::InvoiceEvent {
     let debtor = index % debtors;
@@ -78,16 +69,12 @@ async fn main() -> anyhow::Result<()> {
     .collect();
     let config = Config::from_env(&env, "accounts", 0)?;
 
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .create()?;
-    let topics = [
-        NewTopic::new(&config.topics.erp_invoices, 6, TopicReplication::Fixed(1)),
-        NewTopic::new(&config.topics.dead_letter, 1, TopicReplication::Fixed(1)),
-    ];
-    for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
-        result.map_err(|(topic, err)| anyhow::anyhow!("create {topic}: {err}"))?;
-    }
+    let topics = &config.topics;
+    recobro_testkit::create_topics(
+        &config.kafka_brokers,
+        &[(&topics.erp_invoices, 6), (&topics.dead_letter, 1)],
+    )
+    .await?;
 
     // Publish the portfolio first: the figure is ingestion, not the ERP's publishing.
     let producer = kafka::producer(&config.kafka_brokers)?;
@@ -176,11 +163,10 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
         .execute(&pool)
         .await?;
-    admin
-        .delete_topics(
-            &[&config.topics.erp_invoices, &config.topics.dead_letter],
-            &AdminOptions::new(),
-        )
-        .await?;
+    recobro_testkit::delete_topics(
+        &config.kafka_brokers,
+        &[&config.topics.erp_invoices, &config.topics.dead_letter],
+    )
+    .await?;
     Ok(())
 }

@@ -295,15 +295,15 @@ impl ChannelsService for Channels {
             .await
             .map_err(ChannelsError::from)?;
         let mut entries = Vec::with_capacity(rows.len());
-        for (at, channel, inbound, text, status, reminder_id) in rows {
+        for row in rows {
+            let channel = store::stored_channel(&row.channel).map_err(ChannelsError::from)?;
             entries.push(pb::ConversationEntry {
-                at: Some(time::timestamp(at)),
-                channel: pb::Channel::from(store::stored_channel(&channel).map_err(ChannelsError::from)?)
-                    as i32,
-                inbound,
-                text,
-                status,
-                reminder_id: reminder_id.map(|id| id.to_string()).unwrap_or_default(),
+                at: Some(time::timestamp(row.at)),
+                channel: pb::Channel::from(channel) as i32,
+                inbound: row.inbound,
+                text: row.text,
+                status: row.status,
+                reminder_id: row.reminder_id.map(|id| id.to_string()).unwrap_or_default(),
             });
         }
         Ok(Response::new(pb::GetConversationResponse { entries }))

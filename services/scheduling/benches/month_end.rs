@@ -8,23 +8,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use recobro_common::config::Config;
 use recobro_common::{kafka, outbox};
 use recobro_scheduling::timers::Timers;
+use recobro_testkit::setting;
 use tokio_util::sync::CancellationToken;
 
 #[path = "../tests/seed/mod.rs"]
 mod seed;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -42,13 +33,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let config = Config::from_env(&env, "scheduling", 0)?;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .create()?;
-    let topic = NewTopic::new(&config.topics.reminders_due, 6, TopicReplication::Fixed(1));
-    for result in admin.create_topics(&[topic], &AdminOptions::new()).await? {
-        result.map_err(|(topic, err)| anyhow::anyhow!("create {topic}: {err}"))?;
-    }
+    recobro_testkit::create_topics(&config.kafka_brokers, &[(&config.topics.reminders_due, 6)]).await?;
     let pool = recobro_scheduling::connect(&config).await?;
     let seeding = Instant::now();
     for chunk in 0..invoices.div_ceil(10_000) {
@@ -106,8 +91,6 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
         .execute(&pool)
         .await?;
-    admin
-        .delete_topics(&[&config.topics.reminders_due], &AdminOptions::new())
-        .await?;
+    recobro_testkit::delete_topics(&config.kafka_brokers, &[&config.topics.reminders_due]).await?;
     Ok(())
 }

@@ -45,15 +45,28 @@ pub async fn record_response(
     tx.commit().await
 }
 
-/// A debtor's messages and replies, oldest first: (at, channel, inbound, text, status, reminder).
+/// One message to or from a debtor.
+#[derive(sqlx::FromRow)]
+pub struct ConversationEntry {
+    pub at: DateTime<Utc>,
+    pub channel: String,
+    pub inbound: bool,
+    pub text: String,
+    /// A delivery's status, or a reply's intent.
+    pub status: String,
+    pub reminder_id: Option<Uuid>,
+}
+
+/// A debtor's messages and replies, oldest first.
 pub async fn conversation(
     pool: &PgPool,
     tenant_id: &str,
     debtor_id: Uuid,
-) -> Result<Vec<(DateTime<Utc>, String, bool, String, String, Option<Uuid>)>, sqlx::Error> {
+) -> Result<Vec<ConversationEntry>, sqlx::Error> {
     sqlx::query_as(
         // A templated message shows its subject; free-form text, the text itself.
-        "SELECT created_at, channel, false, COALESCE(NULLIF(subject, ''), body), status, reminder_id FROM deliveries
+        "SELECT created_at AS at, channel, false AS inbound, COALESCE(NULLIF(subject, ''), body) AS text,
+                status, reminder_id FROM deliveries
          WHERE tenant_id = $1 AND debtor_id = $2
          UNION ALL
          SELECT received_at, channel, true, text, intent, reminder_id FROM responses
