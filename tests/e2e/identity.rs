@@ -654,3 +654,78 @@ async fn keys_come_from_the_issuers_https_jwks_url_trusting_a_private_ca() {
         .expect_err("a key the URL does not publish");
     assert_eq!(refused.code(), Code::Unauthenticated);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_speaks_v1_and_v1alpha_lists_only_its_own_service_and_needs_a_token() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let stack = Stack::start_configured(None, vec![("RECOBRO_GRPC_REFLECTION", "true".into())]).await;
+    let token = stack.token(claims(Some(&stack.tenant), "recobro:read"));
+    let expected = vec![
+        "grpc.health.v1.Health".to_string(),
+        "recobro.v1.ChannelsService".to_string(),
+    ];
+
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(
+        channel(stack.channels_port, ClientCert::Client, Some(&token)).await,
+    );
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1 reflection")
+        .into_inner();
+    let answer = answers.message().await.expect("answer").expect("one answer");
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("a list of services");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(names, expected);
+
+    let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(
+        channel(stack.channels_port, ClientCert::Client, Some(&token)).await,
+    );
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1alpha reflection, as ghz speaks it")
+        .into_inner();
+    let answer = answers.message().await.expect("answer").expect("one answer");
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("a list of services");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(names, expected);
+
+    // Without a token, reflection is refused like any API.
+    let mut anonymous = v1::server_reflection_client::ServerReflectionClient::new(
+        channel(stack.channels_port, ClientCert::Client, None).await,
+    );
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let refused = anonymous
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect_err("no token");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+}
