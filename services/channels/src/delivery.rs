@@ -287,7 +287,8 @@ impl Dispatcher {
                     break next;
                 }
             };
-            tracing::info!(from = %delivery.channel, to = %next.channel, %reason, "provider kept failing, trying the step's next channel");
+            // The reason stays in the delivery record: a provider's error text may name the recipient.
+            tracing::info!(reminder_id = %current.reminder_id, from = %delivery.channel, to = %next.channel, "provider kept failing, trying the step's next channel");
             self.claims
                 .reset_attempts(current.debtor_id, current.reminder_id)
                 .await

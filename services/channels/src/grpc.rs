@@ -315,13 +315,9 @@ impl ChannelsService for Channels {
     ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
         let caller = Caller::of(&request)?;
         let tenant_id = caller.tenant_for(&request.into_inner().tenant_id)?;
-        let own = if tenant_id.is_empty() {
-            Default::default()
-        } else {
-            store::tenant_wordings(&self.pool, &tenant_id)
-                .await
-                .map_err(ChannelsError::from)?
-        };
+        let own = store::tenant_wordings(&self.pool, &tenant_id)
+            .await
+            .map_err(ChannelsError::from)?;
         // The tenant's own wordings, then the shipped ones it has not reworded.
         let mut templates: Vec<pb::Template> = own
             .iter()

@@ -121,14 +121,7 @@ pub struct WhatsAppSettings {
 impl Settings {
     pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
         let common = Config::from_env(env, "channels", 50053)?;
-        let http_addr = env.or("RECOBRO_HTTP_ADDR", "0.0.0.0:8080");
-        let http_addr = http_addr
-            .parse()
-            .map_err(|err: std::net::AddrParseError| ConfigError::Invalid {
-                name: "RECOBRO_HTTP_ADDR".into(),
-                value: http_addr.clone(),
-                reason: err.to_string(),
-            })?;
+        let http_addr = env.parse_or("RECOBRO_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?;
         Ok(Settings {
             common,
             identity: IdentitySettings::from_env(env, 50053)?,

@@ -142,14 +142,10 @@ impl Config {
         service: &'static str,
         default_grpc_port: u16,
     ) -> Result<Config, ConfigError> {
-        let grpc_addr = env.or("RECOBRO_GRPC_ADDR", &format!("0.0.0.0:{default_grpc_port}"));
-        let grpc_addr = grpc_addr
-            .parse()
-            .map_err(|err: std::net::AddrParseError| ConfigError::Invalid {
-                name: "RECOBRO_GRPC_ADDR".into(),
-                value: grpc_addr.clone(),
-                reason: err.to_string(),
-            })?;
+        let grpc_addr = env.parse_or(
+            "RECOBRO_GRPC_ADDR",
+            SocketAddr::from(([0, 0, 0, 0], default_grpc_port)),
+        )?;
         Ok(Config {
             service,
             grpc_addr,

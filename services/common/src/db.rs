@@ -6,6 +6,18 @@ use std::str::FromStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+/// A column value read back strictly: a value the code does not know is corrupt data, reported
+/// as a decode error naming the column, never guessed.
+pub fn decoded<T, E>(column: &str, parsed: Result<T, E>) -> Result<T, sqlx::Error>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    parsed.map_err(|err| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(err),
+    })
+}
+
 /// One versioned migration, embedded in the binary with `include_str!`.
 pub struct Step {
     pub version: i64,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
+use recobro_common::db::decoded;
 use recobro_rules::Channel;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -17,16 +18,6 @@ pub fn reminder_id(invoice_id: Uuid, step: &str) -> Uuid {
 }
 
 /// A column's text that is not a value it may hold: reported, never guessed at.
-fn decoded<T, E>(column: &str, parsed: Result<T, E>) -> Result<T, sqlx::Error>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    parsed.map_err(|err| sqlx::Error::ColumnDecode {
-        index: column.to_string(),
-        source: Box::new(err),
-    })
-}
-
 fn decoded_channels(column: &str, names: &[String]) -> Result<Vec<Channel>, sqlx::Error> {
     names
         .iter()

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
+use recobro_common::db::decoded;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::{Contact, Debtor, Point};
 use crate::states::Consent;
 
-use super::{Tx, ensure_tenants, parse_column};
+use super::{Tx, ensure_tenants};
 
 /// Writes debtors with their contacts and points. A consent already on file is kept: an ERP
 /// re-sync never re-grants what a debtor withdrew. Each debtor's primary email and phone are
@@ -153,7 +154,7 @@ impl TryFrom<DebtorRow> for Debtor {
             tenant_id: r.tenant_id,
             external_id: r.external_id,
             name: r.name,
-            kind: parse_column("kind", &r.kind)?,
+            kind: decoded("kind", r.kind.parse())?,
             time_zone: r.time_zone,
             locale: r.locale,
             country: r.country,
@@ -216,7 +217,7 @@ pub async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid
         };
         let point = Point {
             point_id: row.point_id,
-            channel: parse_column("channel", &row.channel)?,
+            channel: decoded("channel", row.channel.parse())?,
             address: row.address,
             consent: Consent::Granted,
             source: String::new(),
@@ -231,7 +232,7 @@ pub async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid
             None => debtor.contacts.push(Contact {
                 contact_id: row.contact_id,
                 name: row.name,
-                role: parse_column("role", &row.role)?,
+                role: decoded("role", row.role.parse())?,
                 points: vec![point],
             }),
         }
@@ -272,9 +273,9 @@ pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<O
             .map(|p| {
                 Ok(Point {
                     point_id: p.point_id,
-                    channel: parse_column("channel", &p.channel)?,
+                    channel: decoded("channel", p.channel.parse())?,
                     address: p.address.clone(),
-                    consent: parse_column("consent", &p.consent)?,
+                    consent: decoded("consent", p.consent.parse())?,
                     source: p.consent_source.clone(),
                     preferred: p.preferred,
                 })
@@ -283,7 +284,7 @@ pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<O
         debtor.contacts.push(Contact {
             contact_id,
             name,
-            role: parse_column("role", &role)?,
+            role: decoded("role", role.parse())?,
             points,
         });
     }
@@ -314,7 +315,7 @@ pub async fn set_consent(
     refresh_primary_points(tx, &[debtor_id]).await?;
     let point = Point {
         point_id,
-        channel: parse_column("channel", &channel)?,
+        channel: decoded("channel", channel.parse())?,
         address,
         consent,
         source: source.to_string(),

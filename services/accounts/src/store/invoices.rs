@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use recobro_common::db::decoded;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::{Instalment, Invoice, InvoiceState};
 use crate::states::SettlementKind;
 
-use super::{Tx, parse_column};
+use super::Tx;
 
 /// Writes invoices unless what is stored is as new or newer; returns the ids that changed. An
 /// invoice already settled stays paid when the ERP resends it open.
@@ -150,7 +151,7 @@ impl StateRow {
                 currency: self.currency,
                 issue_date: self.issue_date,
                 due_date: self.due_date,
-                status: parse_column("status", &self.status)?,
+                status: decoded("status", self.status.parse())?,
                 version: self.version,
             },
             revision: self.revision,
@@ -236,7 +237,7 @@ pub async fn settlements_of(
             Ok(crate::kpi::Settlement {
                 on,
                 amount_minor,
-                kind: parse_column("kind", &kind)?,
+                kind: decoded("kind", kind.parse())?,
             })
         })
         .collect()

@@ -13,8 +13,6 @@ pub use debtors::*;
 pub use invoices::*;
 pub use portfolio::*;
 
-use std::str::FromStr;
-
 use recobro_common::outbox::Queued;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -87,16 +85,4 @@ pub async fn bump_revisions(tx: &mut Tx<'_>, invoice_ids: &[Uuid]) -> Result<(),
 /// if the change they describe commits.
 pub async fn enqueue_events(tx: &mut Tx<'_>, queued: &[Queued]) -> Result<(), sqlx::Error> {
     recobro_common::outbox::enqueue_many(tx, queued).await
-}
-
-/// A state column read strictly: a name we do not know is corrupt data, reported, never guessed.
-pub(super) fn parse_column<T>(column: &str, value: &str) -> Result<T, sqlx::Error>
-where
-    T: FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    value.parse().map_err(|err| sqlx::Error::ColumnDecode {
-        index: column.to_string(),
-        source: Box::new(err),
-    })
 }

@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use recobro_common::db::decoded;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::states::InvoiceStatus;
-
-use super::parse_column;
 
 /// An invoice as the KPIs read it.
 #[derive(sqlx::FromRow)]
@@ -52,13 +51,13 @@ pub async fn portfolio(
             .push(crate::kpi::Settlement {
                 on,
                 amount_minor,
-                kind: parse_column("kind", &kind)?,
+                kind: decoded("kind", kind.parse())?,
             });
     }
     let receivables = rows
         .into_iter()
         .map(|row| {
-            let status: InvoiceStatus = parse_column("status", &row.status)?;
+            let status: InvoiceStatus = decoded("status", row.status.parse())?;
             Ok(crate::kpi::Receivable {
                 currency: row.currency,
                 amount_minor: row.amount_minor,
@@ -84,7 +83,7 @@ pub async fn portfolio(
         .map(|(promised_date, state)| {
             Ok(crate::kpi::PromiseOutcome {
                 promised_date,
-                state: parse_column("state", &state)?,
+                state: decoded("state", state.parse())?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;

@@ -60,6 +60,5 @@ pub(super) fn status_from_name(name: &str) -> Result<DeliveryStatus, sqlx::Error
 
 /// A channel read back from our own tables: an unknown name is corrupt data, reported.
 pub fn stored_channel(name: &str) -> Result<Channel, sqlx::Error> {
-    name.parse()
-        .map_err(|err: recobro_common::UnknownChannel| sqlx::Error::Decode(err.into()))
+    recobro_common::db::decoded("channel", name.parse::<Channel>())
 }

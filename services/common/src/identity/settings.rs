@@ -59,17 +59,12 @@ impl IdentitySettings {
         } else {
             KeySource::File(keys.into())
         };
-        let health = env.or(
+        // Callers pass their fixed default gRPC port (50051-50053).
+        let health_port = grpc_port.saturating_add(1000);
+        let health_addr = env.parse_or(
             "RECOBRO_HEALTH_ADDR",
-            &format!("0.0.0.0:{}", u32::from(grpc_port) + 1000),
-        );
-        let health_addr = health
-            .parse()
-            .map_err(|err: std::net::AddrParseError| ConfigError::Invalid {
-                name: "RECOBRO_HEALTH_ADDR".into(),
-                value: health.clone(),
-                reason: err.to_string(),
-            })?;
+            SocketAddr::from(([0, 0, 0, 0], health_port)),
+        )?;
         let optional_path = |name: &str| env.get(name).filter(|v| !v.trim().is_empty()).map(PathBuf::from);
         let client_ca = optional_path("RECOBRO_TLS_CLIENT_CA");
         let client_cert_required = flag(env, "RECOBRO_TLS_CLIENT_CERT_REQUIRED")?;
