@@ -2,25 +2,24 @@
 
 use tokio_util::sync::CancellationToken;
 
-/// Returns a token cancelled on the first SIGTERM or SIGINT.
+/// Returns a token cancelled on the first SIGTERM or SIGINT. The handlers are installed before
+/// it returns (not in the spawned task), so a signal that arrives at once still drains instead
+/// of killing the process with the default action.
 pub fn on_signal() -> CancellationToken {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("install SIGINT handler");
     let token = CancellationToken::new();
     let cancel = token.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
         tracing::info!("shutdown signal received, draining");
         cancel.cancel();
     });
     token
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
 
 /// Runs `work` until it ends by itself after `shutdown`; if draining takes longer than
