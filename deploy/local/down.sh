@@ -18,10 +18,12 @@ if [ -n "$pid" ] && grep -qa 'kafka.Kafka' "/proc/$pid/cmdline" 2>/dev/null; the
 fi
 rm -f "$STACK/kafka/kafka.pid"
 
-# Redis: nothing to keep, so no save on shutdown.
-if command -v redis-cli >/dev/null && redis-cli -p "$RECOBRO_REDIS_PORT" ping >/dev/null 2>&1; then
-  say "redis: stopping"
-  redis-cli -p "$RECOBRO_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+# Redis: nothing to keep (it runs with --save ''), so SIGTERM to the pid it wrote.
+pid="$(cat "$STACK/redis/redis.pid" 2>/dev/null || true)"
+if [ -n "$pid" ] && grep -qa 'redis-server' "/proc/$pid/cmdline" 2>/dev/null; then
+  say "redis: stopping (pid $pid)"
+  kill -TERM "$pid"
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
 fi
 
 # PostgreSQL: pg_ctl refuses to run as root, hence the postgres user.

@@ -17,10 +17,22 @@ export RECOBRO_KAFKA_CONTROLLER_PORT="${RECOBRO_KAFKA_CONTROLLER_PORT:-19093}"
 export RECOBRO_REDIS_PORT="${RECOBRO_REDIS_PORT:-16379}"
 export RECOBRO_PG_PORT="${RECOBRO_PG_PORT:-15432}"
 
-# What the services read.
+# What the services read. Kafka, Redis and PostgreSQL speak TLS only and authenticate every
+# client; passwords live in files, one folder per principal (made by up.sh):
+#   $RECOBRO_STACK_SECRETS/<principal>/{kafka-password,postgres-password,redis-password}
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$RECOBRO_KAFKA_PORT}"
-export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$RECOBRO_REDIS_PORT}"
-export DATABASE_URL="${DATABASE_URL:-postgres://recobro:recobro@127.0.0.1:$RECOBRO_PG_PORT/recobro}"
+export REDIS_URL="${REDIS_URL:-rediss://127.0.0.1:$RECOBRO_REDIS_PORT}"
+export DATABASE_URL="${DATABASE_URL:-postgres://recobro@127.0.0.1:$RECOBRO_PG_PORT/recobro}"
+export RECOBRO_STACK_SECRETS="${RECOBRO_STACK_SECRETS:-$RECOBRO_STACK_DIR/secrets}"
+# A shell, the tests, benchmarks and tools act as the stack's administrator (Kafka super user,
+# Redis admin, PostgreSQL superuser). services.sh and the end-to-end tests run each service as
+# its own principal instead: RECOBRO_SECRETS_DIR=$RECOBRO_STACK_SECRETS/<service> and
+# RECOBRO_{KAFKA,REDIS,DATABASE}_USER(NAME)=<service>.
+export RECOBRO_SECRETS_DIR="${RECOBRO_SECRETS_DIR:-$RECOBRO_STACK_SECRETS/admin}"
+export RECOBRO_KAFKA_USERNAME="${RECOBRO_KAFKA_USERNAME:-admin}"
+export RECOBRO_REDIS_USERNAME="${RECOBRO_REDIS_USERNAME:-admin}"
+# The demo's ERP connector publishes as erp-demo, which may write only its tenant's topic.
+export RECOBRO_DEMO_CONNECTOR_PASSWORD_FILE="${RECOBRO_DEMO_CONNECTOR_PASSWORD_FILE:-$RECOBRO_STACK_SECRETS/erp-demo/kafka-password}"
 
 # Identity: TLS on every gRPC port and OAuth2 access tokens are always on. pki.sh (run by up.sh)
 # makes a dev CA, certificates and a token signing key in $RECOBRO_PKI_DIR; see README.md.
@@ -32,6 +44,10 @@ export RECOBRO_JWKS="${RECOBRO_JWKS:-$RECOBRO_PKI_DIR/jwks.json}"
 export RECOBRO_TOKEN_ISSUER="${RECOBRO_TOKEN_ISSUER:-https://recobro.local/dev}"
 export RECOBRO_TOKEN_AUDIENCE="${RECOBRO_TOKEN_AUDIENCE:-recobro}"
 export RECOBRO_GRPC_REFLECTION="${RECOBRO_GRPC_REFLECTION:-true}"
+# The dev CA signs the broker's, Redis's and PostgreSQL's certificates too.
+export RECOBRO_KAFKA_CA="${RECOBRO_KAFKA_CA:-$RECOBRO_PKI_DIR/ca.pem}"
+export RECOBRO_REDIS_CA="${RECOBRO_REDIS_CA:-$RECOBRO_PKI_DIR/ca.pem}"
+export RECOBRO_DATABASE_CA="${RECOBRO_DATABASE_CA:-$RECOBRO_PKI_DIR/ca.pem}"
 # What clients use (recobro-token, tests, grpcurl examples): the dev CA and a client certificate.
 export RECOBRO_DEV_CA="${RECOBRO_DEV_CA:-$RECOBRO_PKI_DIR/ca.pem}"
 export RECOBRO_DEV_CLIENT_CERT="${RECOBRO_DEV_CLIENT_CERT:-$RECOBRO_PKI_DIR/client.pem}"

@@ -6,6 +6,9 @@
 #                               the Kubernetes service names), serverAuth, 1 year
 #   client.pem, client.key      client certificate CN=recobro-dev-client, clientAuth, 1 year
 #   client2.pem, client2.key    client certificate CN=recobro-dev-client-2 (tests of bound tokens)
+#   broker.pem, broker.key      the Kafka broker's certificate, CN=recobro-kafka-broker, the server
+#                               names above, serverAuth and clientAuth (the broker is the client of
+#                               its own controller listener, which requires a certificate)
 #   signing.key                 access-token signing key (EC P-256, ES256)
 #   signing.kid                 its key id: dev-<first 16 hex digits of SHA-256(public key DER)>
 #   jwks.json                   its public key as a JWK Set, what the services verify tokens with
@@ -46,6 +49,9 @@ cnf="$tmp/openssl.cnf"
   printf 'keyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n'
   printf '[server_ext]\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\n'
   printf 'extendedKeyUsage = serverAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n'
+  printf 'subjectAltName = @server_san\n'
+  printf '[broker_ext]\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\n'
+  printf 'extendedKeyUsage = serverAuth, clientAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n'
   printf 'subjectAltName = @server_san\n'
   printf '[client_ext]\nbasicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature\n'
   printf 'extendedKeyUsage = clientAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n'
@@ -96,7 +102,7 @@ leaf() {
      [ "$(openssl x509 -in "$name.pem" -noout -subject -nameopt multiline 2>/dev/null |
           sed -n 's/^ *commonName *= *//p')" != "$cn" ]; then
     ok=
-  elif [ "$ext" = server_ext ]; then
+  elif [ "$ext" = server_ext ] || [ "$ext" = broker_ext ]; then
     # A certificate from an older version of this script may lack a name added since.
     for h in "${SERVER_DNS[@]}"; do
       [[ "$(openssl x509 -in "$name.pem" -noout -checkhost "$h")" == *'does match'* ]] || ok=
@@ -121,8 +127,9 @@ leaf() {
 leaf server  recobro-services     server_ext sslserver
 leaf client  recobro-dev-client   client_ext sslclient
 leaf client2 recobro-dev-client-2 client_ext sslclient
+leaf broker  recobro-kafka-broker broker_ext sslserver
 
-openssl verify -x509_strict -CAfile ca.pem server.pem client.pem client2.pem >/dev/null ||
+openssl verify -x509_strict -CAfile ca.pem server.pem client.pem client2.pem broker.pem >/dev/null ||
   { say "the certificates do not verify against ca.pem"; exit 1; }
 
 # ---------------------------------------------------------------- token signing key and JWKS
@@ -148,6 +155,6 @@ for f in jwks.json signing.kid; do
   fi
 done
 
-chmod 600 ca.key server.key client.key client2.key signing.key
+chmod 600 ca.key server.key client.key client2.key broker.key signing.key
 chmod 755 "$PKI"
 say "ready in $PKI (kid $kid)"

@@ -17,7 +17,14 @@ start() {
     echo "[services] $name already running (pid $pid)"
     return
   fi
-  nohup "$REPO/target/debug/recobro-$name" >"$dir/$name.log" 2>&1 &
+  # Each service as its own principal: its Kafka user, PostgreSQL role and Redis user, with the
+  # passwords in its own folder. Its schema is migrated first by its owner role.
+  RECOBRO_SECRETS_DIR="$RECOBRO_STACK_SECRETS/$name-owner" RECOBRO_DATABASE_USER="${name}_owner" \
+    "$REPO/target/debug/recobro-$name" migrate >"$dir/$name.log" 2>&1 \
+    || { echo "[services] recobro-$name migrate failed:" >&2; tail -n 20 "$dir/$name.log" >&2; exit 1; }
+  RECOBRO_SECRETS_DIR="$RECOBRO_STACK_SECRETS/$name" RECOBRO_KAFKA_USERNAME="$name" \
+    RECOBRO_DATABASE_USER="$name" RECOBRO_REDIS_USERNAME="$name" \
+    nohup "$REPO/target/debug/recobro-$name" >>"$dir/$name.log" 2>&1 &
   echo $! >"$dir/$name.pid"
   for _ in $(seq 1 150); do
     port_open "$port" && { echo "[services] $name up on :$port (log: $dir/$name.log)"; return; }
@@ -42,7 +49,11 @@ stop() {
 
 case "${1:-}" in
   # pki.sh is idempotent (≈1 s): it makes sure the certificates exist and are not about to expire.
-  start) bash "$here/pki.sh" >/dev/null; start accounts 50051; start scheduling 50052; start channels 50053 ;;
+  start)
+    bash "$here/pki.sh" >/dev/null
+    # The services' topics and consumer groups, as the admin principal grants them.
+    "$REPO/target/debug/recobro-stack" grant
+    start accounts 50051; start scheduling 50052; start channels 50053 ;;
   stop) stop channels; stop scheduling; stop accounts ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

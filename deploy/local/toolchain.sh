@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what building Recobro needs and a fresh machine may lack: a C toolchain and zlib
+# Installs what building Recobro needs and a fresh machine may lack: a C toolchain, zlib and OpenSSL
 # for librdkafka (built from source by the rdkafka crate), Java and Maven for the Kafka broker,
 # and Rust itself. Fast when everything is already there.
 set -euo pipefail
@@ -9,6 +9,8 @@ command -v cc >/dev/null || missing+=(build-essential)
 command -v make >/dev/null || missing+=(make)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+# OpenSSL headers: librdkafka speaks SASL_SSL (SCRAM-SHA-512) to the broker with the system libssl.
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 command -v java >/dev/null || missing+=(default-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v curl >/dev/null || missing+=(curl)

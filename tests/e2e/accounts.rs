@@ -621,7 +621,7 @@ async fn an_erp_credit_note_sent_twice_is_applied_once() {
     let account_events = stack.follow(&stack.topics.account_events);
     let mut issued = crate::invoice_event(&stack, "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&issued), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&issued), None)
         .await;
     issued.event_id = "evt-2".into();
     issued.kind = pb::InvoiceEventKind::CreditNote as i32;
@@ -633,7 +633,7 @@ async fn an_erp_credit_note_sent_twice_is_applied_once() {
     for event_id in ["evt-2", "evt-3"] {
         issued.event_id = event_id.into();
         stack
-            .publish(&stack.topics.erp_invoices, "D-1", &encode(&issued), None)
+            .publish(&stack.erp_topic, "D-1", &encode(&issued), None)
             .await;
     }
     let mut last = None;

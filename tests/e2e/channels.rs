@@ -124,7 +124,7 @@ async fn sms_goes_out_through_twilio_and_signed_callbacks_and_replies_come_back(
     debtor.email.clear();
     debtor.phone = "+15551230001".into();
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&event), None)
         .await;
     let record: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
     assert_eq!(
@@ -283,7 +283,7 @@ async fn a_provider_that_keeps_failing_is_given_up_on_and_the_contact_given_back
     debtor.email = "cartera@busy.sandbox.invalid".into();
     debtor.phone.clear();
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&event), None)
         .await;
     let record: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
     assert_eq!(record.status(), pb::DeliveryStatus::Failed, "{record:?}");
@@ -316,7 +316,7 @@ async fn one_click_unsubscribe_withdraws_email_consent() {
     let responses = stack.follow(&stack.topics.responses);
     let event = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&event), None)
         .await;
     let sent: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
     let (status, body) =
@@ -375,7 +375,7 @@ fn sendgrid(base: String) -> Vec<(&'static str, String)> {
 
 /// `count` email reminders, each for a debtor of its own, all allowed now.
 async fn publish_email_reminders(stack: &Stack, count: usize) {
-    let producer = recobro_common::kafka::producer(&crate::helpers::brokers()).expect("producer");
+    let producer = recobro_common::kafka::producer(&crate::helpers::kafka_admin()).expect("producer");
     let today = chrono::Utc::now().date_naive();
     let mut pending = Vec::with_capacity(count);
     for n in 0..count {
@@ -654,7 +654,7 @@ async fn a_signed_bounce_fails_the_delivery_and_withdraws_the_address() {
     let deliveries = stack.follow(&stack.topics.deliveries);
     let first = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&first), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&first), None)
         .await;
     let sent: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
     assert_eq!(
@@ -722,7 +722,7 @@ async fn a_signed_bounce_fails_the_delivery_and_withdraws_the_address() {
     // The address is withdrawn: the next reminder is suppressed, not sent.
     let second = invoice_of(&stack, "F-2", "evt-2", pb::InvoiceEventKind::Issued, 1, -10);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&second), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&second), None)
         .await;
     let next: pb::DeliveryRecord = deliveries
         .find(HOP, |r| {
@@ -746,7 +746,7 @@ async fn when_email_keeps_failing_the_steps_next_channel_is_used() {
     // The overdue step goes by email, else SMS; the email provider is down.
     event.debtor.as_mut().expect("debtor").email = "cartera@busy.sandbox.invalid".into();
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&event), None)
         .await;
     let record: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
     assert_eq!(

@@ -6,12 +6,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message};
 use recobro_common::config::Topics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -25,13 +23,23 @@ pub fn env_or(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-pub fn brokers() -> String {
-    env_or("KAFKA_BROKERS", "127.0.0.1:19092")
+/// The broker as the local stack's `admin` principal (deploy/local/env.sh): it makes each
+/// stack's topics and ACLs, and plays the tests' side of Kafka.
+pub fn kafka_admin() -> recobro_common::kafka::KafkaSettings {
+    recobro_testkit::kafka().expect("Kafka settings (source deploy/local/env.sh)")
 }
 
 pub fn redis_url() -> String {
-    env_or("REDIS_URL", "redis://127.0.0.1:16379")
+    env_or("REDIS_URL", "rediss://127.0.0.1:16379")
 }
+
+/// Where the local stack keeps a principal's credential files (`deploy/local/up.sh`).
+pub fn secrets_of(principal: &str) -> PathBuf {
+    PathBuf::from(env_or("RECOBRO_STACK_SECRETS", ".stack/secrets")).join(principal)
+}
+
+/// The ERP connector principal the tests publish as (made by `deploy/local/up.sh`).
+pub const TEST_CONNECTOR: &str = "erp-test";
 
 /// A port nothing listens on, never handed out twice in this run: the OS may offer a port
 /// again once its probe listener closes, before the service that was given it binds it.
@@ -74,6 +82,8 @@ pub struct Service {
     pub name: &'static str,
     pub child: Child,
     pub log: PathBuf,
+    /// Where this run of the service starts in its (appended) log.
+    log_start: u64,
 }
 
 pub struct Stack {
@@ -85,6 +95,8 @@ pub struct Stack {
     /// The test debtor's time zone: midday there now.
     pub debtor_zone: String,
     pub topics: Topics,
+    /// This stack's tenant's ERP topic, which only [`TEST_CONNECTOR`] may write.
+    pub erp_topic: String,
     pub redis_prefix: String,
     pub database_url: String,
     pub accounts_port: u16,
@@ -116,7 +128,7 @@ pub fn zone_at_local_hour(local_hour: i64) -> String {
     }
 }
 
-/// A TCP relay to Redis that a test can cut and restore, to play an outage.
+/// A TCP relay to Redis that a test can cut and restore, to play an outage (TLS passes through).
 pub struct RedisRelay {
     pub port: u16,
     up: tokio::sync::watch::Sender<bool>,
@@ -129,7 +141,7 @@ impl RedisRelay {
             .expect("bind relay");
         let port = listener.local_addr().expect("addr").port();
         let target = redis_url()
-            .trim_start_matches("redis://")
+            .trim_start_matches("rediss://")
             .trim_end_matches('/')
             .to_string();
         let (up, watch) = tokio::sync::watch::channel(true);
@@ -183,7 +195,16 @@ impl Stack {
     ) -> Stack {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let topics = Topics::with_prefix(&format!("e2e{id}."));
-        create_topics(&topics).await;
+        let tenant = format!("tenant-{id}");
+        let erp_topic = topics.erp_invoices_of(&tenant);
+        create_topics(&topics, &erp_topic).await;
+        // What production grants, for this stack's prefix: each service its own topics and
+        // groups, the connector its tenant's topic.
+        let mut acls = recobro_testkit::acl::services(&topics);
+        acls.extend(recobro_testkit::acl::connector(&topics, TEST_CONNECTOR, &tenant));
+        recobro_testkit::grant(&kafka_admin(), &acls)
+            .await
+            .expect("grant the stack's ACLs");
         let database_url = create_database(&id).await;
         let signing = crate::pki::SigningKey::generate();
         let jwks = crate::pki::pki().dir.join(format!("jwks-{id}.json"));
@@ -191,9 +212,10 @@ impl Stack {
         let mut stack = Stack {
             jwks,
             signing,
-            tenant: format!("tenant-{id}"),
+            tenant,
+            erp_topic,
             debtor_zone: zone_at_local_hour(12),
-            redis_prefix: format!("e2e{id}"),
+            redis_prefix: format!("channels:e2e{id}"),
             id,
             topics,
             database_url,
@@ -202,7 +224,7 @@ impl Stack {
             channels_port: free_port(),
             health_ports: [free_port(), free_port(), free_port()],
             http_port: free_port(),
-            producer: recobro_common::kafka::producer(&brokers()).expect("producer"),
+            producer: recobro_common::kafka::producer(&kafka_admin()).expect("producer"),
             services: Vec::new(),
         };
         for name in ["accounts", "scheduling", "channels"] {
@@ -214,9 +236,23 @@ impl Stack {
             let service = stack.spawn(name, redis.unwrap_or_else(redis_url), extra);
             stack.services.push(service);
         }
-        for port in [stack.accounts_port, stack.scheduling_port, stack.channels_port] {
-            wait_for_port(port).await;
+        for service in &mut stack.services {
+            service.wait_until_serving().await;
         }
+        // Events never create tenants: the stack's tenant exists before its ERP publishes.
+        let mut accounts = recobro_proto::v1::accounts_service_client::AccountsServiceClient::new(
+            stack.grpc(stack.accounts_port).await,
+        );
+        accounts
+            .upsert_tenant(recobro_proto::v1::UpsertTenantRequest {
+                tenant: Some(recobro_proto::v1::Tenant {
+                    tenant_id: stack.tenant.clone(),
+                    name: "Acme".into(),
+                    role: recobro_proto::v1::TenantRole::Creditor as i32,
+                }),
+            })
+            .await
+            .expect("create the stack's tenant");
         stack
     }
 
@@ -236,12 +272,14 @@ impl Stack {
             .append(true)
             .open(&log)
             .expect("log file");
+        let log_start = out.metadata().expect("log file").len();
         let (grpc_port, health_port) = match name {
             "accounts" => (self.accounts_port, self.health_ports[0]),
             "scheduling" => (self.scheduling_port, self.health_ports[1]),
             _ => (self.channels_port, self.health_ports[2]),
         };
         let pki = crate::pki::pki();
+        migrate(&binary, name, &self.database_url, &out);
         let child = Command::new(binary)
             // TLS with optional client certificates, and tokens from this stack's issuer.
             .env("RECOBRO_TLS_CERT", &pki.server_cert)
@@ -251,7 +289,11 @@ impl Stack {
             .env("RECOBRO_TOKEN_ISSUER", crate::pki::ISSUER)
             .env("RECOBRO_TOKEN_AUDIENCE", crate::pki::AUDIENCE)
             .env("RECOBRO_HEALTH_ADDR", format!("127.0.0.1:{health_port}"))
-            .env("KAFKA_BROKERS", brokers())
+            // Each service as its own Kafka principal, PostgreSQL role and Redis user.
+            .env("RECOBRO_SECRETS_DIR", secrets_of(name))
+            .env("RECOBRO_KAFKA_USERNAME", name)
+            .env("RECOBRO_DATABASE_USER", name)
+            .env("RECOBRO_REDIS_USERNAME", name)
             .env("REDIS_URL", redis)
             .env("DATABASE_URL", &self.database_url)
             .env("RECOBRO_TOPIC_PREFIX", format!("e2e{}.", self.id))
@@ -275,20 +317,20 @@ impl Stack {
             .stderr(Stdio::from(out))
             .spawn()
             .expect("start the service");
-        Service { name, child, log }
+        Service {
+            name,
+            child,
+            log,
+            log_start,
+        }
     }
 
     /// Starts `name` again (after it died), with the usual settings plus `extra`.
     pub async fn restart(&mut self, name: &'static str, extra: Vec<(&'static str, String)>) {
-        let service = self.spawn(name, redis_url(), extra);
+        let mut service = self.spawn(name, redis_url(), extra);
+        service.wait_until_serving().await;
         self.services.retain(|s| s.name != name);
         self.services.push(service);
-        let port = match name {
-            "accounts" => self.accounts_port,
-            "scheduling" => self.scheduling_port,
-            _ => self.channels_port,
-        };
-        wait_for_port(port).await;
     }
 
     pub fn service(&mut self, name: &str) -> &mut Service {
@@ -303,6 +345,25 @@ impl Stack {
     pub async fn grpc(&self, port: u16) -> Grpc {
         let token = self.token(crate::pki::claims(Some(&self.tenant), crate::pki::ALL_SCOPES));
         crate::pki::channel(port, crate::pki::ClientCert::Client, Some(&token)).await
+    }
+
+    /// This stack's database as `role`, with the password in `principal`'s folder; `None` logs
+    /// in as the stack's administrator.
+    pub async fn database_as(&self, login: Option<(&str, &str)>) -> Result<sqlx::PgPool, sqlx::Error> {
+        let env = recobro_testkit::env_with(&[("DATABASE_URL", self.database_url.clone())]);
+        let mut settings =
+            recobro_common::db::DatabaseSettings::from_env(&env, "recobro").expect("database settings");
+        if let Some((role, principal)) = login {
+            settings.user = role.to_string();
+            settings.password = recobro_common::secret::Secret::new(
+                std::fs::read_to_string(secrets_of(principal).join("postgres-password"))
+                    .expect("password file"),
+            );
+        }
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(settings.connect_options()?)
+            .await
     }
 
     /// A token signed with this stack's key.
@@ -328,8 +389,8 @@ impl Stack {
 
     /// A consumer of `topic` from its beginning, in a group of its own.
     pub fn follow(&self, topic: &str) -> Follower {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
+        let consumer: StreamConsumer = kafka_admin()
+            .client_config()
             .set("group.id", format!("e2e-follower-{}", uuid::Uuid::new_v4()))
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
@@ -440,51 +501,91 @@ impl Follower {
     }
 }
 
-async fn create_topics(topics: &Topics) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .expect("admin client");
-    let new: Vec<NewTopic> = topics
-        .all()
-        .iter()
-        .map(|name| NewTopic::new(name, 3, TopicReplication::Fixed(1)))
-        .collect();
-    let results = admin
-        .create_topics(&new, &AdminOptions::new())
+async fn create_topics(topics: &Topics, erp_topic: &str) {
+    let mut all: Vec<(&str, i32)> = topics.all().iter().map(|name| (*name, 3)).collect();
+    all.push((erp_topic, 3));
+    recobro_testkit::create_topics(&kafka_admin(), &all)
         .await
         .expect("create topics");
-    for result in results {
-        result.expect("topic created");
-    }
 }
 
+/// `recobro-<name> migrate`, as the schema's owner role: what a Kubernetes Job does before the
+/// service starts (the service's own role may not change the schema).
+fn migrate(binary: &std::path::Path, name: &str, database_url: &str, log: &std::fs::File) {
+    let status = Command::new(binary)
+        .arg("migrate")
+        .env("RECOBRO_SECRETS_DIR", secrets_of(&format!("{name}-owner")))
+        .env("RECOBRO_DATABASE_USER", format!("{name}_owner"))
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "info")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::from(log.try_clone().expect("log file")))
+        .stderr(Stdio::from(log.try_clone().expect("log file")))
+        .status()
+        .expect("run the migrate command");
+    assert!(status.success(), "recobro-{name} migrate failed: {status}");
+}
+
+/// A database of this stack's own, provisioned like production's: a schema per service owned
+/// by its `_owner` role, its runtime role limited to rows (deploy/postgres/schemas.sql).
 async fn create_database(id: &str) -> String {
-    let url = env_or(
-        "DATABASE_URL",
-        "postgres://recobro:recobro@127.0.0.1:15432/recobro",
-    );
-    let admin = sqlx::PgPool::connect(&url)
-        .await
-        .expect("connect PostgreSQL (is the local stack up?)");
+    let admin_settings =
+        recobro_common::db::DatabaseSettings::from_env(&recobro_common::config::ProcessEnv, "recobro")
+            .expect("PostgreSQL settings (source deploy/local/env.sh)");
+    let connect = |settings: &recobro_common::db::DatabaseSettings| {
+        let options = settings.connect_options().expect("PostgreSQL options");
+        async move {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .expect("connect PostgreSQL as the administrator (is the local stack up?)")
+        }
+    };
+    let admin = connect(&admin_settings).await;
     let name = format!("e2e_{id}");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&admin)
         .await
         .expect("create database");
     admin.close().await;
-    let (base, _) = url.rsplit_once('/').expect("database URL ends with /dbname");
-    format!("{base}/{name}")
+    let (base, query) = match admin_settings.url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_settings.url.as_str(), String::new()),
+    };
+    let (base, _) = base.rsplit_once('/').expect("database URL ends with /dbname");
+    let url = format!("{base}/{name}{query}");
+    let in_new = recobro_common::db::DatabaseSettings {
+        url: url.clone(),
+        ..admin_settings
+    };
+    let admin = connect(&in_new).await;
+    sqlx::raw_sql(include_str!("../../deploy/postgres/schemas.sql"))
+        .execute(&admin)
+        .await
+        .expect("provision the schemas");
+    admin.close().await;
+    url
 }
 
-async fn wait_for_port(port: u16) {
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
+impl Service {
+    /// Waits for this process's own "serving" line. Probing the port is not enough: a connect
+    /// to a free port in the ephemeral range can connect to itself, and a signal sent before the
+    /// service installs its handlers kills it outright.
+    async fn wait_until_serving(&mut self) {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                panic!("{} exited with {status} while starting", self.name);
+            }
+            let log = std::fs::read(&self.log).unwrap_or_default();
+            let run = log.get(self.log_start as usize..).unwrap_or_default();
+            if String::from_utf8_lossy(run).contains(" serving") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        panic!("{} did not say it serves within 30 s", self.name);
     }
-    panic!("nothing listens on port {port} after 30 s");
 }
 
 /// A minimal HTTP/1.1 POST of a JSON body; returns (status, body).

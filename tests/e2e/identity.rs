@@ -290,9 +290,7 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
 
 /// Rows per table in the three services' schemas: what a refused call must leave unchanged.
 async fn table_sizes(stack: &Stack) -> BTreeMap<String, i64> {
-    let pool = sqlx::PgPool::connect(&stack.database_url)
-        .await
-        .expect("database");
+    let pool = stack.database_as(None).await.expect("database");
     let tables: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_schema::text, table_name::text FROM information_schema.tables
          WHERE table_schema IN ('accounts', 'scheduling', 'channels') AND table_type = 'BASE TABLE'",

@@ -8,6 +8,7 @@ mod helpers;
 mod identity;
 mod pki;
 mod scheduling;
+mod trust;
 
 use std::time::Duration;
 
@@ -97,12 +98,7 @@ async fn one_reminder_travels_from_the_erp_to_the_debtors_reply() {
     let event = invoice_event(&stack, "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
     for _ in 0..2 {
         stack
-            .publish(
-                &stack.topics.erp_invoices,
-                "D-1",
-                &encode(&event),
-                Some(&traceparent),
-            )
+            .publish(&stack.erp_topic, "D-1", &encode(&event), Some(&traceparent))
             .await;
     }
 
@@ -260,7 +256,7 @@ async fn bad_events_are_parked_with_their_reason_and_do_not_block_the_next() {
     let account_events = stack.follow(&stack.topics.account_events);
 
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", b"\xff\xfenot protobuf", None)
+        .publish(&stack.erp_topic, "D-1", b"\xff\xfenot protobuf", None)
         .await;
     let mut bad_currency = invoice_event(&stack, "evt-bad", pb::InvoiceEventKind::Issued, 1, 5);
     bad_currency
@@ -270,12 +266,10 @@ async fn bad_events_are_parked_with_their_reason_and_do_not_block_the_next() {
         .expect("amount")
         .currency = "PESOS".into();
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&bad_currency), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&bad_currency), None)
         .await;
     let good = invoice_event(&stack, "evt-good", pb::InvoiceEventKind::Issued, 1, 5);
-    stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&good), None)
-        .await;
+    stack.publish(&stack.erp_topic, "D-1", &encode(&good), None).await;
 
     let first = dead_letters.find(HOP, |_| true).await;
     assert!(
@@ -284,10 +278,7 @@ async fn bad_events_are_parked_with_their_reason_and_do_not_block_the_next() {
             .expect("reason")
             .contains("not a recobro.v1.InvoiceEvent")
     );
-    assert_eq!(
-        first.header("recobro-dlq-topic"),
-        Some(stack.topics.erp_invoices.as_str())
-    );
+    assert_eq!(first.header("recobro-dlq-topic"), Some(stack.erp_topic.as_str()));
     assert_eq!(
         first.payload, b"\xff\xfenot protobuf",
         "the original bytes are kept"
@@ -345,16 +336,14 @@ async fn payment_stops_the_ladder_and_an_older_update_cannot_reopen_it() {
 
     let issued = invoice_event(&stack, "evt-1", pb::InvoiceEventKind::Issued, 1, 20);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&issued), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&issued), None)
         .await;
     let paid = invoice_event(&stack, "evt-2", pb::InvoiceEventKind::Paid, 2, 20);
-    stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&paid), None)
-        .await;
+    stack.publish(&stack.erp_topic, "D-1", &encode(&paid), None).await;
     // Arrives late, from before the payment.
     let stale = invoice_event(&stack, "evt-3", pb::InvoiceEventKind::Updated, 1, 20);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&stale), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&stale), None)
         .await;
 
     let first: pb::AccountEvent = account_events.find(HOP, |_| true).await.decode();
@@ -440,7 +429,7 @@ async fn a_second_reminder_the_same_day_is_deferred_until_the_budget_allows() {
             -10,
         );
         stack
-            .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+            .publish(&stack.erp_topic, "D-1", &encode(&event), None)
             .await;
     }
     let first: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
@@ -537,7 +526,7 @@ async fn an_opt_out_reply_stops_that_channel_at_once() {
     let responses = stack.follow(&stack.topics.responses);
     let first = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&first), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&first), None)
         .await;
     let sent: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
     assert_eq!(sent.status(), pb::DeliveryStatus::Sent);
@@ -553,7 +542,7 @@ async fn an_opt_out_reply_stops_that_channel_at_once() {
 
     let second = invoice_of(&stack, "F-2", "evt-2", pb::InvoiceEventKind::Issued, 1, -10);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&second), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&second), None)
         .await;
     let next: pb::DeliveryRecord = deliveries
         .find(HOP, |r| {
@@ -569,14 +558,14 @@ async fn an_opt_out_reply_stops_that_channel_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_nobody_is_contacted_and_nothing_is_lost() {
     let relay = RedisRelay::start().await;
-    let stack = Stack::start_with(Some(format!("redis://127.0.0.1:{}", relay.port))).await;
+    let stack = Stack::start_with(Some(format!("rediss://127.0.0.1:{}", relay.port))).await;
     let reminders = stack.follow(&stack.topics.reminders_due);
     let deliveries = stack.follow(&stack.topics.deliveries);
     relay.cut();
 
     let event = invoice_event(&stack, "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&event), None)
         .await;
     let reminder: pb::ReminderDue = reminders.find(HOP, |_| true).await.decode();
     // The reminder reached channels, but without Redis nobody is contacted.

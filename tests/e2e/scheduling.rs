@@ -97,7 +97,7 @@ async fn the_preview_is_exactly_what_is_planned_and_emitted() {
     assert_eq!(preview.reminders.len(), 5);
 
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&event), None)
         .await;
     let emitted: pb::ReminderDue = reminders.find(HOP, |_| true).await.decode();
     let stored = planned(&stack, &preview.invoice_id, |r| {
@@ -168,7 +168,7 @@ async fn large_b2b_invoices_follow_their_strategy_and_escalate_instead_of_messag
     assert_eq!(forced.previews[0].strategy_id, "standard");
 
     stack
-        .publish(&stack.topics.erp_invoices, "D-1", &encode(&event), None)
+        .publish(&stack.erp_topic, "D-1", &encode(&event), None)
         .await;
     let escalation: pb::Escalation = escalations.find(HOP, |_| true).await.decode();
     assert_eq!(

@@ -58,9 +58,18 @@ fn settings(pki: &Pki, id: &str) -> anyhow::Result<Settings> {
         ("RECOBRO_DB_SCHEMA".into(), format!("bench_{id}")),
         ("RECOBRO_TOPIC_PREFIX".into(), format!("bench{id}.")),
     ]);
-    for name in ["KAFKA_BROKERS", "DATABASE_URL"] {
-        if let Ok(value) = std::env::var(name) {
-            env.insert(name.into(), value);
+    // The local stack's addresses and admin credentials (deploy/local/env.sh); the identity
+    // settings stay the bench's own.
+    let backend = [
+        "KAFKA_",
+        "DATABASE_URL",
+        "RECOBRO_SECRETS_DIR",
+        "RECOBRO_KAFKA_",
+        "RECOBRO_DATABASE_",
+    ];
+    for (name, value) in std::env::vars() {
+        if backend.iter().any(|prefix| name.starts_with(prefix)) {
+            env.entry(name).or_insert(value);
         }
     }
     Ok(Settings::from_env(&env)?)
@@ -113,7 +122,13 @@ async fn measure(
     rate: usize,
     seconds: usize,
 ) -> anyhow::Result<(f64, f64)> {
-    let app = Application::build_with(settings(pki, id)?, security).await?;
+    let settings = settings(pki, id)?;
+    // The bench's own schema, migrated as the administrator (a service never migrates itself).
+    recobro_accounts::migrate_and_connect(&settings.common)
+        .await?
+        .close()
+        .await;
+    let app = Application::build_with(settings, security).await?;
     let port = app.grpc_port();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run(shutdown.clone()));

@@ -4,7 +4,6 @@
 //! cargo bench -p recobro-accounts --bench ingest
 //! (BENCH_EVENTS, BENCH_DEBTORS, KAFKA_BROKERS and DATABASE_URL override the defaults.)
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -56,29 +55,25 @@ async fn main() -> anyhow::Result<()> {
     let total = setting("BENCH_EVENTS", 200_000);
     let debtors = setting("BENCH_DEBTORS", 20_000);
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let env: HashMap<String, String> = [
-        ("RECOBRO_TOPIC_PREFIX".to_string(), format!("bench{id}.")),
-        ("RECOBRO_DB_SCHEMA".to_string(), format!("bench_{id}")),
-    ]
-    .into_iter()
-    .chain(
-        ["KAFKA_BROKERS", "DATABASE_URL"]
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))),
-    )
-    .collect();
+    let env = recobro_testkit::env_with(&[
+        ("RECOBRO_TOPIC_PREFIX", format!("bench{id}.")),
+        ("RECOBRO_DB_SCHEMA", format!("bench_{id}")),
+    ]);
     let config = Config::from_env(&env, "accounts", 0)?;
+    let tenant = format!("bench-{id}");
+    let erp_topic = config.topics.erp_invoices_of(&tenant);
 
     let topics = &config.topics;
-    recobro_testkit::create_topics(
-        &config.kafka_brokers,
-        &[(&topics.erp_invoices, 6), (&topics.dead_letter, 1)],
-    )
-    .await?;
+    recobro_testkit::create_topics(&config.kafka, &[(&erp_topic, 6), (&topics.dead_letter, 1)]).await?;
+    let pool = recobro_accounts::migrate_and_connect(&config).await?;
+    // Events never create tenants: the tenant exists first, as UpsertTenant would make it.
+    sqlx::query("INSERT INTO tenants (tenant_id) VALUES ($1)")
+        .bind(&tenant)
+        .execute(&pool)
+        .await?;
 
     // Publish the portfolio first: the figure is ingestion, not the ERP's publishing.
-    let producer = kafka::producer(&config.kafka_brokers)?;
-    let tenant = format!("bench-{id}");
+    let producer = kafka::producer(&config.kafka)?;
     let publishing = Instant::now();
     let mut pending = Vec::with_capacity(10_000);
     for index in 0..total {
@@ -86,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
         let key = format!("D-{}", index % debtors);
         pending.push(kafka::enqueue(
             &producer,
-            &config.topics.erp_invoices,
+            &erp_topic,
             &key,
             &event.encode_to_vec(),
             OwnedHeaders::new(),
@@ -105,16 +100,16 @@ async fn main() -> anyhow::Result<()> {
         publishing.elapsed().as_secs_f64()
     );
 
-    let pool = recobro_accounts::connect(&config).await?;
     let shutdown = CancellationToken::new();
     let consumer = kafka::consumer(
-        &config.kafka_brokers,
+        &config.kafka,
         &format!("bench{id}.accounts"),
-        &[&config.topics.erp_invoices],
+        &[&config.topics.erp_invoices_pattern()],
     )?;
     let ingest = InvoiceIngest {
         pool: pool.clone(),
         account_events_topic: config.topics.account_events.clone(),
+        topics: config.topics.clone(),
     };
     let started = Instant::now();
     let consuming = tokio::spawn(kafka::run_batch_consumer(
@@ -163,10 +158,6 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
         .execute(&pool)
         .await?;
-    recobro_testkit::delete_topics(
-        &config.kafka_brokers,
-        &[&config.topics.erp_invoices, &config.topics.dead_letter],
-    )
-    .await?;
+    recobro_testkit::delete_topics(&config.kafka, &[&erp_topic, &config.topics.dead_letter]).await?;
     Ok(())
 }

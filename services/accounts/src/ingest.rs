@@ -1,12 +1,16 @@
-//! Ingestion of ERP invoice events from `erp.invoices.v1`, a batch per transaction: validate,
-//! store idempotently (an event id is applied once; an older version never overwrites a newer
-//! one), and queue the resulting account events in the same transaction.
+//! Ingestion of ERP invoice events from each tenant's `erp.invoices.v1.<tenant id>`, a batch per
+//! transaction: validate, store idempotently (an event id is applied once; an older version never
+//! overwrites a newer one), and queue the resulting account events in the same transaction.
+//!
+//! The tenant comes from the topic, which the broker lets only that tenant's connector write: an
+//! event naming another tenant, or a tenant that was never created, is parked with the reason.
 
 use std::collections::{HashMap, HashSet};
 
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
+use recobro_common::config::Topics;
 use recobro_common::kafka::{self, BatchHandler};
 use recobro_proto::v1 as pb;
 use sqlx::PgPool;
@@ -21,6 +25,8 @@ use crate::store::{self, NewSettlement, Tx};
 pub struct InvoiceIngest {
     pub pool: PgPool,
     pub account_events_topic: String,
+    /// Names the topics, so a message's topic tells its tenant.
+    pub topics: Topics,
 }
 
 /// An event with the trace it arrived in.
@@ -29,22 +35,58 @@ pub type Traced = (InvoiceEvent, Option<String>);
 impl BatchHandler for InvoiceIngest {
     async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, String> {
         let mut rejected = Vec::new();
-        let mut events = Vec::with_capacity(messages.len());
+        let mut parsed_events = Vec::with_capacity(messages.len());
         for (index, message) in messages.iter().enumerate() {
-            let parsed = pb::InvoiceEvent::decode(message.payload().unwrap_or_default())
-                .map_err(|err| format!("not a recobro.v1.InvoiceEvent: {err}"))
-                .and_then(|raw| InvoiceEvent::parse(&raw).map_err(|err| err.to_string()));
+            let parsed = self.parse(message);
             match parsed {
-                Ok(event) => events.push((event, kafka::message_traceparent(message))),
+                Ok(event) => parsed_events.push((index, (event, kafka::message_traceparent(message)))),
                 Err(reason) => rejected.push((index, reason)),
             }
         }
+        let tenants: Vec<&str> = parsed_events
+            .iter()
+            .map(|(_, (e, _))| e.tenant_id.as_str())
+            .collect();
+        let known: HashSet<String> = store::known_tenants(&self.pool, &tenants)
+            .await
+            .map_err(|err| err.to_string())?
+            .into_iter()
+            .collect();
+        let mut events = Vec::with_capacity(parsed_events.len());
+        for (index, traced) in parsed_events {
+            if known.contains(&traced.0.tenant_id) {
+                events.push(traced);
+            } else {
+                let reason = format!(
+                    "tenant {} does not exist: create it with UpsertTenant before its ERP sends events",
+                    traced.0.tenant_id
+                );
+                rejected.push((index, reason));
+            }
+        }
         self.apply(&events).await.map_err(|err| err.to_string())?;
+        rejected.sort_by_key(|(index, _)| *index);
         Ok(rejected)
     }
 }
 
 impl InvoiceIngest {
+    /// A valid event of the tenant whose topic it came on.
+    fn parse(&self, message: &BorrowedMessage<'_>) -> Result<InvoiceEvent, String> {
+        let Some(topic_tenant) = self.topics.tenant_of_erp_topic(message.topic()) else {
+            return Err(format!("{} is not a tenant's ERP topic", message.topic()));
+        };
+        let raw = pb::InvoiceEvent::decode(message.payload().unwrap_or_default())
+            .map_err(|err| format!("not a recobro.v1.InvoiceEvent: {err}"))?;
+        if raw.tenant_id != topic_tenant {
+            return Err(format!(
+                "tenant_id {:?} is not the tenant of its topic ({topic_tenant}): a connector writes only its own tenant's events",
+                raw.tenant_id
+            ));
+        }
+        InvoiceEvent::parse(&raw).map_err(|err| err.to_string())
+    }
+
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     pub async fn apply(&self, events: &[Traced]) -> Result<(), AccountsError> {
         if events.is_empty() {

@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 pub use domain::InvoiceEvent;
 pub use error::AccountsError;
 
-const MIGRATIONS: &[db::Step] = &[
+/// This service's schema, step by step (applied by `recobro-accounts migrate`).
+pub const MIGRATIONS: &[db::Step] = &[
     db::Step {
         version: 1,
         description: "ledger",
@@ -83,10 +84,15 @@ pub struct Application {
     pool: sqlx::PgPool,
 }
 
-/// Connects with the service's schema and migrations applied; for tools and tests that drive
-/// the ledger without the service.
+/// Connects as the service's runtime role; the schema must be migrated already.
 pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
-    db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await
+    db::connect(&config.database, &config.database_schema, MIGRATIONS).await
+}
+
+/// Migrates, then connects: for tools, tests and benchmarks that run as the local stack's
+/// administrator, never for the service.
+pub async fn migrate_and_connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
+    db::migrate_and_connect(&config.database, &config.database_schema, MIGRATIONS).await
 }
 
 impl Application {
@@ -131,12 +137,16 @@ impl Application {
             pool,
         } = self;
         let config = &settings.common;
-        let producer = kafka::producer(&config.kafka_brokers)?;
+        let producer = kafka::producer(&config.kafka)?;
         let group = config.topics.consumer_group("accounts");
-        let consumer = kafka::consumer(&config.kafka_brokers, &group, &[&config.topics.erp_invoices])?;
+        // Every tenant's ERP topic, by pattern: a tenant onboarded while accounts runs is read
+        // within kafka::PATTERN_REFRESH.
+        let pattern = config.topics.erp_invoices_pattern();
+        let consumer = kafka::consumer(&config.kafka, &group, &[&pattern])?;
         let ingest = ingest::InvoiceIngest {
             pool: pool.clone(),
             account_events_topic: config.topics.account_events.clone(),
+            topics: config.topics.clone(),
         };
         let consuming = tokio::spawn(kafka::run_batch_consumer(
             consumer,

@@ -1,13 +1,9 @@
 //! The outbox against real PostgreSQL and Kafka: what is committed is published even if the
 //! process dies before publishing, and a crash after publishing repeats the same event id.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use prost::Message as _;
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
 use recobro_accounts::InvoiceEvent;
@@ -18,31 +14,21 @@ use recobro_proto::v1 as pb;
 
 async fn setup() -> (Config, sqlx::PgPool) {
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("RECOBRO_TOPIC_PREFIX".into(), format!("outbox{id}.")),
-        ("RECOBRO_DB_SCHEMA".into(), format!("outbox_{id}")),
+    let env = recobro_testkit::env_with(&[
+        ("RECOBRO_TOPIC_PREFIX", format!("outbox{id}.")),
+        ("RECOBRO_DB_SCHEMA", format!("outbox_{id}")),
     ]);
-    for name in ["KAFKA_BROKERS", "DATABASE_URL"] {
-        if let Ok(value) = std::env::var(name) {
-            env.insert(name.into(), value);
-        }
-    }
-    let config = Config::from_env(&env, "accounts", 0).expect("config");
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .create()
-        .expect("admin");
-    let topic = NewTopic::new(&config.topics.account_events, 1, TopicReplication::Fixed(1));
-    for result in admin
-        .create_topics(&[topic], &AdminOptions::new())
+    let config = Config::from_env(&env, "accounts", 0).expect("config (deploy/local/env.sh)");
+    recobro_testkit::create_topics(&config.kafka, &[(&config.topics.account_events, 1)])
         .await
-        .expect("create topic")
-    {
-        result.expect("topic created");
-    }
-    let pool = recobro_accounts::connect(&config)
+        .expect("create topic");
+    let pool = recobro_accounts::migrate_and_connect(&config)
         .await
         .expect("PostgreSQL is up (deploy/local/up.sh)");
+    sqlx::query("INSERT INTO tenants (tenant_id) VALUES ('acme')")
+        .execute(&pool)
+        .await
+        .expect("tenant");
     (config, pool)
 }
 
@@ -85,8 +71,9 @@ fn erp_event() -> pb::InvoiceEvent {
 }
 
 fn follow(config: &Config) -> StreamConsumer {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
+    let consumer: StreamConsumer = config
+        .kafka
+        .client_config()
         .set("group.id", format!("follower-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -126,6 +113,7 @@ async fn a_change_committed_before_a_crash_is_published_by_the_next_relay() {
     let ingest = InvoiceIngest {
         pool: pool.clone(),
         account_events_topic: config.topics.account_events.clone(),
+        topics: config.topics.clone(),
     };
     let event = InvoiceEvent::parse(&erp_event()).expect("valid");
     // The ledger and its event are committed together; the process "dies" before relaying.
@@ -138,7 +126,7 @@ async fn a_change_committed_before_a_crash_is_published_by_the_next_relay() {
     );
 
     // After a restart, the relay finds it and publishes it.
-    let producer = kafka::producer(&config.kafka_brokers).expect("producer");
+    let producer = kafka::producer(&config.kafka).expect("producer");
     assert_eq!(
         outbox::relay_batch(&pool, &producer, 100).await.expect("relay"),
         1
@@ -159,12 +147,13 @@ async fn a_crash_between_publish_and_commit_repeats_the_same_event_id() {
     let ingest = InvoiceIngest {
         pool: pool.clone(),
         account_events_topic: config.topics.account_events.clone(),
+        topics: config.topics.clone(),
     };
     ingest
         .apply(&[(InvoiceEvent::parse(&erp_event()).expect("valid"), None)])
         .await
         .expect("applied");
-    let producer = kafka::producer(&config.kafka_brokers).expect("producer");
+    let producer = kafka::producer(&config.kafka).expect("producer");
 
     // Publish what is queued, then "crash" before the delete commits.
     let mut tx = pool.begin().await.expect("tx");

@@ -15,9 +15,11 @@ use uuid::Uuid;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = recobro_testkit::redis_url();
+    // The local stack's admin user over TLS (deploy/local/env.sh), as the services use Redis.
+    let settings = recobro_testkit::redis_settings()?;
+    let url = settings.url.clone();
     let (host, port) = url
-        .trim_start_matches("redis://")
+        .trim_start_matches("rediss://")
         .trim_end_matches('/')
         .split_once(':')
         .map(|(h, p)| (h.to_string(), p.to_string()))
@@ -26,8 +28,8 @@ async fn main() -> anyhow::Result<()> {
     let concurrency = setting("BENCH_CONCURRENCY", 50);
     let debtors = 20_000;
 
-    let client = redis::Client::open(url.as_str())?;
-    let prefix = format!("bench-{}", Uuid::new_v4().simple());
+    let client = settings.client()?;
+    let prefix = format!("channels:bench-{}", Uuid::new_v4().simple());
     let budget = Arc::new(ContactBudget::new(
         client.get_connection_manager().await?,
         &prefix,
@@ -73,7 +75,14 @@ async fn main() -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let ours = total as f64 / seconds;
 
+    // The same connection for the reference: TLS, and the same user.
+    let mut tls = vec!["--tls".to_string()];
+    if let Some(ca) = &settings.ca {
+        tls.extend(["--cacert".to_string(), ca.display().to_string()]);
+    }
     let output = std::process::Command::new("redis-benchmark")
+        .args(&tls)
+        .args(["--user", &settings.username, "-a", settings.password.expose()])
         .args([
             "-h",
             &host,

@@ -6,7 +6,6 @@
 //! (BENCH_REMINDERS overrides the default 200,000: enough that joining the consumer group and
 //! the first batches weigh little against the steady state.)
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -26,20 +25,15 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let total = recobro_testkit::setting("BENCH_REMINDERS", 200_000);
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("RECOBRO_TOPIC_PREFIX".into(), format!("bench{id}.")),
-        ("RECOBRO_DB_SCHEMA".into(), format!("bench_{id}")),
-        ("RECOBRO_REDIS_PREFIX".into(), format!("bench{id}")),
+    let env = recobro_testkit::env_with(&[
+        ("RECOBRO_TOPIC_PREFIX", format!("bench{id}.")),
+        ("RECOBRO_DB_SCHEMA", format!("bench_{id}")),
     ]);
-    for name in ["KAFKA_BROKERS", "DATABASE_URL", "REDIS_URL"] {
-        if let Ok(value) = std::env::var(name) {
-            env.insert(name.into(), value);
-        }
-    }
     let config = Config::from_env(&env, "channels", 0)?;
+    let redis_prefix = format!("channels:bench{id}");
     let topics = &config.topics;
     recobro_testkit::create_topics(
-        &config.kafka_brokers,
+        &config.kafka,
         &[
             (&topics.reminders_due, 6),
             (&topics.deliveries, 6),
@@ -58,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
             format!("Etc/GMT+{}", -offset)
         }
     };
-    let producer = kafka::producer(&config.kafka_brokers)?;
+    let producer = kafka::producer(&config.kafka)?;
     let today = chrono::Utc::now().date_naive();
     let mut pending = Vec::with_capacity(total);
     for n in 0..total {
@@ -103,14 +97,12 @@ async fn main() -> anyhow::Result<()> {
         kafka::acknowledged(delivery).await?;
     }
 
-    let pool = recobro_channels::connect(&config).await?;
-    let redis = redis::Client::open(config.redis_url.as_str())?
-        .get_connection_manager()
-        .await?;
+    let pool = recobro_channels::migrate_and_connect(&config).await?;
+    let redis = recobro_testkit::redis().await?;
     let dispatcher = Dispatcher {
         pool: pool.clone(),
-        budget: ContactBudget::new(redis.clone(), &config.redis_prefix),
-        claims: SendClaims::new(redis, &config.redis_prefix),
+        budget: ContactBudget::new(redis.clone(), &redis_prefix),
+        claims: SendClaims::new(redis, &redis_prefix),
         rulebook: Rulebook::shipped()?,
         providers: Providers::sandbox(),
         deliveries_topic: config.topics.deliveries.clone(),
@@ -123,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let shutdown = CancellationToken::new();
     let consumer = kafka::consumer(
-        &config.kafka_brokers,
+        &config.kafka,
         &format!("bench{id}.channels"),
         &[&config.topics.reminders_due],
     )?;
@@ -171,7 +163,8 @@ async fn main() -> anyhow::Result<()> {
         total as f64 / seconds
     );
     // The run's Redis keys go too: they would outlive it by 45 days and slow the next runs.
-    let mut redis = redis::Client::open(config.redis_url.as_str())?
+    let mut redis = recobro_testkit::redis_settings()?
+        .client()?
         .get_multiplexed_async_connection()
         .await?;
     let mut cursor = 0_u64;
@@ -179,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(format!("{}:*", config.redis_prefix))
+            .arg(format!("{redis_prefix}:*"))
             .arg("COUNT")
             .arg(10_000)
             .query_async(&mut redis)
@@ -199,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
         .execute(&pool)
         .await?;
     recobro_testkit::delete_topics(
-        &config.kafka_brokers,
+        &config.kafka,
         &[
             &config.topics.reminders_due,
             &config.topics.deliveries,

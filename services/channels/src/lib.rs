@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 
 use recobro_common::config::{ConfigError, Env};
 use recobro_common::identity::{IdentitySettings, Security};
+use recobro_common::redis_client::RedisSettings;
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::channels_service_server::ChannelsServiceServer;
 use recobro_rules::Rulebook;
@@ -30,7 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ChannelsError;
 
-const MIGRATIONS: &[db::Step] = &[
+/// This service's schema, step by step (applied by `recobro-channels migrate`).
+pub const MIGRATIONS: &[db::Step] = &[
     db::Step {
         version: 1,
         description: "deliveries",
@@ -63,13 +65,24 @@ const MIGRATIONS: &[db::Step] = &[
     },
 ];
 
-/// Connects with the service's schema and migrations applied; for tools and benchmarks.
+/// Connects as the service's runtime role; the schema must be migrated already.
 pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
-    db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await
+    db::connect(&config.database, &config.database_schema, MIGRATIONS).await
+}
+
+/// Migrates, then connects: for tools, tests and benchmarks that run as the local stack's
+/// administrator, never for the service.
+pub async fn migrate_and_connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
+    db::migrate_and_connect(&config.database, &config.database_schema, MIGRATIONS).await
 }
 
 pub struct Settings {
     pub common: Config,
+    /// Where contact budgets and send claims live: channels' own Redis user, over TLS.
+    pub redis: RedisSettings,
+    /// What every Redis key starts with. The Redis ACL lets channels' user touch only keys
+    /// under `channels:` (deploy/local/up.sh), so this must start with `channels`.
+    pub redis_prefix: String,
     /// TLS, tokens and the health port.
     pub identity: IdentitySettings,
     /// Where provider webhooks arrive.
@@ -122,8 +135,18 @@ impl Settings {
     pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
         let common = Config::from_env(env, "channels", 50053)?;
         let http_addr = env.parse_or("RECOBRO_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?;
+        let redis_prefix = env.or("RECOBRO_REDIS_PREFIX", "channels");
+        if redis_prefix != "channels" && !redis_prefix.starts_with("channels:") {
+            return Err(ConfigError::Invalid {
+                name: "RECOBRO_REDIS_PREFIX".into(),
+                value: redis_prefix,
+                reason: "channels' keys live under `channels` (its Redis user may touch nothing else)".into(),
+            });
+        }
         Ok(Settings {
             common,
+            redis: RedisSettings::from_env(env, "channels")?,
+            redis_prefix,
             identity: IdentitySettings::from_env(env, 50053)?,
             http_addr,
             payment_link_base: env.or("RECOBRO_PAYMENT_LINK_BASE", "https://pay.recobro.example/i/"),
@@ -228,10 +251,8 @@ impl Application {
         let config = &settings.common;
         // A pack that does not parse stops the service at start, not at the first reminder.
         let rulebook = Rulebook::load(config.tenant_rules_dir.as_deref())?;
-        let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
-        let redis = redis::Client::open(config.redis_url.as_str())?
-            .get_connection_manager()
-            .await?;
+        let pool = connect(config).await?;
+        let redis = settings.redis.client()?.get_connection_manager().await?;
         let security = Security::guarded(&settings.identity, grpc::method_scopes()).await?;
         let grpc = serve::Listeners {
             grpc: TcpListener::bind(config.grpc_addr).await?,
@@ -272,9 +293,9 @@ impl Application {
             rulebook,
         } = self;
         let config = settings.common;
-        let producer = kafka::producer(&config.kafka_brokers)?;
+        let producer = kafka::producer(&config.kafka)?;
         let consumer = kafka::consumer(
-            &config.kafka_brokers,
+            &config.kafka,
             &config.topics.consumer_group("channels"),
             &[&config.topics.reminders_due],
         )?;
@@ -284,8 +305,8 @@ impl Application {
             .build()?;
         let dispatcher = std::sync::Arc::new(delivery::Dispatcher {
             pool: pool.clone(),
-            budget: budget::ContactBudget::new(redis.clone(), &config.redis_prefix),
-            claims: send_claim::SendClaims::new(redis.clone(), &config.redis_prefix),
+            budget: budget::ContactBudget::new(redis.clone(), &settings.redis_prefix),
+            claims: send_claim::SendClaims::new(redis.clone(), &settings.redis_prefix),
             rulebook: rulebook.clone(),
             providers: provider::Providers {
                 email: match (&settings.smtp, &settings.sendgrid) {
@@ -394,9 +415,16 @@ mod tests {
 
     use super::Settings;
 
-    /// `pairs` on top of the identity settings every service needs.
+    /// `pairs` on top of the identity settings and credential files every service needs.
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let secrets = std::env::temp_dir().join(format!("recobro-channels-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&secrets).expect("dir");
+        for file in ["kafka-password", "postgres-password", "redis-password"] {
+            std::fs::write(secrets.join(file), "pw").expect("write");
+        }
+        let secrets = secrets.display().to_string();
         let identity = [
+            ("RECOBRO_SECRETS_DIR", secrets.as_str()),
             ("RECOBRO_TLS_CERT", "/tls/server.pem"),
             ("RECOBRO_TLS_KEY", "/tls/server.key"),
             ("RECOBRO_JWKS", "/keys/jwks.json"),
@@ -408,6 +436,20 @@ mod tests {
             .chain(pairs)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn redis_keys_stay_under_channels_where_its_redis_user_may_write() {
+        assert_eq!(
+            Settings::from_env(&env(&[])).expect("settings").redis_prefix,
+            "channels"
+        );
+        let e2e = Settings::from_env(&env(&[("RECOBRO_REDIS_PREFIX", "channels:e2e1")])).expect("settings");
+        assert_eq!(e2e.redis_prefix, "channels:e2e1");
+        let Err(err) = Settings::from_env(&env(&[("RECOBRO_REDIS_PREFIX", "recobro")])) else {
+            panic!("a prefix outside channels: must be refused");
+        };
+        assert!(err.to_string().contains("RECOBRO_REDIS_PREFIX"), "{err}");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 use std::time::Duration;
 
 use recobro_channels::{Application, Settings};
+use recobro_common::cli::{self, Command};
 use recobro_common::{config::ProcessEnv, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("recobro-channels")?;
+    if cli::command(std::env::args())? == Command::Migrate {
+        return Ok(cli::migrate(&ProcessEnv, "channels", recobro_channels::MIGRATIONS).await?);
+    }
     let settings = Settings::from_env(&ProcessEnv)?;
     let drain = Duration::from_secs(settings.common.drain_seconds);
     let app = Application::build(settings).await?;

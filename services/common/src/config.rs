@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use crate::db::DatabaseSettings;
+use crate::kafka::KafkaSettings;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{name} is required")]
@@ -76,7 +79,9 @@ pub struct Topics {
     /// What every name below starts with; it doubles as the consumer groups' prefix, so
     /// isolated environments never share a group.
     pub prefix: String,
-    pub erp_invoices: String,
+    /// What every tenant's ERP topic starts with: `erp.invoices.v1.<tenant id>`. One topic per
+    /// tenant lets the broker bind a connector to its tenant (a literal ACL per topic).
+    pub erp_invoices_prefix: String,
     pub account_events: String,
     pub reminders_due: String,
     pub deliveries: String,
@@ -89,7 +94,7 @@ impl Topics {
     pub fn with_prefix(prefix: &str) -> Topics {
         Topics {
             prefix: prefix.to_string(),
-            erp_invoices: format!("{prefix}erp.invoices.v1"),
+            erp_invoices_prefix: format!("{prefix}erp.invoices.v1."),
             account_events: format!("{prefix}accounts.events.v1"),
             reminders_due: format!("{prefix}reminders.due.v1"),
             deliveries: format!("{prefix}channel.deliveries.v1"),
@@ -104,9 +109,34 @@ impl Topics {
         format!("{}recobro-{service}", self.prefix)
     }
 
-    pub fn all(&self) -> [&str; 7] {
+    /// The ERP topic of `tenant_id`.
+    pub fn erp_invoices_of(&self, tenant_id: &str) -> String {
+        format!("{}{tenant_id}", self.erp_invoices_prefix)
+    }
+
+    /// The tenant whose ERP topic `topic` is, if it is one.
+    pub fn tenant_of_erp_topic<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        topic
+            .strip_prefix(&self.erp_invoices_prefix)
+            .filter(|tenant| !tenant.is_empty())
+    }
+
+    /// Every tenant's ERP topic, as a librdkafka subscription pattern.
+    pub fn erp_invoices_pattern(&self) -> String {
+        let mut pattern = String::from("^");
+        for c in self.erp_invoices_prefix.chars() {
+            if r".^$*+?()[]{}|\".contains(c) {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push_str(".+$");
+        pattern
+    }
+
+    /// The topics that exist once per environment (tenants' ERP topics are made per tenant).
+    pub fn all(&self) -> [&str; 6] {
         [
-            &self.erp_invoices,
             &self.account_events,
             &self.reminders_due,
             &self.deliveries,
@@ -122,14 +152,11 @@ impl Topics {
 pub struct Config {
     pub service: &'static str,
     pub grpc_addr: SocketAddr,
-    pub kafka_brokers: String,
+    pub kafka: KafkaSettings,
     pub topics: Topics,
-    pub database_url: String,
+    pub database: DatabaseSettings,
     /// PostgreSQL schema this service owns; lets tests and services share one database.
     pub database_schema: String,
-    pub redis_url: String,
-    /// Prefix of every Redis key, so tests (and environments) never see each other's keys.
-    pub redis_prefix: String,
     /// How long shutdown may take to finish in-flight work before the process exits anyway.
     pub drain_seconds: u64,
     /// A folder of tenant rule packs (`*.toml`), each only ever stricter than the law's.
@@ -149,15 +176,10 @@ impl Config {
         Ok(Config {
             service,
             grpc_addr,
-            kafka_brokers: env.or("KAFKA_BROKERS", "127.0.0.1:19092"),
+            kafka: KafkaSettings::from_env(env, service)?,
             topics: Topics::with_prefix(&env.or("RECOBRO_TOPIC_PREFIX", "")),
-            database_url: env.or(
-                "DATABASE_URL",
-                "postgres://recobro:recobro@127.0.0.1:15432/recobro",
-            ),
+            database: DatabaseSettings::from_env(env, service)?,
             database_schema: env.or("RECOBRO_DB_SCHEMA", service),
-            redis_url: env.or("REDIS_URL", "redis://127.0.0.1:16379"),
-            redis_prefix: env.or("RECOBRO_REDIS_PREFIX", "recobro"),
             drain_seconds: env.parse_or("RECOBRO_DRAIN_SECONDS", 20)?,
             tenant_rules_dir: env
                 .get("RECOBRO_TENANT_RULES_DIR")
@@ -171,11 +193,19 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// `pairs`, with credential files in a fresh secrets directory.
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
+        let dir = std::env::temp_dir().join(format!("recobro-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for file in ["kafka-password", "postgres-password"] {
+            std::fs::write(dir.join(file), "pw").expect("write");
+        }
+        let mut env: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+            .collect();
+        env.insert("RECOBRO_SECRETS_DIR".into(), dir.display().to_string());
+        env
     }
 
     #[test]
@@ -183,7 +213,18 @@ mod tests {
         let config = Config::from_env(&env(&[]), "accounts", 50051).expect("defaults are valid");
         assert_eq!(config.grpc_addr.port(), 50051);
         assert_eq!(config.database_schema, "accounts");
-        assert_eq!(config.topics.erp_invoices, "erp.invoices.v1");
+        assert_eq!(config.topics.erp_invoices_of("acme"), "erp.invoices.v1.acme");
+        // Each service is its own principal and role by default.
+        assert_eq!(config.kafka.username, "accounts");
+        assert_eq!(config.database.user, "accounts");
+    }
+
+    #[test]
+    fn a_missing_credential_file_stops_the_service() {
+        let mut env = env(&[]);
+        env.insert("RECOBRO_SECRETS_DIR".into(), "/nonexistent/recobro".into());
+        let err = Config::from_env(&env, "channels", 1).expect_err("no credentials");
+        assert!(err.to_string().contains("RECOBRO_KAFKA_PASSWORD_FILE"), "{err}");
     }
 
     #[test]
@@ -197,10 +238,23 @@ mod tests {
     fn the_prefix_isolates_every_topic() {
         let topics = Topics::with_prefix("t1.");
         assert!(topics.all().iter().all(|t| t.starts_with("t1.")));
+        assert_eq!(topics.erp_invoices_of("acme"), "t1.erp.invoices.v1.acme");
         assert_eq!(topics.consumer_group("channels"), "t1.recobro-channels");
         assert_eq!(
             Topics::with_prefix("").consumer_group("accounts"),
             "recobro-accounts"
         );
+    }
+
+    #[test]
+    fn the_tenant_comes_from_its_erp_topic() {
+        let topics = Topics::with_prefix("e2e-1.");
+        assert_eq!(
+            topics.tenant_of_erp_topic("e2e-1.erp.invoices.v1.acme"),
+            Some("acme")
+        );
+        assert_eq!(topics.tenant_of_erp_topic("e2e-1.erp.invoices.v1."), None);
+        assert_eq!(topics.tenant_of_erp_topic("erp.invoices.v1.acme"), None);
+        assert_eq!(topics.erp_invoices_pattern(), r"^e2e-1\.erp\.invoices\.v1\..+$");
     }
 }

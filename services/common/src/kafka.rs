@@ -2,6 +2,7 @@
 //! a consumer loop that stores an offset only after the work is durably done, and the
 //! dead-letter topic for messages that can never be processed.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, Injector};
@@ -14,14 +15,62 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::config::{ConfigError, Env};
+use crate::secret::Secret;
+
 pub const TRACEPARENT: &str = "traceparent";
 pub const DLQ_REASON: &str = "recobro-dlq-reason";
 
+/// How a service reaches the brokers: always SASL_SSL with SCRAM-SHA-512 (there is no plaintext
+/// mode), as its own principal, so the broker's ACLs decide what it may read and write.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub username: String,
+    pub password: Secret,
+    /// PEM file of the CA that signed the brokers' certificates; the system's roots if unset.
+    pub ca: Option<PathBuf>,
+}
+
+impl KafkaSettings {
+    /// `KAFKA_BROKERS`, `RECOBRO_KAFKA_USERNAME` (default `default_username`, the service's
+    /// name), the password in `RECOBRO_KAFKA_PASSWORD_FILE` (default `kafka-password` in
+    /// `RECOBRO_SECRETS_DIR`) and `RECOBRO_KAFKA_CA`.
+    pub fn from_env(env: &impl Env, default_username: &str) -> Result<KafkaSettings, ConfigError> {
+        Ok(KafkaSettings {
+            brokers: env.or("KAFKA_BROKERS", "127.0.0.1:19092"),
+            username: env.or("RECOBRO_KAFKA_USERNAME", default_username),
+            password: Secret::from_file(env, "RECOBRO_KAFKA_PASSWORD_FILE", "kafka-password")?,
+            ca: env
+                .get("RECOBRO_KAFKA_CA")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| PathBuf::from(v.trim())),
+        })
+    }
+
+    /// A client configuration with the brokers and the credentials; the broker's certificate is
+    /// checked against its host name (librdkafka's `ssl.endpoint.identification.algorithm=https`).
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanism", "SCRAM-SHA-512")
+            .set("sasl.username", &self.username)
+            .set("sasl.password", self.password.expose())
+            .set("ssl.endpoint.identification.algorithm", "https");
+        if let Some(ca) = &self.ca {
+            config.set("ssl.ca.location", ca.display().to_string());
+        }
+        config
+    }
+}
+
 /// A producer that keys like the Java client (`murmur2_random`), so ERP connectors written in
 /// Java and our services agree on a debtor's partition; idempotent, so retries never duplicate.
-pub fn producer(brokers: &str) -> Result<FutureProducer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+pub fn producer(kafka: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+    kafka
+        .client_config()
         .set("partitioner", "murmur2_random")
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -31,18 +80,29 @@ pub fn producer(brokers: &str) -> Result<FutureProducer, KafkaError> {
         .create()
 }
 
-/// A consumer in `group` that commits only offsets we stored explicitly.
-pub fn consumer(brokers: &str, group: &str, topics: &[&str]) -> Result<StreamConsumer, KafkaError> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+/// How often a consumer that subscribes by pattern (a topic starting with `^`) looks for new
+/// topics that match: a tenant's ERP topic created while accounts runs is read within this time.
+pub const PATTERN_REFRESH: Duration = Duration::from_secs(10);
+
+/// A consumer in `group` that commits only offsets we stored explicitly. A topic starting with
+/// `^` is a regular expression (librdkafka's pattern subscription).
+pub fn consumer(kafka: &KafkaSettings, group: &str, topics: &[&str]) -> Result<StreamConsumer, KafkaError> {
+    let mut config = kafka.client_config();
+    config
         .set("group.id", group)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create()?;
+        .set("partition.assignment.strategy", "cooperative-sticky");
+    if topics.iter().any(|topic| topic.starts_with('^')) {
+        config.set(
+            "topic.metadata.refresh.interval.ms",
+            PATTERN_REFRESH.as_millis().to_string(),
+        );
+    }
+    let consumer: StreamConsumer = config.create()?;
     consumer.subscribe(topics)?;
     Ok(consumer)
 }

@@ -1,6 +1,7 @@
 //! What every Recobro service really shares: configuration, telemetry, Kafka, Redis and
 //! PostgreSQL clients, the transactional outbox, gRPC bootstrap and graceful shutdown.
 
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod grpc;
@@ -9,6 +10,9 @@ pub mod ids;
 pub mod kafka;
 pub mod names;
 pub mod outbox;
+#[cfg(feature = "redis")]
+pub mod redis_client;
+pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;

@@ -5,16 +5,22 @@ use std::time::Duration;
 
 use chrono::{Days, Utc};
 use prost::Message as _;
+use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedHeaders;
-use rdkafka::{ClientConfig, Message};
 use recobro_common::config::{Env, ProcessEnv, Topics};
 use recobro_common::identity::client::{self, ClientTls};
+use recobro_common::kafka::KafkaSettings;
+use recobro_common::secret::Secret;
 use recobro_common::{kafka, time};
+use recobro_proto::v1::accounts_service_client::AccountsServiceClient;
 use recobro_proto::v1::channels_service_client::ChannelsServiceClient;
 use recobro_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use recobro_proto::v1::{self as pb};
 use recobro_token::{Claims, Signer};
+
+/// The demo tenant's ERP connector principal (deploy/local/up.sh gives it a password).
+const CONNECTOR: &str = "erp-demo";
 
 /// One invoice of the demo portfolio; `due_in_days` is negative when it is already overdue.
 struct Account {
@@ -41,9 +47,9 @@ const PORTFOLIO: &[Account] = &[
     Account { debtor: "Jorge Ramírez", kind: pb::DebtorKind::Consumer, zone: "America/Bogota", locale: "es-CO", country: "CO", number: "FE-8008", amount_minor: 380_000_00, currency: "COP", due_in_days: 30 },
 ];
 
-/// A TLS channel with a read-only token for the demo tenant, minted with the local stack's dev
+/// A TLS channel with a token of `scope` for the demo tenant, minted with the local stack's dev
 /// key (`deploy/local/pki.sh`), as a real client would get one from its issuer.
-async fn grpc(env: &impl Env, url: &str, tenant: &str) -> anyhow::Result<client::Authorized> {
+async fn grpc(env: &impl Env, url: &str, tenant: &str, scope: &str) -> anyhow::Result<client::Authorized> {
     let signer = Signer::from_pem(
         &std::fs::read(env.required("RECOBRO_DEV_SIGNING_KEY")?)?,
         &env.required("RECOBRO_DEV_SIGNING_KID")?,
@@ -54,7 +60,7 @@ async fn grpc(env: &impl Env, url: &str, tenant: &str) -> anyhow::Result<client:
         subject: "recobro-demo".into(),
         tenant_claim: env.or("RECOBRO_TENANT_CLAIM", "tenant_id"),
         tenant: Some(tenant.to_string()),
-        scope: "recobro:read".into(),
+        scope: scope.into(),
         lifetime: Duration::from_secs(900),
         age: Duration::ZERO,
         bound_to: None,
@@ -67,16 +73,46 @@ async fn grpc(env: &impl Env, url: &str, tenant: &str) -> anyhow::Result<client:
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let env = ProcessEnv;
-    let brokers = env.or("KAFKA_BROKERS", "127.0.0.1:19092");
+    // The local stack's admin principal (deploy/local/env.sh): it onboards the tenant's topic.
+    let admin = KafkaSettings::from_env(&env, "admin")?;
     let topics = Topics::with_prefix(&env.or("RECOBRO_TOPIC_PREFIX", ""));
+    let accounts_url = env.or("RECOBRO_ACCOUNTS_URL", "https://localhost:50051");
     let scheduling_url = env.or("RECOBRO_SCHEDULING_URL", "https://localhost:50052");
     let channels_url = env.or("RECOBRO_CHANNELS_URL", "https://localhost:50053");
     let webhooks = env.or("RECOBRO_WEBHOOKS_ADDR", "127.0.0.1:8080");
     let tenant = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
 
+    // Onboarding, as an operator does it: the tenant in the ledger, then its ERP topic, which
+    // only its connector (`erp-demo`, made by deploy/local/up.sh) may write.
+    AccountsServiceClient::new(grpc(&env, &accounts_url, &tenant, "recobro:admin").await?)
+        .upsert_tenant(pb::UpsertTenantRequest {
+            tenant: Some(pb::Tenant {
+                tenant_id: tenant.clone(),
+                name: "Demo Distribuidora".into(),
+                role: pb::TenantRole::Creditor as i32,
+            }),
+        })
+        .await?;
+    let erp_topic = topics.erp_invoices_of(&tenant);
+    recobro_testkit::create_topics(&admin, &[(&erp_topic, 6)]).await?;
+    recobro_testkit::grant(
+        &admin,
+        &recobro_testkit::acl::connector(&topics, CONNECTOR, &tenant),
+    )
+    .await?;
+    let connector = KafkaSettings {
+        username: CONNECTOR.into(),
+        password: Secret::from_file(
+            &env,
+            "RECOBRO_DEMO_CONNECTOR_PASSWORD_FILE",
+            "erp-demo-kafka-password",
+        )?,
+        ..admin.clone()
+    };
+
     // Follow deliveries from now on, before publishing, so none is missed.
-    let deliveries: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+    let deliveries: StreamConsumer = admin
+        .client_config()
         .set("group.id", format!("recobro-demo-{tenant}"))
         .set("auto.offset.reset", "latest")
         .create()?;
@@ -85,12 +121,13 @@ async fn main() -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_millis(200), deliveries.recv()).await;
     }
 
-    let producer = kafka::producer(&brokers)?;
+    // Published as the connector: the broker refuses it any other tenant's topic.
+    let producer = kafka::producer(&connector)?;
     let today = Utc::now().date_naive();
     println!(
         "publishing {} invoices for tenant {tenant} to {}",
         PORTFOLIO.len(),
-        topics.erp_invoices
+        erp_topic
     );
     for (index, account) in PORTFOLIO.iter().enumerate() {
         let (name, zone, number, due_in) =
@@ -134,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
         let key = format!("C-{index}");
         kafka::publish(
             &producer,
-            &topics.erp_invoices,
+            &erp_topic,
             &key,
             &event.encode_to_vec(),
             OwnedHeaders::new(),
@@ -144,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\nreminders delivered (sandbox provider), as they happen:");
-    let mut channels = ChannelsServiceClient::new(grpc(&env, &channels_url, &tenant).await?);
+    let mut channels = ChannelsServiceClient::new(grpc(&env, &channels_url, &tenant, "recobro:read").await?);
     let mut delivered = Vec::new();
     // Quiet for 8 s after the last delivery (or 90 s in all) means the current steps are done.
     let started = tokio::time::Instant::now();
@@ -187,7 +224,8 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\neach invoice's ladder, in the debtor's local time:");
-    let mut scheduling = SchedulingServiceClient::new(grpc(&env, &scheduling_url, &tenant).await?);
+    let mut scheduling =
+        SchedulingServiceClient::new(grpc(&env, &scheduling_url, &tenant, "recobro:read").await?);
     for Account { number, .. } in PORTFOLIO {
         let invoice_id = recobro_common::ids::invoice_id(&tenant, number).to_string();
         let Ok(plan) = scheduling

@@ -5,7 +5,6 @@
 //! cargo bench -p recobro-scheduling --bench month_end
 //! (BENCH_INVOICES x BENCH_STEPS reminders; defaults 250,000 x 4.)
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use recobro_common::config::Config;
@@ -23,18 +22,13 @@ async fn main() -> anyhow::Result<()> {
     let steps = setting("BENCH_STEPS", 4);
     let total = invoices * steps;
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("RECOBRO_TOPIC_PREFIX".into(), format!("bench{id}.")),
-        ("RECOBRO_DB_SCHEMA".into(), format!("bench_{id}")),
+    let env = recobro_testkit::env_with(&[
+        ("RECOBRO_TOPIC_PREFIX", format!("bench{id}.")),
+        ("RECOBRO_DB_SCHEMA", format!("bench_{id}")),
     ]);
-    for name in ["KAFKA_BROKERS", "DATABASE_URL"] {
-        if let Ok(value) = std::env::var(name) {
-            env.insert(name.into(), value);
-        }
-    }
     let config = Config::from_env(&env, "scheduling", 0)?;
-    recobro_testkit::create_topics(&config.kafka_brokers, &[(&config.topics.reminders_due, 6)]).await?;
-    let pool = recobro_scheduling::connect(&config).await?;
+    recobro_testkit::create_topics(&config.kafka, &[(&config.topics.reminders_due, 6)]).await?;
+    let pool = recobro_scheduling::migrate_and_connect(&config).await?;
     let seeding = Instant::now();
     for chunk in 0..invoices.div_ceil(10_000) {
         let size = (invoices - chunk * 10_000).min(10_000);
@@ -46,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
         seeding.elapsed().as_secs_f64()
     );
 
-    let producer = kafka::producer(&config.kafka_brokers)?;
+    let producer = kafka::producer(&config.kafka)?;
     let shutdown = CancellationToken::new();
     let started = Instant::now();
     let timers = Timers {
@@ -91,6 +85,6 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
         .execute(&pool)
         .await?;
-    recobro_testkit::delete_topics(&config.kafka_brokers, &[&config.topics.reminders_due]).await?;
+    recobro_testkit::delete_topics(&config.kafka, &[&config.topics.reminders_due]).await?;
     Ok(())
 }

@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 pub use error::SchedulingError;
 use ladder::ContactWindow;
 
-const MIGRATIONS: &[db::Step] = &[
+/// This service's schema, step by step (applied by `recobro-scheduling migrate`).
+pub const MIGRATIONS: &[db::Step] = &[
     db::Step {
         version: 1,
         description: "reminders",
@@ -51,9 +52,15 @@ const MIGRATIONS: &[db::Step] = &[
     },
 ];
 
-/// Connects with the service's schema and migrations applied; for tools and benchmarks.
+/// Connects as the service's runtime role; the schema must be migrated already.
 pub async fn connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
-    db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await
+    db::connect(&config.database, &config.database_schema, MIGRATIONS).await
+}
+
+/// Migrates, then connects: for tools, tests and benchmarks that run as the local stack's
+/// administrator, never for the service.
+pub async fn migrate_and_connect(config: &Config) -> Result<sqlx::PgPool, sqlx::Error> {
+    db::migrate_and_connect(&config.database, &config.database_schema, MIGRATIONS).await
 }
 
 /// Scheduling's own settings on top of the shared ones.
@@ -108,7 +115,7 @@ impl Application {
         let rulebook = Rulebook::load(config.tenant_rules_dir.as_deref())?;
         let strategies = strategy::Strategies::load(settings.strategies_dir.as_deref())?;
         let security = Security::guarded(&settings.identity, grpc::method_scopes()).await?;
-        let pool = db::connect(&config.database_url, &config.database_schema, MIGRATIONS).await?;
+        let pool = connect(config).await?;
         let listeners = serve::Listeners {
             grpc: TcpListener::bind(config.grpc_addr).await?,
             health: Some(TcpListener::bind(settings.identity.health_addr).await?),
@@ -141,9 +148,9 @@ impl Application {
             strategies,
         } = self;
         let config = settings.common;
-        let producer = kafka::producer(&config.kafka_brokers)?;
+        let producer = kafka::producer(&config.kafka)?;
         let consumer = kafka::consumer(
-            &config.kafka_brokers,
+            &config.kafka,
             &config.topics.consumer_group("scheduling"),
             &[&config.topics.account_events],
         )?;
@@ -162,7 +169,7 @@ impl Application {
             shutdown.clone(),
         ));
         let deferral_consumer = kafka::consumer(
-            &config.kafka_brokers,
+            &config.kafka,
             &config.topics.consumer_group("scheduling-deferrals"),
             &[&config.topics.deliveries],
         )?;

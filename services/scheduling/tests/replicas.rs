@@ -1,7 +1,7 @@
 //! Two scheduler replicas racing over the same due timers, against a real PostgreSQL: every
 //! reminder is emitted exactly once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use prost::Message as _;
 use recobro_common::config::Config;
@@ -14,13 +14,9 @@ use seed::seed;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_racing_over_the_same_timers_emit_each_reminder_once() {
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    let mut env: HashMap<String, String> =
-        HashMap::from([("RECOBRO_DB_SCHEMA".into(), format!("race_{id}"))]);
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        env.insert("DATABASE_URL".into(), url);
-    }
-    let config = Config::from_env(&env, "scheduling", 0).expect("config");
-    let pool = recobro_scheduling::connect(&config)
+    let env = recobro_testkit::env_with(&[("RECOBRO_DB_SCHEMA", format!("race_{id}"))]);
+    let config = Config::from_env(&env, "scheduling", 0).expect("config (deploy/local/env.sh)");
+    let pool = recobro_scheduling::migrate_and_connect(&config)
         .await
         .expect("PostgreSQL is up (deploy/local/up.sh)");
     seed(&pool, 400, 3).await;

@@ -1,9 +1,15 @@
-//! What Recobro's tests and benchmarks share, and nothing a service runs: a number from the
-//! environment, a connection to the local stack's Redis, and Kafka topics made for one run.
+//! What Recobro's tests, benchmarks and local scripts share, and nothing a service runs: a
+//! number from the environment, the local stack's administrator credentials (Kafka, Redis),
+//! topics and ACLs made for one run.
 
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+pub mod acl;
+pub mod kafka_admin;
+
+use recobro_common::config::ProcessEnv;
+use recobro_common::kafka::KafkaSettings;
+use recobro_common::redis_client::RedisSettings;
+
+pub use kafka_admin::{create_topics, delete_topics, grant};
 
 /// A whole number from the environment (a benchmark's size, say), else `default`.
 pub fn setting(name: &str, default: usize) -> usize {
@@ -13,35 +19,29 @@ pub fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// `REDIS_URL`, else the local stack's Redis (deploy/local/up.sh).
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:16379".into())
+/// The broker as the environment says (`deploy/local/env.sh` makes that the local stack's
+/// `admin` principal, which may create topics and grant ACLs).
+pub fn kafka() -> anyhow::Result<KafkaSettings> {
+    Ok(KafkaSettings::from_env(&ProcessEnv, "admin")?)
 }
 
-/// A connection to the Redis of `redis_url()`.
+/// Redis as the environment says (`deploy/local/env.sh`: the local stack's `admin` user).
+pub fn redis_settings() -> anyhow::Result<RedisSettings> {
+    Ok(RedisSettings::from_env(&ProcessEnv, "admin")?)
+}
+
+/// A connection to that Redis.
 pub async fn redis() -> anyhow::Result<redis::aio::ConnectionManager> {
-    let client = redis::Client::open(redis_url())?;
-    Ok(client.get_connection_manager().await?)
+    Ok(redis_settings()?.client()?.get_connection_manager().await?)
 }
 
-/// Creates each (topic, partitions) on `brokers`, with one replica: a run's own topics.
-pub async fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create()?;
-    let new: Vec<NewTopic> = topics
-        .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
-        .collect();
-    for result in admin.create_topics(&new, &AdminOptions::new()).await? {
-        result.map_err(|(topic, err)| anyhow::anyhow!("create {topic}: {err}"))?;
+/// The process environment with `overrides` on top: what a benchmark or test hands to a
+/// service's `from_env` (credentials and addresses from `deploy/local/env.sh`, its own topic
+/// prefix and schema).
+pub fn env_with(overrides: &[(&str, String)]) -> std::collections::HashMap<String, String> {
+    let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    for (name, value) in overrides {
+        env.insert(name.to_string(), value.clone());
     }
-    Ok(())
-}
-
-/// Deletes a run's topics when it is done.
-pub async fn delete_topics(brokers: &str, topics: &[&str]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create()?;
-    admin.delete_topics(topics, &AdminOptions::new()).await?;
-    Ok(())
+    env
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::domain::{Contact, Debtor, Point};
 use crate::states::Consent;
 
-use super::{Tx, ensure_tenants};
+use super::Tx;
 
 /// Writes debtors with their contacts and points. A consent already on file is kept: an ERP
 /// re-sync never re-grants what a debtor withdrew. Each debtor's primary email and phone are
@@ -22,7 +22,6 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     }
     let debtors: Vec<&Debtor> = latest.into_values().collect();
     let tenants: Vec<&str> = debtors.iter().map(|d| d.tenant_id.as_str()).collect();
-    ensure_tenants(tx, &tenants).await?;
     sqlx::query(
         "INSERT INTO debtors (debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, region, segment, risk_score)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],

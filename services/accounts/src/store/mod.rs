@@ -36,14 +36,12 @@ pub async fn first_time_seen(
     .await
 }
 
-pub async fn ensure_tenants(tx: &mut Tx<'_>, tenant_ids: &[&str]) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO tenants (tenant_id) SELECT DISTINCT * FROM UNNEST($1::text[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant_ids)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// Which of `tenant_ids` exist. Tenants are created only with `UpsertTenant`, never by an event.
+pub async fn known_tenants(pool: &PgPool, tenant_ids: &[&str]) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE tenant_id = ANY($1::text[])")
+        .bind(tenant_ids)
+        .fetch_all(pool)
+        .await
 }
 
 pub async fn tenant_exists(pool: &PgPool, tenant_id: &str) -> Result<bool, sqlx::Error> {
