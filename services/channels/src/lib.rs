@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use recobro_common::config::{ConfigError, Env};
 use recobro_common::identity::{IdentitySettings, Security};
 use recobro_common::redis_client::RedisSettings;
+use recobro_common::secret::Secret;
 use recobro_common::{Config, db, grpc as serve, kafka, outbox};
 use recobro_proto::v1::channels_service_server::ChannelsServiceServer;
 use recobro_rules::Rulebook;
@@ -104,7 +105,7 @@ pub struct Settings {
     pub twilio: Option<TwilioSettings>,
     /// SendGrid credentials: email goes through the sandbox when neither they nor an SMTP
     /// relay are set.
-    pub sendgrid: Option<(String, String, String)>,
+    pub sendgrid: Option<(Secret, String, String)>,
     pub smtp: Option<provider::SmtpSettings>,
     /// The public key SendGrid signs its event webhook with (base64 DER).
     pub sendgrid_webhook_key: Option<String>,
@@ -114,21 +115,21 @@ pub struct Settings {
 /// Twilio credentials; SMS goes through the sandbox when they are not set.
 pub struct TwilioSettings {
     pub account_sid: String,
-    pub auth_token: String,
+    pub auth_token: Secret,
     pub from: String,
     pub api_base: String,
     /// Set when Twilio Webhooks Settings sign our webhooks with their own keys
     /// (comma-separated, several while one is rotated).
-    pub webhook_shared_keys: Vec<String>,
+    pub webhook_shared_keys: Vec<Secret>,
 }
 
 /// WhatsApp Cloud API credentials; WhatsApp goes through the sandbox when they are not set.
 pub struct WhatsAppSettings {
-    pub access_token: String,
+    pub access_token: Secret,
     pub phone_number_id: String,
     pub api_base: String,
-    pub app_secret: String,
-    pub verify_token: String,
+    pub app_secret: Secret,
+    pub verify_token: Secret,
 }
 
 impl Settings {
@@ -161,7 +162,7 @@ impl Settings {
             sendgrid_webhook_key: env.get("SENDGRID_WEBHOOK_PUBLIC_KEY").filter(|k| !k.is_empty()),
             sendgrid: match env.get("SENDGRID_API_KEY").filter(|k| !k.is_empty()) {
                 Some(key) => Some((
-                    key,
+                    Secret::new(key),
                     env.required("SENDGRID_FROM")?,
                     env.or("SENDGRID_API_BASE", "https://api.sendgrid.com"),
                 )),
@@ -196,7 +197,7 @@ impl Settings {
                         port: env.parse_or("SMTP_PORT", if implicit_tls { 465 } else { 587 })?,
                         implicit_tls,
                         username: env.or("SMTP_USERNAME", ""),
-                        password: env.or("SMTP_PASSWORD", ""),
+                        password: Secret::new(env.or("SMTP_PASSWORD", "")),
                         from: env.required("SMTP_FROM")?,
                         extra_root_pem,
                     })
@@ -209,7 +210,7 @@ impl Settings {
                 {
                     Some(TwilioSettings {
                         account_sid,
-                        auth_token,
+                        auth_token: Secret::new(auth_token),
                         from: env.required("TWILIO_FROM")?,
                         api_base: env.or("TWILIO_API_BASE", "https://api.twilio.com"),
                         webhook_shared_keys: env
@@ -217,6 +218,7 @@ impl Settings {
                             .split(',')
                             .map(|key| key.trim().to_string())
                             .filter(|key| !key.is_empty())
+                            .map(Secret::new)
                             .collect(),
                     })
                 }
@@ -224,11 +226,11 @@ impl Settings {
             },
             whatsapp: match env.get("WHATSAPP_ACCESS_TOKEN").filter(|t| !t.is_empty()) {
                 Some(access_token) => Some(WhatsAppSettings {
-                    access_token,
+                    access_token: Secret::new(access_token),
                     phone_number_id: env.required("WHATSAPP_PHONE_NUMBER_ID")?,
                     api_base: env.or("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
-                    app_secret: env.required("WHATSAPP_APP_SECRET")?,
-                    verify_token: env.required("WHATSAPP_VERIFY_TOKEN")?,
+                    app_secret: Secret::new(env.required("WHATSAPP_APP_SECRET")?),
+                    verify_token: Secret::new(env.required("WHATSAPP_VERIFY_TOKEN")?),
                 }),
                 None => None,
             },

@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::Utc;
+use recobro_common::secret::Secret;
 use recobro_common::time;
 use recobro_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -23,12 +24,12 @@ pub struct Webhooks {
     /// Our public base URL as providers call it: Twilio signs the full URL, so a proxy that
     /// rewrites scheme or host must not change what we verify against.
     pub public_url: String,
-    pub twilio_auth_token: Option<String>,
+    pub twilio_auth_token: Option<Secret>,
     /// The SharedKeys of Twilio Webhooks Settings, for webhooks they sign instead of the
     /// token: several while a key is being rotated.
-    pub twilio_shared_keys: Vec<String>,
-    pub whatsapp_app_secret: Option<String>,
-    pub whatsapp_verify_token: Option<String>,
+    pub twilio_shared_keys: Vec<Secret>,
+    pub whatsapp_app_secret: Option<Secret>,
+    pub whatsapp_verify_token: Option<Secret>,
     /// SendGrid's event-webhook verification key (base64 DER).
     pub sendgrid_public_key: Option<String>,
 }
@@ -187,7 +188,8 @@ async fn twilio(
 ) -> Result<StatusCode, Rejection> {
     let token = webhooks
         .twilio_auth_token
-        .as_deref()
+        .as_ref()
+        .map(Secret::expose)
         .ok_or_else(|| forbidden("twilio is not configured"))?;
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let signature = headers
@@ -216,7 +218,7 @@ async fn twilio(
                 ));
             }
             (
-                webhooks.twilio_shared_keys.iter().map(String::as_str).collect(),
+                webhooks.twilio_shared_keys.iter().map(Secret::expose).collect(),
                 algorithm,
             )
         }
@@ -272,7 +274,8 @@ async fn whatsapp_verify(
 ) -> Result<String, Rejection> {
     let ours = webhooks
         .whatsapp_verify_token
-        .as_deref()
+        .as_ref()
+        .map(Secret::expose)
         .ok_or_else(|| forbidden("whatsapp is not configured"))?;
     match (
         query.mode.as_deref(),
@@ -292,7 +295,8 @@ async fn whatsapp(
 ) -> Result<StatusCode, Rejection> {
     let secret = webhooks
         .whatsapp_app_secret
-        .as_deref()
+        .as_ref()
+        .map(Secret::expose)
         .ok_or_else(|| forbidden("whatsapp is not configured"))?;
     let signature = headers
         .get("x-hub-signature-256")

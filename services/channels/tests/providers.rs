@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use recobro_channels::provider::{OutgoingText, ProviderError, Twilio, WhatsAppCloud};
+use recobro_common::secret::Secret;
 
 #[derive(Clone, Default)]
 struct Seen(Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>);
@@ -57,7 +58,7 @@ fn twilio(base: String) -> Twilio {
         http: reqwest::Client::new(),
         api_base: base,
         account_sid: "AC00000000000000000000000000000001".into(),
-        auth_token: "token-1".into(),
+        auth_token: Secret::new("token-1"),
         from: "+15005550006".into(),
         status_callback: Some("https://collect.example/webhooks/twilio".into()),
     }
@@ -192,7 +193,7 @@ fn whatsapp(base: String) -> WhatsAppCloud {
         http: reqwest::Client::new(),
         api_base: base,
         phone_number_id: "106540352242922".into(),
-        access_token: "EAAG-token".into(),
+        access_token: Secret::new("EAAG-token"),
     }
 }
 
@@ -296,7 +297,7 @@ async fn sendgrid_gets_the_mail_send_json_with_one_click_unsubscribe() {
     let sendgrid = SendGrid {
         http: reqwest::Client::new(),
         api_base: serve(router).await,
-        api_key: "SG.key".into(),
+        api_key: Secret::new("SG.key"),
         from: "cobranza@acme.example".into(),
         public_url: "https://collect.example".into(),
     };

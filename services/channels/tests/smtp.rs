@@ -173,7 +173,7 @@ fn settings(port: u16, trust_test_ca: bool) -> SmtpSettings {
         port,
         implicit_tls: false,
         username: "recobro".into(),
-        password: "s3cr3t".into(),
+        password: recobro_common::secret::Secret::new("s3cr3t"),
         from: "Cobranza ACME <cobranza@acme.example>".into(),
         extra_root_pem: trust_test_ca.then(|| CA.to_vec()),
     }
@@ -250,7 +250,7 @@ async fn smtp_refusals_are_permanent_and_deferrals_transient() {
 
     // A wrong password is our setup, not the debtor's address: retried, never charged to them.
     let mut wrong = settings(port, true);
-    wrong.password = "wrong".into();
+    wrong.password = recobro_common::secret::Secret::new("wrong");
     let smtp = Smtp::new(&wrong, "https://recobro.example").expect("smtp");
     let refused = smtp.send(&email("cartera@cliente.example", Uuid::new_v4())).await;
     assert!(

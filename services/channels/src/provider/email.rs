@@ -6,6 +6,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use recobro_common::secret::Secret;
 use uuid::Uuid;
 
 use super::{ProviderError, classify_http};
@@ -39,7 +40,7 @@ pub struct SmtpSettings {
     /// TLS from the first byte (465) rather than STARTTLS (587).
     pub implicit_tls: bool,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     pub from: String,
     /// A PEM root trusted besides the public ones (a relay with a private CA).
     pub extra_root_pem: Option<Vec<u8>>,
@@ -69,7 +70,7 @@ impl Smtp {
         if !settings.username.is_empty() {
             builder = builder.credentials(Credentials::new(
                 settings.username.clone(),
-                settings.password.clone(),
+                settings.password.expose().to_string(),
             ));
         }
         Ok(Smtp {
@@ -140,7 +141,7 @@ pub struct SendGrid {
     pub http: reqwest::Client,
     /// https://api.sendgrid.com, or a stand-in in tests.
     pub api_base: String,
-    pub api_key: String,
+    pub api_key: Secret,
     pub from: String,
     /// Our public base URL: the one-click unsubscribe link points at it (RFC 8058).
     pub public_url: String,
@@ -169,7 +170,7 @@ impl SendGrid {
         let response = self
             .http
             .post(format!("{}/v3/mail/send", self.api_base))
-            .bearer_auth(&self.api_key)
+            .bearer_auth(self.api_key.expose())
             .json(&body)
             .send()
             .await

@@ -1,5 +1,6 @@
 //! SMS through Twilio and WhatsApp through Meta's Cloud API, or the sandbox.
 
+use recobro_common::secret::Secret;
 use uuid::Uuid;
 
 use super::{ProviderError, classify_http};
@@ -23,7 +24,7 @@ pub struct Twilio {
     /// https://api.twilio.com, or a stand-in in tests.
     pub api_base: String,
     pub account_sid: String,
-    pub auth_token: String,
+    pub auth_token: Secret,
     pub from: String,
     /// Where Twilio posts status callbacks (our public URL + /webhooks/twilio).
     pub status_callback: Option<String>,
@@ -53,7 +54,7 @@ impl Twilio {
         let response = self
             .http
             .post(url)
-            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
             .form(&form)
             .send()
             .await
@@ -87,7 +88,7 @@ pub struct WhatsAppCloud {
     /// https://graph.facebook.com/v21.0, or a stand-in in tests.
     pub api_base: String,
     pub phone_number_id: String,
-    pub access_token: String,
+    pub access_token: Secret,
 }
 
 #[derive(serde::Deserialize)]
@@ -145,7 +146,7 @@ impl WhatsAppCloud {
         let response = self
             .http
             .post(url)
-            .bearer_auth(&self.access_token)
+            .bearer_auth(self.access_token.expose())
             .json(&body)
             .send()
             .await
