@@ -355,10 +355,9 @@ impl Stack {
             recobro_common::db::DatabaseSettings::from_env(&env, "recobro").expect("database settings");
         if let Some((role, principal)) = login {
             settings.user = role.to_string();
-            settings.password = recobro_common::secret::Secret::new(
-                std::fs::read_to_string(secrets_of(principal).join("postgres-password"))
-                    .expect("password file"),
-            );
+            settings.password =
+                recobro_common::secret::Secret::read(&secrets_of(principal).join("postgres-password"))
+                    .expect("password file");
         }
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)

@@ -15,12 +15,7 @@ use crate::helpers::{Stack, TEST_CONNECTOR, encode, kafka_admin, secrets_of};
 use crate::{HOP, invoice_event};
 
 fn password_of(principal: &str, file: &str) -> Secret {
-    Secret::new(
-        std::fs::read_to_string(secrets_of(principal).join(file))
-            .expect("password file (deploy/local/up.sh)")
-            .trim_end()
-            .to_string(),
-    )
+    Secret::read(&secrets_of(principal).join(file)).expect("password file (deploy/local/up.sh)")
 }
 
 /// The broker as the tests' ERP connector, which may write only the stack tenant's topic.

@@ -41,6 +41,13 @@ pub trait Env {
         }
     }
 
+    /// A file path, trimmed; unset or blank is `None`.
+    fn path(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.get(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| std::path::PathBuf::from(v.trim()))
+    }
+
     fn parse_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
     where
         T: FromStr,

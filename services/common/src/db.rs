@@ -81,10 +81,7 @@ impl DatabaseSettings {
             url,
             user,
             password: Secret::from_file(env, "RECOBRO_DATABASE_PASSWORD_FILE", "postgres-password")?,
-            ca: env
-                .get("RECOBRO_DATABASE_CA")
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| PathBuf::from(v.trim())),
+            ca: env.path("RECOBRO_DATABASE_CA"),
         })
     }
 

@@ -41,10 +41,7 @@ impl KafkaSettings {
             brokers: env.or("KAFKA_BROKERS", "127.0.0.1:19092"),
             username: env.or("RECOBRO_KAFKA_USERNAME", default_username),
             password: Secret::from_file(env, "RECOBRO_KAFKA_PASSWORD_FILE", "kafka-password")?,
-            ca: env
-                .get("RECOBRO_KAFKA_CA")
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| PathBuf::from(v.trim())),
+            ca: env.path("RECOBRO_KAFKA_CA"),
         })
     }
 

@@ -46,10 +46,7 @@ impl RedisSettings {
             url,
             username: env.or("RECOBRO_REDIS_USERNAME", default_username),
             password: Secret::from_file(env, "RECOBRO_REDIS_PASSWORD_FILE", "redis-password")?,
-            ca: env
-                .get("RECOBRO_REDIS_CA")
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| PathBuf::from(v.trim())),
+            ca: env.path("RECOBRO_REDIS_CA"),
         })
     }
 

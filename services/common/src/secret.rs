@@ -28,16 +28,20 @@ impl Secret {
     /// never the content).
     pub fn from_file(env: &impl Env, setting: &str, file_name: &str) -> Result<Secret, ConfigError> {
         let path = secret_path(env, setting, file_name);
-        let invalid = |reason: String| ConfigError::Invalid {
+        Secret::read(&path).map_err(|reason| ConfigError::Invalid {
             name: setting.to_string(),
             value: path.display().to_string(),
             reason,
-        };
-        let content =
-            std::fs::read_to_string(&path).map_err(|err| invalid(format!("cannot read the file: {err}")))?;
+        })
+    }
+
+    /// The content of the file at `path` without its trailing newline, or why not (missing or
+    /// empty; the reason never holds the content).
+    pub fn read(path: &Path) -> Result<Secret, String> {
+        let content = std::fs::read_to_string(path).map_err(|err| format!("cannot read the file: {err}"))?;
         let value = content.trim_end_matches(['\n', '\r']);
         if value.is_empty() {
-            return Err(invalid("the file is empty".into()));
+            return Err("the file is empty".into());
         }
         Ok(Secret(value.to_string()))
     }
