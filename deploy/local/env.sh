@@ -44,6 +44,11 @@ export RECOBRO_JWKS="${RECOBRO_JWKS:-$RECOBRO_PKI_DIR/jwks.json}"
 export RECOBRO_TOKEN_ISSUER="${RECOBRO_TOKEN_ISSUER:-https://recobro.local/dev}"
 export RECOBRO_TOKEN_AUDIENCE="${RECOBRO_TOKEN_AUDIENCE:-recobro}"
 export RECOBRO_GRPC_REFLECTION="${RECOBRO_GRPC_REFLECTION:-true}"
+# The local stack sends nothing: every channel's provider is the sandbox, chosen explicitly
+# (channels has no default). Its one-click unsubscribe key is made by up.sh.
+export RECOBRO_EMAIL_PROVIDER="${RECOBRO_EMAIL_PROVIDER:-sandbox}"
+export RECOBRO_SMS_PROVIDER="${RECOBRO_SMS_PROVIDER:-sandbox}"
+export RECOBRO_WHATSAPP_PROVIDER="${RECOBRO_WHATSAPP_PROVIDER:-sandbox}"
 # The dev CA signs the broker's, Redis's and PostgreSQL's certificates too.
 export RECOBRO_KAFKA_CA="${RECOBRO_KAFKA_CA:-$RECOBRO_PKI_DIR/ca.pem}"
 export RECOBRO_REDIS_CA="${RECOBRO_REDIS_CA:-$RECOBRO_PKI_DIR/ca.pem}"

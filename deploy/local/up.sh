@@ -44,6 +44,8 @@ make_secrets() {
     new_secret "$p" postgres-password
   done
   for p in admin channels; do new_secret "$p" redis-password; done
+  # Signs channels' one-click unsubscribe links (one key per line; the first signs).
+  new_secret channels unsubscribe-keys
 }
 password() { cat "$SECRETS/$1/$2"; }
 KAFKA_PRINCIPALS="admin accounts scheduling channels erp-demo erp-test"

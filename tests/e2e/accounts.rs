@@ -702,3 +702,452 @@ async fn kpis_for_a_small_portfolio() {
         "segments filter the portfolio"
     );
 }
+
+/// GetDebtor once `done` holds (the debtor may not exist yet), within a hop.
+async fn debtor_until(
+    accounts: &mut AccountsServiceClient<Grpc>,
+    tenant: &str,
+    debtor_id: &str,
+    done: impl Fn(&pb::GetDebtorResponse) -> bool,
+) -> pb::GetDebtorResponse {
+    let deadline = tokio::time::Instant::now() + HOP;
+    loop {
+        let view = accounts
+            .get_debtor(pb::GetDebtorRequest {
+                tenant_id: tenant.into(),
+                debtor_id: debtor_id.into(),
+            })
+            .await
+            .map(|r| r.into_inner());
+        if let Ok(view) = &view
+            && done(view)
+        {
+            return view.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the debtor never reached the expected state: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The debtor's contact point with this address, whatever its state.
+fn point_at<'a>(view: &'a pb::GetDebtorResponse, address: &str) -> Option<&'a pb::ContactPoint> {
+    view.contacts
+        .iter()
+        .flat_map(|contact| contact.points.iter())
+        .find(|point| point.address == address)
+}
+
+fn email_routes(view: &pb::GetDebtorResponse) -> Vec<String> {
+    view.debtor
+        .iter()
+        .flat_map(|debtor| debtor.routes.iter())
+        .filter(|route| route.channel() == pb::Channel::Email)
+        .map(|route| route.address.clone())
+        .collect()
+}
+
+/// The ERP's address of debtor D-1 (`crate::invoice_event`), and the one it changes to.
+const ERP_EMAIL: &str = "tesoreria@tornillo.example";
+const NEW_EMAIL: &str = "cartera@tornillo.example";
+
+/// The ERP's next event about D-1's invoice, with the debtor's email as given.
+fn erp_update(stack: &Stack, event_id: &str, version: i64, email: &str) -> pb::InvoiceEvent {
+    let mut event = crate::invoice_event(stack, event_id, pb::InvoiceEventKind::Updated, version, 10);
+    event.debtor.as_mut().expect("debtor").email = email.into();
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erp_record_with_a_new_email_retires_the_old_address() {
+    let stack = Stack::start().await;
+    let account_events = stack.follow(&stack.topics.account_events);
+    let mut accounts = AccountsServiceClient::new(stack.grpc(stack.accounts_port).await);
+    let debtor_id = crate::debtor_id(&stack.tenant, "D-1");
+    let issued = crate::invoice_event(&stack, "evt-1", pb::InvoiceEventKind::Issued, 1, 10);
+    stack
+        .publish(&stack.erp_topic, "D-1", &encode(&issued), None)
+        .await;
+    debtor_until(&mut accounts, &stack.tenant, &debtor_id, |v| {
+        point_at(v, ERP_EMAIL).is_some()
+    })
+    .await;
+
+    let changed = erp_update(&stack, "evt-2", 2, NEW_EMAIL);
+    stack
+        .publish(&stack.erp_topic, "D-1", &encode(&changed), None)
+        .await;
+    let view = debtor_until(&mut accounts, &stack.tenant, &debtor_id, |v| {
+        point_at(v, NEW_EMAIL).is_some()
+    })
+    .await;
+    let old = point_at(&view, ERP_EMAIL).expect("the old address is kept as history");
+    assert!(old.retired_at.is_some(), "{old:?}");
+    assert_eq!(old.retired_reason, "replaced by the ERP record");
+    assert!(!old.preferred);
+    let new = point_at(&view, NEW_EMAIL).expect("the new address");
+    assert_eq!(new.consent(), pb::Consent::Granted);
+    assert_eq!(new.consent_source, "erp");
+    assert!(new.preferred && new.retired_at.is_none(), "{new:?}");
+    assert_eq!(view.debtor.as_ref().expect("debtor").email, NEW_EMAIL);
+    assert_eq!(
+        email_routes(&view),
+        [NEW_EMAIL],
+        "messages go only to the ERP's current address"
+    );
+
+    // What channels reads says the same: the old point retired, with why.
+    let published = account_events
+        .find(HOP, |r| {
+            let event: pb::AccountEvent = r.decode();
+            matches!(event.change, Some(account_event::Change::DebtorChanged(ref c))
+                if c.contacts.iter().flat_map(|c| &c.points).any(|p| p.address == NEW_EMAIL))
+        })
+        .await;
+    assert_eq!(published.key, debtor_id, "keyed by debtor");
+    let Some(account_event::Change::DebtorChanged(record)) = published.decode::<pb::AccountEvent>().change
+    else {
+        panic!("a debtor change")
+    };
+    assert_eq!(record.reason, "erp");
+    assert!(
+        record.revision >= 2,
+        "the second version of the record: {}",
+        record.revision
+    );
+    let points: Vec<&pb::ContactPoint> = record.contacts.iter().flat_map(|c| &c.points).collect();
+    let retired = points
+        .iter()
+        .find(|p| p.address == ERP_EMAIL)
+        .expect("retired points are published too");
+    assert_eq!(retired.retired_reason, "replaced by the ERP record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_address_stays_withdrawn_whatever_the_erp_sends_again() {
+    let stack = Stack::start().await;
+    let mut accounts = AccountsServiceClient::new(stack.grpc(stack.accounts_port).await);
+    let tenant = stack.tenant.clone();
+    let debtor_id = crate::debtor_id(&tenant, "D-1");
+    let issued = crate::invoice_event(&stack, "evt-1", pb::InvoiceEventKind::Issued, 1, 10);
+    stack
+        .publish(&stack.erp_topic, "D-1", &encode(&issued), None)
+        .await;
+    let view = debtor_until(&mut accounts, &tenant, &debtor_id, |v| {
+        point_at(v, ERP_EMAIL).is_some()
+    })
+    .await;
+    let point_id = point_at(&view, ERP_EMAIL).expect("email").point_id.clone();
+    accounts
+        .set_consent(pb::SetConsentRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: debtor_id.clone(),
+            point_id: point_id.clone(),
+            consent: pb::Consent::Withdrawn as i32,
+            source: "debtor letter".into(),
+        })
+        .await
+        .expect("withdrawn");
+
+    // The same record again: applied (the invoice's new version shows it), consent kept.
+    stack
+        .publish(
+            &stack.erp_topic,
+            "D-1",
+            &encode(&erp_update(&stack, "evt-2", 2, ERP_EMAIL)),
+            None,
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + HOP;
+    loop {
+        let invoices = accounts
+            .list_invoices(pb::ListInvoicesRequest {
+                tenant_id: tenant.clone(),
+                debtor_id: debtor_id.clone(),
+            })
+            .await
+            .expect("invoices")
+            .into_inner()
+            .invoices;
+        if invoices.iter().any(|i| i.version == 2) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "evt-2 never applied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let view = debtor_until(&mut accounts, &tenant, &debtor_id, |_| true).await;
+    let point = point_at(&view, ERP_EMAIL).expect("email");
+    assert_eq!(
+        point.consent(),
+        pb::Consent::Withdrawn,
+        "a re-sync never re-grants"
+    );
+    assert_eq!(point.consent_source, "debtor letter");
+    assert!(email_routes(&view).is_empty(), "{view:?}");
+
+    // Replaced, then given again: current again, and still withdrawn.
+    stack
+        .publish(
+            &stack.erp_topic,
+            "D-1",
+            &encode(&erp_update(&stack, "evt-3", 3, NEW_EMAIL)),
+            None,
+        )
+        .await;
+    stack
+        .publish(
+            &stack.erp_topic,
+            "D-1",
+            &encode(&erp_update(&stack, "evt-4", 4, ERP_EMAIL)),
+            None,
+        )
+        .await;
+    let view = debtor_until(&mut accounts, &tenant, &debtor_id, |v| {
+        point_at(v, NEW_EMAIL).is_some_and(|p| p.retired_at.is_some())
+    })
+    .await;
+    let point = point_at(&view, ERP_EMAIL).expect("email");
+    assert!(point.retired_at.is_none(), "the ERP's address again: {point:?}");
+    assert_eq!(point.consent(), pb::Consent::Withdrawn);
+    assert_eq!(point.consent_source, "debtor letter");
+    assert!(email_routes(&view).is_empty(), "{view:?}");
+    assert_eq!(view.debtor.as_ref().expect("debtor").email, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legal_hold_pauses_the_debtors_invoices_until_it_is_lifted() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let (mut accounts, debtor) = ledger_with_debtor(&stack, &tenant).await;
+    let debtor_id = debtor.debtor.expect("debtor").debtor_id;
+    let invoice = invoice(&mut accounts, &tenant, "F-1", 500_000_00, 20).await;
+    reminders_until(&stack, &tenant, &invoice.invoice_id, |r| r.len() == 5).await;
+    let hold = |hold: bool, reason: &str, source: &str| pb::SetLegalHoldRequest {
+        tenant_id: tenant.clone(),
+        debtor_id: debtor_id.clone(),
+        hold,
+        reason: reason.into(),
+        source: source.into(),
+    };
+
+    let too_long = "x".repeat(201);
+    let mut not_a_uuid = hold(true, "bankruptcy", "court notice");
+    not_a_uuid.debtor_id = "C-1".into();
+    for (request, field) in [
+        (hold(true, "", "court notice"), "reason"),
+        (hold(true, "bankruptcy", " "), "source"),
+        (hold(true, &too_long, "court notice"), "reason"),
+        (hold(true, "bankruptcy", &too_long), "source"),
+        (not_a_uuid, "debtor_id"),
+    ] {
+        let err = accounts.set_legal_hold(request).await.expect_err(field);
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{field}");
+        assert!(err.message().starts_with(field), "{field}: {}", err.message());
+    }
+    let mut unknown = hold(true, "bankruptcy", "court notice");
+    unknown.debtor_id = uuid::Uuid::new_v4().to_string();
+    let err = accounts.set_legal_hold(unknown).await.expect_err("unknown");
+    assert_eq!(err.code(), tonic::Code::NotFound);
+
+    let placed = accounts
+        .set_legal_hold(hold(
+            true,
+            "served in collection lawsuit 2026-123",
+            "court notice",
+        ))
+        .await
+        .expect("placed")
+        .into_inner();
+    assert_eq!(placed.debtor_id, debtor_id);
+    let standing = placed.legal_hold.expect("a hold stands");
+    assert_eq!(standing.reason, "served in collection lawsuit 2026-123");
+    assert_eq!(standing.source, "court notice");
+    assert!(standing.since.is_some());
+    let again = accounts
+        .set_legal_hold(hold(true, "bankruptcy", "debtor letter"))
+        .await
+        .expect("placed again")
+        .into_inner();
+    assert_eq!(
+        again.legal_hold,
+        Some(standing.clone()),
+        "placing where one stands returns the standing one"
+    );
+    let view = accounts
+        .get_debtor(pb::GetDebtorRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: debtor_id.clone(),
+        })
+        .await
+        .expect("debtor")
+        .into_inner();
+    assert_eq!(view.legal_hold, Some(standing));
+    assert!(view.debtor.expect("debtor").legal_hold);
+    reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {
+        r.iter().all(|r| r.state() == pb::ReminderState::Paused)
+    })
+    .await;
+
+    // Another tenant can neither see nor lift it.
+    let intruder = format!("{tenant}-other");
+    accounts
+        .upsert_tenant(pb::UpsertTenantRequest {
+            tenant: Some(pb::Tenant {
+                tenant_id: intruder.clone(),
+                name: "Other".into(),
+                role: pb::TenantRole::Creditor as i32,
+            }),
+        })
+        .await
+        .expect("second tenant");
+    let token = stack.token(crate::pki::claims(Some(&intruder), crate::pki::ALL_SCOPES));
+    let mut other = AccountsServiceClient::new(
+        crate::pki::channel(stack.accounts_port, crate::pki::ClientCert::Client, Some(&token)).await,
+    );
+    let mut theirs = hold(false, "", "");
+    theirs.tenant_id = intruder;
+    let err = other.set_legal_hold(theirs).await.expect_err("not theirs");
+    assert_eq!(err.code(), tonic::Code::NotFound);
+
+    let lifted = accounts
+        .set_legal_hold(hold(false, "lawsuit withdrawn", "court notice"))
+        .await
+        .expect("lifted")
+        .into_inner();
+    assert_eq!(lifted.legal_hold, None);
+    let again = accounts
+        .set_legal_hold(hold(false, "", ""))
+        .await
+        .expect("lifting where none stands")
+        .into_inner();
+    assert_eq!(again.legal_hold, None);
+    let view = accounts
+        .get_debtor(pb::GetDebtorRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: debtor_id.clone(),
+        })
+        .await
+        .expect("debtor")
+        .into_inner();
+    assert_eq!(view.legal_hold, None);
+    assert!(!view.debtor.expect("debtor").legal_hold);
+    reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {
+        r.iter().all(|r| r.state() == pb::ReminderState::Pending)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_channels_received_withdraws_that_point_with_its_source() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let dead_letters = stack.follow(&stack.topics.dead_letter);
+    let (mut accounts, view) = ledger_with_debtor(&stack, &tenant).await;
+    let debtor_id = view.debtor.as_ref().expect("debtor").debtor_id.clone();
+    let email = point_at(&view, "ap@riverside.example")
+        .expect("email")
+        .point_id
+        .clone();
+    let sms = point_at(&view, "+13055550123").expect("sms").point_id.clone();
+    // As channels publishes them: keyed by debtor (one partition keeps their order).
+    let opt_out =
+        |response_id: &str, tenant_id: &str, point_id: &str, source: &str, at: chrono::DateTime<Utc>| {
+            pb::DebtorResponse {
+                response_id: response_id.into(),
+                tenant_id: tenant_id.into(),
+                debtor_id: debtor_id.clone(),
+                channel: pb::Channel::Email as i32,
+                text: "unsubscribe".into(),
+                intent: pb::ResponseIntent::OptOut as i32,
+                received_at: Some(time::timestamp(at)),
+                point_id: point_id.into(),
+                source: source.into(),
+                ..Default::default()
+            }
+        };
+    let received_at = Utc::now();
+    stack
+        .publish(
+            &stack.topics.responses,
+            &debtor_id,
+            &encode(&opt_out(
+                "r-1",
+                &tenant,
+                &email,
+                "one-click unsubscribe",
+                received_at,
+            )),
+            None,
+        )
+        .await;
+    let view = debtor_until(&mut accounts, &tenant, &debtor_id, |v| {
+        point_at(v, "ap@riverside.example").is_some_and(|p| p.consent() == pb::Consent::Withdrawn)
+    })
+    .await;
+    let withdrawn = point_at(&view, "ap@riverside.example").expect("email");
+    assert_eq!(withdrawn.consent_source, "one-click unsubscribe");
+    assert_eq!(
+        withdrawn.consent_at.map(|t| t.seconds),
+        Some(received_at.timestamp()),
+        "withdrawn as of when it was received"
+    );
+    assert!(email_routes(&view).is_empty(), "{view:?}");
+    let other = point_at(&view, "+13055550123").expect("sms");
+    assert_eq!(other.consent(), pb::Consent::Granted, "only that point");
+
+    // Granted again afterwards: an opt-out received before the grant does not undo it.
+    accounts
+        .set_consent(pb::SetConsentRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: debtor_id.clone(),
+            point_id: email.clone(),
+            consent: pb::Consent::Granted as i32,
+            source: "debtor call".into(),
+        })
+        .await
+        .expect("granted again");
+    for response in [
+        opt_out("r-2", &tenant, &email, "reply", received_at),
+        opt_out("r-3", &tenant, &sms, "reply", Utc::now()),
+    ] {
+        stack
+            .publish(&stack.topics.responses, &debtor_id, &encode(&response), None)
+            .await;
+    }
+    let view = debtor_until(&mut accounts, &tenant, &debtor_id, |v| {
+        point_at(v, "+13055550123").is_some_and(|p| p.consent() == pb::Consent::Withdrawn)
+    })
+    .await;
+    let email_point = point_at(&view, "ap@riverside.example").expect("email");
+    assert_eq!(email_point.consent(), pb::Consent::Granted, "{email_point:?}");
+    assert_eq!(email_point.consent_source, "debtor call");
+    assert_eq!(
+        point_at(&view, "+13055550123").expect("sms").consent_source,
+        "reply"
+    );
+
+    // A response naming another tenant's point is parked with why, and changes nothing.
+    stack
+        .publish(
+            &stack.topics.responses,
+            &debtor_id,
+            &encode(&opt_out("r-4", "someone-else", &email, "reply", Utc::now())),
+            None,
+        )
+        .await;
+    let parked = dead_letters
+        .find(HOP, |r| r.header("recobro-dlq-service") == Some("accounts"))
+        .await;
+    let reason = parked.header("recobro-dlq-reason").expect("reason");
+    assert!(
+        reason.contains("not a contact point of tenant someone-else"),
+        "{reason}"
+    );
+    let view = debtor_until(&mut accounts, &tenant, &debtor_id, |_| true).await;
+    assert_eq!(
+        point_at(&view, "ap@riverside.example").expect("email").consent(),
+        pb::Consent::Granted
+    );
+}

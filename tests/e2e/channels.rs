@@ -13,15 +13,16 @@ use hmac::{Hmac, Mac};
 use recobro_proto::v1::{self as pb};
 
 use crate::helpers::{Stack, encode};
+use crate::ledger::{ledger_invoice, until_channels_knows_invoice, us_company};
 use crate::{HOP, invoice_of};
 
-const AUTH_TOKEN: &str = "e2e-auth-token";
+pub(crate) const AUTH_TOKEN: &str = "e2e-auth-token";
 
 /// Every form Twilio's stand-in received, in order.
-type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+pub(crate) type Forms = Arc<Mutex<Vec<Vec<(String, String)>>>>;
 
 /// A Twilio stand-in: records each Messages.json form and answers 201 with a message sid.
-async fn twilio_stand_in() -> (String, Forms) {
+pub(crate) async fn twilio_stand_in() -> (String, Forms) {
     let seen: Forms = Arc::default();
     let router = Router::new()
         .route(
@@ -60,7 +61,7 @@ fn sign<M: Mac + hmac::digest::KeyInit>(key: &str, url: &str, params: &[(&str, &
 }
 
 /// The default: HMAC-SHA1 with the account's auth token.
-fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
     sign::<Hmac<sha1::Sha1>>(AUTH_TOKEN, url, params)
 }
 
@@ -72,7 +73,7 @@ fn twilio_setting_signature(url: &str, params: &[(&str, &str)]) -> String {
 const SHARED_KEY: &str = "webhooks-setting-shared-key";
 
 /// Posts a form to the channels webhook with the given signature; returns the HTTP status.
-async fn post_form(port: u16, params: &[(&str, &str)], signature: &str) -> u16 {
+pub(crate) async fn post_form(port: u16, params: &[(&str, &str)], signature: &str) -> u16 {
     post_form_with(port, params, signature, "").await
 }
 
@@ -106,6 +107,7 @@ async fn sms_goes_out_through_twilio_and_signed_callbacks_and_replies_come_back(
     let stack = Stack::start_configured(
         None,
         vec![
+            ("RECOBRO_SMS_PROVIDER", "twilio".into()),
             ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000e2e".into()),
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
             ("TWILIO_FROM", "+15005550006".into()),
@@ -238,6 +240,7 @@ async fn the_whatsapp_webhook_handshake_echoes_only_our_verify_token() {
     let stack = Stack::start_configured(
         None,
         vec![
+            ("RECOBRO_WHATSAPP_PROVIDER", "whatsapp-cloud".into()),
             ("WHATSAPP_ACCESS_TOKEN", "EAAG-e2e".into()),
             ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922".into()),
             ("WHATSAPP_APP_SECRET", "e2e-app-secret".into()),
@@ -309,36 +312,20 @@ async fn a_provider_that_keeps_failing_is_given_up_on_and_the_contact_given_back
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_click_unsubscribe_withdraws_email_consent() {
-    let stack = Stack::start().await;
-    let deliveries = stack.follow(&stack.topics.deliveries);
-    let responses = stack.follow(&stack.topics.responses);
-    let event = invoice_of(&stack, "F-1", "evt-1", pb::InvoiceEventKind::Issued, 1, -10);
-    stack
-        .publish(&stack.erp_topic, "D-1", &encode(&event), None)
-        .await;
-    let sent: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
-    let (status, body) =
-        crate::helpers::post_json(stack.http_port, &format!("/unsubscribe/{}", sent.reminder_id), "").await;
-    assert_eq!(status, 200, "{body}");
-    let response: pb::DebtorResponse = responses.find(HOP, |_| true).await.decode();
-    assert_eq!(
-        (response.channel(), response.intent()),
-        (pb::Channel::Email, pb::ResponseIntent::OptOut)
-    );
-}
-
 /// What the SendGrid stand-in saw: sends per reminder, and the most calls it had at once.
 #[derive(Clone, Default)]
-struct MailLog {
-    sends: Arc<Mutex<std::collections::HashMap<String, u32>>>,
+pub(crate) struct MailLog {
+    pub sends: Arc<Mutex<std::collections::HashMap<String, u32>>>,
+    /// Every recipient, in order.
+    pub recipients: Arc<Mutex<Vec<String>>>,
+    /// Every email's `List-Unsubscribe` header, in order.
+    pub unsubscribe_links: Arc<Mutex<Vec<String>>>,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     most_at_once: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A SendGrid Mail Send stand-in that takes `delay` to answer, as a real API does.
-async fn sendgrid_stand_in(delay: std::time::Duration) -> (String, MailLog) {
+pub(crate) async fn sendgrid_stand_in(delay: std::time::Duration) -> (String, MailLog) {
     use std::sync::atomic::Ordering;
     let log = MailLog::default();
     let router = Router::new()
@@ -354,6 +341,12 @@ async fn sendgrid_stand_in(delay: std::time::Duration) -> (String, MailLog) {
                     .unwrap_or_default()
                     .to_string();
                 *log.sends.lock().expect("lock").entry(id).or_default() += 1;
+                if let Some(to) = json["personalizations"][0]["to"][0]["email"].as_str() {
+                    log.recipients.lock().expect("lock").push(to.to_string());
+                }
+                if let Some(link) = json["headers"]["List-Unsubscribe"].as_str() {
+                    log.unsubscribe_links.lock().expect("lock").push(link.to_string());
+                }
                 log.in_flight.fetch_sub(1, Ordering::SeqCst);
                 StatusCode::ACCEPTED
             }),
@@ -365,8 +358,9 @@ async fn sendgrid_stand_in(delay: std::time::Duration) -> (String, MailLog) {
     (format!("http://{addr}"), log)
 }
 
-fn sendgrid(base: String) -> Vec<(&'static str, String)> {
+pub(crate) fn sendgrid(base: String) -> Vec<(&'static str, String)> {
     vec![
+        ("RECOBRO_EMAIL_PROVIDER", "sendgrid".to_string()),
         ("SENDGRID_API_KEY", "SG.e2e".to_string()),
         ("SENDGRID_FROM", "cobranza@acme.example".to_string()),
         ("SENDGRID_API_BASE", base),
@@ -380,6 +374,17 @@ async fn publish_email_reminders(stack: &Stack, count: usize) {
     let mut pending = Vec::with_capacity(count);
     for n in 0..count {
         let debtor_id = uuid::Uuid::new_v4().to_string();
+        // The ledger's record of the debtor first, as accounts publishes it.
+        pending.push(
+            recobro_common::kafka::enqueue(
+                &producer,
+                &stack.topics.account_events,
+                &debtor_id,
+                &encode(&stack.debtor_record(&debtor_id, n)),
+                rdkafka::message::OwnedHeaders::new(),
+            )
+            .expect("enqueue"),
+        );
         let reminder = pb::ReminderDue {
             reminder_id: uuid::Uuid::new_v4().to_string(),
             tenant_id: stack.tenant.clone(),
@@ -388,15 +393,6 @@ async fn publish_email_reminders(stack: &Stack, count: usize) {
             step: "overdue-7".into(),
             channel: pb::Channel::Email as i32,
             template_id: "overdue".into(),
-            debtor: Some(pb::Debtor {
-                debtor_id: debtor_id.clone(),
-                name: format!("Cliente {n}"),
-                time_zone: stack.debtor_zone.clone(),
-                locale: "es-US".into(),
-                country: "US".into(),
-                email: format!("cartera{n}@cliente.example"),
-                ..Default::default()
-            }),
             invoice: Some(pb::Invoice {
                 number: format!("FE-{n}"),
                 amount: Some(pb::Money {
@@ -523,33 +519,19 @@ async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation(
     let stack = Stack::start().await;
     let mut channels =
         pb::channels_service_client::ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
-    let debtor_id = uuid::Uuid::new_v4().to_string();
+    let stored = stack.ledger_debtor(us_company("D-77", "en-US")).await;
+    let debtor_id = stored.debtor.expect("debtor").debtor_id;
+    let invoice = ledger_invoice(&stack, "D-77", "INV-77", "INV-77", 60).await;
     let request = |key: &str| pb::SendMessageRequest {
         idempotency_key: key.into(),
         tenant_id: stack.tenant.clone(),
-        debtor: Some(pb::Debtor {
-            debtor_id: debtor_id.clone(),
-            name: "Riverside Supplies LLC".into(),
-            time_zone: stack.debtor_zone.clone(),
-            locale: "en-US".into(),
-            country: "US".into(),
-            email: "ap@riverside.example".into(),
-            ..Default::default()
-        }),
-        invoice: Some(pb::Invoice {
-            invoice_id: uuid::Uuid::new_v4().to_string(),
-            number: "INV-77".into(),
-            amount: Some(pb::Money {
-                amount_minor: 1_234_50,
-                currency: "USD".into(),
-            }),
-            due_date: Some(recobro_common::time::date(chrono::Utc::now().date_naive())),
-            ..Default::default()
-        }),
+        debtor_id: debtor_id.clone(),
+        invoice_id: invoice.invoice_id.clone(),
         channel: pb::Channel::Email as i32,
         template_id: "overdue".into(),
-        text: String::new(),
+        ..Default::default()
     };
+    until_channels_knows_invoice(&mut channels, &request("probe")).await;
     let first = channels
         .send_message(request("call-1"))
         .await
@@ -731,11 +713,16 @@ async fn a_signed_bounce_fails_the_delivery_and_withdraws_the_address() {
         })
         .await
         .decode();
-    assert_eq!(
-        (next.status(), next.rule.as_str()),
-        (pb::DeliveryStatus::Suppressed, "opt-out"),
-        "{next:?}"
-    );
+    // Never to the address that bounced: refused for consent if the reminder was planned for
+    // email before accounts recorded the withdrawal, else planned for the debtor's phone.
+    match next.channel() {
+        pb::Channel::Email => assert_eq!(
+            (next.status(), next.rule.as_str()),
+            (pb::DeliveryStatus::Suppressed, "consent"),
+            "{next:?}"
+        ),
+        _ => assert_ne!(next.status(), pb::DeliveryStatus::Suppressed, "{next:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -756,38 +743,60 @@ async fn when_email_keeps_failing_the_steps_next_channel_is_used() {
     );
 }
 
-fn one_off(stack: &Stack, key: &str, debtor: &pb::Debtor, channel: pb::Channel) -> pb::SendMessageRequest {
+/// A debtor in the ledger with an invoice INV-88 channels knows of.
+#[derive(Clone)]
+struct LedgerDebtor {
+    debtor_id: String,
+    invoice_id: String,
+    /// Its WhatsApp points, the preferred one first.
+    whatsapp: Vec<String>,
+}
+
+fn one_off(stack: &Stack, key: &str, debtor: &LedgerDebtor, channel: pb::Channel) -> pb::SendMessageRequest {
     pb::SendMessageRequest {
         idempotency_key: key.into(),
         tenant_id: stack.tenant.clone(),
-        debtor: Some(debtor.clone()),
-        invoice: Some(pb::Invoice {
-            invoice_id: uuid::Uuid::new_v4().to_string(),
-            number: "INV-88".into(),
-            amount: Some(pb::Money {
-                amount_minor: 980_00,
-                currency: "USD".into(),
-            }),
-            due_date: Some(recobro_common::time::date(chrono::Utc::now().date_naive())),
-            ..Default::default()
-        }),
+        debtor_id: debtor.debtor_id.clone(),
+        invoice_id: debtor.invoice_id.clone(),
         channel: channel as i32,
         template_id: "overdue".into(),
-        text: String::new(),
+        ..Default::default()
     }
 }
 
-fn us_debtor(stack: &Stack, locale: &str) -> pb::Debtor {
-    pb::Debtor {
-        debtor_id: uuid::Uuid::new_v4().to_string(),
-        name: "Riverside Supplies LLC".into(),
-        time_zone: stack.debtor_zone.clone(),
-        locale: locale.into(),
-        country: "US".into(),
-        email: "ap@riverside.example".into(),
-        phone: "+15125550100".into(),
-        ..Default::default()
+/// A company in the United States reachable by email, SMS and two WhatsApp numbers.
+async fn us_debtor(stack: &Stack, external_id: &str, locale: &str) -> LedgerDebtor {
+    let mut input = us_company(external_id, locale);
+    for (address, preferred) in [("+15125550100", true), ("+15125550199", false)] {
+        input.contacts[0].points.push(pb::ContactPoint {
+            channel: pb::Channel::Whatsapp as i32,
+            address: address.into(),
+            preferred,
+            ..Default::default()
+        });
     }
+    let stored = stack.ledger_debtor(input).await;
+    let whatsapp = stored.contacts[0]
+        .points
+        .iter()
+        .filter(|p| p.channel() == pb::Channel::Whatsapp)
+        .map(|p| (p.address.clone(), p.point_id.clone()))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_values()
+        .collect();
+    let invoice = ledger_invoice(stack, external_id, &format!("INV-88-{external_id}"), "INV-88", 60).await;
+    let debtor = LedgerDebtor {
+        debtor_id: stored.debtor.expect("debtor").debtor_id,
+        invoice_id: invoice.invoice_id,
+        whatsapp,
+    };
+    let mut channels = stack.channels().await;
+    until_channels_knows_invoice(
+        &mut channels,
+        &one_off(stack, "probe", &debtor, pb::Channel::Email),
+    )
+    .await;
+    debtor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -854,7 +863,7 @@ async fn a_tenant_rewords_a_template_and_its_debtors_read_the_new_wording() {
         "shipped Spanish"
     );
 
-    let english = us_debtor(&stack, "en-US");
+    let english = us_debtor(&stack, "D-EN", "en-US").await;
     let sent = channels
         .send_message(one_off(&stack, "reworded-1", &english, pb::Channel::Email))
         .await
@@ -865,13 +874,13 @@ async fn a_tenant_rewords_a_template_and_its_debtors_read_the_new_wording() {
         Some(pb::DeliveryStatus::Sent),
         "{sent:?}"
     );
-    let spanish = us_debtor(&stack, "es-US");
+    let spanish = us_debtor(&stack, "D-ES", "es-US").await;
     channels
         .send_message(one_off(&stack, "reworded-2", &spanish, pb::Channel::Email))
         .await
         .expect("sent");
     let reader = channels.clone();
-    let subject_sent_to = |debtor: &pb::Debtor| {
+    let subject_sent_to = |debtor: &LedgerDebtor| {
         let mut channels = reader.clone();
         let request = pb::GetConversationRequest {
             tenant_id: stack.tenant.clone(),
@@ -913,7 +922,7 @@ async fn a_tenant_rewords_a_template_and_its_debtors_read_the_new_wording() {
         .await
         .expect_err("already gone");
     assert_eq!(again.code(), tonic::Code::NotFound);
-    let back = us_debtor(&stack, "en-US");
+    let back = us_debtor(&stack, "D-BACK", "en-US").await;
     channels
         .send_message(one_off(&stack, "reworded-3", &back, pb::Channel::Email))
         .await
@@ -930,7 +939,7 @@ async fn free_form_whatsapp_goes_only_inside_the_window_the_debtor_opened() {
     let stack = Stack::start().await;
     let mut channels =
         pb::channels_service_client::ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
-    let debtor = us_debtor(&stack, "es-US");
+    let debtor = us_debtor(&stack, "D-WA", "es-US").await;
     let free_form = |key: &str| pb::SendMessageRequest {
         template_id: String::new(),
         text: "Su saldo pendiente es de 980,00 USD.".into(),
@@ -978,13 +987,12 @@ async fn free_form_whatsapp_goes_only_inside_the_window_the_debtor_opened() {
     assert_eq!(status, 202, "{body}");
 
     // The window is that number's: another number of the same debtor never wrote to us.
-    let mut other_phone = debtor.clone();
-    other_phone.phone = "+15125550199".into();
     let elsewhere = channels
         .send_message(pb::SendMessageRequest {
             template_id: String::new(),
             text: "Su saldo pendiente es de 980,00 USD.".into(),
-            ..one_off(&stack, "free-4", &other_phone, pb::Channel::Whatsapp)
+            point_id: debtor.whatsapp[1].clone(),
+            ..one_off(&stack, "free-4", &debtor, pb::Channel::Whatsapp)
         })
         .await
         .expect("answered")
@@ -1006,7 +1014,7 @@ async fn free_form_whatsapp_goes_only_inside_the_window_the_debtor_opened() {
     assert!(!answered.reason.contains("24-hour"), "{}", answered.reason);
 
     // By SMS, free-form text needs no window, and carries the opt-out line.
-    let other = us_debtor(&stack, "es-US");
+    let other = us_debtor(&stack, "D-SMS", "es-US").await;
     let sms = channels
         .send_message(pb::SendMessageRequest {
             template_id: String::new(),

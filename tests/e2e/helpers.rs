@@ -312,6 +312,10 @@ impl Stack {
                 "RECOBRO_PUBLIC_URL",
                 format!("http://127.0.0.1:{}", self.http_port),
             )
+            // Every channel on the sandbox unless a test chooses a provider (in `extra`).
+            .env("RECOBRO_EMAIL_PROVIDER", "sandbox")
+            .env("RECOBRO_SMS_PROVIDER", "sandbox")
+            .env("RECOBRO_WHATSAPP_PROVIDER", "sandbox")
             .envs(extra)
             .stdout(Stdio::from(out.try_clone().expect("log file")))
             .stderr(Stdio::from(out))

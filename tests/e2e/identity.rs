@@ -16,11 +16,12 @@ use crate::helpers::{Grpc, Stack};
 use crate::pki::{ALL_SCOPES, ClientCert, SigningKey, channel, claims};
 
 /// Every RPC with the scope it needs: the contract the README states.
-const RPCS: [(&str, &str, &str); 24] = [
+const RPCS: [(&str, &str, &str); 25] = [
     ("AccountsService", "UpsertTenant", "recobro:admin"),
     ("AccountsService", "UpsertDebtor", "recobro:write"),
     ("AccountsService", "GetDebtor", "recobro:read"),
     ("AccountsService", "SetConsent", "recobro:write"),
+    ("AccountsService", "SetLegalHold", "recobro:write"),
     ("AccountsService", "UpsertInvoice", "recobro:write"),
     ("AccountsService", "ListInvoices", "recobro:read"),
     ("AccountsService", "RecordSettlement", "recobro:write"),
@@ -109,6 +110,16 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
                 debtor_id,
                 point_id: "email/ap@riverside.example".into(),
                 consent: pb::Consent::Withdrawn as i32,
+                source: "intruder".into(),
+            })
+            .await
+            .map(|_| ()),
+        "SetLegalHold" => a
+            .set_legal_hold(pb::SetLegalHoldRequest {
+                tenant_id,
+                debtor_id,
+                hold: true,
+                reason: "intruder".into(),
                 source: "intruder".into(),
             })
             .await
@@ -247,13 +258,7 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
                 tenant_id,
                 channel: pb::Channel::Sms as i32,
                 text: "Pague ya".into(),
-                debtor: Some(pb::Debtor {
-                    debtor_id,
-                    phone: "+573000000000".into(),
-                    time_zone: "America/Bogota".into(),
-                    country: "CO".into(),
-                    ..Default::default()
-                }),
+                debtor_id,
                 ..Default::default()
             })
             .await

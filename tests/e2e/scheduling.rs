@@ -1,5 +1,5 @@
 //! Strategies end to end: preview equals what is emitted, segment rules and arms, escalation
-//! steps, and steps that reach the contact role they target.
+//! steps, steps that reach the contact role they target, and a legal hold that holds them all.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use recobro_proto::v1::accounts_service_client::AccountsServiceClient;
 use recobro_proto::v1::scheduling_service_client::SchedulingServiceClient;
 use recobro_proto::v1::{self as pb};
 
+use crate::accounts::{invoice, ledger_with_debtor};
 use crate::helpers::{Stack, encode};
 use crate::{HOP, debtor_id, invoice_id, invoice_of};
 
@@ -290,4 +291,77 @@ async fn a_step_reaches_the_contact_role_it_targets_and_never_one_who_opted_out(
         (second.contact_role.as_str(), second.recipient.as_str()),
         ("treasury", "treasury@riverside.example")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legal_hold_holds_every_reminder_instalments_too_until_it_is_lifted() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let (mut accounts, debtor) = ledger_with_debtor(&stack, &tenant).await;
+    let debtor_id = debtor.debtor.expect("debtor").debtor_id;
+    // Not yet due, so every step is still pending when the hold arrives.
+    let ladder = invoice(&mut accounts, &tenant, "F-1", 500_000_00, 20).await;
+    let in_plan = invoice(&mut accounts, &tenant, "F-2", 400_000_00, 20).await;
+    let instalment = |days: i64| pb::Instalment {
+        due_date: Some(time::date(Utc::now().date_naive() + chrono::Duration::days(days))),
+        amount: Some(pb::Money {
+            amount_minor: 200_000_00,
+            currency: "COP".into(),
+        }),
+    };
+    accounts
+        .create_payment_plan(pb::CreatePaymentPlanRequest {
+            tenant_id: tenant.clone(),
+            invoice_ids: vec![in_plan.invoice_id.clone()],
+            instalments: vec![instalment(30), instalment(60)],
+        })
+        .await
+        .expect("plan");
+    let is = |state: pb::ReminderState| move |r: &pb::PlannedReminder| r.state() == state;
+    let instalments_only = |r: &pb::PlannedReminder| r.action == "instalment";
+    planned(&stack, &ladder.invoice_id, |r| {
+        r.iter().all(is(pb::ReminderState::Pending))
+    })
+    .await;
+    planned(&stack, &in_plan.invoice_id, |r| {
+        r.iter().filter(|r| instalments_only(r)).count() == 2
+            && r.iter()
+                .filter(|r| instalments_only(r))
+                .all(is(pb::ReminderState::Pending))
+    })
+    .await;
+
+    let set_hold = |hold: bool| pb::SetLegalHoldRequest {
+        tenant_id: tenant.clone(),
+        debtor_id: debtor_id.clone(),
+        hold,
+        reason: "served in collection lawsuit 2026-123".into(),
+        source: "court notice".into(),
+    };
+    accounts.set_legal_hold(set_hold(true)).await.expect("held");
+    for invoice in [&ladder, &in_plan] {
+        planned(&stack, &invoice.invoice_id, |r| {
+            r.iter().all(is(pb::ReminderState::Paused))
+        })
+        .await;
+    }
+
+    // Lifted: the ladder resumes as after a resolved dispute; the plan's instalments resume and
+    // its invoice's ladder stays held by the plan.
+    accounts.set_legal_hold(set_hold(false)).await.expect("lifted");
+    planned(&stack, &ladder.invoice_id, |r| {
+        r.iter().all(is(pb::ReminderState::Pending))
+    })
+    .await;
+    planned(&stack, &in_plan.invoice_id, |r| {
+        r.iter().all(|r| {
+            let expected = if instalments_only(r) {
+                pb::ReminderState::Pending
+            } else {
+                pb::ReminderState::Paused
+            };
+            r.state() == expected
+        })
+    })
+    .await;
 }

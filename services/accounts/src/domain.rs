@@ -1,6 +1,6 @@
 //! The ledger's rules for what an ERP may tell us, checked before anything is stored.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use recobro_common::grpc::Refusal;
 use recobro_common::{Channel, money, time};
 use recobro_proto::v1::{self as pb, InvoiceEventKind};
@@ -28,6 +28,18 @@ pub struct Debtor {
     pub segment: String,
     pub risk_score: Option<i32>,
     pub contacts: Vec<Contact>,
+    /// The hold standing on all extrajudicial contact, if any.
+    pub legal_hold: Option<LegalHold>,
+}
+
+/// A hold on all extrajudicial contact with a debtor (a lawsuit served, bankruptcy, a
+/// cease-communication request): while it stands nobody is contacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegalHold {
+    pub reason: String,
+    /// Who or what asked for it.
+    pub source: String,
+    pub since: DateTime<Utc>,
 }
 
 /// A person at the debtor (for a consumer, the debtor themself).
@@ -46,8 +58,27 @@ pub struct Point {
     pub channel: Channel,
     pub address: String,
     pub consent: Consent,
+    /// Where the consent or opt-out came from ("erp", "import", "reply"...).
     pub source: String,
+    /// When the consent or opt-out was recorded: `None` until the ledger stores it.
+    pub consent_at: Option<DateTime<Utc>>,
     pub preferred: bool,
+    /// Set once the ERP no longer gives this address: history, never used again.
+    pub retired: Option<Retirement>,
+}
+
+/// When and why an address was retired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retirement {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl Point {
+    /// Whether a message may go here now: consent stands and the address was not retired.
+    pub fn usable(&self) -> bool {
+        self.consent == Consent::Granted && self.retired.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -325,6 +356,7 @@ fn parse_fields(tenant_id: &str, f: DebtorFields<'_>) -> Result<Debtor, Accounts
         segment: f.segment.trim().to_string(),
         risk_score: f.risk_score,
         contacts: Vec::new(),
+        legal_hold: None,
     })
 }
 
@@ -354,7 +386,7 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
             "an email or a phone is required to contact the debtor",
         ));
     }
-    let contact_id = Uuid::new_v5(&debtor.debtor_id, b"contact/primary");
+    let contact_id = primary_contact_id(debtor.debtor_id);
     let mut points = Vec::new();
     for (channel, address) in [(Channel::Email, &email), (Channel::Sms, &phone)] {
         if let Some(address) = address {
@@ -364,7 +396,9 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
                 address: address.clone(),
                 consent: Consent::Granted,
                 source: "erp".into(),
+                consent_at: None,
                 preferred: points.is_empty(),
+                retired: None,
             });
         }
     }
@@ -379,13 +413,23 @@ fn parse_debtor(tenant_id: &str, record: Option<&pb::DebtorRecord>) -> Result<De
     Ok(debtor)
 }
 
+/// The contact an ERP's debtor record describes: its email and phone are this contact's points.
+pub fn primary_contact_id(debtor_id: Uuid) -> Uuid {
+    Uuid::new_v5(&debtor_id, b"contact/primary")
+}
+
 fn point_id(contact_id: Uuid, channel: Channel, address: &str) -> Uuid {
     Uuid::new_v5(&contact_id, format!("{}/{address}", channel.as_str()).as_bytes())
 }
 
 /// A debtor as the gRPC API gives it, with its contacts. Consent not stated is granted, with
-/// the source "api"; a withdrawn consent already on file is never re-granted by an upsert.
-pub fn parse_debtor_input(tenant_id: &str, input: Option<&pb::DebtorInput>) -> Result<Debtor, AccountsError> {
+/// `default_source` ("api", "import") unless the point says where it came from; a withdrawn
+/// consent already on file is never re-granted by an upsert.
+pub fn parse_debtor_input(
+    tenant_id: &str,
+    input: Option<&pb::DebtorInput>,
+    default_source: &str,
+) -> Result<Debtor, AccountsError> {
     let input = input.ok_or_else(|| invalid("debtor", "is required"))?;
     let mut debtor = parse_fields(
         tenant_id,
@@ -425,7 +469,7 @@ pub fn parse_debtor_input(tenant_id: &str, input: Option<&pb::DebtorInput>) -> R
             // Consent not stated is granted (as are numbers this build does not know).
             let consent = Consent::from_wire(point.consent).unwrap_or(Consent::Granted);
             let source = if point.consent_source.trim().is_empty() {
-                "api"
+                default_source
             } else {
                 point.consent_source.trim()
             };
@@ -435,7 +479,9 @@ pub fn parse_debtor_input(tenant_id: &str, input: Option<&pb::DebtorInput>) -> R
                 address,
                 consent,
                 source: source.to_string(),
+                consent_at: None,
                 preferred: point.preferred,
+                retired: None,
             });
         }
         debtor.contacts.push(Contact {
@@ -556,6 +602,7 @@ impl Debtor {
             region: self.region.clone().unwrap_or_default(),
             segment: self.segment.clone(),
             risk_score: self.risk_score,
+            // Only where a message may go now: withdrawn and retired points are left out.
             routes: self
                 .contacts
                 .iter()
@@ -563,15 +610,59 @@ impl Debtor {
                     contact
                         .points
                         .iter()
-                        .filter(|p| p.consent == Consent::Granted)
+                        .filter(|p| p.usable())
                         .map(|point| pb::ContactRoute {
                             role: contact.role.as_str().to_string(),
                             channel: pb::Channel::from(point.channel) as i32,
                             address: point.address.clone(),
                             preferred: point.preferred,
+                            point_id: point.point_id.to_string(),
                         })
                 })
                 .collect(),
+            legal_hold: self.legal_hold.is_some(),
+        }
+    }
+}
+
+impl Contact {
+    /// The contact with every point: withdrawn and retired ones too, with when and why.
+    pub fn to_proto(&self) -> pb::Contact {
+        pb::Contact {
+            contact_id: self.contact_id.to_string(),
+            name: self.name.clone(),
+            role: pb::ContactRole::from(self.role) as i32,
+            points: self.points.iter().map(Point::to_proto).collect(),
+        }
+    }
+}
+
+impl Point {
+    pub fn to_proto(&self) -> pb::ContactPoint {
+        pb::ContactPoint {
+            point_id: self.point_id.to_string(),
+            channel: pb::Channel::from(self.channel) as i32,
+            address: self.address.clone(),
+            consent: pb::Consent::from(self.consent) as i32,
+            consent_source: self.source.clone(),
+            consent_at: self.consent_at.map(time::timestamp),
+            preferred: self.preferred,
+            retired_at: self.retired.as_ref().map(|r| time::timestamp(r.at)),
+            retired_reason: self
+                .retired
+                .as_ref()
+                .map(|r| r.reason.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl LegalHold {
+    pub fn to_proto(&self) -> pb::LegalHold {
+        pb::LegalHold {
+            reason: self.reason.clone(),
+            source: self.source.clone(),
+            since: Some(time::timestamp(self.since)),
         }
     }
 }

@@ -13,11 +13,12 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-use crate::domain::{self, Debtor};
+use crate::domain::{self, Contact, LegalHold};
 use crate::error::AccountsError;
-use crate::events;
+use crate::events::{self, DebtorChange};
+use crate::holds::{self, HoldRequest};
 use crate::kpi;
-use crate::states::{Consent, InvoiceStatus, SettlementKind};
+use crate::states::{Consent, InvoiceStatus, SettlementKind, TenantRole};
 use crate::store::{self, NewSettlement};
 
 pub struct Accounts {
@@ -39,31 +40,6 @@ fn failed_precondition(why: String) -> AccountsError {
     Refusal::FailedPrecondition(why).into()
 }
 
-fn contacts_to_proto(debtor: &Debtor) -> Vec<pb::Contact> {
-    debtor
-        .contacts
-        .iter()
-        .map(|contact| pb::Contact {
-            contact_id: contact.contact_id.to_string(),
-            name: contact.name.clone(),
-            role: pb::ContactRole::from(contact.role) as i32,
-            points: contact.points.iter().map(point_to_proto).collect(),
-        })
-        .collect()
-}
-
-fn point_to_proto(point: &domain::Point) -> pb::ContactPoint {
-    pb::ContactPoint {
-        point_id: point.point_id.to_string(),
-        channel: pb::Channel::from(point.channel) as i32,
-        address: point.address.clone(),
-        consent: pb::Consent::from(point.consent) as i32,
-        consent_source: point.source.clone(),
-        consent_at: None,
-        preferred: point.preferred,
-    }
-}
-
 impl Accounts {
     async fn existing_tenant(&self, field_value: &str) -> Result<String, AccountsError> {
         let tenant_id = domain::tenant("tenant_id", field_value)?;
@@ -71,26 +47,6 @@ impl Accounts {
             return Err(not_found(format!("tenant {tenant_id}")));
         }
         Ok(tenant_id)
-    }
-
-    /// Open invoices carry the debtor in their snapshot: publish them again after a debtor change.
-    async fn republish_open_invoices(
-        &self,
-        tx: &mut store::Tx<'_>,
-        debtor_id: Uuid,
-        reason: &str,
-    ) -> Result<(), AccountsError> {
-        let open = store::open_invoice_ids(tx, debtor_id).await?;
-        events::publish_changes(
-            tx,
-            &open,
-            true,
-            reason,
-            &self.account_events_topic,
-            &HashMap::new(),
-        )
-        .await?;
-        Ok(())
     }
 
     async fn debtor_view(
@@ -123,7 +79,8 @@ impl Accounts {
         Ok(pb::GetDebtorResponse {
             debtor: Some(debtor.to_proto()),
             balance,
-            contacts: contacts_to_proto(&debtor),
+            contacts: debtor.contacts.iter().map(Contact::to_proto).collect(),
+            legal_hold: debtor.legal_hold.as_ref().map(LegalHold::to_proto),
         })
     }
 
@@ -170,7 +127,7 @@ impl Accounts {
         let debtor = record
             .debtor
             .as_ref()
-            .map(|d| domain::parse_debtor_input(&tenant_id, Some(d)))
+            .map(|d| domain::parse_debtor_input(&tenant_id, Some(d), "import"))
             .transpose()?;
         let invoice = record
             .invoice
@@ -179,7 +136,16 @@ impl Accounts {
             .transpose()?;
         let mut tx = self.pool.begin().await?;
         if let Some(debtor) = &debtor {
-            store::upsert_debtors(&mut tx, &[debtor]).await?;
+            // A file repeats a debtor on each of its invoices' rows: published only if changed.
+            let changed = store::upsert_debtors(&mut tx, &[debtor]).await?;
+            events::publish_debtor_changes(
+                &mut tx,
+                &changed,
+                DebtorChange::Import,
+                &self.account_events_topic,
+                &HashMap::new(),
+            )
+            .await?;
         }
         if let Some(invoice) = &invoice {
             if store::debtor_in_tx(&mut tx, &tenant_id, invoice.debtor_id)
@@ -217,6 +183,7 @@ pub fn method_scopes() -> MethodScopes {
             ("UpsertDebtor", Scope::Write),
             ("GetDebtor", Scope::Read),
             ("SetConsent", Scope::Write),
+            ("SetLegalHold", Scope::Write),
             ("UpsertInvoice", Scope::Write),
             ("ListInvoices", Scope::Read),
             ("RecordSettlement", Scope::Write),
@@ -241,14 +208,17 @@ impl AccountsService for Accounts {
             .tenant
             .ok_or_else(|| invalid("tenant", "is required"))?;
         let tenant_id = domain::tenant("tenant.tenant_id", &tenant.tenant_id)?;
-        let role = match pb::TenantRole::try_from(tenant.role) {
-            Ok(pb::TenantRole::Creditor) => "creditor",
-            Ok(pb::TenantRole::Agency) => "agency",
-            _ => return Err(invalid("tenant.role", "must be CREDITOR or AGENCY").into()),
-        };
-        store::upsert_tenant(&self.pool, &tenant_id, tenant.name.trim(), role)
+        let role = TenantRole::from_wire(tenant.role)
+            .ok_or_else(|| invalid("tenant.role", "must be CREDITOR or AGENCY"))?;
+        let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
+        store::upsert_tenant(&mut tx, &tenant_id, tenant.name.trim(), role)
             .await
             .map_err(AccountsError::from)?;
+        // Channels reads the role (which providers an agency may use).
+        events::publish_tenant_change(&mut tx, &tenant_id, role, &self.account_events_topic)
+            .await
+            .map_err(AccountsError::from)?;
+        tx.commit().await.map_err(AccountsError::from)?;
         Ok(Response::new(pb::Tenant {
             tenant_id,
             name: tenant.name.trim().to_string(),
@@ -265,13 +235,23 @@ impl AccountsService for Accounts {
         let tenant_id = self
             .existing_tenant(&caller.tenant_for(&request.tenant_id)?)
             .await?;
-        let debtor = domain::parse_debtor_input(&tenant_id, request.debtor.as_ref())?;
+        let debtor = domain::parse_debtor_input(&tenant_id, request.debtor.as_ref(), "api")?;
         let mut tx = self.pool.begin().await.map_err(AccountsError::from)?;
         store::upsert_debtors(&mut tx, &[&debtor])
             .await
             .map_err(AccountsError::from)?;
-        self.republish_open_invoices(&mut tx, debtor.debtor_id, "debtor")
-            .await?;
+        // Published even when nothing changed: the caller states the record as it is now, and
+        // a consumer that missed it (or predates it) gets it again.
+        events::publish_debtor_and_open_invoices(
+            &mut tx,
+            debtor.debtor_id,
+            DebtorChange::Api,
+            "debtor",
+            &self.account_events_topic,
+            None,
+        )
+        .await
+        .map_err(AccountsError::from)?;
         tx.commit().await.map_err(AccountsError::from)?;
         Ok(Response::new(
             self.debtor_view(&tenant_id, debtor.debtor_id).await?,
@@ -312,10 +292,31 @@ impl AccountsService for Accounts {
             .await
             .map_err(AccountsError::from)?
             .ok_or_else(|| not_found(format!("contact point {point_id}")))?;
-        self.republish_open_invoices(&mut tx, debtor_id, "consent")
-            .await?;
+        events::publish_debtor_and_open_invoices(
+            &mut tx,
+            debtor_id,
+            DebtorChange::Consent,
+            "consent",
+            &self.account_events_topic,
+            None,
+        )
+        .await
+        .map_err(AccountsError::from)?;
         tx.commit().await.map_err(AccountsError::from)?;
-        Ok(Response::new(point_to_proto(&point)))
+        tracing::info!(%tenant_id, %debtor_id, %point_id, consent = consent.as_str(), "consent set");
+        Ok(Response::new(point.to_proto()))
+    }
+
+    async fn set_legal_hold(
+        &self,
+        request: Request<pb::SetLegalHoldRequest>,
+    ) -> Result<Response<pb::LegalHoldState>, Status> {
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        let hold = HoldRequest::parse(&request)?;
+        let state = holds::set_legal_hold(&self.pool, &self.account_events_topic, &tenant_id, &hold).await?;
+        Ok(Response::new(state))
     }
 
     async fn upsert_invoice(

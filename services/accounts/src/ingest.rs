@@ -1,6 +1,8 @@
 //! Ingestion of ERP invoice events from each tenant's `erp.invoices.v1.<tenant id>`, a batch per
 //! transaction: validate, store idempotently (an event id is applied once; an older version never
 //! overwrites a newer one), and queue the resulting account events in the same transaction.
+//! The ERP's debtor record is authoritative for addresses: an address it replaced is retired.
+//! A debtor's record is published only when it changed (most events repeat an unchanged one).
 //!
 //! The tenant comes from the topic, which the broker lets only that tenant's connector write: an
 //! event naming another tenant, or a tenant that was never created, is parked with the reason.
@@ -16,9 +18,9 @@ use recobro_proto::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::{ErpKind, InvoiceEvent};
+use crate::domain::{Debtor, ErpKind, InvoiceEvent};
 use crate::error::AccountsError;
-use crate::events;
+use crate::events::{self, DebtorChange};
 use crate::states::SettlementKind;
 use crate::store::{self, NewSettlement, Tx};
 
@@ -126,8 +128,7 @@ impl InvoiceIngest {
         if events.is_empty() {
             return Ok(());
         }
-        let debtors: Vec<_> = events.iter().map(|(e, _)| &e.debtor).collect();
-        store::upsert_debtors(tx, &debtors).await?;
+        self.apply_debtors(tx, events).await?;
         let invoices: Vec<_> = events.iter().map(|(e, _)| &e.invoice).collect();
         let changed = store::upsert_invoices(tx, &invoices).await?;
         let traces: HashMap<Uuid, Option<String>> = events
@@ -143,9 +144,38 @@ impl InvoiceIngest {
         Ok(())
     }
 
+    /// Writes the events' debtors, retires the addresses their ERP records replaced, and
+    /// publishes the record of each debtor that changed (before its invoices' events, so that a
+    /// consumer of both learns the record first).
+    async fn apply_debtors(&self, tx: &mut Tx<'_>, events: &[&Traced]) -> Result<(), AccountsError> {
+        let debtors: Vec<&Debtor> = events.iter().map(|(e, _)| &e.debtor).collect();
+        let mut changed = store::upsert_debtors(tx, &debtors).await?;
+        changed.extend(store::retire_replaced_points(tx, &debtors).await?);
+        changed.sort();
+        changed.dedup();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let traces: HashMap<Uuid, Option<String>> = events
+            .iter()
+            .map(|(e, trace)| (e.debtor.debtor_id, trace.clone()))
+            .collect();
+        events::publish_debtor_changes(
+            tx,
+            &changed,
+            DebtorChange::Erp,
+            &self.account_events_topic,
+            &traces,
+        )
+        .await?;
+        tracing::debug!(changed = changed.len(), "debtor records changed");
+        Ok(())
+    }
+
     /// PAID, CANCELLED and CREDIT_NOTE events, one at a time.
-    async fn apply_settling(&self, tx: &mut Tx<'_>, (event, trace): &Traced) -> Result<(), AccountsError> {
-        store::upsert_debtors(tx, &[&event.debtor]).await?;
+    async fn apply_settling(&self, tx: &mut Tx<'_>, traced: &Traced) -> Result<(), AccountsError> {
+        self.apply_debtors(tx, &[traced]).await?;
+        let (event, trace) = traced;
         let invoice_id = event.invoice.invoice_id;
         let traces = HashMap::from([(invoice_id, trace.clone())]);
         let topic = &self.account_events_topic;

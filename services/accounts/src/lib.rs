@@ -7,11 +7,13 @@ mod domain;
 mod error;
 mod events;
 mod grpc;
+mod holds;
 
 pub use grpc::method_scopes;
 pub mod ingest;
 pub mod kpi;
 mod promises;
+pub mod responses;
 mod states;
 mod store;
 
@@ -49,6 +51,17 @@ pub const MIGRATIONS: &[db::Step] = &[
         version: 4,
         description: "ledger depth",
         sql: include_str!("../migrations/0003_ledger_depth.sql"),
+    },
+    // Written with the ledger depth step but never listed until now: lookups by debtor alone.
+    db::Step {
+        version: 5,
+        description: "indexes",
+        sql: include_str!("../migrations/0004_indexes.sql"),
+    },
+    db::Step {
+        version: 6,
+        description: "consent",
+        sql: include_str!("../migrations/0005_consent.sql"),
     },
 ];
 
@@ -128,7 +141,8 @@ impl Application {
             .unwrap_or_default()
     }
 
-    /// Serves gRPC, ingests ERP events, judges promises and relays the outbox until `shutdown`.
+    /// Serves gRPC, ingests ERP events and opt-outs, judges promises and relays the outbox until
+    /// `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application {
             settings,
@@ -160,6 +174,27 @@ impl Application {
             },
             shutdown.clone(),
         ));
+        // Opt-outs channels received, in a group of their own (under accounts' prefix, which
+        // the broker grants): a slow ERP backlog never delays a withdrawal.
+        let responses_group = format!("{group}-responses");
+        let responses_consumer =
+            kafka::consumer(&config.kafka, &responses_group, &[&config.topics.responses])?;
+        let opt_outs = responses::OptOutIngest {
+            pool: pool.clone(),
+            account_events_topic: config.topics.account_events.clone(),
+        };
+        let consuming_responses = tokio::spawn(kafka::run_batch_consumer(
+            responses_consumer,
+            opt_outs,
+            producer.clone(),
+            config.topics.dead_letter.clone(),
+            "accounts",
+            Batching {
+                max_batch: 500,
+                linger: Duration::from_millis(5),
+            },
+            shutdown.clone(),
+        ));
         let judge = promises::PromiseJudge {
             pool: pool.clone(),
             account_events_topic: config.topics.account_events.clone(),
@@ -183,6 +218,7 @@ impl Application {
         )
         .await?;
         consuming.await?;
+        consuming_responses.await?;
         judging.await?;
         relaying.await?;
         Ok(())

@@ -14,6 +14,16 @@ named! {
 }
 
 named! {
+    /// Whether a tenant collects its own receivables or others' (channels' provider
+    /// eligibility depends on it).
+    "tenant role", "creditor or agency",
+    pub enum TenantRole {
+        Creditor => "creditor",
+        Agency => "agency",
+    }
+}
+
+named! {
     "debtor kind", "company or consumer",
     pub enum DebtorKind {
         Company => "company",
@@ -79,6 +89,26 @@ impl Consent {
             pb::Consent::Granted => Some(Consent::Granted),
             pb::Consent::Withdrawn => Some(Consent::Withdrawn),
             pb::Consent::Unspecified => None,
+        }
+    }
+}
+
+impl From<TenantRole> for pb::TenantRole {
+    fn from(role: TenantRole) -> pb::TenantRole {
+        match role {
+            TenantRole::Creditor => pb::TenantRole::Creditor,
+            TenantRole::Agency => pb::TenantRole::Agency,
+        }
+    }
+}
+
+impl TenantRole {
+    /// A role as a client sends it; `None` for `TENANT_ROLE_UNSPECIFIED` and unknown numbers.
+    pub fn from_wire(role: i32) -> Option<TenantRole> {
+        match pb::TenantRole::try_from(role).ok()? {
+            pb::TenantRole::Creditor => Some(TenantRole::Creditor),
+            pb::TenantRole::Agency => Some(TenantRole::Agency),
+            pb::TenantRole::Unspecified => None,
         }
     }
 }
@@ -159,6 +189,7 @@ mod tests {
     #[test]
     fn every_value_round_trips_through_its_name() {
         round_trips(Consent::ALL);
+        round_trips(TenantRole::ALL);
         round_trips(DebtorKind::ALL);
         round_trips(ContactRole::ALL);
         round_trips(InvoiceStatus::ALL);
@@ -172,6 +203,10 @@ mod tests {
         assert_eq!(
             names(&Consent::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
             "granted,withdrawn"
+        );
+        assert_eq!(
+            names(&TenantRole::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()),
+            "creditor,agency"
         );
         assert_eq!(
             names(&DebtorKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
@@ -192,6 +227,7 @@ mod tests {
         assert!("Granted".parse::<Consent>().is_err());
         assert!("".parse::<Consent>().is_err());
         assert!("person".parse::<DebtorKind>().is_err());
+        assert!("collector".parse::<TenantRole>().is_err());
         assert!("ceo".parse::<ContactRole>().is_err());
         assert!("closed".parse::<InvoiceStatus>().is_err());
         assert!("refund".parse::<SettlementKind>().is_err());

@@ -1,6 +1,7 @@
 //! Reminders delivered per second through the sandbox providers, on the full path: Kafka in,
-//! contact rules and budget in Redis, render, the send claim, the delivery recorded in
-//! PostgreSQL and its record relayed back to Kafka.
+//! the ledger view caught up (the fence) and read, contact rules and budget in Redis, render,
+//! the send claim, the delivery recorded in PostgreSQL and its record relayed back to Kafka.
+//! The debtors' ledger records are published and applied to the view before the clock starts.
 //!
 //! cargo bench -p recobro-channels --bench sends
 //! (BENCH_REMINDERS overrides the default 200,000: enough that joining the consumer group and
@@ -12,13 +13,14 @@ use prost::Message as _;
 use rdkafka::message::OwnedHeaders;
 use recobro_channels::budget::ContactBudget;
 use recobro_channels::delivery::Dispatcher;
+use recobro_channels::ledger::{LedgerFence, LedgerView};
 use recobro_channels::provider::Providers;
 use recobro_channels::send_claim::SendClaims;
 use recobro_common::config::Config;
 use recobro_common::kafka::{self, Batching};
 use recobro_common::{outbox, time};
 use recobro_proto::v1 as pb;
-use recobro_rules::Rulebook;
+use recobro_rules::{Eligibility, Rulebook};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -37,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         &[
             (&topics.reminders_due, 6),
             (&topics.deliveries, 6),
+            (&topics.account_events, 6),
             (&topics.dead_letter, 1),
         ],
     )
@@ -54,9 +57,66 @@ async fn main() -> anyhow::Result<()> {
     };
     let producer = kafka::producer(&config.kafka)?;
     let today = chrono::Utc::now().date_naive();
-    let mut pending = Vec::with_capacity(total);
+    let mut pending = Vec::with_capacity(2 * total + 1);
+    let tenant = pb::AccountEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: "bench".into(),
+        change: Some(pb::account_event::Change::TenantChanged(pb::TenantChanged {
+            role: pb::TenantRole::Creditor as i32,
+        })),
+        ..Default::default()
+    };
+    pending.push(kafka::enqueue(
+        &producer,
+        &config.topics.account_events,
+        "bench",
+        &tenant.encode_to_vec(),
+        OwnedHeaders::new(),
+    )?);
     for n in 0..total {
         let debtor_id = uuid::Uuid::new_v4().to_string();
+        let debtor = pb::Debtor {
+            debtor_id: debtor_id.clone(),
+            tenant_id: "bench".into(),
+            name: format!("Cliente {n}"),
+            time_zone: zone.clone(),
+            locale: "es-US".into(),
+            country: "US".into(),
+            ..Default::default()
+        };
+        let record = pb::AccountEvent {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: "bench".into(),
+            debtor_id: debtor_id.clone(),
+            change: Some(pb::account_event::Change::DebtorChanged(pb::DebtorChanged {
+                debtor: Some(debtor),
+                contacts: vec![pb::Contact {
+                    contact_id: uuid::Uuid::new_v4().to_string(),
+                    role: pb::ContactRole::Other as i32,
+                    points: vec![pb::ContactPoint {
+                        point_id: uuid::Uuid::new_v4().to_string(),
+                        channel: pb::Channel::Email as i32,
+                        address: format!("cartera{n}@cliente.example"),
+                        consent: pb::Consent::Granted as i32,
+                        consent_source: "erp".into(),
+                        preferred: true,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                revision: 1,
+                reason: "erp".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        pending.push(kafka::enqueue(
+            &producer,
+            &config.topics.account_events,
+            &debtor_id,
+            &record.encode_to_vec(),
+            OwnedHeaders::new(),
+        )?);
         let reminder = pb::ReminderDue {
             reminder_id: uuid::Uuid::new_v4().to_string(),
             tenant_id: "bench".into(),
@@ -65,15 +125,6 @@ async fn main() -> anyhow::Result<()> {
             step: "overdue-7".into(),
             channel: pb::Channel::Email as i32,
             template_id: "overdue".into(),
-            debtor: Some(pb::Debtor {
-                debtor_id: debtor_id.clone(),
-                name: format!("Cliente {n}"),
-                time_zone: zone.clone(),
-                locale: "es-US".into(),
-                country: "US".into(),
-                email: format!("cartera{n}@cliente.example"),
-                ..Default::default()
-            }),
             invoice: Some(pb::Invoice {
                 number: format!("FE-{n}"),
                 amount: Some(pb::Money {
@@ -98,9 +149,48 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let pool = recobro_channels::migrate_and_connect(&config).await?;
+    let shutdown = CancellationToken::new();
+    // The ledger view first, as it would stand in production before the reminders fall due.
+    let ledger_consumer = kafka::consumer(
+        &config.kafka,
+        &format!("bench{id}.channels-ledger"),
+        &[&config.topics.account_events],
+    )?;
+    let viewing = tokio::spawn(kafka::run_batch_consumer(
+        ledger_consumer,
+        LedgerView { pool: pool.clone() },
+        producer.clone(),
+        config.topics.dead_letter.clone(),
+        "bench",
+        Batching {
+            max_batch: 1000,
+            linger: Duration::from_millis(5),
+        },
+        shutdown.clone(),
+    ));
+    let viewed = Instant::now();
+    loop {
+        let (known,): (i64,) = sqlx::query_as("SELECT count(*) FROM ledger_debtors")
+            .fetch_one(&pool)
+            .await?;
+        if known as usize >= total {
+            break;
+        }
+        anyhow::ensure!(
+            viewed.elapsed() < Duration::from_secs(600),
+            "{known} of {total} debtors in the ledger view after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "ledger view: {total} debtor records applied in {:.1} s",
+        viewed.elapsed().as_secs_f64()
+    );
     let redis = recobro_testkit::redis().await?;
     let dispatcher = Dispatcher {
         pool: pool.clone(),
+        ledger: LedgerFence::new(pool.clone(), &config.kafka, &config.topics.account_events)?,
+        eligibility: Eligibility::shipped()?,
         budget: ContactBudget::new(redis.clone(), &redis_prefix),
         claims: SendClaims::new(redis, &redis_prefix),
         rulebook: Rulebook::shipped()?,
@@ -113,7 +203,6 @@ async fn main() -> anyhow::Result<()> {
         provider_turns: tokio::sync::Semaphore::new(1),
         debtors_at_once: 64,
     };
-    let shutdown = CancellationToken::new();
     let consumer = kafka::consumer(
         &config.kafka,
         &format!("bench{id}.channels"),
@@ -152,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     shutdown.cancel();
     consuming.await?;
+    viewing.await?;
     relaying.await?;
     let (sent,): (i64,) = sqlx::query_as("SELECT count(*) FROM deliveries WHERE status = 'sent'")
         .fetch_one(&pool)
@@ -196,6 +286,7 @@ async fn main() -> anyhow::Result<()> {
         &[
             &config.topics.reminders_due,
             &config.topics.deliveries,
+            &config.topics.account_events,
             &config.topics.dead_letter,
         ],
     )

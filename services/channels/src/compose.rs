@@ -1,5 +1,5 @@
-//! What a reminder says and to whom: its recipient, the template variables in the debtor's
-//! locale, and the rendered subject and body (a template, or one-off free-form text).
+//! What a reminder says: the template variables in the debtor's locale, and the rendered
+//! subject and body (a template, or one-off free-form text). Whom it goes to is `recipient`'s.
 
 use std::collections::HashMap;
 
@@ -12,20 +12,6 @@ use crate::templates::{self, Rendered, Wordings};
 
 /// Template variables, by name (see `templates::VARIABLES`).
 pub type Variables = HashMap<&'static str, String>;
-
-/// The contact scheduling chose for the step's role, else the debtor's primary address for
-/// the channel. `None` when the debtor has none.
-pub fn recipient(reminder: &Reminder) -> Option<&str> {
-    let chosen = reminder.event.recipient.as_str();
-    let to = if !chosen.is_empty() {
-        chosen
-    } else if reminder.channel.uses_phone() {
-        reminder.debtor.phone.as_str()
-    } else {
-        reminder.debtor.email.as_str()
-    };
-    Some(to).filter(|to| !to.is_empty())
-}
 
 /// The variables a template may use, in the debtor's locale.
 pub fn variables(reminder: &Reminder, rules: &Applied<'_>, payment_link_base: &str) -> Variables {
@@ -105,22 +91,19 @@ mod tests {
     use recobro_proto::v1 as pb;
     use recobro_rules::Rulebook;
 
-    fn reminder(channel: pb::Channel, recipient: &str) -> Reminder {
+    fn reminder(channel: pb::Channel) -> Reminder {
+        let ledger = pb::Debtor {
+            time_zone: "America/Bogota".into(),
+            locale: "es-CO".into(),
+            name: "Ferretería Los Andes".into(),
+            country: "CO".into(),
+            ..Default::default()
+        };
         crate::reminder::parse(pb::ReminderDue {
             reminder_id: uuid::Uuid::from_u128(1).to_string(),
             debtor_id: uuid::Uuid::from_u128(2).to_string(),
             tenant_id: "acme".into(),
             channel: channel as i32,
-            recipient: recipient.into(),
-            debtor: Some(pb::Debtor {
-                time_zone: "America/Bogota".into(),
-                locale: "es-CO".into(),
-                name: "Ferretería Los Andes".into(),
-                email: "pagos@losandes.example".into(),
-                phone: "+573001112233".into(),
-                country: "CO".into(),
-                ..Default::default()
-            }),
             invoice: Some(pb::Invoice {
                 invoice_id: "inv-1".into(),
                 number: "A-1001".into(),
@@ -133,33 +116,14 @@ mod tests {
             ..Default::default()
         })
         .expect("valid reminder")
-    }
-
-    #[test]
-    fn the_recipient_is_the_chosen_contact_else_the_primary_address_of_the_channel() {
-        assert_eq!(
-            recipient(&reminder(pb::Channel::Email, "")),
-            Some("pagos@losandes.example")
-        );
-        assert_eq!(recipient(&reminder(pb::Channel::Sms, "")), Some("+573001112233"));
-        assert_eq!(
-            recipient(&reminder(pb::Channel::Whatsapp, "+573009998877")),
-            Some("+573009998877")
-        );
-        let mut nobody = reminder(pb::Channel::Sms, "");
-        nobody.debtor.phone.clear();
-        assert_eq!(recipient(&nobody), None);
+        .with_ledger(&ledger, chrono_tz::America::Bogota)
     }
 
     #[test]
     fn variables_carry_the_link_amount_and_the_countrys_opt_out_sentence() {
         let book = Rulebook::shipped().expect("packs");
         let rules = book.for_debtor("acme", "CO", None);
-        let variables = variables(
-            &reminder(pb::Channel::Email, ""),
-            &rules,
-            "https://pay.example/i/",
-        );
+        let variables = variables(&reminder(pb::Channel::Email), &rules, "https://pay.example/i/");
         assert_eq!(variables["payment_link"], "https://pay.example/i/inv-1");
         assert_eq!(variables["invoice_number"], "A-1001");
         assert!(
@@ -173,7 +137,7 @@ mod tests {
 
     #[test]
     fn free_form_text_is_trimmed_and_ends_with_the_opt_out_line() {
-        let mut one_off = reminder(pb::Channel::Sms, "");
+        let mut one_off = reminder(pb::Channel::Sms);
         one_off.event.text = "  Hola, ¿podemos hablar?  ".into();
         assert!(is_free_form(&one_off));
         let variables = Variables::from([("opt_out", "Responda BAJA".to_string())]);

@@ -1,7 +1,8 @@
-//! What the contact rules say about one reminder, as pure functions of the rules, the
-//! debtor's opt-outs and the time: no I/O, so every verdict and its reason is unit-tested.
-//! The dispatcher asks them in order (opt-out and channel, then hours, then, after the
-//! contact budget in Redis answered, what a full cap means) and records the verdict.
+//! What the contact rules say about one reminder, as pure functions of the rules and the
+//! time: no I/O, so every verdict and its reason is unit-tested. The dispatcher asks them in
+//! order (the ledger's word on the recipient first, see `recipient`; then provider
+//! eligibility and the packs' channels, hours, and, after the contact budget in Redis
+//! answered, what a full cap means) and records the verdict.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -16,7 +17,8 @@ pub const WHATSAPP_WINDOW: chrono::Duration = chrono::Duration::minutes(24 * 60 
 /// A rule that stops a contact, now or for good, with the pack that says so and why.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Never to be sent (opt-out, a channel the law does not allow, no contact time at all).
+    /// Never to be sent (no consented recipient, a legal hold, a channel the law or the
+    /// provider does not allow, no contact time at all).
     Suppressed {
         rule: String,
         pack: String,
@@ -49,20 +51,8 @@ fn suppressed(rule: &str, pack: String, reason: String) -> Verdict {
     }
 }
 
-/// Whether the debtor may be contacted on `channel` at all: not after an opt-out there, and
-/// not on a channel some applicable pack refuses. `None` when nothing stands in the way.
-pub fn consent_and_channel(
-    rules: &Applied<'_>,
-    channel: Channel,
-    opted_out_at: Option<DateTime<Utc>>,
-) -> Option<Verdict> {
-    if let Some(at) = opted_out_at {
-        return Some(suppressed(
-            "opt-out",
-            String::new(),
-            format!("the debtor opted out of {channel} on {}", at.date_naive()),
-        ));
-    }
+/// Whether a pack that applies allows collection on `channel` at all. `None` when it does.
+pub fn channel_allowed(rules: &Applied<'_>, channel: Channel) -> Option<Verdict> {
     let pack = rules.channel_refused_by(channel)?;
     Some(suppressed(
         "channels",
@@ -158,19 +148,6 @@ mod tests {
     const BOGOTA: Tz = chrono_tz::America::Bogota;
 
     #[test]
-    fn an_opt_out_suppresses_before_anything_else() {
-        let book = book();
-        let rules = book.for_debtor("acme", "CO", None);
-        let verdict = consent_and_channel(&rules, Channel::Email, Some(utc("2026-11-20T10:00:00Z")));
-        let Some(Verdict::Suppressed { rule, reason, .. }) = verdict else {
-            panic!("suppressed: {verdict:?}")
-        };
-        assert_eq!(rule, "opt-out");
-        assert_eq!(reason, "the debtor opted out of email on 2026-11-20");
-        assert_eq!(consent_and_channel(&rules, Channel::Email, None), None);
-    }
-
-    #[test]
     fn a_channel_the_law_refuses_is_suppressed_with_its_pack() {
         let book = book();
         let tenant = r#"
@@ -187,14 +164,13 @@ mod tests {
         std::fs::write(dir.join("acme.toml"), tenant).expect("pack");
         let book = book.with_tenant_packs(&dir).expect("tenant pack");
         let rules = book.for_debtor("acme", "CO", None);
-        let Some(Verdict::Suppressed { rule, pack, reason }) =
-            consent_and_channel(&rules, Channel::Whatsapp, None)
+        let Some(Verdict::Suppressed { rule, pack, reason }) = channel_allowed(&rules, Channel::Whatsapp)
         else {
             panic!("whatsapp is refused by acme's pack")
         };
         assert_eq!((rule.as_str(), pack.as_str()), ("channels", "acme@1"));
         assert_eq!(reason, "Acme's own rules does not allow collection by whatsapp");
-        assert_eq!(consent_and_channel(&rules, Channel::Sms, None), None);
+        assert_eq!(channel_allowed(&rules, Channel::Sms), None);
     }
 
     #[test]

@@ -13,14 +13,16 @@ use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 use recobro_common::kafka::{self, BatchHandler, Failure};
 use recobro_proto::v1::{self as pb, DeliveryStatus};
-use recobro_rules::{Applied, Channel, Rulebook};
+use recobro_rules::{Applied, Channel, Eligibility, Role, Rulebook};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::budget::{ContactBudget, Decision};
 use crate::compose;
 use crate::decision::{self, Verdict};
+use crate::ledger::LedgerFence;
 use crate::provider::{Composed, ProviderError, Providers};
+use crate::recipient;
 use crate::reminder::{self, Reminder};
 use crate::send_claim::{SendClaim, SendClaims};
 use crate::store::{self, Delivery};
@@ -30,6 +32,10 @@ pub use crate::reminder::parse;
 
 pub struct Dispatcher {
     pub pool: PgPool,
+    /// Channels' view of the ledger is caught up before each batch is decided.
+    pub ledger: LedgerFence,
+    /// Which providers refuse which channels to which tenant roles (data, cited).
+    pub eligibility: Eligibility,
     pub budget: ContactBudget,
     pub claims: SendClaims,
     pub rulebook: Rulebook,
@@ -89,6 +95,15 @@ enum Outcome {
     GaveUp(String),
 }
 
+/// What one reminder is decided on: its debtor's rules, the ledger's view of them, the
+/// tenant's role and the STOPs our senders received.
+struct Facts<'a> {
+    rules: &'a Applied<'a>,
+    view: &'a recipient::DebtorView<'a>,
+    role: Role,
+    sender_opt_outs: &'a HashMap<(String, String, String), DateTime<Utc>>,
+}
+
 /// Redis holds the contact budget and the send claims: without it nobody is contacted (fail
 /// closed), and the reminder waits for a retry.
 fn budget_unavailable(err: redis::RedisError) -> Failure {
@@ -99,8 +114,25 @@ fn database(err: sqlx::Error) -> Failure {
     Failure::Retry(format!("database: {err}"))
 }
 
-/// The opt-outs a batch looks up: (tenant, debtor, channel).
-type OptOutKey = (String, Uuid, String);
+/// What channels' view of the ledger says about a batch's debtors, read once per batch.
+struct Known {
+    /// Each debtor's latest record: contact points with consent, retirements, legal hold.
+    records: HashMap<(String, Uuid), pb::DebtorChanged>,
+    /// Each tenant's role ("creditor" or "agency").
+    roles: HashMap<String, String>,
+    /// Opt-outs channels received, by (tenant, point).
+    withdrawals: HashMap<(String, Uuid), (String, DateTime<Utc>)>,
+    /// STOPs sent to our senders, by (channel, sender, address).
+    sender_opt_outs: HashMap<(String, String, String), DateTime<Utc>>,
+}
+
+fn ledger_suppressed(rule: &str, reason: String) -> Outcome {
+    Outcome::Ruled(Verdict::Suppressed {
+        rule: rule.into(),
+        pack: "ledger".into(),
+        reason,
+    })
+}
 
 impl Dispatcher {
     /// A batch: the database is read and written a few statements at a time, and debtors are
@@ -117,25 +149,10 @@ impl Dispatcher {
         if fresh.is_empty() {
             return Ok(());
         }
-        let places: Vec<(String, Uuid, String, String, String)> = fresh
-            .iter()
-            .map(|r| {
-                (
-                    r.event.tenant_id.clone(),
-                    r.debtor_id,
-                    r.debtor.time_zone.clone(),
-                    r.debtor.country.clone(),
-                    r.debtor.region.clone(),
-                )
-            })
-            .collect();
-        store::remember_debtors(&self.pool, &places)
-            .await
-            .map_err(database)?;
-        let keys: Vec<OptOutKey> = fresh.iter().map(|r| opt_out_key(r, r.channel)).collect();
-        let opted_out = store::opted_out_among(&self.pool, &keys)
-            .await
-            .map_err(database)?;
+        // Decided on the ledger as it stands now: every consent change accounts published
+        // before this moment is applied first.
+        self.ledger.caught_up().await?;
+        let known = self.known(&fresh).await?;
         let templates: BTreeSet<(String, String)> = fresh
             .iter()
             .map(|r| (r.event.tenant_id.clone(), r.event.template_id.clone()))
@@ -159,7 +176,7 @@ impl Dispatcher {
         // Futures made first, then run: a closure making them trips the Send checker.
         let chains: Vec<_> = chains
             .into_iter()
-            .map(|chain| self.deliver_chain(chain, &opted_out, &wordings, now))
+            .map(|chain| self.deliver_chain(chain, &known, &wordings, now))
             .collect();
         let outcomes: Vec<Vec<Result<store::Recorded, Failure>>> = futures_util::stream::iter(chains)
             .buffer_unordered(self.debtors_at_once.max(1))
@@ -184,45 +201,99 @@ impl Dispatcher {
         }
     }
 
+    /// Reads what the view says about the batch's debtors, their tenants and their points.
+    async fn known(&self, fresh: &[&Reminder]) -> Result<Known, Failure> {
+        let debtors: BTreeSet<(String, Uuid)> = fresh
+            .iter()
+            .map(|r| (r.event.tenant_id.clone(), r.debtor_id))
+            .collect();
+        let debtors: Vec<_> = debtors.into_iter().collect();
+        let records = store::debtors_among(&self.pool, &debtors)
+            .await
+            .map_err(database)?;
+        let tenants: BTreeSet<String> = debtors.iter().map(|(tenant, _)| tenant.clone()).collect();
+        let tenants: Vec<String> = tenants.into_iter().collect();
+        let roles = store::tenant_roles(&self.pool, &tenants)
+            .await
+            .map_err(database)?;
+        let mut points = Vec::new();
+        let mut phones = Vec::new();
+        for ((tenant, _), record) in &records {
+            for point in record.contacts.iter().flat_map(|c| &c.points) {
+                if let Ok(id) = Uuid::parse_str(&point.point_id) {
+                    points.push((tenant.clone(), id));
+                }
+                if let Ok(channel) = Channel::try_from(point.channel())
+                    && channel.uses_phone()
+                {
+                    phones.push((
+                        channel.as_str().to_string(),
+                        self.providers.sender(channel).to_string(),
+                        point.address.clone(),
+                    ));
+                }
+            }
+        }
+        let withdrawals = store::withdrawals_among(&self.pool, &points)
+            .await
+            .map_err(database)?;
+        let sender_opt_outs = store::sender_opt_outs_among(&self.pool, &phones)
+            .await
+            .map_err(database)?;
+        Ok(Known {
+            records,
+            roles,
+            withdrawals,
+            sender_opt_outs,
+        })
+    }
+
     /// One debtor's reminders, in order.
     async fn deliver_chain(
         &self,
         chain: Vec<&Reminder>,
-        opted_out: &HashMap<OptOutKey, DateTime<Utc>>,
+        known: &Known,
         wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Vec<Result<store::Recorded, Failure>> {
         let mut outcomes = Vec::with_capacity(chain.len());
         for reminder in chain {
-            let opted_out = opted_out.get(&opt_out_key(reminder, reminder.channel)).copied();
-            outcomes.push(self.deliver_one(reminder, opted_out, wordings, now).await);
+            outcomes.push(self.deliver_one(reminder, known, wordings, now).await);
         }
         outcomes
     }
 
-    /// One reminder: the rules' decision, and the provider's answer when it may go out.
+    /// One reminder: the ledger's and the rules' decision, and the provider's answer when it
+    /// may go out.
     async fn deliver_one(
         &self,
         reminder: &Reminder,
-        opted_out: Option<DateTime<Utc>>,
+        known: &Known,
         wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Result<store::Recorded, Failure> {
-        let debtor = &reminder.debtor;
-        let rules = self.rulebook.for_debtor(
-            &reminder.event.tenant_id,
-            &debtor.country,
-            Some(debtor.region.as_str()),
-        );
         let mut delivery = self.blank_delivery(reminder, now);
-        let opted_out =
-            opted_out.and_then(|at| decision::consent_and_channel(&rules, reminder.channel, Some(at)));
-        let outcome = match opted_out {
-            Some(verdict) => Outcome::Ruled(verdict),
-            None => {
-                self.deliver_with_fallbacks(reminder, &rules, &mut delivery, wordings, now)
-                    .await?
-            }
+        let tenant_id = reminder.event.tenant_id.as_str();
+        let outcome = match known.records.get(&(tenant_id.to_string(), reminder.debtor_id)) {
+            None => ledger_suppressed(
+                "ledger",
+                format!(
+                    "debtor {} is not in the ledger (as channels last heard from accounts)",
+                    reminder.debtor_id
+                ),
+            ),
+            Some(record) => match record.debtor.as_ref().map(|d| (d, d.time_zone.parse())) {
+                Some((debtor, Ok(zone))) => {
+                    let addressed = reminder.with_ledger(debtor, zone);
+                    self.deliver_addressed(&addressed, known, record, &mut delivery, wordings, now)
+                        .await?
+                }
+                // The view refuses such records; one written by an older version is reported.
+                _ => Outcome::Failed(format!(
+                    "the ledger's record of debtor {} has no valid time zone",
+                    reminder.debtor_id
+                )),
+            },
         };
         let verdict = record_outcome(&mut delivery, outcome);
         tracing::debug!(reminder_id = %delivery.reminder_id, status = ?delivery.status, reason = %delivery.reason, "reminder handled");
@@ -231,6 +302,49 @@ impl Dispatcher {
             verdict,
             traceparent: reminder.traceparent.clone(),
         })
+    }
+
+    /// A reminder whose debtor the ledger knows: a legal hold and the tenant's role first.
+    async fn deliver_addressed(
+        &self,
+        reminder: &Reminder,
+        known: &Known,
+        record: &pb::DebtorChanged,
+        delivery: &mut Delivery,
+        wordings: &Wordings,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Failure> {
+        if let Some(verdict) = recipient::under_hold(record) {
+            return Ok(Outcome::Ruled(verdict));
+        }
+        let tenant_id = reminder.event.tenant_id.as_str();
+        let role = match known.roles.get(tenant_id).map(|role| role.parse::<Role>()) {
+            Some(Ok(role)) => role,
+            _ => {
+                return Ok(ledger_suppressed(
+                    "tenant-role",
+                    format!("tenant {tenant_id}'s role (creditor or agency) is not known to channels"),
+                ));
+            }
+        };
+        let debtor = &reminder.debtor;
+        let rules = self
+            .rulebook
+            .for_debtor(tenant_id, &debtor.country, Some(debtor.region.as_str()));
+        let withdrawn_here =
+            |point_id: Uuid| known.withdrawals.get(&(tenant_id.to_string(), point_id)).cloned();
+        let view = recipient::DebtorView {
+            record,
+            withdrawn_here: &withdrawn_here,
+        };
+        let facts = Facts {
+            rules: &rules,
+            view: &view,
+            role,
+            sender_opt_outs: &known.sender_opt_outs,
+        };
+        self.deliver_with_fallbacks(reminder, &facts, delivery, wordings, now)
+            .await
     }
 
     fn blank_delivery(&self, reminder: &Reminder, now: DateTime<Utc>) -> Delivery {
@@ -242,6 +356,8 @@ impl Dispatcher {
             channel: reminder.channel,
             provider: self.providers.name(reminder.channel).to_string(),
             recipient: String::new(),
+            point_id: None,
+            sender: String::new(),
             status: DeliveryStatus::Failed,
             reason: String::new(),
             provider_message_id: String::new(),
@@ -257,11 +373,11 @@ impl Dispatcher {
     }
 
     /// The step's channels in order: when a provider keeps failing, the next channel the debtor
-    /// may be reached on is tried, under the same rules (and its own opt-outs and caps).
+    /// may be reached on is tried, under the same rules (and its own consent and caps).
     async fn deliver_with_fallbacks(
         &self,
         reminder: &Reminder,
-        rules: &Applied<'_>,
+        facts: &Facts<'_>,
         delivery: &mut Delivery,
         wordings: &Wordings,
         now: DateTime<Utc>,
@@ -270,7 +386,7 @@ impl Dispatcher {
         let mut fallbacks = reminder.fallbacks.iter();
         loop {
             let outcome = self
-                .decide_and_send(&current, rules, delivery, wordings, now)
+                .decide_and_send(&current, facts, delivery, wordings, now)
                 .await?;
             let Outcome::GaveUp(reason) = outcome else {
                 return Ok(outcome);
@@ -279,11 +395,8 @@ impl Dispatcher {
                 let Some(next) = fallbacks.next() else {
                     return Ok(Outcome::GaveUp(reason));
                 };
-                let key = opt_out_key(&current, next.channel);
-                let opted_out = store::opted_out_among(&self.pool, std::slice::from_ref(&key))
-                    .await
-                    .map_err(database)?;
-                if opted_out.is_empty() {
+                let candidate = current.on_fallback(next);
+                if self.refusal(&candidate, facts).is_none() {
                     break next;
                 }
             };
@@ -299,25 +412,82 @@ impl Dispatcher {
         }
     }
 
-    /// The rules in order (channel, address, wording, hours, budget), then the send.
+    /// Whom the reminder goes to, or the rule that stops it before any wording or hour is
+    /// considered: the provider's eligibility for the tenant's role, the packs' channels, the
+    /// ledger's consent, and STOPs sent to our sender.
+    fn refusal(&self, reminder: &Reminder, facts: &Facts<'_>) -> Option<Verdict> {
+        let channel = reminder.channel;
+        let provider = self.providers.name(channel);
+        if let Some(refusal) =
+            self.eligibility
+                .refusal(provider, channel, facts.role, &reminder.debtor.country)
+        {
+            return Some(Verdict::Suppressed {
+                rule: refusal.id.clone(),
+                pack: refusal.label(),
+                reason: format!(
+                    "{provider} does not carry {channel} for {} tenants in {}: {}",
+                    facts.role, reminder.debtor.country, refusal.source
+                ),
+            });
+        }
+        if let Some(verdict) = decision::channel_allowed(facts.rules, channel) {
+            return Some(verdict);
+        }
+        let chosen = match recipient::choose(
+            facts.view,
+            channel,
+            &reminder.event.contact_role,
+            reminder.point_id,
+        ) {
+            Ok(chosen) => chosen,
+            Err(verdict) => return Some(verdict),
+        };
+        let sender = self.providers.sender(channel);
+        let stopped = facts.sender_opt_outs.get(&(
+            channel.as_str().to_string(),
+            sender.to_string(),
+            chosen.address.clone(),
+        ));
+        stopped.map(|at| Verdict::Suppressed {
+            rule: "sender-opt-out".into(),
+            pack: "ledger".into(),
+            reason: format!(
+                "point {} sent STOP to our {channel} sender on {}: it holds for every tenant using that sender",
+                chosen.point_id,
+                at.date_naive()
+            ),
+        })
+    }
+
+    /// The rules in order (eligibility, channel, recipient, wording, hours, budget), then the
+    /// send.
     async fn decide_and_send(
         &self,
         reminder: &Reminder,
-        rules: &Applied<'_>,
+        facts: &Facts<'_>,
         delivery: &mut Delivery,
         wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
         let channel = reminder.channel;
-        if let Some(verdict) = decision::consent_and_channel(rules, channel, None) {
+        let rules = facts.rules;
+        if let Some(verdict) = self.refusal(reminder, facts) {
             return Ok(Outcome::Ruled(verdict));
         }
-        let Some(to) = compose::recipient(reminder) else {
-            return Ok(Outcome::Failed(format!(
-                "the debtor has no {channel} contact point"
-            )));
+        // `refusal` found it: the same choice again, without its checks.
+        let Ok(chosen) = recipient::choose(
+            facts.view,
+            channel,
+            &reminder.event.contact_role,
+            reminder.point_id,
+        ) else {
+            return Ok(Outcome::Failed("the recipient changed while deciding".into()));
         };
-        delivery.recipient = to.to_string();
+        let to = chosen.address.as_str();
+        delivery.recipient = chosen.address.clone();
+        delivery.point_id = Some(chosen.point_id);
+        delivery.sender = self.providers.sender(channel).to_string();
         let variables = compose::variables(reminder, rules, &self.payment_link_base);
         let rendered = if compose::is_free_form(reminder) {
             let last_inbound = match channel {
@@ -392,6 +562,7 @@ impl Dispatcher {
             SendClaim::Mine(token) => {
                 let message = Composed {
                     reminder_id,
+                    point_id: chosen.point_id,
                     to,
                     subject: &delivery.subject,
                     body: &delivery.body,
@@ -503,14 +674,6 @@ impl Dispatcher {
         }
         Ok(sent)
     }
-}
-
-fn opt_out_key(reminder: &Reminder, channel: Channel) -> OptOutKey {
-    (
-        reminder.event.tenant_id.clone(),
-        reminder.debtor_id,
-        channel.as_str().to_string(),
-    )
 }
 
 /// Writes an outcome into the delivery; returns the rules' verdict for the audit, if any.

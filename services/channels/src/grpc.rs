@@ -124,7 +124,7 @@ impl ChannelsService for Channels {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let (tenant_id, debtor_id) = tenant_and_debtor(&caller, &request.tenant_id, &request.debtor_id)?;
-        let (zone, country, region) = store::debtor(&self.pool, &tenant_id, debtor_id)
+        let (zone, country, region) = store::debtor_place(&self.pool, &tenant_id, debtor_id)
             .await
             .map_err(ChannelsError::from)?
             .ok_or_else(|| ChannelsError::from(Refusal::not_found(format!("debtor {debtor_id}"))))?;
@@ -172,14 +172,54 @@ impl ChannelsService for Channels {
             )
             .into());
         }
-        let debtor = request.debtor.ok_or_else(|| invalid("debtor", "is required"))?;
         let debtor_id =
-            Uuid::parse_str(&debtor.debtor_id).map_err(|_| invalid("debtor.debtor_id", "is not a UUID"))?;
+            Uuid::parse_str(request.debtor_id.trim()).map_err(|_| invalid("debtor_id", "is not a UUID"))?;
         let channel = match pb::Channel::try_from(request.channel) {
             Ok(pb::Channel::Unspecified) | Err(_) => {
                 return Err(invalid("channel", "must be EMAIL, SMS or WHATSAPP").into());
             }
             Ok(channel) => channel,
+        };
+        let point_id = match request.point_id.trim() {
+            "" => None,
+            id => Some(Uuid::parse_str(id).map_err(|_| invalid("point_id", "is not a UUID"))?),
+        };
+        let contact_role = match pb::ContactRole::try_from(request.contact_role) {
+            Ok(role) => crate::recipient::role_name(role).unwrap_or_default(),
+            Err(_) => return Err(invalid("contact_role", "is not a known contact role").into()),
+        };
+        if point_id.is_some() && !contact_role.is_empty() {
+            return Err(invalid("point_id", "goes without a contact_role: one or the other").into());
+        }
+        // The debtor as the ledger has them, once the view has caught up with accounts.
+        self.dispatcher
+            .ledger
+            .caught_up()
+            .await
+            .map_err(|failure| Status::unavailable(failure.to_string()))?;
+        let record = store::debtors_among(&self.pool, &[(tenant_id.clone(), debtor_id)])
+            .await
+            .map_err(ChannelsError::from)?
+            .remove(&(tenant_id.clone(), debtor_id))
+            .ok_or_else(|| ChannelsError::from(Refusal::not_found(format!("debtor {debtor_id}"))))?;
+        let debtor = record.debtor.unwrap_or_default();
+        let invoice = match request.invoice_id.trim() {
+            "" => pb::Invoice::default(),
+            id => {
+                let invoice_id = Uuid::parse_str(id).map_err(|_| invalid("invoice_id", "is not a UUID"))?;
+                match store::invoice(&self.pool, &tenant_id, invoice_id)
+                    .await
+                    .map_err(ChannelsError::from)?
+                {
+                    Some((owner, invoice)) if owner == debtor_id => invoice,
+                    _ => {
+                        return Err(ChannelsError::from(Refusal::not_found(format!(
+                            "invoice {invoice_id} of debtor {debtor_id}"
+                        )))
+                        .into());
+                    }
+                }
+            }
         };
         match (request.template_id.is_empty(), request.text.trim().is_empty()) {
             (true, true) => return Err(invalid("template_id", "or text is required").into()),
@@ -205,26 +245,35 @@ impl ChannelsService for Channels {
                     store::wordings_among(&self.pool, &[(tenant_id.clone(), request.template_id.clone())])
                         .await
                         .map_err(ChannelsError::from)?;
-                let language = crate::templates::language(&debtor.locale);
-                let has = |language: &str| {
-                    own.contains_key(&(
-                        tenant_id.clone(),
-                        request.template_id.clone(),
-                        language.to_string(),
-                    ))
-                };
-                if !crate::templates::is_shipped(&request.template_id) && !has(language) && !has("es") {
-                    return Err(invalid(
-                        "template_id",
-                        "is not a known template in the debtor's language or Spanish (see ListTemplates)",
-                    )
-                    .into());
+                match crate::templates::invoice_variable(
+                    &tenant_id,
+                    &request.template_id,
+                    &debtor.locale,
+                    &own,
+                ) {
+                    None => {
+                        return Err(invalid(
+                            "template_id",
+                            "is not a known template in the debtor's language or Spanish (see ListTemplates)",
+                        )
+                        .into());
+                    }
+                    Some(Some(variable)) if invoice.invoice_id.is_empty() => {
+                        return Err(invalid(
+                            "invoice_id",
+                            &format!(
+                                "is required: template {:?} says the invoice's {variable}",
+                                request.template_id
+                            ),
+                        )
+                        .into());
+                    }
+                    Some(_) => {}
                 }
             }
         }
         // The caller's key, scoped by tenant, is the reminder id: retries find the same one.
         let reminder_id = Uuid::new_v5(&debtor_id, format!("one-off/{tenant_id}/{key}").as_bytes());
-        let invoice = request.invoice.unwrap_or_default();
         let event = pb::ReminderDue {
             reminder_id: reminder_id.to_string(),
             tenant_id: tenant_id.clone(),
@@ -235,11 +284,12 @@ impl ChannelsService for Channels {
             template_id: request.template_id,
             text: request.text.trim().to_string(),
             due_at: Some(time::timestamp(Utc::now())),
-            debtor: Some(debtor),
             invoice: Some(invoice),
+            contact_role: contact_role.to_string(),
+            point_id: point_id.map(|id| id.to_string()).unwrap_or_default(),
             ..Default::default()
         };
-        let reminder = crate::delivery::parse(event).map_err(|reason| invalid("debtor", &reason))?;
+        let reminder = crate::delivery::parse(event).map_err(Status::internal)?;
         // In a task of its own: a caller who hangs up must not cut a provider call short (it
         // would be recorded as of unknown outcome).
         let dispatcher = self.dispatcher.clone();

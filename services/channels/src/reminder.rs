@@ -13,6 +13,11 @@ pub struct Reminder {
     pub debtor_id: Uuid,
     pub invoice_id: Option<Uuid>,
     pub channel: Channel,
+    /// A contact point of the debtor's the message must go to (one-off messages).
+    pub point_id: Option<Uuid>,
+    /// The debtor as channels' view of the ledger has them, and their zone: set by the
+    /// dispatcher from the view before any decision (`with_ledger`). The event's own copy of
+    /// the debtor is never read: addresses, country and time zone come from the ledger.
     pub time_zone: Tz,
     pub debtor: pb::Debtor,
     pub event: pb::ReminderDue,
@@ -23,7 +28,6 @@ pub struct Reminder {
 #[derive(Clone, Debug)]
 pub struct Fallback {
     pub channel: Channel,
-    pub recipient: String,
     pub contact_role: String,
 }
 
@@ -32,11 +36,10 @@ pub fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
     let reminder_id = Uuid::parse_str(&event.reminder_id).map_err(|_| "reminder_id is not a UUID")?;
     let debtor_id = Uuid::parse_str(&event.debtor_id).map_err(|_| "debtor_id is not a UUID")?;
     let channel = Channel::try_from(event.channel()).map_err(|err| format!("channel: {err}"))?;
-    let debtor = event.debtor.clone().ok_or("debtor is required")?;
-    let time_zone = debtor
-        .time_zone
-        .parse()
-        .map_err(|_| format!("debtor.time_zone {:?} is not an IANA zone", debtor.time_zone))?;
+    let point_id = match event.point_id.as_str() {
+        "" => None,
+        id => Some(Uuid::parse_str(id).map_err(|_| "point_id is not a UUID")?),
+    };
     if event.tenant_id.is_empty() {
         return Err("tenant_id is required".into());
     }
@@ -46,7 +49,6 @@ pub fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
             .map_err(|err| format!("fallbacks[{index}].channel: {err}"))?;
         fallbacks.push(Fallback {
             channel,
-            recipient: fallback.recipient.clone(),
             contact_role: fallback.contact_role.clone(),
         });
     }
@@ -56,21 +58,29 @@ pub fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
         debtor_id,
         invoice_id: Uuid::parse_str(&event.invoice_id).ok(),
         channel,
-        time_zone,
-        debtor,
+        point_id,
+        time_zone: chrono_tz::UTC,
+        debtor: pb::Debtor::default(),
         event,
         fallbacks,
     })
 }
 
 impl Reminder {
-    /// The same reminder on the step's next channel (its fallback), with that channel's
-    /// recipient and role.
+    /// The reminder with its debtor as the ledger has them.
+    pub fn with_ledger(&self, debtor: &pb::Debtor, time_zone: Tz) -> Reminder {
+        let mut addressed = self.clone();
+        addressed.debtor = debtor.clone();
+        addressed.time_zone = time_zone;
+        addressed
+    }
+
+    /// The same reminder on the step's next channel (its fallback), for that channel's role.
     pub fn on_fallback(&self, fallback: &Fallback) -> Reminder {
         let mut next = self.clone();
         next.channel = fallback.channel;
+        next.point_id = None;
         next.event.channel = pb::Channel::from(fallback.channel) as i32;
-        next.event.recipient = fallback.recipient.clone();
         next.event.contact_role = fallback.contact_role.clone();
         next
     }
@@ -86,21 +96,32 @@ mod tests {
             debtor_id: Uuid::from_u128(2).to_string(),
             tenant_id: "acme".into(),
             channel: pb::Channel::Sms as i32,
+            // What the producer believed: channels never reads it.
             debtor: Some(pb::Debtor {
-                time_zone: "America/Bogota".into(),
+                time_zone: "Mars/Base".into(),
+                email: "someone@else.example".into(),
                 ..Default::default()
             }),
+            recipient: "+15550001111".into(),
             ..Default::default()
         }
     }
 
     #[test]
-    fn a_checked_reminder_keeps_its_ids_channel_and_zone() {
+    fn a_checked_reminder_keeps_its_ids_and_channel_and_none_of_the_events_debtor() {
         let reminder = parse(due()).expect("valid");
         assert_eq!(reminder.channel, Channel::Sms);
-        assert_eq!(reminder.time_zone, chrono_tz::America::Bogota);
         assert_eq!(reminder.debtor_id, Uuid::from_u128(2));
         assert_eq!(reminder.invoice_id, None);
+        assert_eq!(reminder.point_id, None);
+        assert_eq!(reminder.debtor, pb::Debtor::default());
+        let ledger = pb::Debtor {
+            time_zone: "America/Bogota".into(),
+            ..Default::default()
+        };
+        let addressed = reminder.with_ledger(&ledger, chrono_tz::America::Bogota);
+        assert_eq!(addressed.time_zone, chrono_tz::America::Bogota);
+        assert_eq!(addressed.debtor.time_zone, "America/Bogota");
     }
 
     /// Spoils one field of a valid reminder.
@@ -112,9 +133,7 @@ mod tests {
             ("reminder_id", |e| e.reminder_id = "x".into()),
             ("debtor_id", |e| e.debtor_id = String::new()),
             ("channel", |e| e.channel = pb::Channel::Unspecified as i32),
-            ("debtor.time_zone", |e| {
-                e.debtor.as_mut().expect("debtor").time_zone = "Mars/Base".into()
-            }),
+            ("point_id", |e| e.point_id = "+15550001111".into()),
             ("tenant_id", |e| e.tenant_id.clear()),
             ("fallbacks[0].channel", |e| {
                 e.fallbacks.push(pb::Fallback::default())
@@ -126,8 +145,5 @@ mod tests {
             let reason = parse(event).expect_err(field);
             assert!(reason.starts_with(field), "{field}: {reason}");
         }
-        let mut event = due();
-        event.debtor = None;
-        assert_eq!(parse(event).expect_err("no debtor"), "debtor is required");
     }
 }

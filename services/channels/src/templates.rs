@@ -124,10 +124,6 @@ pub struct Wording {
 /// Tenants' own wordings, by (tenant, template id, language).
 pub type Wordings = HashMap<(String, String, String), Wording>;
 
-pub fn is_shipped(template_id: &str) -> bool {
-    TEMPLATE_IDS.contains(&template_id)
-}
-
 /// A template id a tenant may use, and a language we have: `Err((field, reason))` if not.
 pub fn check_id_and_language(template_id: &str, language: &str) -> Result<(), (&'static str, String)> {
     let id_ok = !template_id.is_empty()
@@ -191,15 +187,14 @@ pub fn check_wording(
     Ok(())
 }
 
-/// The tenant's own wording in the debtor's language, else the shipped one, else the tenant's
-/// Spanish wording.
-pub fn render_for(
+/// The (subject, body) `render_for` uses: the tenant's own wording in the debtor's language,
+/// else the shipped one, else the tenant's Spanish wording.
+fn pick<'a>(
     tenant_id: &str,
     template_id: &str,
     locale: &str,
-    variables: &HashMap<&str, String>,
-    own: &Wordings,
-) -> Result<Rendered, RenderError> {
+    own: &'a Wordings,
+) -> Option<(&'a str, &'a str)> {
     let language = language(locale);
     let tenants = |language: &str| {
         if own.is_empty() {
@@ -212,10 +207,46 @@ pub fn render_for(
         ))
         .map(|w| (w.subject.as_str(), w.body.as_str()))
     };
-    let (subject, body) = tenants(language)
+    tenants(language)
         .or_else(|| shipped(template_id, language))
         .or_else(|| tenants("es"))
-        .ok_or_else(|| RenderError::UnknownTemplate {
+}
+
+/// What only an invoice can fill in.
+const INVOICE_VARIABLES: &[&str] = &["invoice_number", "amount", "due_date", "payment_link"];
+
+/// Whether the template exists for the debtor's locale (see `render_for`), and the first
+/// variable of it that only an invoice fills in, if any: a one-off message without an invoice
+/// cannot use that template.
+pub fn invoice_variable(
+    tenant_id: &str,
+    template_id: &str,
+    locale: &str,
+    own: &Wordings,
+) -> Option<Option<&'static str>> {
+    let (subject, body) = pick(tenant_id, template_id, locale, own)?;
+    Some(
+        INVOICE_VARIABLES
+            .iter()
+            .find(|name| {
+                let braced = format!("{{{name}}}");
+                subject.contains(&braced) || body.contains(&braced)
+            })
+            .copied(),
+    )
+}
+
+/// The tenant's own wording in the debtor's language, else the shipped one, else the tenant's
+/// Spanish wording.
+pub fn render_for(
+    tenant_id: &str,
+    template_id: &str,
+    locale: &str,
+    variables: &HashMap<&str, String>,
+    own: &Wordings,
+) -> Result<Rendered, RenderError> {
+    let (subject, body) =
+        pick(tenant_id, template_id, locale, own).ok_or_else(|| RenderError::UnknownTemplate {
             template_id: template_id.to_string(),
         })?;
     Ok(Rendered {
@@ -258,6 +289,27 @@ mod tests {
         variables: &HashMap<&str, String>,
     ) -> Result<Rendered, RenderError> {
         render_for("", template_id, locale, variables, &Wordings::new())
+    }
+
+    #[test]
+    fn a_one_off_message_knows_which_templates_need_an_invoice() {
+        // Every shipped template names the invoice.
+        assert_eq!(
+            invoice_variable("t", "overdue", "es-CO", &Wordings::new()),
+            Some(Some("invoice_number"))
+        );
+        assert_eq!(invoice_variable("t", "no-such", "es-CO", &Wordings::new()), None);
+        // A tenant's own wording that names only the debtor needs none.
+        let own = Wordings::from([(
+            ("t".to_string(), "hello".to_string(), "es".to_string()),
+            Wording {
+                subject: "Hola".into(),
+                body: "Hola {debtor_name}, llámenos.\n{opt_out}".into(),
+                version: 1,
+            },
+        )]);
+        assert_eq!(invoice_variable("t", "hello", "pt-BR", &own), Some(None));
+        assert_eq!(invoice_variable("other", "hello", "es", &own), None);
     }
 
     fn variables() -> HashMap<&'static str, String> {

@@ -1,20 +1,30 @@
-//! The HTTP side of channels: provider webhooks bringing back what debtors answer.
+//! The HTTP side of channels: provider webhooks and one-click unsubscribes bringing back what
+//! debtors answer, one module per provider. Here: the state they share, the routes, and how a
+//! response is recorded (an opt-out withdrawing the contact point it concerns).
+
+mod event_keys;
+mod sandbox;
+mod sendgrid;
+mod twilio;
+mod unsubscribe;
+mod whatsapp;
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Json, Path, Query, State};
-use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::Utc;
+use recobro_common::config::Topics;
 use recobro_common::secret::Secret;
-use recobro_common::time;
+use recobro_common::{Channel, time};
 use recobro_proto::v1 as pb;
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{replies, signatures, store};
+use crate::provider::{EmailChoice, ProviderSettings, SmsChoice, WhatsAppChoice};
+use crate::store::{self, Handling};
+use crate::unsubscribe::UnsubscribeKeys;
 
 #[derive(Clone)]
 pub struct Webhooks {
@@ -32,18 +42,77 @@ pub struct Webhooks {
     pub whatsapp_verify_token: Option<Secret>,
     /// SendGrid's event-webhook verification key (base64 DER).
     pub sendgrid_public_key: Option<String>,
+    /// Verify one-click unsubscribe tokens.
+    pub unsubscribe_keys: Arc<UnsubscribeKeys>,
+    /// The channels that go to the sandbox: its unsigned reply webhook is served only for
+    /// their deliveries, and not at all when there are none.
+    pub sandbox_channels: Vec<Channel>,
+}
+
+impl Webhooks {
+    pub fn new(pool: PgPool, topics: &Topics, public_url: &str, providers: &ProviderSettings) -> Webhooks {
+        let (twilio_auth_token, twilio_shared_keys) = match &providers.sms {
+            SmsChoice::Twilio(twilio) => (
+                Some(twilio.auth_token.clone()),
+                twilio.webhook_shared_keys.clone(),
+            ),
+            SmsChoice::Sandbox => (None, Vec::new()),
+        };
+        let (whatsapp_app_secret, whatsapp_verify_token) = match &providers.whatsapp {
+            WhatsAppChoice::Cloud(whatsapp) => (
+                Some(whatsapp.app_secret.clone()),
+                Some(whatsapp.verify_token.clone()),
+            ),
+            WhatsAppChoice::Sandbox => (None, None),
+        };
+        let sendgrid_public_key = match &providers.email {
+            EmailChoice::SendGrid(sendgrid) => sendgrid.webhook_public_key.clone(),
+            EmailChoice::Smtp(_) | EmailChoice::Sandbox => None,
+        };
+        let mut sandbox_channels = Vec::new();
+        if matches!(providers.email, EmailChoice::Sandbox) {
+            sandbox_channels.push(Channel::Email);
+        }
+        if matches!(providers.sms, SmsChoice::Sandbox) {
+            sandbox_channels.push(Channel::Sms);
+        }
+        if matches!(providers.whatsapp, WhatsAppChoice::Sandbox) {
+            sandbox_channels.push(Channel::Whatsapp);
+        }
+        Webhooks {
+            pool,
+            responses_topic: topics.responses.clone(),
+            deliveries_topic: topics.deliveries.clone(),
+            public_url: public_url.to_string(),
+            twilio_auth_token,
+            twilio_shared_keys,
+            whatsapp_app_secret,
+            whatsapp_verify_token,
+            sendgrid_public_key,
+            unsubscribe_keys: providers.unsubscribe_keys.clone(),
+            sandbox_channels,
+        }
+    }
 }
 
 pub fn router(webhooks: Webhooks) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/webhooks/sandbox/replies", post(sandbox_reply))
-        .route("/webhooks/twilio", post(twilio))
-        .route("/unsubscribe/{reminder_id}", post(unsubscribe))
-        .route("/webhooks/sendgrid", post(sendgrid))
-        .route("/webhooks/whatsapp", get(whatsapp_verify).post(whatsapp))
-        .with_state(webhooks)
+        .route("/webhooks/twilio", post(twilio::twilio))
+        .route("/unsubscribe/{token}", post(unsubscribe::unsubscribe))
+        .route("/webhooks/sendgrid", post(sendgrid::sendgrid))
+        .route(
+            "/webhooks/whatsapp",
+            get(whatsapp::whatsapp_verify).post(whatsapp::whatsapp),
+        );
+    // Unsigned: anyone who can reach it could make up replies. Not there unless chosen.
+    if !webhooks.sandbox_channels.is_empty() {
+        router = router.route("/webhooks/sandbox/replies", post(sandbox::sandbox_reply));
+    }
+    router.with_state(webhooks)
 }
+
+type Rejection = (StatusCode, String);
 
 /// The database did not take it: the provider retries the webhook later.
 fn unavailable(err: sqlx::Error) -> Rejection {
@@ -51,377 +120,130 @@ fn unavailable(err: sqlx::Error) -> Rejection {
     (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
 }
 
-/// Records what the debtor answered to `delivery`, and publishes it.
-async fn record_reply(
-    webhooks: &Webhooks,
-    delivery: store::Delivery,
-    channel: pb::Channel,
-    text: String,
-    intent: pb::ResponseIntent,
-) -> Result<pb::DebtorResponse, Rejection> {
-    let response = pb::DebtorResponse {
-        response_id: Uuid::new_v4().to_string(),
-        tenant_id: delivery.tenant_id,
-        debtor_id: delivery.debtor_id.to_string(),
-        channel: channel as i32,
-        reminder_id: delivery.reminder_id.to_string(),
-        text,
-        intent: intent as i32,
-        received_at: Some(time::timestamp(Utc::now())),
-        // Replies are matched to the message last sent to this address or number.
-        sender: delivery.recipient.clone(),
-    };
-    store::record_response(&webhooks.pool, &response, &webhooks.responses_topic)
-        .await
-        .map_err(unavailable)?;
-    tracing::info!(debtor_id = %response.debtor_id, intent = intent.as_str_name(), "debtor replied");
-    Ok(response)
-}
-
 fn forbidden(why: &str) -> Rejection {
     (StatusCode::FORBIDDEN, why.to_string())
 }
 
-/// RFC 8058 one-click unsubscribe from an email's `List-Unsubscribe` link: consent for email is
-/// withdrawn at once, as if the debtor had replied "BAJA".
-async fn unsubscribe(
-    State(webhooks): State<Webhooks>,
-    Path(reminder_id): Path<String>,
-) -> Result<StatusCode, Rejection> {
-    let reminder_id = Uuid::parse_str(reminder_id.trim())
-        .map_err(|_| (StatusCode::BAD_REQUEST, "not a reminder id".to_string()))?;
-    let delivery = store::delivery(&webhooks.pool, reminder_id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| (StatusCode::NOT_FOUND, "unknown link".to_string()))?;
-    let channel = pb::Channel::from(delivery.channel);
-    let text = "List-Unsubscribe one-click".to_string();
-    record_reply(&webhooks, delivery, channel, text, pb::ResponseIntent::OptOut).await?;
-    Ok(StatusCode::OK)
+/// What told us: published as `DebtorResponse.source`, and kept with a withdrawn point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The debtor wrote back (SMS, WhatsApp, or the sandbox standing in for them).
+    Reply,
+    OneClickUnsubscribe,
+    SendGridBounce,
+    SendGridDropped,
+    SendGridSpamReport,
+    SendGridUnsubscribe,
+    SendGridGroupUnsubscribe,
 }
 
-/// SendGrid's event webhook: delivered, bounces, drops, spam reports and unsubscribes, signed
-/// with ECDSA. A bounce or drop, a complaint or an unsubscribe withdraws email for that debtor (every
-/// address of theirs, not only the one that bounced: consent is kept per channel today).
-async fn sendgrid(
-    State(webhooks): State<Webhooks>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, Rejection> {
-    let key = webhooks
-        .sendgrid_public_key
-        .as_deref()
-        .ok_or_else(|| forbidden("sendgrid is not configured"))?;
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    let signature = header("x-twilio-email-event-webhook-signature");
-    let timestamp = header("x-twilio-email-event-webhook-timestamp");
-    if !signatures::sendgrid_valid(
-        key,
-        timestamp,
-        &body,
-        signature,
-        Utc::now(),
-        chrono::Duration::minutes(10),
-    ) {
-        tracing::warn!("sendgrid webhook with a bad or stale signature refused");
-        return Err(forbidden("bad signature"));
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Reply => "reply",
+            Source::OneClickUnsubscribe => "one-click unsubscribe",
+            Source::SendGridBounce => "sendgrid bounce",
+            Source::SendGridDropped => "sendgrid dropped",
+            Source::SendGridSpamReport => "sendgrid spamreport",
+            Source::SendGridUnsubscribe => "sendgrid unsubscribe",
+            Source::SendGridGroupUnsubscribe => "sendgrid group_unsubscribe",
+        }
     }
-    let events: Vec<serde_json::Value> = serde_json::from_slice(&body)
-        .map_err(|err| (StatusCode::BAD_REQUEST, format!("not a JSON array: {err}")))?;
-    for event in &events {
-        let Some(reminder_id) = event["reminder_id"].as_str() else {
-            continue;
-        };
-        let kind = event["event"].as_str().unwrap_or_default();
-        let reason = format!(
-            "sendgrid {kind}: {}",
-            event["reason"].as_str().unwrap_or_default()
+}
+
+/// Records what the debtor answered to `delivery` (or what a provider reported for them), and
+/// publishes it, as part of `handling`. An opt-out withdraws the point the delivery went to
+/// (accounts withdraws it in the ledger when it reads the response); a STOP by SMS or WhatsApp
+/// also holds for our sender, whichever tenant writes from it. A delivery recorded before
+/// points were (no point id) cannot be attributed: the response is kept, nothing withdrawn.
+async fn record(
+    webhooks: &Webhooks,
+    handling: &mut Handling,
+    delivery: &store::Delivery,
+    text: String,
+    intent: pb::ResponseIntent,
+    source: Source,
+) -> Result<pb::DebtorResponse, Rejection> {
+    let response = pb::DebtorResponse {
+        response_id: Uuid::new_v4().to_string(),
+        tenant_id: delivery.tenant_id.clone(),
+        debtor_id: delivery.debtor_id.to_string(),
+        channel: pb::Channel::from(delivery.channel) as i32,
+        reminder_id: delivery.reminder_id.to_string(),
+        text,
+        intent: intent as i32,
+        received_at: Some(time::timestamp(Utc::now())),
+        // The address or number we wrote to, where it came from.
+        sender: delivery.recipient.clone(),
+        point_id: delivery.point_id.map(|id| id.to_string()).unwrap_or_default(),
+        source: source.as_str().to_string(),
+    };
+    let opt_out = intent == pb::ResponseIntent::OptOut;
+    if opt_out && delivery.point_id.is_none() {
+        tracing::warn!(
+            reminder_id = %delivery.reminder_id,
+            source = source.as_str(),
+            "an opt-out for a delivery without a contact point: recorded, no point withdrawn"
         );
-        let topic = &webhooks.deliveries_topic;
-        match kind {
-            "delivered" => {
-                store::update_status_of_reminder(
-                    &webhooks.pool,
-                    reminder_id,
-                    pb::DeliveryStatus::Delivered,
-                    "",
-                    topic,
-                )
-                .await
-                .map_err(unavailable)?;
-            }
-            "bounce" | "dropped" => {
-                store::update_status_of_reminder(
-                    &webhooks.pool,
-                    reminder_id,
-                    pb::DeliveryStatus::Failed,
-                    &reason,
-                    topic,
-                )
-                .await
-                .map_err(unavailable)?;
-                store::withdraw(&webhooks.pool, reminder_id, &format!("sendgrid {kind}"))
-                    .await
-                    .map_err(unavailable)?;
-            }
-            "spamreport" | "unsubscribe" | "group_unsubscribe" => {
-                store::withdraw(&webhooks.pool, reminder_id, &format!("sendgrid {kind}"))
-                    .await
-                    .map_err(unavailable)?;
-            }
-            _ => {}
-        }
     }
-    Ok(StatusCode::OK)
+    let sender_stop =
+        (opt_out && source == Source::Reply && delivery.channel.uses_phone() && !delivery.sender.is_empty())
+            .then(|| store::SenderStop {
+                channel: delivery.channel,
+                sender: &delivery.sender,
+                address: &delivery.recipient,
+            });
+    store::record_response(handling, &response, sender_stop, &webhooks.responses_topic)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(
+        reminder_id = %delivery.reminder_id,
+        debtor_id = %response.debtor_id,
+        point_id = %response.point_id,
+        intent = intent.as_str_name(),
+        source = source.as_str(),
+        "debtor response recorded"
+    );
+    Ok(response)
 }
 
-/// Twilio status callbacks (MessageStatus) and inbound SMS (Body), both signed.
-async fn twilio(
-    State(webhooks): State<Webhooks>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, Rejection> {
-    let token = webhooks
-        .twilio_auth_token
-        .as_ref()
-        .map(Secret::expose)
-        .ok_or_else(|| forbidden("twilio is not configured"))?;
-    let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let signature = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let url = format!("{}/webhooks/twilio", webhooks.public_url.trim_end_matches('/'));
-    // No settings header: the auth token and HMAC-SHA1. With one: its algorithm and a
-    // Setting's shared key (any of those configured, so keys can be rotated).
-    let (secrets, algorithm) = match headers.get("x-twilio-webhooks-signature-settings") {
-        None => (vec![token], signatures::TwilioAlgorithm::Sha1),
-        Some(settings) => {
-            let algorithm = settings
-                .to_str()
-                .ok()
-                .and_then(signatures::twilio_algorithm)
-                .ok_or_else(|| forbidden("unsupported signature algorithm"))?;
-            if webhooks.twilio_shared_keys.is_empty() {
-                // Answered 500 so Twilio retries while the operator sets the key: nothing lost.
-                tracing::warn!(
-                    "a Twilio webhook is signed with a Webhooks Setting key, and TWILIO_WEBHOOK_SHARED_KEY is not set"
-                );
-                return Err((
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "signing key not configured".into(),
-                ));
-            }
-            (
-                webhooks.twilio_shared_keys.iter().map(Secret::expose).collect(),
-                algorithm,
-            )
-        }
-    };
-    if !secrets
-        .iter()
-        .any(|secret| signatures::twilio_valid(secret, algorithm, &url, &params, signature))
-    {
-        tracing::warn!("twilio webhook with a bad signature refused");
-        return Err(forbidden("bad signature"));
-    }
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
-        let (status, reason) = match status {
-            "delivered" => (pb::DeliveryStatus::Delivered, String::new()),
-            "read" => (pb::DeliveryStatus::Read, String::new()),
-            "failed" | "undelivered" => (
-                pb::DeliveryStatus::Failed,
-                format!("twilio {status}, error {}", get("ErrorCode").unwrap_or("-")),
-            ),
-            // queued, sending, sent, accepted: nothing new for the debtor's record.
-            _ => return Ok(StatusCode::NO_CONTENT),
-        };
-        store::update_status(&webhooks.pool, sid, status, &reason, &webhooks.deliveries_topic)
-            .await
-            .map_err(unavailable)?;
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    let (Some(from), Some(text)) = (get("From"), get("Body")) else {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "neither a status callback nor an inbound message".into(),
-        ));
-    };
-    reply_from(&webhooks, pb::Channel::Sms, from, text).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct VerifyQuery {
-    #[serde(rename = "hub.mode")]
-    mode: Option<String>,
-    #[serde(rename = "hub.verify_token")]
-    verify_token: Option<String>,
-    #[serde(rename = "hub.challenge")]
-    challenge: Option<String>,
-}
-
-/// Meta's subscription handshake: echo the challenge when the verify token is ours.
-async fn whatsapp_verify(
-    State(webhooks): State<Webhooks>,
-    Query(query): Query<VerifyQuery>,
-) -> Result<String, Rejection> {
-    let ours = webhooks
-        .whatsapp_verify_token
-        .as_ref()
-        .map(Secret::expose)
-        .ok_or_else(|| forbidden("whatsapp is not configured"))?;
-    match (
-        query.mode.as_deref(),
-        query.verify_token.as_deref(),
-        query.challenge,
-    ) {
-        (Some("subscribe"), Some(token), Some(challenge)) if token == ours => Ok(challenge),
-        _ => Err(forbidden("verification refused")),
-    }
-}
-
-/// WhatsApp status and inbound-message notifications, signed over the raw body.
-async fn whatsapp(
-    State(webhooks): State<Webhooks>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, Rejection> {
-    let secret = webhooks
-        .whatsapp_app_secret
-        .as_ref()
-        .map(Secret::expose)
-        .ok_or_else(|| forbidden("whatsapp is not configured"))?;
-    let signature = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !signatures::meta_valid(secret, &body, signature) {
-        tracing::warn!("whatsapp webhook with a bad signature refused");
-        return Err(forbidden("bad signature"));
-    }
-    let payload: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|err| (StatusCode::BAD_REQUEST, format!("not JSON: {err}")))?;
-    let values = payload["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|entry| {
-            entry["changes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|change| change["value"].clone())
-                .collect::<Vec<_>>()
-        });
-    for value in values {
-        for status in value["statuses"].as_array().into_iter().flatten() {
-            let (Some(id), Some(state)) = (status["id"].as_str(), status["status"].as_str()) else {
-                continue;
-            };
-            let (state, reason) = match state {
-                "delivered" => (pb::DeliveryStatus::Delivered, String::new()),
-                "read" => (pb::DeliveryStatus::Read, String::new()),
-                "failed" => (
-                    pb::DeliveryStatus::Failed,
-                    format!("whatsapp failed: {}", status["errors"][0]["code"]),
-                ),
-                _ => continue,
-            };
-            store::update_status(&webhooks.pool, id, state, &reason, &webhooks.deliveries_topic)
-                .await
-                .map_err(unavailable)?;
-        }
-        for message in value["messages"].as_array().into_iter().flatten() {
-            let (Some(from), Some(text)) = (message["from"].as_str(), message["text"]["body"].as_str())
-            else {
-                continue;
-            };
-            reply_from(
-                &webhooks,
-                pb::Channel::Whatsapp,
-                &format!("+{}", from.trim_start_matches('+')),
-                text,
-            )
-            .await?;
-        }
-    }
-    Ok(StatusCode::OK)
-}
-
-/// A reply from an address or number we wrote to: it belongs to the debtor of the latest
-/// message sent there. A stranger's message is acknowledged and ignored.
+/// A reply from an address or number to one of our senders: it belongs to the tenant and
+/// debtor of the latest message sent there from that sender on that channel. A stranger's
+/// message is acknowledged and ignored; a retried one (same provider event) changes nothing.
 async fn reply_from(
     webhooks: &Webhooks,
-    channel: pb::Channel,
+    event: (event_keys::EventSource, &str),
+    channel: Channel,
+    our_sender: &str,
     from: &str,
     text: &str,
 ) -> Result<(), Rejection> {
-    let Some(delivery) = store::latest_delivery_to(&webhooks.pool, from)
+    let Some(delivery) = store::latest_delivery_to(&webhooks.pool, channel, our_sender, from)
         .await
         .map_err(unavailable)?
     else {
-        tracing::info!("a reply from an unknown sender ignored");
+        tracing::info!(
+            channel = channel.as_str(),
+            "a reply from an unknown sender ignored"
+        );
         return Ok(());
     };
-    record_reply(
-        webhooks,
-        delivery,
-        channel,
-        text.to_string(),
-        replies::classify(text),
-    )
-    .await?;
-    Ok(())
-}
-
-/// What the sandbox provider posts when a debtor answers a reminder.
-#[derive(Deserialize)]
-struct SandboxReply {
-    reminder_id: String,
-    text: String,
-}
-
-#[derive(Serialize)]
-struct Accepted {
-    response_id: String,
-    intent: String,
-}
-
-type Rejection = (StatusCode, String);
-
-async fn sandbox_reply(
-    State(webhooks): State<Webhooks>,
-    Json(reply): Json<SandboxReply>,
-) -> Result<(StatusCode, Json<Accepted>), Rejection> {
-    let reminder_id = Uuid::parse_str(reply.reminder_id.trim())
-        .map_err(|_| (StatusCode::BAD_REQUEST, "reminder_id is not a UUID".to_string()))?;
-    if reply.text.trim().is_empty() {
-        return Err((StatusCode::BAD_REQUEST, "text is required".into()));
-    }
-    let delivery = store::delivery(&webhooks.pool, reminder_id)
+    let Some(mut handling) = Handling::begin(&webhooks.pool, event.0.as_str(), event.1)
         .await
         .map_err(unavailable)?
-        .ok_or_else(|| {
-            (
-                StatusCode::NOT_FOUND,
-                format!("no delivery for reminder {reminder_id}"),
-            )
-        })?;
-    let intent = replies::classify(&reply.text);
-    let channel = pb::Channel::from(delivery.channel);
-    let response = record_reply(&webhooks, delivery, channel, reply.text, intent).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            response_id: response.response_id,
-            intent: intent.as_str_name().to_string(),
-        }),
-    ))
+    else {
+        tracing::info!(reminder_id = %delivery.reminder_id, "a retried reply ignored");
+        return Ok(());
+    };
+    let intent = crate::replies::classify(text);
+    record(
+        webhooks,
+        &mut handling,
+        &delivery,
+        text.to_string(),
+        intent,
+        Source::Reply,
+    )
+    .await?;
+    handling.commit().await.map_err(unavailable)
 }

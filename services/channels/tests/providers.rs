@@ -10,7 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use recobro_channels::provider::{OutgoingText, ProviderError, Twilio, WhatsAppCloud};
+use recobro_channels::unsubscribe::{Link, UnsubscribeKeys, UnsubscribeLinks};
 use recobro_common::secret::Secret;
+
+/// The key the SendGrid test signs unsubscribe links with.
+const UNSUBSCRIBE_KEY: &str = "providers-test-key-0123456789-abcdefghijklmnopqrstuvwxyz";
 
 #[derive(Clone, Default)]
 struct Seen(Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>);
@@ -299,11 +303,16 @@ async fn sendgrid_gets_the_mail_send_json_with_one_click_unsubscribe() {
         api_base: serve(router).await,
         api_key: Secret::new("SG.key"),
         from: "cobranza@acme.example".into(),
-        public_url: "https://collect.example".into(),
+        unsubscribe: UnsubscribeLinks {
+            public_url: "https://collect.example".into(),
+            keys: Arc::new(UnsubscribeKeys::parse(UNSUBSCRIBE_KEY).expect("key")),
+        },
     };
     let reminder_id = uuid::Uuid::from_u128(7);
+    let point_id = uuid::Uuid::from_u128(8);
     let email = OutgoingEmail {
         reminder_id,
+        point_id,
         to: "tesoreria@tornillo.example",
         subject: "Factura FE-1 vencida",
         body: "Estimado/a...",
@@ -324,9 +333,19 @@ async fn sendgrid_gets_the_mail_send_json_with_one_click_unsubscribe() {
     );
     assert_eq!(json["from"]["email"], "cobranza@acme.example");
     assert_eq!(json["content"][0]["type"], "text/plain");
+    // A signed token for this reminder and point: ids only, no address.
+    let link = json["headers"]["List-Unsubscribe"]
+        .as_str()
+        .and_then(|v| v.strip_prefix("<https://collect.example/unsubscribe/"))
+        .and_then(|v| v.strip_suffix('>'))
+        .expect("a one-click link");
     assert_eq!(
-        json["headers"]["List-Unsubscribe"],
-        format!("<https://collect.example/unsubscribe/{reminder_id}>")
+        UnsubscribeKeys::parse(UNSUBSCRIBE_KEY).expect("key").verify(link),
+        Some(Link {
+            reminder_id,
+            point_id,
+            channel: recobro_common::Channel::Email,
+        })
     );
     assert_eq!(
         json["headers"]["List-Unsubscribe-Post"],

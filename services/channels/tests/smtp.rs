@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use recobro_channels::provider::{OutgoingEmail, ProviderError, Smtp, SmtpSettings};
+use recobro_channels::unsubscribe::{Link, UnsubscribeKeys, UnsubscribeLinks};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -179,9 +180,23 @@ fn settings(port: u16, trust_test_ca: bool) -> SmtpSettings {
     }
 }
 
+/// The key the tests sign unsubscribe links with.
+const KEY: &str = "smtp-test-key-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+fn links() -> UnsubscribeLinks {
+    UnsubscribeLinks {
+        public_url: "https://recobro.example".into(),
+        keys: Arc::new(UnsubscribeKeys::parse(KEY).expect("key")),
+    }
+}
+
+/// The contact point every test email goes to.
+const POINT: Uuid = Uuid::from_u128(0x5e11_0000_0000_0000_0000_0000_0000_0001);
+
 fn email(to: &str, reminder_id: Uuid) -> OutgoingEmail<'_> {
     OutgoingEmail {
         reminder_id,
+        point_id: POINT,
         to,
         subject: "Recordatorio de pago: factura FE-1001",
         body: "Hola Comercial Andina, la factura FE-1001 por $ 1.250.000,00 venció el 10/11/2026.",
@@ -192,7 +207,7 @@ fn email(to: &str, reminder_id: Uuid) -> OutgoingEmail<'_> {
 async fn smtp_submits_over_starttls_with_auth_and_one_click_unsubscribe_headers() {
     let relay = Relay::default();
     let port = relay.clone().start(false).await;
-    let smtp = Smtp::new(&settings(port, true), "https://recobro.example").expect("smtp");
+    let smtp = Smtp::new(&settings(port, true), links()).expect("smtp");
     let reminder_id = Uuid::new_v4();
 
     let message_id = smtp
@@ -212,8 +227,25 @@ async fn smtp_submits_over_starttls_with_auth_and_one_click_unsubscribe_headers(
     assert_eq!(mail.mail_from, "MAIL FROM:<cobranza@acme.example>");
     assert_eq!(mail.rcpt_to, ["RCPT TO:<cartera@cliente.example>"]);
     let headers = mail.data.split("\r\n\r\n").next().unwrap_or_default();
+    // The link is a token bound to this reminder and point, signed with our key.
+    let link = headers
+        .lines()
+        .find_map(|line| line.strip_prefix("List-Unsubscribe: <https://recobro.example/unsubscribe/"))
+        .and_then(|rest| rest.strip_suffix('>'))
+        .unwrap_or_else(|| panic!("no one-click link in:\n{headers}"));
+    assert_eq!(
+        UnsubscribeKeys::parse(KEY).expect("key").verify(link),
+        Some(Link {
+            reminder_id,
+            point_id: POINT,
+            channel: recobro_common::Channel::Email,
+        })
+    );
+    assert!(
+        !headers.contains("cartera%40"),
+        "no address in the link: {headers}"
+    );
     for expected in [
-        format!("List-Unsubscribe: <https://recobro.example/unsubscribe/{reminder_id}>"),
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click".to_string(),
         format!("Message-ID: <{reminder_id}@acme.example>"),
         "Subject: Recordatorio de pago: factura FE-1001".to_string(),
@@ -233,7 +265,7 @@ async fn smtp_submits_over_starttls_with_auth_and_one_click_unsubscribe_headers(
 async fn smtp_refusals_are_permanent_and_deferrals_transient() {
     let relay = Relay::default();
     let port = relay.clone().start(false).await;
-    let smtp = Smtp::new(&settings(port, true), "https://recobro.example").expect("smtp");
+    let smtp = Smtp::new(&settings(port, true), links()).expect("smtp");
 
     let unknown = smtp.send(&email("nobody@cliente.example", Uuid::new_v4())).await;
     assert!(
@@ -251,7 +283,7 @@ async fn smtp_refusals_are_permanent_and_deferrals_transient() {
     // A wrong password is our setup, not the debtor's address: retried, never charged to them.
     let mut wrong = settings(port, true);
     wrong.password = recobro_common::secret::Secret::new("wrong");
-    let smtp = Smtp::new(&wrong, "https://recobro.example").expect("smtp");
+    let smtp = Smtp::new(&wrong, links()).expect("smtp");
     let refused = smtp.send(&email("cartera@cliente.example", Uuid::new_v4())).await;
     assert!(
         matches!(&refused, Err(ProviderError::Transient(reason)) if reason.contains("535")),
@@ -266,7 +298,7 @@ async fn smtp_submits_over_implicit_tls_on_a_465_style_port() {
     let port = relay.clone().start(true).await;
     let mut implicit = settings(port, true);
     implicit.implicit_tls = true;
-    let smtp = Smtp::new(&implicit, "https://recobro.example").expect("smtp");
+    let smtp = Smtp::new(&implicit, links()).expect("smtp");
     let reminder_id = Uuid::new_v4();
 
     let message_id = smtp
@@ -285,7 +317,7 @@ async fn smtp_never_sends_to_a_relay_whose_certificate_it_cannot_verify() {
     let relay = Relay::default();
     let port = relay.clone().start(false).await;
     // The relay's certificate is signed by the test CA, which is not trusted here.
-    let smtp = Smtp::new(&settings(port, false), "https://recobro.example").expect("smtp");
+    let smtp = Smtp::new(&settings(port, false), links()).expect("smtp");
 
     let refused = smtp.send(&email("cartera@cliente.example", Uuid::new_v4())).await;
 

@@ -25,6 +25,10 @@ pub enum ConfigError {
 pub trait Env {
     fn get(&self, name: &str) -> Option<String>;
 
+    /// Every variable name set, so a service can refuse names it does not know (a typo must
+    /// not silently leave a setting at its default).
+    fn names(&self) -> Vec<String>;
+
     fn required(&self, name: &str) -> Result<String, ConfigError> {
         match self.get(name) {
             Some(value) if !value.trim().is_empty() => Ok(value),
@@ -71,11 +75,21 @@ impl Env for ProcessEnv {
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }
+
+    fn names(&self) -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect()
+    }
 }
 
 impl Env for HashMap<String, String> {
     fn get(&self, name: &str) -> Option<String> {
         HashMap::get(self, name).cloned()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
     }
 }
 

@@ -4,6 +4,9 @@
 //! conservative default). A tenant may add a pack of its own on top: its caps are added, its
 //! hours intersect the country's, its holidays and channel limits add up, so a tenant pack can
 //! only ever make the rules stricter.
+//!
+//! Apart from the law, `eligibility.toml` says which messaging providers refuse which channels
+//! to tenants of which role (a provider's own rules, cited the same way): see `Eligibility`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -12,7 +15,11 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 mod channel;
+mod eligibility;
+mod role;
 pub use channel::{Channel, UnknownChannel};
+pub use eligibility::{Eligibility, EligibilityError, Refusal};
+pub use role::{Role, UnknownRole};
 
 /// The packs shipped in the binary, by file.
 const SHIPPED: &[(&str, &str)] = &[

@@ -17,7 +17,8 @@ pub struct Change {
     pub debtor_id: Uuid,
     pub status: InvoiceState,
     pub version: i64,
-    /// Why the ladder must wait, if it must: a dispute, a promise to pay, a payment plan.
+    /// Why the ladder must wait, if it must: a legal hold, a dispute, a promise to pay, a
+    /// payment plan.
     pub hold: Option<Hold>,
     pub due_date: chrono::NaiveDate,
     pub time_zone: Tz,
@@ -35,6 +36,10 @@ pub struct Change {
 /// Why an open invoice's ladder waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hold {
+    /// The debtor is under a legal hold (a collection lawsuit, bankruptcy, a
+    /// cease-communication request): no extrajudicial contact at all, instalment reminders
+    /// included.
+    LegalHold,
     Dispute,
     Promise,
     /// The plan's instalment reminders replace the ladder.
@@ -42,8 +47,13 @@ pub enum Hold {
 }
 
 impl Hold {
-    /// What holds an open invoice's ladder, read from its snapshot.
-    pub fn of(invoice: &pb::Invoice) -> Option<Hold> {
+    /// What holds an open invoice's ladder, read from its snapshot. A legal hold comes first: it
+    /// is the only one that also holds a payment plan's instalment reminders.
+    pub fn of(snapshot: &pb::InvoiceChanged) -> Option<Hold> {
+        if snapshot.debtor.as_ref().is_some_and(|debtor| debtor.legal_hold) {
+            return Some(Hold::LegalHold);
+        }
+        let invoice = snapshot.invoice.as_ref()?;
         if invoice.disputed {
             Some(Hold::Dispute)
         } else if invoice.promised_date.is_some() {
@@ -55,9 +65,16 @@ impl Hold {
         }
     }
 
+    /// Whether it holds a payment plan's own instalment reminders too: a payment plan replaces
+    /// the ladder with them; anything else holds every reminder.
+    pub fn holds_instalments(self) -> bool {
+        self != Hold::PaymentPlan
+    }
+
     /// The name logs show.
     pub fn as_str(self) -> &'static str {
         match self {
+            Hold::LegalHold => "legal hold",
             Hold::Dispute => "dispute",
             Hold::Promise => "promise",
             Hold::PaymentPlan => "payment plan",
@@ -72,9 +89,19 @@ impl fmt::Display for Hold {
 }
 
 impl Change {
+    /// The invoice change an account event carries; `None` for a change scheduling has no use
+    /// for. A change this version does not know is an error (the event is parked, not skipped).
     pub fn parse(event: &pb::AccountEvent) -> Result<Option<Change>, String> {
-        let Some(account_event::Change::InvoiceChanged(changed)) = &event.change else {
-            return Ok(None);
+        let changed = match &event.change {
+            Some(account_event::Change::InvoiceChanged(changed)) => changed,
+            // A debtor's contact record and a tenant's role are for channels. Scheduling reads
+            // the debtor from the snapshot each InvoiceChanged carries (accounts republishes the
+            // open invoices when a legal hold is placed or lifted).
+            Some(account_event::Change::DebtorChanged(_) | account_event::Change::TenantChanged(_)) => {
+                return Ok(None);
+            }
+            // Unset, or a kind added after this version (prost drops the unknown field).
+            None => return Err("account event carries no change this version knows".into()),
         };
         let invoice = changed
             .invoice
@@ -100,7 +127,7 @@ impl Change {
             } else {
                 invoice.version
             },
-            hold: Hold::of(invoice),
+            hold: Hold::of(changed),
             due_date: invoice
                 .due_date
                 .as_ref()
@@ -139,5 +166,89 @@ impl Change {
             }),
             snapshot: changed.clone(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(legal_hold: bool) -> pb::InvoiceChanged {
+        pb::InvoiceChanged {
+            invoice: Some(pb::Invoice {
+                invoice_id: Uuid::nil().to_string(),
+                debtor_id: Uuid::nil().to_string(),
+                tenant_id: "acme".into(),
+                status: InvoiceStatus::Open as i32,
+                revision: 1,
+                due_date: Some(time::date(
+                    chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date"),
+                )),
+                ..Default::default()
+            }),
+            debtor: Some(pb::Debtor {
+                time_zone: "America/Bogota".into(),
+                legal_hold,
+                ..Default::default()
+            }),
+            reason: "legal_hold".into(),
+        }
+    }
+
+    fn event(change: account_event::Change) -> pb::AccountEvent {
+        pb::AccountEvent {
+            change: Some(change),
+            ..Default::default()
+        }
+    }
+
+    fn parsed(snapshot: pb::InvoiceChanged) -> Change {
+        Change::parse(&event(account_event::Change::InvoiceChanged(snapshot)))
+            .expect("valid")
+            .expect("an invoice change")
+    }
+
+    #[test]
+    fn a_legal_hold_holds_the_invoice_and_a_later_snapshot_lifts_it() {
+        assert_eq!(parsed(snapshot(true)).hold, Some(Hold::LegalHold));
+        assert_eq!(parsed(snapshot(false)).hold, None);
+    }
+
+    #[test]
+    fn a_legal_hold_comes_before_every_other_hold_and_holds_instalments_too() {
+        let mut held = snapshot(true);
+        let invoice = held.invoice.as_mut().expect("invoice");
+        invoice.disputed = true;
+        invoice.payment_plan_id = Uuid::nil().to_string();
+        assert_eq!(Hold::of(&held), Some(Hold::LegalHold));
+        assert!(Hold::LegalHold.holds_instalments());
+        assert!(Hold::Dispute.holds_instalments());
+        assert!(Hold::Promise.holds_instalments());
+        assert!(!Hold::PaymentPlan.holds_instalments());
+        // Lifted, the invoice's own hold shows again.
+        held.debtor.as_mut().expect("debtor").legal_hold = false;
+        assert_eq!(Hold::of(&held), Some(Hold::Dispute));
+    }
+
+    #[test]
+    fn debtor_and_tenant_changes_are_accepted_and_plan_nothing() {
+        let debtor = event(account_event::Change::DebtorChanged(pb::DebtorChanged {
+            reason: "consent".into(),
+            ..Default::default()
+        }));
+        assert!(matches!(Change::parse(&debtor), Ok(None)));
+        let tenant = event(account_event::Change::TenantChanged(pb::TenantChanged {
+            role: pb::TenantRole::Agency as i32,
+        }));
+        assert!(matches!(Change::parse(&tenant), Ok(None)));
+    }
+
+    #[test]
+    fn an_event_without_a_change_this_version_knows_is_an_error() {
+        assert!(Change::parse(&pb::AccountEvent::default()).is_err());
+        // A kind a newer accounts might add as field 13 (tag 13, length-delimited, empty).
+        use prost::Message as _;
+        let newer = pb::AccountEvent::decode(&[0x6a, 0x00][..]).expect("unknown fields are skipped");
+        assert!(Change::parse(&newer).is_err());
     }
 }

@@ -86,8 +86,8 @@ impl SchedulingService for Scheduling {
     }
 
     /// The ladder `planner::schedule` gives each item as if it were open and not on hold: the
-    /// item's status, hold (dispute, promise, payment plan) and instalments are not looked at,
-    /// nor what is already stored, nor the send-time checks of channels.
+    /// item's status, hold (legal hold, dispute, promise, payment plan) and instalments are not
+    /// looked at, nor what is already stored, nor the send-time checks of channels.
     async fn preview_schedule(
         &self,
         request: Request<pb::PreviewScheduleRequest>,

@@ -51,7 +51,7 @@ pub fn choose<'a>(
 
 /// The ladder for a change as if its invoice were open and not on hold: what the service stores
 /// for an open invoice without a hold. Preview shows it for every item, ignoring holds
-/// (disputes, promises, payment plans) and instalments.
+/// (legal holds, disputes, promises, payment plans) and instalments.
 pub fn schedule(
     strategies: &Strategies,
     rulebook: &Rulebook,
@@ -64,6 +64,26 @@ pub fn schedule(
     let rules = rulebook.for_debtor(&change.tenant_id, &change.country, Some(change.region.as_str()));
     let plan = ladder::plan(&arm.steps, change.due_date, change.time_zone, window, &rules, now);
     Some((strategy.id.clone(), arm.id.clone(), plan))
+}
+
+/// What a change does to an invoice's reminders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Open but held: pending reminders wait (a payment plan's own instalments only when the
+    /// hold says so), and a payment plan's instalments are (re)planned.
+    Hold(Hold),
+    /// Open and not held: the ladder is planned, or resumed after a hold ends.
+    Plan,
+    /// Paid or cancelled: pending and paused reminders are cancelled.
+    Stop,
+}
+
+pub fn effect(status: InvoiceState, hold: Option<Hold>) -> Effect {
+    match (status, hold) {
+        (InvoiceState::Open, Some(hold)) => Effect::Hold(hold),
+        (InvoiceState::Open, None) => Effect::Plan,
+        (InvoiceState::Paid | InvoiceState::Cancelled, _) => Effect::Stop,
+    }
 }
 
 impl Handler for Planner {
@@ -93,40 +113,69 @@ impl Planner {
             tracing::info!(version = change.version, "stale invoice change ignored");
             return tx.commit().await;
         }
-        if change.status == InvoiceState::Open
-            && let Some(hold) = change.hold
-        {
-            // A payment plan replaces the ladder with its instalments; anything else holds all.
-            let instalments = hold == Hold::PaymentPlan;
-            let paused = store::pause_pending(&mut tx, change.invoice_id, instalments).await?;
-            tracing::info!(paused, hold = hold.as_str(), "ladder paused");
-            if let Some((plan_id, planned)) = change.plan.as_ref().filter(|_| instalments) {
-                let rules = self.rulebook.for_debtor(
-                    &change.tenant_id,
-                    &change.country,
-                    Some(change.region.as_str()),
-                );
-                for (n, (due, amount)) in planned.iter().enumerate() {
-                    let fire_at =
-                        ladder::instalment_fire_at(*due, change.time_zone, &self.window, &rules, now);
-                    store::plan_instalment(&mut tx, change, *plan_id, n + 1, *due, amount, fire_at).await?;
+        match effect(change.status, change.hold) {
+            Effect::Hold(hold) => {
+                let keep_instalments = !hold.holds_instalments();
+                let paused = store::pause_pending(&mut tx, change.invoice_id, keep_instalments).await?;
+                tracing::info!(paused, hold = hold.as_str(), "ladder paused");
+                if let Some((plan_id, planned)) = change.plan.as_ref().filter(|_| keep_instalments) {
+                    let rules = self.rulebook.for_debtor(
+                        &change.tenant_id,
+                        &change.country,
+                        Some(change.region.as_str()),
+                    );
+                    // Also what resumes instalments a legal hold paused: they go back to pending.
+                    for (n, (due, amount)) in planned.iter().enumerate() {
+                        let fire_at =
+                            ladder::instalment_fire_at(*due, change.time_zone, &self.window, &rules, now);
+                        store::plan_instalment(&mut tx, change, *plan_id, n + 1, *due, amount, fire_at)
+                            .await?;
+                    }
+                    tracing::info!(instalments = planned.len(), "instalment reminders planned");
                 }
-                tracing::info!(instalments = planned.len(), "instalment reminders planned");
             }
-        } else if change.status == InvoiceState::Open {
-            // A new plan, or the end of a pause: steps whose moment passed meanwhile are skipped
-            // but for the latest, which fires at the next allowed moment.
-            let Some((strategy, arm, plan)) =
-                schedule(&self.strategies, &self.rulebook, &self.window, change, None, now)
-            else {
-                return tx.commit().await;
-            };
-            store::plan_reminders(&mut tx, change, &strategy, &arm, &plan, origin.as_deref()).await?;
-            tracing::info!(steps = plan.len(), %strategy, %arm, "ladder planned");
-        } else {
-            let cancelled = store::cancel_pending(&mut tx, change.invoice_id).await?;
-            tracing::info!(cancelled, status = ?change.status, "ladder stopped");
+            Effect::Plan => {
+                // A new plan, or the end of a pause: steps whose moment passed meanwhile are
+                // skipped but for the latest, which fires at the next allowed moment.
+                let Some((strategy, arm, plan)) =
+                    schedule(&self.strategies, &self.rulebook, &self.window, change, None, now)
+                else {
+                    return tx.commit().await;
+                };
+                store::plan_reminders(&mut tx, change, &strategy, &arm, &plan, origin.as_deref()).await?;
+                tracing::info!(steps = plan.len(), %strategy, %arm, "ladder planned");
+            }
+            Effect::Stop => {
+                let cancelled = store::cancel_pending(&mut tx, change.invoice_id).await?;
+                tracing::info!(cancelled, status = ?change.status, "ladder stopped");
+            }
         }
         tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_legal_hold_pauses_instalments_too_and_its_end_resumes_the_ladder() {
+        let held = effect(InvoiceState::Open, Some(Hold::LegalHold));
+        assert_eq!(held, Effect::Hold(Hold::LegalHold));
+        assert!(Hold::LegalHold.holds_instalments(), "no instalment is kept");
+        // The snapshot that lifts it plans again, as when a dispute is resolved.
+        assert_eq!(effect(InvoiceState::Open, None), Effect::Plan);
+        assert_eq!(
+            effect(InvoiceState::Open, Some(Hold::PaymentPlan)),
+            Effect::Hold(Hold::PaymentPlan)
+        );
+    }
+
+    #[test]
+    fn a_settled_invoice_stops_whatever_holds_it() {
+        for status in [InvoiceState::Paid, InvoiceState::Cancelled] {
+            assert_eq!(effect(status, Some(Hold::LegalHold)), Effect::Stop);
+            assert_eq!(effect(status, None), Effect::Stop);
+        }
     }
 }

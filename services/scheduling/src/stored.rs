@@ -14,7 +14,8 @@ use recobro_rules::{Channel, UnknownChannel};
 named! {
     /// Where a reminder (a durable timer) is in its life: `reminders.state`. `Skipped`: its
     /// moment had passed when the invoice arrived, and a later step was due. `Paused`: held
-    /// while the invoice is disputed, under a promise to pay or in a payment plan.
+    /// while the invoice is disputed, under a promise to pay or in a payment plan, or its
+    /// debtor under a legal hold.
     "reminder state", "pending, emitted, cancelled, skipped or paused",
     pub enum ReminderState {
         Pending => "pending",

@@ -64,13 +64,9 @@ impl Timers {
                     continue;
                 }
             };
-            // Re-checked right before emitting: a dispute or promise that arrived since holds it.
-            let hold = snapshot.invoice.as_ref().and_then(Hold::of);
-            // A payment plan holds the ladder, not its own instalment reminders.
-            let hold = hold.filter(|hold| {
-                !(*hold == Hold::PaymentPlan && reminder.action == ReminderAction::Instalment)
-            });
-            if let Some(hold) = hold {
+            // Re-checked right before emitting: a legal hold, dispute or promise that arrived
+            // since holds it.
+            if let Some(hold) = held(reminder.action, &snapshot) {
                 tracing::info!(reminder_id = %reminder.reminder_id, hold = hold.as_str(), "reminder held");
                 paused.push(reminder.reminder_id);
                 continue;
@@ -112,6 +108,12 @@ impl Timers {
         }
         Ok(due.len())
     }
+}
+
+/// What holds a reminder now, by the invoice's latest snapshot. A payment plan holds the
+/// ladder, not its own instalment reminders; a legal hold holds them all.
+fn held(action: ReminderAction, snapshot: &pb::InvoiceChanged) -> Option<Hold> {
+    Hold::of(snapshot).filter(|hold| hold.holds_instalments() || action != ReminderAction::Instalment)
 }
 
 /// The first of the step's channels the debtor can be reached on, to the first of its roles
@@ -188,6 +190,8 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::Rem
         fallbacks,
         // Ladder steps always use a template.
         text: String::new(),
+        // Ladder steps name a contact role: channels picks its consented point from the ledger.
+        point_id: String::new(),
     }
 }
 
@@ -238,7 +242,55 @@ mod tests {
             role: role.into(),
             address: address.into(),
             preferred,
+            ..Default::default()
         }
+    }
+
+    fn snapshot(legal_hold: bool, payment_plan: bool) -> pb::InvoiceChanged {
+        pb::InvoiceChanged {
+            invoice: Some(pb::Invoice {
+                payment_plan_id: if payment_plan {
+                    uuid::Uuid::nil().to_string()
+                } else {
+                    String::new()
+                },
+                ..Default::default()
+            }),
+            debtor: Some(pb::Debtor {
+                legal_hold,
+                ..Default::default()
+            }),
+            reason: "legal_hold".into(),
+        }
+    }
+
+    #[test]
+    fn a_legal_hold_holds_every_reminder_right_before_it_fires() {
+        let actions = [
+            ReminderAction::Message,
+            ReminderAction::Instalment,
+            ReminderAction::Escalate(EscalationKind::Collector),
+        ];
+        for action in actions {
+            assert_eq!(
+                held(action, &snapshot(true, false)),
+                Some(Hold::LegalHold),
+                "{action}"
+            );
+            assert_eq!(
+                held(action, &snapshot(true, true)),
+                Some(Hold::LegalHold),
+                "{action}"
+            );
+            assert_eq!(held(action, &snapshot(false, false)), None, "lifted: {action}");
+        }
+    }
+
+    #[test]
+    fn a_payment_plan_holds_the_ladder_but_not_its_instalments() {
+        let plan = snapshot(false, true);
+        assert_eq!(held(ReminderAction::Message, &plan), Some(Hold::PaymentPlan));
+        assert_eq!(held(ReminderAction::Instalment, &plan), None);
     }
 
     #[test]

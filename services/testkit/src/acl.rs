@@ -1,6 +1,7 @@
 //! Who may touch which topic and consumer group: the broker's ACLs for Recobro's principals,
 //! for one environment's topic prefix. The local stack (`recobro-stack grant`) and every
-//! end-to-end test stack grant exactly these; `k8s/kafka-users.yaml` states the same for Strimzi.
+//! end-to-end test stack grant exactly these; `k8s/kafka-users.yaml` states the same for Strimzi
+//! (a test below fails when the two differ).
 
 use recobro_common::config::Topics;
 
@@ -53,16 +54,25 @@ pub fn service(topics: &Topics, service: &str) -> Vec<Acl> {
     use Pattern::{Literal, Prefixed};
     use Resource::{Group, Topic};
     let (reads, writes): (Vec<(&str, Pattern)>, Vec<&str>) = match service {
+        // Responses: an opt-out withdraws the contact point in the ledger.
         "accounts" => (
-            vec![(topics.erp_invoices_prefix.as_str(), Prefixed)],
+            vec![
+                (topics.erp_invoices_prefix.as_str(), Prefixed),
+                (&topics.responses, Literal),
+            ],
             vec![&topics.account_events, &topics.dead_letter],
         ),
         "scheduling" => (
             vec![(&topics.account_events, Literal), (&topics.deliveries, Literal)],
             vec![&topics.reminders_due, &topics.escalations, &topics.dead_letter],
         ),
+        // Account events: channels keeps its own view of the ledger (consent, legal hold,
+        // tenant role) and sends only where it allows.
         "channels" => (
-            vec![(&topics.reminders_due, Literal)],
+            vec![
+                (&topics.reminders_due, Literal),
+                (&topics.account_events, Literal),
+            ],
             vec![&topics.deliveries, &topics.responses, &topics.dead_letter],
         ),
         _ => (Vec::new(), Vec::new()),
@@ -127,6 +137,112 @@ mod tests {
                 .any(|t| t.starts_with("erp.") || t.starts_with("accounts."))
         );
         assert!(writes.contains(&"channel.deliveries.v1"));
+    }
+
+    fn reads(acls: &[Acl]) -> Vec<&str> {
+        acls.iter()
+            .filter(|a| a.resource == Resource::Topic && a.operation == Operation::Read)
+            .map(|a| a.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn channels_reads_the_ledger_and_accounts_reads_the_responses() {
+        let topics = Topics::with_prefix("t.");
+        let channels = service(&topics, "channels");
+        assert_eq!(
+            reads(&channels),
+            vec!["t.reminders.due.v1", "t.accounts.events.v1"]
+        );
+        let accounts = service(&topics, "accounts");
+        assert!(reads(&accounts).contains(&"t.channel.responses.v1"));
+        // Reading the ledger does not let channels write it, nor responses let accounts answer.
+        assert!(
+            !channels
+                .iter()
+                .any(|a| a.operation == Operation::Write && a.name == "t.accounts.events.v1")
+        );
+        assert!(
+            !accounts
+                .iter()
+                .any(|a| a.operation == Operation::Write && a.name == "t.channel.responses.v1")
+        );
+        // Scheduling reads neither responses nor anything new.
+        assert_eq!(
+            reads(&service(&topics, "scheduling")),
+            vec!["t.accounts.events.v1", "t.channel.deliveries.v1"]
+        );
+    }
+
+    /// The ACLs of `k8s/kafka-users.yaml`, read line by line in that file's own layout (one
+    /// `- resource:` block per ACL), not as YAML in general. A value it does not know fails.
+    fn strimzi_acls(yaml: &str) -> Vec<Acl> {
+        let mut acls = Vec::new();
+        for document in yaml.split("\n---\n") {
+            let mut user: Option<&str> = None;
+            let mut in_acls = false;
+            let (mut resource, mut pattern, mut name) = (None, None, None);
+            for line in document.lines().map(str::trim) {
+                if line.starts_with('#') {
+                    continue;
+                }
+                if line == "- resource:" {
+                    in_acls = true;
+                } else if let Some(value) = line.strip_prefix("name: ") {
+                    // The first name is the user's (metadata comes before spec).
+                    match user {
+                        None => user = Some(value),
+                        Some(_) => name = Some(value),
+                    }
+                } else if let Some(value) = line.strip_prefix("type: ").filter(|_| in_acls) {
+                    resource = Some(match value {
+                        "topic" => Resource::Topic,
+                        "group" => Resource::Group,
+                        other => panic!("unknown resource type {other:?}"),
+                    });
+                } else if let Some(value) = line.strip_prefix("patternType: ") {
+                    pattern = Some(match value {
+                        "literal" => Pattern::Literal,
+                        "prefix" => Pattern::Prefixed,
+                        other => panic!("unknown patternType {other:?}"),
+                    });
+                } else if let Some(list) = line.strip_prefix("operations: ") {
+                    let list = list.trim_start_matches('[').trim_end_matches(']');
+                    for operation in list.split(',').map(str::trim) {
+                        let operation = match operation {
+                            "Read" => Operation::Read,
+                            "Write" => Operation::Write,
+                            "Describe" => Operation::Describe,
+                            other => panic!("unknown operation {other:?}"),
+                        };
+                        acls.push(allow(
+                            user.expect("metadata.name before the ACLs"),
+                            resource.expect("resource.type"),
+                            pattern.expect("resource.patternType"),
+                            name.expect("resource.name"),
+                            operation,
+                        ));
+                    }
+                    (resource, pattern, name) = (None, None, None);
+                }
+            }
+        }
+        acls
+    }
+
+    #[test]
+    fn the_strimzi_users_grant_exactly_what_this_file_grants() {
+        let topics = Topics::with_prefix("");
+        let mut expected = services(&topics);
+        expected.extend(connector(&topics, "erp-acme", "acme"));
+        let stated = strimzi_acls(include_str!("../../../k8s/kafka-users.yaml"));
+        for acl in &expected {
+            assert!(stated.contains(acl), "k8s/kafka-users.yaml lacks {acl:?}");
+        }
+        for acl in &stated {
+            assert!(expected.contains(acl), "k8s/kafka-users.yaml adds {acl:?}");
+        }
+        assert_eq!(stated.len(), expected.len(), "an ACL stated twice");
     }
 
     #[test]

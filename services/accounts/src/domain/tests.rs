@@ -149,3 +149,133 @@ fn paid_and_cancelled_events_set_the_status() {
         InvoiceStatus::Cancelled
     );
 }
+
+#[test]
+fn an_erp_record_is_one_primary_contact_whose_consent_comes_from_the_erp() {
+    let parsed = InvoiceEvent::parse(&valid_event()).expect("valid");
+    let debtor = &parsed.debtor;
+    assert_eq!(debtor.contacts.len(), 1);
+    let contact = &debtor.contacts[0];
+    assert_eq!(contact.contact_id, primary_contact_id(debtor.debtor_id));
+    let points: Vec<(Channel, &str, bool)> = contact
+        .points
+        .iter()
+        .map(|p| (p.channel, p.source.as_str(), p.preferred))
+        .collect();
+    assert_eq!(
+        points,
+        [(Channel::Email, "erp", true), (Channel::Sms, "erp", false)],
+        "the email is preferred when there is one"
+    );
+}
+
+fn debtor_input(consent_source: &str) -> pb::DebtorInput {
+    pb::DebtorInput {
+        external_id: "C-1".into(),
+        name: "Riverside Supplies LLC".into(),
+        kind: pb::DebtorKind::Company as i32,
+        time_zone: "America/New_York".into(),
+        locale: "en-US".into(),
+        country: "US".into(),
+        contacts: vec![pb::Contact {
+            name: "Accounts payable".into(),
+            role: pb::ContactRole::AccountsPayable as i32,
+            points: vec![pb::ContactPoint {
+                channel: pb::Channel::Email as i32,
+                address: "ap@riverside.example".into(),
+                consent_source: consent_source.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn consent_not_sourced_says_which_way_it_came_in() {
+    let source_of = |input: &pb::DebtorInput, default: &str| {
+        let debtor = parse_debtor_input("acme", Some(input), default).expect("valid");
+        debtor.contacts[0].points[0].source.clone()
+    };
+    assert_eq!(source_of(&debtor_input(""), "import"), "import");
+    assert_eq!(source_of(&debtor_input("  "), "api"), "api");
+    assert_eq!(
+        source_of(&debtor_input("signed contract"), "import"),
+        "signed contract"
+    );
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).expect("a time")
+}
+
+/// A debtor with a granted, a withdrawn and a retired point.
+fn debtor_with_history() -> Debtor {
+    let mut debtor = parse_debtor_input("acme", Some(&debtor_input("")), "api").expect("valid");
+    let granted = debtor.contacts[0].points[0].clone();
+    let withdrawn = Point {
+        point_id: Uuid::from_u128(2),
+        channel: Channel::Sms,
+        address: "+13055550123".into(),
+        consent: Consent::Withdrawn,
+        source: "reply".into(),
+        consent_at: Some(at(1_790_000_000)),
+        preferred: false,
+        retired: None,
+    };
+    let retired = Point {
+        point_id: Uuid::from_u128(3),
+        address: "old@riverside.example".into(),
+        consent_at: Some(at(1_700_000_000)),
+        retired: Some(Retirement {
+            at: at(1_790_000_100),
+            reason: "replaced by the ERP record".into(),
+        }),
+        ..granted.clone()
+    };
+    debtor.contacts[0].points = vec![granted, withdrawn, retired];
+    debtor
+}
+
+#[test]
+fn only_granted_points_that_were_not_retired_are_usable() {
+    let debtor = debtor_with_history();
+    let usable: Vec<bool> = debtor.contacts[0].points.iter().map(Point::usable).collect();
+    assert_eq!(usable, [true, false, false]);
+}
+
+#[test]
+fn routes_are_where_a_message_may_go_now_by_point_id() {
+    let mut debtor = debtor_with_history();
+    let proto = debtor.to_proto();
+    assert_eq!(proto.routes.len(), 1, "{:?}", proto.routes);
+    let route = &proto.routes[0];
+    assert_eq!(route.point_id, debtor.contacts[0].points[0].point_id.to_string());
+    assert_eq!(route.address, "ap@riverside.example");
+    assert_eq!(route.role, "accounts_payable");
+    assert!(!proto.legal_hold);
+    debtor.legal_hold = Some(LegalHold {
+        reason: "bankruptcy".into(),
+        source: "court notice".into(),
+        since: at(1_790_000_000),
+    });
+    assert!(debtor.to_proto().legal_hold);
+}
+
+#[test]
+fn a_contact_shows_every_point_with_when_and_why() {
+    let debtor = debtor_with_history();
+    let contact = debtor.contacts[0].to_proto();
+    assert_eq!(contact.points.len(), 3);
+    let withdrawn = &contact.points[1];
+    assert_eq!(withdrawn.consent(), pb::Consent::Withdrawn);
+    assert_eq!(withdrawn.consent_source, "reply");
+    assert_eq!(withdrawn.consent_at.map(|t| t.seconds), Some(1_790_000_000));
+    assert!(withdrawn.retired_at.is_none());
+    let retired = &contact.points[2];
+    assert_eq!(retired.consent(), pb::Consent::Granted);
+    assert_eq!(retired.retired_at.map(|t| t.seconds), Some(1_790_000_100));
+    assert_eq!(retired.retired_reason, "replaced by the ERP record");
+    assert_eq!(contact.points[0].consent_at, None, "not stored yet: no time");
+}

@@ -2,27 +2,34 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use recobro_common::Channel;
 use recobro_common::db::decoded;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{Contact, Debtor, Point};
-use crate::states::Consent;
+use crate::domain::{self, Contact, Debtor, LegalHold, Point, Retirement};
 
 use super::Tx;
 
-/// Writes debtors with their contacts and points. A consent already on file is kept: an ERP
-/// re-sync never re-grants what a debtor withdrew. Each debtor's primary email and phone are
-/// then recomputed from the points that may be used.
-pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), sqlx::Error> {
-    // One row per debtor per statement: the last version in the batch wins.
+/// The last version of each debtor in a batch: one row per debtor per statement.
+fn latest_per_debtor<'a>(debtors: &[&'a Debtor]) -> Vec<&'a Debtor> {
     let mut latest: HashMap<Uuid, &Debtor> = HashMap::new();
     for debtor in debtors {
         latest.insert(debtor.debtor_id, debtor);
     }
-    let debtors: Vec<&Debtor> = latest.into_values().collect();
+    latest.into_values().collect()
+}
+
+/// Writes debtors with their contacts and points; returns the debtors whose stored record
+/// changed (new, or a field, contact or point that differs), sorted. A consent already on file
+/// is kept: a re-sync never re-grants what a debtor withdrew. A retired point stated again is
+/// current again, with the consent it had. Each debtor's primary email and phone are then
+/// recomputed from the points that may be used.
+pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<Vec<Uuid>, sqlx::Error> {
+    let debtors = latest_per_debtor(debtors);
     let tenants: Vec<&str> = debtors.iter().map(|d| d.tenant_id.as_str()).collect();
-    sqlx::query(
+    let written: Vec<(Uuid,)> = sqlx::query_as(
         "INSERT INTO debtors (debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, region, segment, risk_score)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                               $8::text[], $9::text[], $10::text[], $11::int[])
@@ -34,7 +41,8 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
          WHERE (debtors.name, debtors.kind, debtors.time_zone, debtors.locale, debtors.country, debtors.region,
                 debtors.segment, debtors.risk_score)
            IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.time_zone, EXCLUDED.locale, EXCLUDED.country,
-                EXCLUDED.region, EXCLUDED.segment, EXCLUDED.risk_score)",
+                EXCLUDED.region, EXCLUDED.segment, EXCLUDED.risk_score)
+         RETURNING debtor_id",
     )
     .bind(debtors.iter().map(|d| d.debtor_id).collect::<Vec<_>>())
     .bind(&tenants)
@@ -47,17 +55,18 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     .bind(debtors.iter().map(|d| d.region.as_deref()).collect::<Vec<_>>())
     .bind(debtors.iter().map(|d| d.segment.as_str()).collect::<Vec<_>>())
     .bind(debtors.iter().map(|d| d.risk_score).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
     let contacts: Vec<(&Debtor, &Contact)> = debtors
         .iter()
         .flat_map(|d| d.contacts.iter().map(move |c| (*d, c)))
         .collect();
-    sqlx::query(
+    let renamed: Vec<(Uuid,)> = sqlx::query_as(
         "INSERT INTO contacts (contact_id, tenant_id, debtor_id, name, role)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[])
          ON CONFLICT (contact_id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role
-         WHERE (contacts.name, contacts.role) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.role)",
+         WHERE (contacts.name, contacts.role) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.role)
+         RETURNING debtor_id",
     )
     .bind(contacts.iter().map(|(_, c)| c.contact_id).collect::<Vec<_>>())
     .bind(
@@ -69,7 +78,7 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     .bind(contacts.iter().map(|(d, _)| d.debtor_id).collect::<Vec<_>>())
     .bind(contacts.iter().map(|(_, c)| c.name.as_str()).collect::<Vec<_>>())
     .bind(contacts.iter().map(|(_, c)| c.role.as_str()).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
     let points: Vec<(&Debtor, &Contact, &Point)> = contacts
         .iter()
@@ -78,8 +87,8 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     let touched: Vec<(Uuid,)> = sqlx::query_as(
         "INSERT INTO contact_points (point_id, tenant_id, debtor_id, contact_id, channel, address, consent, consent_source, preferred)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
-         ON CONFLICT (point_id) DO UPDATE SET preferred = EXCLUDED.preferred
-         WHERE contact_points.preferred IS DISTINCT FROM EXCLUDED.preferred
+         ON CONFLICT (point_id) DO UPDATE SET preferred = EXCLUDED.preferred, retired_at = NULL, retired_reason = ''
+         WHERE (contact_points.preferred, contact_points.retired_at IS NULL) IS DISTINCT FROM (EXCLUDED.preferred, true)
          RETURNING debtor_id",
     )
     .bind(points.iter().map(|(_, _, p)| p.point_id).collect::<Vec<_>>())
@@ -94,25 +103,89 @@ pub async fn upsert_debtors(tx: &mut Tx<'_>, debtors: &[&Debtor]) -> Result<(), 
     .fetch_all(&mut **tx)
     .await?;
     // Only debtors whose points were added or changed can have new primary addresses.
-    let mut ids: Vec<Uuid> = touched.into_iter().map(|(id,)| id).collect();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(());
+    let touched = sorted_ids(touched);
+    if !touched.is_empty() {
+        refresh_primary_points(tx, &touched).await?;
     }
-    refresh_primary_points(tx, &ids).await
+    let mut changed = touched;
+    changed.extend(written.into_iter().chain(renamed).map(|(id,)| id));
+    changed.sort();
+    changed.dedup();
+    Ok(changed)
 }
 
-/// The email and phone reminders use: a preferred point whose consent stands, else any such.
+/// Why the ERP's debtor record retired an address.
+const REPLACED: &str = "replaced by the ERP record";
+const REMOVED: &str = "no longer in the ERP record";
+
+/// The ERP's record is authoritative for addresses: an email or phone its primary contact had
+/// and the record no longer gives is retired (kept with its consent, never used again), not
+/// left beside the new one. Returns the debtors that had a point retired, sorted. Run after
+/// [`upsert_debtors`] with the same ERP debtors.
+pub async fn retire_replaced_points(
+    tx: &mut Tx<'_>,
+    erp_debtors: &[&Debtor],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let debtors = latest_per_debtor(erp_debtors);
+    let mut tenants = Vec::with_capacity(debtors.len() * 2);
+    let mut debtor_ids = Vec::with_capacity(debtors.len() * 2);
+    let mut contact_ids = Vec::with_capacity(debtors.len() * 2);
+    let mut channels = Vec::with_capacity(debtors.len() * 2);
+    let mut addresses = Vec::with_capacity(debtors.len() * 2);
+    for debtor in &debtors {
+        for (channel, address) in [(Channel::Email, &debtor.email), (Channel::Sms, &debtor.phone)] {
+            tenants.push(debtor.tenant_id.as_str());
+            debtor_ids.push(debtor.debtor_id);
+            contact_ids.push(domain::primary_contact_id(debtor.debtor_id));
+            channels.push(channel.as_str());
+            addresses.push(address.as_deref());
+        }
+    }
+    let retired: Vec<(Uuid,)> = sqlx::query_as(
+        "UPDATE contact_points p
+         SET retired_at = now(), preferred = false,
+             retired_reason = CASE WHEN e.address IS NULL THEN $6 ELSE $7 END
+         FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])
+              AS e(tenant_id, debtor_id, contact_id, channel, address)
+         WHERE p.tenant_id = e.tenant_id AND p.debtor_id = e.debtor_id AND p.contact_id = e.contact_id
+           AND p.channel = e.channel AND p.retired_at IS NULL AND p.address IS DISTINCT FROM e.address
+         RETURNING p.debtor_id",
+    )
+    .bind(&tenants)
+    .bind(&debtor_ids)
+    .bind(&contact_ids)
+    .bind(&channels)
+    .bind(&addresses)
+    .bind(REMOVED)
+    .bind(REPLACED)
+    .fetch_all(&mut **tx)
+    .await?;
+    let retired = sorted_ids(retired);
+    if !retired.is_empty() {
+        refresh_primary_points(tx, &retired).await?;
+    }
+    Ok(retired)
+}
+
+fn sorted_ids(rows: Vec<(Uuid,)>) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = rows.into_iter().map(|(id,)| id).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The email and phone reminders use: a preferred point whose consent stands and that was not
+/// retired, else any such.
 pub async fn refresh_primary_points(tx: &mut Tx<'_>, debtor_ids: &[Uuid]) -> Result<(), sqlx::Error> {
     // One pass over the debtors' points, and only debtors whose addresses changed are written.
     sqlx::query(
         "UPDATE debtors d SET email = p.email, phone = p.phone
          FROM (SELECT debtor_id,
                   (array_agg(address ORDER BY preferred DESC, address)
-                      FILTER (WHERE channel = 'email' AND consent = 'granted'))[1] AS email,
+                      FILTER (WHERE channel = 'email' AND consent = 'granted' AND retired_at IS NULL))[1] AS email,
                   (array_agg(address ORDER BY preferred DESC, channel, address)
-                      FILTER (WHERE channel IN ('sms', 'whatsapp') AND consent = 'granted'))[1] AS phone
+                      FILTER (WHERE channel IN ('sms', 'whatsapp') AND consent = 'granted' AND retired_at IS NULL))[1]
+                      AS phone
                FROM contact_points WHERE debtor_id = ANY($1) GROUP BY debtor_id) p
          WHERE d.debtor_id = p.debtor_id AND (d.email IS DISTINCT FROM p.email OR d.phone IS DISTINCT FROM p.phone)",
     )
@@ -122,7 +195,22 @@ pub async fn refresh_primary_points(tx: &mut Tx<'_>, debtor_ids: &[Uuid]) -> Res
     Ok(())
 }
 
-/// A debtor as `DEBTOR_SELECT` reads it, without contacts.
+/// A new revision of each debtor's record, for its publication; returns each one's revision.
+pub async fn bump_debtor_revisions(
+    tx: &mut Tx<'_>,
+    debtor_ids: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "UPDATE debtors SET revision = revision + 1, updated_at = now() WHERE debtor_id = ANY($1)
+         RETURNING debtor_id, revision",
+    )
+    .bind(debtor_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// A debtor as `DEBTOR_SELECT` reads it, with its standing hold, without contacts.
 #[derive(sqlx::FromRow)]
 struct DebtorRow {
     debtor_id: Uuid,
@@ -138,16 +226,28 @@ struct DebtorRow {
     region: Option<String>,
     segment: String,
     risk_score: Option<i32>,
+    hold_reason: Option<String>,
+    hold_source: Option<String>,
+    hold_since: Option<DateTime<Utc>>,
 }
 
-const DEBTOR_SELECT: &str =
-    "SELECT debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country, email, phone,
-        region, segment, risk_score FROM debtors";
+const DEBTOR_SELECT: &str = "SELECT d.debtor_id, d.tenant_id, d.external_id, d.name, d.kind, d.time_zone,
+        d.locale, d.country, d.email, d.phone, d.region, d.segment, d.risk_score,
+        h.reason AS hold_reason, h.source AS hold_source, h.placed_at AS hold_since
+     FROM debtors d LEFT JOIN legal_holds h ON h.debtor_id = d.debtor_id AND h.lifted_at IS NULL";
 
 impl TryFrom<DebtorRow> for Debtor {
     type Error = sqlx::Error;
 
     fn try_from(r: DebtorRow) -> Result<Debtor, sqlx::Error> {
+        let legal_hold = match (r.hold_reason, r.hold_source, r.hold_since) {
+            (Some(reason), Some(source), Some(since)) => Some(LegalHold {
+                reason,
+                source,
+                since,
+            }),
+            _ => None,
+        };
         Ok(Debtor {
             debtor_id: r.debtor_id,
             tenant_id: r.tenant_id,
@@ -163,164 +263,126 @@ impl TryFrom<DebtorRow> for Debtor {
             segment: r.segment,
             risk_score: r.risk_score,
             contacts: Vec::new(),
+            legal_hold,
         })
     }
 }
 
-/// A usable contact point with its contact, for snapshots.
+/// A contact as `load` reads it.
 #[derive(sqlx::FromRow)]
-struct UsablePointRow {
+struct ContactRow {
     debtor_id: Uuid,
     contact_id: Uuid,
     name: String,
     role: String,
-    point_id: Uuid,
-    channel: String,
-    address: String,
-    preferred: bool,
 }
 
-/// A contact point as `debtor` reads it.
+/// A contact point as `load` reads it.
 #[derive(sqlx::FromRow)]
-struct PointRow {
+pub(super) struct PointRow {
     point_id: Uuid,
     contact_id: Uuid,
     channel: String,
     address: String,
     consent: String,
     consent_source: String,
+    consent_at: DateTime<Utc>,
     preferred: bool,
+    retired_at: Option<DateTime<Utc>>,
+    retired_reason: String,
 }
 
-/// Debtors with the contact points that may be used now, for snapshots.
-pub async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
-    let rows: Vec<DebtorRow> = sqlx::query_as(&format!("{DEBTOR_SELECT} WHERE debtor_id = ANY($1)"))
-        .bind(ids)
-        .fetch_all(&mut **tx)
-        .await?;
+/// What `PointRow` selects from `contact_points`.
+pub(super) const POINT_COLUMNS: &str = "point_id, contact_id, channel, address, consent, consent_source, consent_at, preferred, retired_at, retired_reason";
+
+impl TryFrom<PointRow> for Point {
+    type Error = sqlx::Error;
+
+    fn try_from(p: PointRow) -> Result<Point, sqlx::Error> {
+        Ok(Point {
+            point_id: p.point_id,
+            channel: decoded("channel", p.channel.parse())?,
+            address: p.address,
+            consent: decoded("consent", p.consent.parse())?,
+            source: p.consent_source,
+            consent_at: Some(p.consent_at),
+            preferred: p.preferred,
+            retired: p.retired_at.map(|at| Retirement {
+                at,
+                reason: p.retired_reason,
+            }),
+        })
+    }
+}
+
+/// Debtors (of one tenant, when given) with every contact and point, withdrawn and retired
+/// ones too, and their standing legal hold.
+async fn load(
+    conn: &mut PgConnection,
+    tenant_id: Option<&str>,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
+    let rows: Vec<DebtorRow> = sqlx::query_as(&format!(
+        "{DEBTOR_SELECT} WHERE d.debtor_id = ANY($1) AND ($2::text IS NULL OR d.tenant_id = $2)"
+    ))
+    .bind(ids)
+    .bind(tenant_id)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut debtors = HashMap::with_capacity(rows.len());
     for row in rows {
         debtors.insert(row.debtor_id, Debtor::try_from(row)?);
     }
-    let points: Vec<UsablePointRow> = sqlx::query_as(
-        "SELECT p.debtor_id, c.contact_id, c.name, c.role, p.point_id, p.channel, p.address, p.preferred
-         FROM contact_points p JOIN contacts c ON c.contact_id = p.contact_id
-         WHERE p.debtor_id = ANY($1) AND p.consent = 'granted' ORDER BY c.name, p.channel, p.address",
+    if debtors.is_empty() {
+        return Ok(debtors);
+    }
+    // Only the debtors found: their contacts are the tenant's too.
+    let found: Vec<Uuid> = debtors.keys().copied().collect();
+    let contacts: Vec<ContactRow> = sqlx::query_as(
+        "SELECT debtor_id, contact_id, name, role FROM contacts WHERE debtor_id = ANY($1) ORDER BY name, contact_id",
     )
-    .bind(ids)
-    .fetch_all(&mut **tx)
+    .bind(&found)
+    .fetch_all(&mut *conn)
     .await?;
+    let points: Vec<PointRow> = sqlx::query_as(&format!(
+        "SELECT {POINT_COLUMNS} FROM contact_points WHERE debtor_id = ANY($1) ORDER BY channel, address"
+    ))
+    .bind(&found)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_contact: HashMap<Uuid, Vec<Point>> = HashMap::new();
     for row in points {
+        by_contact
+            .entry(row.contact_id)
+            .or_default()
+            .push(Point::try_from(row)?);
+    }
+    for row in contacts {
         let Some(debtor) = debtors.get_mut(&row.debtor_id) else {
             continue;
         };
-        let point = Point {
-            point_id: row.point_id,
-            channel: decoded("channel", row.channel.parse())?,
-            address: row.address,
-            consent: Consent::Granted,
-            source: String::new(),
-            preferred: row.preferred,
-        };
-        match debtor
-            .contacts
-            .iter_mut()
-            .find(|c| c.contact_id == row.contact_id)
-        {
-            Some(contact) => contact.points.push(point),
-            None => debtor.contacts.push(Contact {
-                contact_id: row.contact_id,
-                name: row.name,
-                role: decoded("role", row.role.parse())?,
-                points: vec![point],
-            }),
-        }
+        debtor.contacts.push(Contact {
+            contact_id: row.contact_id,
+            name: row.name,
+            role: decoded("role", row.role.parse())?,
+            points: by_contact.remove(&row.contact_id).unwrap_or_default(),
+        });
     }
     Ok(debtors)
 }
 
-/// A debtor of a tenant with its contacts and points.
-pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Option<Debtor>, sqlx::Error> {
-    let row: Option<DebtorRow> = sqlx::query_as(&format!(
-        "{DEBTOR_SELECT} WHERE tenant_id = $1 AND debtor_id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .fetch_optional(pool)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut debtor = Debtor::try_from(row)?;
-    let contacts: Vec<(Uuid, String, String)> = sqlx::query_as(
-        "SELECT contact_id, name, role FROM contacts WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY name",
-    )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .fetch_all(pool)
-    .await?;
-    let points: Vec<PointRow> = sqlx::query_as(
-        "SELECT point_id, contact_id, channel, address, consent, consent_source, preferred FROM contact_points
-         WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY channel, address",
-    )
-    .bind(tenant_id)
-    .bind(debtor_id)
-    .fetch_all(pool)
-    .await?;
-    for (contact_id, name, role) in contacts {
-        let points = points
-            .iter()
-            .filter(|p| p.contact_id == contact_id)
-            .map(|p| {
-                Ok(Point {
-                    point_id: p.point_id,
-                    channel: decoded("channel", p.channel.parse())?,
-                    address: p.address.clone(),
-                    consent: decoded("consent", p.consent.parse())?,
-                    source: p.consent_source.clone(),
-                    preferred: p.preferred,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
-        debtor.contacts.push(Contact {
-            contact_id,
-            name,
-            role: decoded("role", role.parse())?,
-            points,
-        });
-    }
-    Ok(Some(debtor))
+/// Debtors with their whole contact record and standing hold, for snapshots. Routes (where a
+/// message may go now) leave withdrawn and retired points out (`Debtor::to_proto`).
+pub async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
+    load(tx, None, ids).await
 }
 
-/// Sets one point's consent; returns the debtor's id or `None` if the tenant has no such point.
-pub async fn set_consent(
-    tx: &mut Tx<'_>,
-    tenant_id: &str,
-    point_id: Uuid,
-    consent: Consent,
-    source: &str,
-) -> Result<Option<(Uuid, Point)>, sqlx::Error> {
-    let row: Option<(Uuid, String, String, bool)> = sqlx::query_as(
-        "UPDATE contact_points SET consent = $3, consent_source = $4, consent_at = now()
-         WHERE tenant_id = $1 AND point_id = $2 RETURNING debtor_id, channel, address, preferred",
-    )
-    .bind(tenant_id)
-    .bind(point_id)
-    .bind(consent.as_str())
-    .bind(source)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((debtor_id, channel, address, preferred)) = row else {
-        return Ok(None);
-    };
-    refresh_primary_points(tx, &[debtor_id]).await?;
-    let point = Point {
-        point_id,
-        channel: decoded("channel", channel.parse())?,
-        address,
-        consent,
-        source: source.to_string(),
-        preferred,
-    };
-    Ok(Some((debtor_id, point)))
+/// A debtor of a tenant with its contacts, every point and its standing hold.
+pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Option<Debtor>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    Ok(load(&mut conn, Some(tenant_id), &[debtor_id])
+        .await?
+        .remove(&debtor_id))
 }
 
 /// Open invoices of a debtor: what their events must be republished for after a debtor change.
@@ -341,6 +403,22 @@ pub async fn debtor_in_tx(
 ) -> Result<Option<Uuid>, sqlx::Error> {
     let found: Option<(Uuid,)> =
         sqlx::query_as("SELECT debtor_id FROM debtors WHERE tenant_id = $1 AND debtor_id = $2")
+            .bind(tenant_id)
+            .bind(debtor_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(found.map(|(id,)| id))
+}
+
+/// Locks a debtor of the tenant for a change to its record (`None`: the tenant has no such
+/// debtor). Changes to one debtor then commit, and publish their revisions, one after another.
+pub async fn lock_debtor(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    debtor_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let found: Option<(Uuid,)> =
+        sqlx::query_as("SELECT debtor_id FROM debtors WHERE tenant_id = $1 AND debtor_id = $2 FOR UPDATE")
             .bind(tenant_id)
             .bind(debtor_id)
             .fetch_optional(&mut **tx)

@@ -1,21 +1,27 @@
 //! SQL for the ledger. Every query is scoped by tenant. Batches use `UNNEST` so a few statements
-//! carry hundreds of ERP events. One file per part of the ledger (debtors, invoices, cases,
-//! the portfolio the KPIs read); here, what they share: tenants, event ids, revisions, the
-//! outbox, and reading a state column strictly.
+//! carry hundreds of ERP events. One file per part of the ledger (debtors, consent, legal
+//! holds, invoices, cases, the portfolio the KPIs read); here, what they share: tenants, event
+//! ids, revisions, the outbox, and reading a state column strictly.
 
 mod cases;
+mod consent;
 mod debtors;
+mod holds;
 mod invoices;
 mod portfolio;
 
 pub use cases::*;
+pub use consent::*;
 pub use debtors::*;
+pub use holds::*;
 pub use invoices::*;
 pub use portfolio::*;
 
 use recobro_common::outbox::Queued;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
+
+use crate::states::TenantRole;
 
 pub type Tx<'a> = Transaction<'a, Postgres>;
 
@@ -53,10 +59,10 @@ pub async fn tenant_exists(pool: &PgPool, tenant_id: &str) -> Result<bool, sqlx:
 }
 
 pub async fn upsert_tenant(
-    pool: &PgPool,
+    tx: &mut Tx<'_>,
     tenant_id: &str,
     name: &str,
-    role: &str,
+    role: TenantRole,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO tenants (tenant_id, name, role) VALUES ($1, $2, $3)
@@ -64,8 +70,8 @@ pub async fn upsert_tenant(
     )
     .bind(tenant_id)
     .bind(name)
-    .bind(role)
-    .execute(pool)
+    .bind(role.as_str())
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

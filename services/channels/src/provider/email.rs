@@ -6,20 +6,37 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use recobro_common::Channel;
 use recobro_common::secret::Secret;
 use uuid::Uuid;
 
-use super::{ProviderError, classify_http};
+use super::{ProviderError, SANDBOX_SENDER, classify_http, redacted};
+use crate::unsubscribe::{Link, UnsubscribeLinks};
 
 pub struct OutgoingEmail<'a> {
     pub reminder_id: Uuid,
+    /// The contact point `to` is: the one-click unsubscribe link withdraws it, and only it.
+    pub point_id: Uuid,
     pub to: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
 }
 
+impl OutgoingEmail<'_> {
+    /// The RFC 8058 one-click unsubscribe URL: a signed token for this reminder and point.
+    fn unsubscribe_url(&self, links: &UnsubscribeLinks) -> String {
+        links.url(&Link {
+            reminder_id: self.reminder_id,
+            point_id: self.point_id,
+            channel: Channel::Email,
+        })
+    }
+}
+
+/// Every provider signs the one-click unsubscribe links of its emails (the sandbox too, so
+/// the local stack behaves like production).
 pub enum EmailProvider {
-    Sandbox,
+    Sandbox(UnsubscribeLinks),
     SendGrid(SendGrid),
     Smtp(Smtp),
 }
@@ -29,8 +46,10 @@ pub enum EmailProvider {
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
-    /// Our public base URL: the one-click unsubscribe link points at it (RFC 8058).
-    public_url: String,
+    /// The bare address of `from`: our sender, as deliveries record it.
+    from_address: String,
+    /// Signs the one-click unsubscribe link (RFC 8058), on our public URL.
+    unsubscribe: UnsubscribeLinks,
 }
 
 /// Where and how to submit mail.
@@ -47,7 +66,7 @@ pub struct SmtpSettings {
 }
 
 impl Smtp {
-    pub fn new(settings: &SmtpSettings, public_url: &str) -> Result<Smtp, String> {
+    pub fn new(settings: &SmtpSettings, unsubscribe: UnsubscribeLinks) -> Result<Smtp, String> {
         let from: Mailbox = settings
             .from
             .parse()
@@ -75,23 +94,22 @@ impl Smtp {
         }
         Ok(Smtp {
             transport: builder.build(),
+            from_address: from.email.to_string(),
             from,
-            public_url: public_url.to_string(),
+            unsubscribe,
         })
     }
 
     /// Returns the Message-ID, which is made from the reminder id: a resubmission carries the
     /// same one, and mailbox providers that deduplicate by Message-ID show it once.
     pub async fn send(&self, email: &OutgoingEmail<'_>) -> Result<String, ProviderError> {
-        let to: Mailbox = email
-            .to
-            .parse()
-            .map_err(|err| ProviderError::Permanent(format!("recipient {:?}: {err}", email.to)))?;
-        let unsubscribe = format!(
-            "{}/unsubscribe/{}",
-            self.public_url.trim_end_matches('/'),
-            email.reminder_id
-        );
+        let to: Mailbox = email.to.parse().map_err(|err| {
+            ProviderError::Permanent(redacted(
+                &format!("the recipient is not an email address: {err}"),
+                email.to,
+            ))
+        })?;
+        let unsubscribe = email.unsubscribe_url(&self.unsubscribe);
         let message_id = format!("<{}@{}>", email.reminder_id, self.from.email.domain());
         let header =
             |name: &'static str, value: String| HeaderValue::new(HeaderName::new_from_ascii_str(name), value);
@@ -107,7 +125,7 @@ impl Smtp {
             ))
             .header(ContentType::TEXT_PLAIN)
             .body(email.body.to_string())
-            .map_err(|err| ProviderError::Permanent(format!("message: {err}")))?;
+            .map_err(|err| ProviderError::Permanent(redacted(&format!("message: {err}"), email.to)))?;
         // Each SMTP command has its own 10 s timeout; the whole session stays well inside the
         // time after which a claim still "calling" counts as cut short.
         let sent =
@@ -116,17 +134,19 @@ impl Smtp {
             Ok(Ok(_)) => Ok(message_id),
             Ok(Err(err)) => {
                 let code = err.status().map(|code| code.to_string()).unwrap_or_default();
+                // Relays quote the recipient in their refusals ("<ap@x.example>: no such user").
+                let reason = redacted(&format!("smtp: {err}"), email.to);
                 match code.as_str() {
                     // Authentication or TLS refused: our setup, not this message. Retried (and
                     // given up after the attempts allowed), never charged to the debtor.
                     "530" | "534" | "535" | "538" => {
-                        tracing::error!(error = %err, "the SMTP relay refused our credentials or TLS");
-                        Err(ProviderError::Transient(format!("smtp: {err}")))
+                        tracing::error!(error = %reason, "the SMTP relay refused our credentials or TLS");
+                        Err(ProviderError::Transient(reason))
                     }
                     // Other 5xx: the relay refused this message for good (unknown mailbox, policy).
-                    _ if err.is_permanent() => Err(ProviderError::Permanent(format!("smtp: {err}"))),
+                    _ if err.is_permanent() => Err(ProviderError::Permanent(reason)),
                     // 4xx, timeouts, TLS or connection failures: worth another attempt.
-                    _ => Err(ProviderError::Transient(format!("smtp: {err}"))),
+                    _ => Err(ProviderError::Transient(reason)),
                 }
             }
             Err(_) => Err(ProviderError::Transient(
@@ -143,17 +163,13 @@ pub struct SendGrid {
     pub api_base: String,
     pub api_key: Secret,
     pub from: String,
-    /// Our public base URL: the one-click unsubscribe link points at it (RFC 8058).
-    pub public_url: String,
+    /// Signs the one-click unsubscribe link (RFC 8058), on our public URL.
+    pub unsubscribe: UnsubscribeLinks,
 }
 
 impl SendGrid {
     pub async fn send(&self, email: &OutgoingEmail<'_>) -> Result<String, ProviderError> {
-        let unsubscribe = format!(
-            "{}/unsubscribe/{}",
-            self.public_url.trim_end_matches('/'),
-            email.reminder_id
-        );
+        let unsubscribe = email.unsubscribe_url(&self.unsubscribe);
         let body = serde_json::json!({
             "personalizations": [{"to": [{"email": email.to}]}],
             "from": {"email": self.from},
@@ -174,7 +190,9 @@ impl SendGrid {
             .json(&body)
             .send()
             .await
-            .map_err(|err| ProviderError::Transient(format!("sendgrid unreachable: {err}")))?;
+            .map_err(|err| {
+                ProviderError::Transient(redacted(&format!("sendgrid unreachable: {err}"), email.to))
+            })?;
         let status = response.status();
         if status.is_success() {
             let id = response
@@ -190,15 +208,12 @@ impl SendGrid {
             });
         }
         let text = response.text().await.unwrap_or_default();
+        // SendGrid's error bodies may quote the personalization they refused.
         Err(classify_http(
             status.as_u16(),
             None,
             &[],
-            format!(
-                "sendgrid {}: {}",
-                status.as_u16(),
-                text.chars().take(300).collect::<String>()
-            ),
+            redacted(&format!("sendgrid {}: {text}", status.as_u16()), email.to),
         ))
     }
 }
@@ -206,15 +221,24 @@ impl SendGrid {
 impl EmailProvider {
     pub fn name(&self) -> &'static str {
         match self {
-            EmailProvider::Sandbox => "sandbox-email",
+            EmailProvider::Sandbox(_) => "sandbox-email",
             EmailProvider::SendGrid(_) => "sendgrid",
             EmailProvider::Smtp(_) => "smtp",
         }
     }
 
+    /// Our address emails go from (replies and STOPs are matched on it).
+    pub fn sender(&self) -> &str {
+        match self {
+            EmailProvider::Sandbox(_) => SANDBOX_SENDER,
+            EmailProvider::SendGrid(sendgrid) => &sendgrid.from,
+            EmailProvider::Smtp(smtp) => &smtp.from_address,
+        }
+    }
+
     /// Whether a send has an effect outside this process (the sandbox only logs).
     pub fn leaves_the_process(&self) -> bool {
-        !matches!(self, EmailProvider::Sandbox)
+        !matches!(self, EmailProvider::Sandbox(_))
     }
 
     /// Sends and returns the provider's message id. No idempotency key is sent: SendGrid gets
@@ -223,7 +247,7 @@ impl EmailProvider {
     /// caller's send claim.
     pub async fn send(&self, email: &OutgoingEmail<'_>) -> Result<String, ProviderError> {
         match self {
-            EmailProvider::Sandbox => {
+            EmailProvider::Sandbox(unsubscribe) => {
                 // Like a provider's test credentials, reserved domains act out failures.
                 let domain = email
                     .to
@@ -246,7 +270,13 @@ impl EmailProvider {
                     }
                     _ => {}
                 }
-                tracing::info!(reminder_id = %email.reminder_id, subject = email.subject, body_chars = email.body.chars().count(), "sandbox email accepted");
+                // The link is built as a real provider's is (and logged: ids only, and the local
+                // stack's only way to try it by hand).
+                let unsubscribe = email.unsubscribe_url(unsubscribe);
+                let unsubscribe_path = unsubscribe
+                    .find("/unsubscribe/")
+                    .map_or("", |at| &unsubscribe[at..]);
+                tracing::info!(reminder_id = %email.reminder_id, point_id = %email.point_id, body_chars = email.body.chars().count(), unsubscribe_path, "sandbox email accepted");
                 Ok(format!("sandbox-{}", email.reminder_id))
             }
             EmailProvider::SendGrid(sendgrid) => sendgrid.send(email).await,

@@ -1,22 +1,76 @@
 //! Delivery providers, one module per kind of message: `email` (sandbox, SMTP, SendGrid) and
-//! `text` (sandbox, Twilio SMS, WhatsApp Cloud API). The sandbox is the default when no
-//! credentials are configured: it accepts every message and keeps it (in the deliveries table)
-//! so a newcomer can read what would have been sent. Recipients at `bounce.sandbox.invalid`
-//! fail permanently and at `busy.sandbox.invalid` transiently, for trying the failure paths.
+//! `text` (sandbox, Twilio SMS, WhatsApp Cloud API), and `settings`, which picks one per
+//! channel. The sandbox is used only where it is chosen explicitly: it accepts every message
+//! and keeps it (in the deliveries table) so a newcomer can read what would have been sent.
+//! Recipients at `bounce.sandbox.invalid` fail permanently and at `busy.sandbox.invalid`
+//! transiently, for trying the failure paths.
 //!
 //! Here: what a composed message is, how each channel shapes it, and the error every provider
 //! answers with.
 
 mod email;
+mod settings;
 mod text;
 
+use std::sync::Arc;
+
 pub use email::{EmailProvider, OutgoingEmail, SendGrid, Smtp, SmtpSettings};
+pub use settings::{
+    EMAIL_PROVIDER, EmailChoice, ProviderSettings, SMS_PROVIDER, SendGridSettings, SmsChoice, TwilioSettings,
+    WHATSAPP_PROVIDER, WhatsAppChoice, WhatsAppSettings,
+};
 pub use text::{OutgoingText, TextProvider, Twilio, WhatsAppCloud};
 
 use recobro_rules::Channel;
 use uuid::Uuid;
 
 use crate::compose::Variables;
+
+/// The sender deliveries through a sandbox record: no number or address of ours.
+pub const SANDBOX_SENDER: &str = "sandbox";
+
+/// The longest provider error text kept as a delivery reason.
+const MAX_REASON_CHARS: usize = 300;
+
+/// A provider's error text made fit for logs and delivery reasons: the recipient's address or
+/// number (as given, without its '+', or URL-encoded; letters in any case) becomes
+/// `<recipient>`, and the text is cut to a few hundred characters.
+pub(crate) fn redacted(text: &str, recipient: &str) -> String {
+    let recipient = recipient.trim();
+    let mut forms = vec![recipient.to_string()];
+    let digits = recipient.trim_start_matches('+');
+    if digits != recipient {
+        forms.push(format!("%2B{digits}"));
+        forms.push(digits.to_string());
+    }
+    if recipient.contains('@') {
+        forms.push(recipient.replace('@', "%40"));
+    }
+    let mut text = text.to_string();
+    // Too short a "recipient" would blank out unrelated text; real ones are never this short.
+    for form in forms.iter().filter(|form| form.len() >= 5) {
+        text = replace_ignoring_ascii_case(&text, form, "<recipient>");
+    }
+    if text.chars().count() > MAX_REASON_CHARS {
+        text = text.chars().take(MAX_REASON_CHARS).collect::<String>() + "…";
+    }
+    text
+}
+
+fn replace_ignoring_ascii_case(text: &str, needle: &str, with: &str) -> String {
+    let lower_text = text.to_ascii_lowercase();
+    let lower_needle = needle.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    // ASCII lowercasing keeps byte offsets, so positions found in the copy hold in `text`.
+    while let Some(at) = lower_text[from..].find(&lower_needle) {
+        out.push_str(&text[from..from + at]);
+        out.push_str(with);
+        from += at + needle.len();
+    }
+    out.push_str(&text[from..]);
+    out
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -48,6 +102,8 @@ pub(super) fn classify_http(
 /// shapes it its own way (see `Providers::send`).
 pub struct Composed<'a> {
     pub reminder_id: Uuid,
+    /// The debtor's contact point `to` belongs to (one-click unsubscribe links are bound to it).
+    pub point_id: Uuid,
     pub to: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
@@ -103,12 +159,27 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// The sandbox on every channel.
+    /// The sandbox on every channel, its unsubscribe links signed with a key of its own (for
+    /// benchmarks and tests: the links verify nowhere).
     pub fn sandbox() -> Providers {
         Providers {
-            email: EmailProvider::Sandbox,
+            email: EmailProvider::Sandbox(crate::unsubscribe::UnsubscribeLinks {
+                public_url: "http://localhost:8080".into(),
+                keys: Arc::new(crate::unsubscribe::UnsubscribeKeys::ephemeral()),
+            }),
             sms: TextProvider::Sandbox("sandbox-sms"),
             whatsapp: TextProvider::Sandbox("sandbox-whatsapp"),
+        }
+    }
+
+    /// Our own address or number on `channel` (Twilio's From, the WhatsApp phone number id,
+    /// the email From address, or "sandbox"): recorded with each delivery, since a reply is
+    /// matched on it and a STOP sent to it holds for every tenant that shares it.
+    pub fn sender(&self, channel: Channel) -> &str {
+        match channel {
+            Channel::Email => self.email.sender(),
+            Channel::Sms => self.sms.sender(),
+            Channel::Whatsapp => self.whatsapp.sender(),
         }
     }
 
@@ -135,6 +206,7 @@ impl Providers {
             Channel::Email => {
                 let email = OutgoingEmail {
                     reminder_id: message.reminder_id,
+                    point_id: message.point_id,
                     to: message.to,
                     subject: message.subject,
                     body: message.body,
@@ -176,6 +248,7 @@ mod shaping_tests {
     fn message<'a>(template: &'a str, variables: &'a Variables) -> Composed<'a> {
         Composed {
             reminder_id: Uuid::nil(),
+            point_id: Uuid::nil(),
             to: "+573001112233",
             subject: "Su factura A-1 vence mañana",
             body: "Texto libre\n\nResponda BAJA",
@@ -193,6 +266,46 @@ mod shaping_tests {
             "Su factura A-1 vence mañana. https://pay.example/i/1 Responda BAJA"
         );
         assert_eq!(message("", &variables).text(), "Texto libre\n\nResponda BAJA");
+    }
+
+    #[test]
+    fn provider_errors_lose_the_recipient_and_their_length() {
+        assert_eq!(
+            redacted(
+                "twilio 400 error 21211: The 'To' number +15005550001 is not a valid phone number.",
+                "+15005550001"
+            ),
+            "twilio 400 error 21211: The 'To' number <recipient> is not a valid phone number."
+        );
+        assert_eq!(
+            redacted(
+                "whatsapp 400 error 131026: 15005550001 unreachable",
+                "+15005550001"
+            ),
+            "whatsapp 400 error 131026: <recipient> unreachable",
+            "Graph quotes the digits without '+'"
+        );
+        assert_eq!(
+            redacted(
+                "smtp: permanent error (550): 5.1.1 <AP@Tornillo.example>: Recipient address rejected",
+                "ap@tornillo.example"
+            ),
+            "smtp: permanent error (550): 5.1.1 <<recipient>>: Recipient address rejected"
+        );
+        assert_eq!(
+            redacted("bad to=ap%40tornillo.example", "ap@tornillo.example"),
+            "bad to=<recipient>"
+        );
+        let long = redacted(
+            &format!("sendgrid 400: {}", "x".repeat(1000)),
+            "ap@tornillo.example",
+        );
+        assert_eq!(
+            long.chars().count(),
+            MAX_REASON_CHARS + 1,
+            "cut, and marked as cut"
+        );
+        assert_eq!(redacted("error 30003", ""), "error 30003");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use recobro_common::secret::Secret;
 use uuid::Uuid;
 
-use super::{ProviderError, classify_http};
+use super::{ProviderError, SANDBOX_SENDER, classify_http, redacted};
 
 /// A text message (SMS or WhatsApp): the plain text for SMS, the approved template and its
 /// parameters for WhatsApp.
@@ -71,11 +71,15 @@ impl Twilio {
             code: None,
             message: None,
         });
-        let reason = format!(
-            "twilio {} error {}: {}",
-            status.as_u16(),
-            error.code.unwrap_or_default(),
-            error.message.unwrap_or_default()
+        // Twilio's messages quote the number ("The 'To' number +1... is not valid").
+        let reason = redacted(
+            &format!(
+                "twilio {} error {}: {}",
+                status.as_u16(),
+                error.code.unwrap_or_default(),
+                error.message.unwrap_or_default()
+            ),
+            sms.to,
         );
         Err(classify_http(status.as_u16(), error.code, &[20429], reason))
     }
@@ -166,11 +170,14 @@ impl WhatsAppCloud {
         }
         let error = response.json::<GraphErrorBody>().await.ok().map(|b| b.error);
         let code = error.as_ref().and_then(|e| e.code);
-        let reason = format!(
-            "whatsapp {} error {}: {}",
-            status.as_u16(),
-            code.unwrap_or_default(),
-            error.and_then(|e| e.message).unwrap_or_default()
+        let reason = redacted(
+            &format!(
+                "whatsapp {} error {}: {}",
+                status.as_u16(),
+                code.unwrap_or_default(),
+                error.and_then(|e| e.message).unwrap_or_default()
+            ),
+            message.to,
         );
         // 130429 throughput, 131056 pair rate limit, 4/80007 rate limits: try again later.
         Err(classify_http(
@@ -195,6 +202,16 @@ impl TextProvider {
             TextProvider::Sandbox(name) => name,
             TextProvider::Twilio(_) => "twilio",
             TextProvider::WhatsApp(_) => "whatsapp-cloud",
+        }
+    }
+
+    /// Our number (Twilio's From) or WhatsApp phone number id messages go from: replies and
+    /// STOPs are matched on it.
+    pub fn sender(&self) -> &str {
+        match self {
+            TextProvider::Sandbox(_) => SANDBOX_SENDER,
+            TextProvider::Twilio(twilio) => &twilio.from,
+            TextProvider::WhatsApp(whatsapp) => &whatsapp.phone_number_id,
         }
     }
 

@@ -1,5 +1,5 @@
-//! Deliveries: one final outcome per reminder, its record in the outbox, opt-outs, and the
-//! statuses providers report later.
+//! Deliveries: one final outcome per reminder, its record in the outbox, and the statuses
+//! providers report later.
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -8,7 +8,7 @@ use recobro_proto::v1::{self as pb, DeliveryStatus};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{status_from_name, status_name, stored_channel};
+use super::{Handling, status_from_name, status_name, stored_channel};
 
 pub struct Delivery {
     pub reminder_id: Uuid,
@@ -24,6 +24,10 @@ pub struct Delivery {
     pub body: String,
     /// Where it went: an email address or an E.164 number (replies are matched on it).
     pub recipient: String,
+    /// The debtor's contact point it went to (from channels' view of the ledger).
+    pub point_id: Option<Uuid>,
+    /// Our own address or number it went from (a reply is matched on recipient and sender).
+    pub sender: String,
     pub at: DateTime<Utc>,
     /// The rule and pack that decided a suppressed or deferred outcome.
     pub rule: String,
@@ -72,6 +76,8 @@ struct DeliveryRow {
     rule: String,
     pack: String,
     recipient: String,
+    point_id: Option<Uuid>,
+    sender: String,
 }
 
 fn from_row(r: DeliveryRow) -> Result<Delivery, sqlx::Error> {
@@ -88,6 +94,8 @@ fn from_row(r: DeliveryRow) -> Result<Delivery, sqlx::Error> {
         subject: r.subject,
         body: r.body,
         recipient: r.recipient,
+        point_id: r.point_id,
+        sender: r.sender,
         at: r.created_at,
         rule: r.rule,
         pack: r.pack,
@@ -97,7 +105,7 @@ fn from_row(r: DeliveryRow) -> Result<Delivery, sqlx::Error> {
     })
 }
 
-const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at, rule, pack, recipient";
+const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at, rule, pack, recipient, point_id, sender";
 
 pub async fn delivery(pool: &PgPool, reminder_id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
     let row: Option<DeliveryRow> = sqlx::query_as(&format!(
@@ -124,12 +132,22 @@ pub async fn deliveries(
     rows.into_iter().map(from_row).collect()
 }
 
-/// The latest message sent to an address or number: whom a reply from there belongs to.
-pub async fn latest_delivery_to(pool: &PgPool, recipient: &str) -> Result<Option<Delivery>, sqlx::Error> {
+/// The latest message sent on `channel` from our `sender` to an address or number: whom a
+/// reply from there to that sender belongs to. Tenants sharing a sender number each get the
+/// replies to their own latest message only; another sender's messages never match.
+pub async fn latest_delivery_to(
+    pool: &PgPool,
+    channel: Channel,
+    sender: &str,
+    recipient: &str,
+) -> Result<Option<Delivery>, sqlx::Error> {
     let row: Option<DeliveryRow> = sqlx::query_as(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE recipient = $1 ORDER BY created_at DESC LIMIT 1"
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE recipient = $1 AND channel = $2 AND sender = $3
+         ORDER BY created_at DESC LIMIT 1"
     ))
     .bind(recipient)
+    .bind(channel.as_str())
+    .bind(sender)
     .fetch_optional(pool)
     .await?;
     row.map(from_row).transpose()
@@ -137,16 +155,16 @@ pub async fn latest_delivery_to(pool: &PgPool, recipient: &str) -> Result<Option
 
 /// A provider's news about a message it took: delivered, read or failed. Statuses arrive out
 /// of order, so one never goes back (read is not undone by a late "delivered"); each change is
-/// published as a `DeliveryRecord`.
+/// published as a `DeliveryRecord`, as part of `handling`.
 pub async fn update_status(
-    pool: &PgPool,
+    handling: &mut Handling,
     provider_message_id: &str,
     status: DeliveryStatus,
     reason: &str,
     topic: &str,
 ) -> Result<bool, sqlx::Error> {
     update_status_where(
-        pool,
+        handling,
         "provider_message_id = $1",
         provider_message_id,
         status,
@@ -158,17 +176,25 @@ pub async fn update_status(
 
 /// The same, for a provider that reports our reminder id back (SendGrid's custom args).
 pub async fn update_status_of_reminder(
-    pool: &PgPool,
-    reminder_id: &str,
+    handling: &mut Handling,
+    reminder_id: Uuid,
     status: DeliveryStatus,
     reason: &str,
     topic: &str,
 ) -> Result<bool, sqlx::Error> {
-    update_status_where(pool, "reminder_id::text = $1", reminder_id, status, reason, topic).await
+    update_status_where(
+        handling,
+        "reminder_id = $1::uuid",
+        &reminder_id.to_string(),
+        status,
+        reason,
+        topic,
+    )
+    .await
 }
 
 async fn update_status_where(
-    pool: &PgPool,
+    handling: &mut Handling,
     condition: &str,
     key: &str,
     status: DeliveryStatus,
@@ -182,12 +208,12 @@ async fn update_status_where(
         "failed" => 4,
         _ => 0,
     };
-    let mut tx = pool.begin().await?;
+    let tx = handling.tx();
     let row: Option<DeliveryRow> = sqlx::query_as(&format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {condition} FOR UPDATE"
     ))
     .bind(key)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else { return Ok(false) };
     let mut delivery = from_row(row)?;
@@ -199,7 +225,7 @@ async fn update_status_where(
         .bind(delivery.reminder_id)
         .bind(new)
         .bind(reason)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     delivery.status = status;
     delivery.at = chrono::Utc::now();
@@ -207,13 +233,12 @@ async fn update_status_where(
         delivery.reason = reason.to_string();
     }
     outbox::enqueue(
-        &mut tx,
+        tx,
         topic,
         &delivery.debtor_id.to_string(),
         &delivery.record().encode_to_vec(),
     )
     .await?;
-    tx.commit().await?;
     Ok(true)
 }
 
@@ -227,24 +252,6 @@ pub async fn delivered_among(
         .fetch_all(pool)
         .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
-}
-
-/// When each (tenant, debtor, channel) among `keys` opted out, for those that did.
-pub async fn opted_out_among(
-    pool: &PgPool,
-    keys: &[(String, Uuid, String)],
-) -> Result<std::collections::HashMap<(String, Uuid, String), DateTime<Utc>>, sqlx::Error> {
-    let rows: Vec<(String, Uuid, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT o.tenant_id, o.debtor_id, o.channel, o.opted_out_at
-         FROM opt_outs o JOIN UNNEST($1::text[], $2::uuid[], $3::text[]) AS k(tenant_id, debtor_id, channel)
-           ON o.tenant_id = k.tenant_id AND o.debtor_id = k.debtor_id AND o.channel = k.channel",
-    )
-    .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
-    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
-    .bind(keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(t, d, c, at)| ((t, d, c), at)).collect())
 }
 
 /// One reminder's outcome, with the rules' verdict behind it (for the audit) if any.
@@ -270,10 +277,10 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
         .collect();
     let inserted: Vec<(Uuid,)> = sqlx::query_as(
         "INSERT INTO deliveries (reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason,
-                                 provider_message_id, subject, body, created_at, rule, pack, recipient)
+                                 provider_message_id, subject, body, created_at, rule, pack, recipient, point_id, sender)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
                               $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[],
-                              $14::text[], $15::text[])
+                              $14::text[], $15::text[], $16::uuid[], $17::text[])
          ON CONFLICT (reminder_id) DO NOTHING
          RETURNING reminder_id",
     )
@@ -292,6 +299,8 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
     .bind(finals.iter().map(|d| d.rule.as_str()).collect::<Vec<_>>())
     .bind(finals.iter().map(|d| d.pack.as_str()).collect::<Vec<_>>())
     .bind(finals.iter().map(|d| d.recipient.as_str()).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.point_id).collect::<Vec<_>>())
+    .bind(finals.iter().map(|d| d.sender.as_str()).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
     let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().map(|(id,)| id).collect();
@@ -331,19 +340,4 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
         .collect();
     outbox::enqueue_many(&mut tx, &queued).await?;
     tx.commit().await
-}
-
-/// Withdraws consent for a channel without a reply from the debtor (a hard bounce, a spam
-/// complaint, an unsubscribe through the provider): never contacted there again.
-pub async fn withdraw(pool: &PgPool, reminder_id: &str, source: &str) -> Result<bool, sqlx::Error> {
-    let written = sqlx::query(
-        "INSERT INTO opt_outs (tenant_id, debtor_id, channel, source)
-         SELECT tenant_id, debtor_id, channel, $2 FROM deliveries WHERE reminder_id::text = $1
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(reminder_id)
-    .bind(source)
-    .execute(pool)
-    .await?;
-    Ok(written.rows_affected() == 1)
 }

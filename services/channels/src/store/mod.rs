@@ -1,15 +1,17 @@
 //! SQL for channels, one file per table family; each change is written with its event in one
 //! transaction. Here: how channels, statuses and verdicts are named in the tables.
 
-mod debtors;
 mod decisions;
 mod deliveries;
+mod ledger;
+mod provider_events;
 mod responses;
 mod templates;
 
-pub use debtors::*;
 pub use decisions::*;
 pub use deliveries::*;
+pub use ledger::*;
+pub use provider_events::*;
 pub use responses::*;
 pub use templates::*;
 

@@ -1,4 +1,5 @@
-//! What debtors answer, and when they last wrote (WhatsApp's window).
+//! What debtors answer (opt-outs withdrawing their contact point), and when they last wrote
+//! (WhatsApp's window).
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -7,14 +8,26 @@ use recobro_proto::v1::{self as pb};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::stored_name;
+use super::{Handling, stored_name};
 
+/// A STOP sent to one of our numbers: carriers expect it to hold for that sender whoever uses
+/// it, so it is kept by (channel, our sender, their address), not by tenant.
+pub struct SenderStop<'a> {
+    pub channel: Channel,
+    pub sender: &'a str,
+    pub address: &'a str,
+}
+
+/// Records a debtor's response and publishes it, as part of `handling`. An opt-out names the
+/// contact point it withdraws (`point_id`, with its `source`): that point is withdrawn here at
+/// once, before accounts has heard of it; `sender_stop` also stops our sender writing there.
 pub async fn record_response(
-    pool: &PgPool,
+    handling: &mut Handling,
     response: &pb::DebtorResponse,
+    sender_stop: Option<SenderStop<'_>>,
     topic: &str,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let tx = handling.tx();
     sqlx::query(
         "INSERT INTO responses (response_id, tenant_id, debtor_id, channel, reminder_id, text, intent, sender)
          VALUES ($1::uuid, $2, $3::uuid, $4, $5::uuid, $6, $7, $8)",
@@ -27,22 +40,33 @@ pub async fn record_response(
     .bind(&response.text)
     .bind(response.intent().as_str_name())
     .bind(&response.sender)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    if response.intent() == pb::ResponseIntent::OptOut {
-        // Consent for that channel is withdrawn at once, in the same transaction.
+    if response.intent() == pb::ResponseIntent::OptOut && !response.point_id.is_empty() {
+        // The latest opt-out counts: a consent accounts recorded after an earlier one is
+        // outranked again by this one.
         sqlx::query(
-            "INSERT INTO opt_outs (tenant_id, debtor_id, channel, source) VALUES ($1, $2::uuid, $3, 'reply')
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO point_withdrawals (tenant_id, point_id, source) VALUES ($1, $2::uuid, $3)
+             ON CONFLICT (tenant_id, point_id) DO UPDATE SET source = EXCLUDED.source, withdrawn_at = now()",
         )
         .bind(&response.tenant_id)
-        .bind(&response.debtor_id)
-        .bind(stored_name(response.channel()))
-        .execute(&mut *tx)
+        .bind(&response.point_id)
+        .bind(&response.source)
+        .execute(&mut **tx)
         .await?;
     }
-    outbox::enqueue(&mut tx, topic, &response.debtor_id, &response.encode_to_vec()).await?;
-    tx.commit().await
+    if let Some(stop) = sender_stop {
+        sqlx::query(
+            "INSERT INTO sender_opt_outs (channel, sender, address) VALUES ($1, $2, $3)
+             ON CONFLICT (channel, sender, address) DO UPDATE SET opted_out_at = now()",
+        )
+        .bind(stop.channel.as_str())
+        .bind(stop.sender)
+        .bind(stop.address)
+        .execute(&mut **tx)
+        .await?;
+    }
+    outbox::enqueue(tx, topic, &response.debtor_id, &response.encode_to_vec()).await
 }
 
 /// One message to or from a debtor.
