@@ -235,20 +235,21 @@ async fn sms_goes_out_through_twilio_and_signed_callbacks_and_replies_come_back(
     assert_eq!(response.debtor_id, record.debtor_id);
 }
 
+/// WhatsApp through the Cloud API at `api_base`, with the app secret and verify token tests use.
+pub(crate) fn whatsapp_cloud(api_base: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("RECOBRO_WHATSAPP_PROVIDER", "whatsapp-cloud".into()),
+        ("WHATSAPP_ACCESS_TOKEN", "EAAG-e2e".into()),
+        ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922".into()),
+        ("WHATSAPP_APP_SECRET", "e2e-app-secret".into()),
+        ("WHATSAPP_VERIFY_TOKEN", "e2e-verify".into()),
+        ("WHATSAPP_API_BASE", api_base),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whatsapp_webhook_handshake_echoes_only_our_verify_token() {
-    let stack = Stack::start_configured(
-        None,
-        vec![
-            ("RECOBRO_WHATSAPP_PROVIDER", "whatsapp-cloud".into()),
-            ("WHATSAPP_ACCESS_TOKEN", "EAAG-e2e".into()),
-            ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922".into()),
-            ("WHATSAPP_APP_SECRET", "e2e-app-secret".into()),
-            ("WHATSAPP_VERIFY_TOKEN", "e2e-verify".into()),
-            ("WHATSAPP_API_BASE", "http://127.0.0.1:9".into()),
-        ],
-    )
-    .await;
+    let stack = Stack::start_configured(None, whatsapp_cloud("http://127.0.0.1:9".into())).await;
     let get = |query: &str| {
         let port = stack.http_port;
         let query = query.to_string();

@@ -7,21 +7,10 @@ use std::time::Duration;
 use recobro_proto::v1 as pb;
 
 use crate::HOP;
-use crate::channels::{sendgrid, sendgrid_stand_in};
+use crate::channels::{sendgrid, sendgrid_stand_in, whatsapp_cloud};
 use crate::helpers::{Stack, post_json};
 use crate::ledger::{ledger_invoice, until_channels_knows_invoice, us_company};
-use crate::recipients::{email, points, suppressed_because, twilio};
-
-fn whatsapp_cloud() -> Vec<(&'static str, String)> {
-    vec![
-        ("RECOBRO_WHATSAPP_PROVIDER", "whatsapp-cloud".into()),
-        ("WHATSAPP_ACCESS_TOKEN", "EAAG-e2e".into()),
-        ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922".into()),
-        ("WHATSAPP_APP_SECRET", "e2e-app-secret".into()),
-        ("WHATSAPP_VERIFY_TOKEN", "e2e-verify".into()),
-        ("WHATSAPP_API_BASE", "http://127.0.0.1:9".into()),
-    ]
-}
+use crate::recipients::{email, points, suppressed_because, twilio, until_withdrawn};
 
 /// Posts what a mail client's one-click unsubscribe posts (RFC 8058); returns the HTTP status.
 async fn unsubscribe(stack: &Stack, path: &str) -> u16 {
@@ -35,7 +24,7 @@ async fn a_one_click_unsubscribe_withdraws_only_its_point_once_and_forged_links_
     let (base, mail) = sendgrid_stand_in(Duration::ZERO).await;
     let mut providers = sendgrid(base);
     providers.extend(twilio("http://127.0.0.1:9".into()));
-    providers.extend(whatsapp_cloud());
+    providers.extend(whatsapp_cloud("http://127.0.0.1:9".into()));
     let stack = Stack::start_configured(None, providers).await;
 
     // No channel uses the sandbox: its unsigned reply webhook does not exist.
@@ -117,29 +106,7 @@ async fn a_one_click_unsubscribe_withdraws_only_its_point_once_and_forged_links_
     );
 
     // The ledger withdraws that point, and only it.
-    let mut accounts = stack.accounts().await;
-    let deadline = tokio::time::Instant::now() + HOP;
-    let record = loop {
-        let record = accounts
-            .get_debtor(pb::GetDebtorRequest {
-                tenant_id: stack.tenant.clone(),
-                debtor_id: debtor.clone(),
-            })
-            .await
-            .expect("debtor")
-            .into_inner();
-        let withdrawn = points(&record)
-            .iter()
-            .any(|p| p.point_id == email_point.point_id && p.consent() == pb::Consent::Withdrawn);
-        if withdrawn {
-            break record;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never withdrawn in the ledger"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let record = until_withdrawn(&stack, &debtor, &email_point.point_id).await;
     let others: Vec<_> = points(&record)
         .into_iter()
         .filter(|p| p.point_id != email_point.point_id)

@@ -76,6 +76,104 @@ pub(crate) fn suppressed_because(record: &pb::DeliveryRecord, rule: &str, words:
     );
 }
 
+/// Waits until `GetDebtor` shows the point withdrawn; returns the debtor as it is then.
+pub(crate) async fn until_withdrawn(stack: &Stack, debtor_id: &str, point_id: &str) -> pb::GetDebtorResponse {
+    let mut accounts = stack.accounts().await;
+    let deadline = tokio::time::Instant::now() + HOP;
+    loop {
+        let record = accounts
+            .get_debtor(pb::GetDebtorRequest {
+                tenant_id: stack.tenant.clone(),
+                debtor_id: debtor_id.to_string(),
+            })
+            .await
+            .expect("debtor")
+            .into_inner();
+        let withdrawn = points(&record)
+            .iter()
+            .any(|p| p.point_id == point_id && p.consent() == pb::Consent::Withdrawn);
+        if withdrawn {
+            return record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never withdrawn in the ledger"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A tenant of its own on the stack, with clients that act as it.
+struct OtherTenant {
+    tenant: String,
+    accounts: pb::accounts_service_client::AccountsServiceClient<crate::helpers::Grpc>,
+    channels: pb::channels_service_client::ChannelsServiceClient<crate::helpers::Grpc>,
+}
+
+impl OtherTenant {
+    async fn new(stack: &Stack, name: &str, role: pb::TenantRole) -> OtherTenant {
+        let tenant = format!("{name}-{}", stack.id);
+        stack
+            .accounts()
+            .await
+            .upsert_tenant(pb::UpsertTenantRequest {
+                tenant: Some(pb::Tenant {
+                    tenant_id: tenant.clone(),
+                    name: format!("{name} S.A."),
+                    role: role as i32,
+                }),
+            })
+            .await
+            .expect("another tenant");
+        let token = stack.token(crate::pki::claims(Some(&tenant), crate::pki::ALL_SCOPES));
+        let as_it = |port| crate::pki::channel(port, crate::pki::ClientCert::Client, Some(&token));
+        OtherTenant {
+            accounts: pb::accounts_service_client::AccountsServiceClient::new(
+                as_it(stack.accounts_port).await,
+            ),
+            channels: pb::channels_service_client::ChannelsServiceClient::new(
+                as_it(stack.channels_port).await,
+            ),
+            tenant,
+        }
+    }
+
+    /// Puts a debtor of this tenant in the ledger; returns its id.
+    async fn debtor(&mut self, debtor: pb::DebtorInput) -> String {
+        self.accounts
+            .upsert_debtor(pb::UpsertDebtorRequest {
+                tenant_id: self.tenant.clone(),
+                debtor: Some(debtor),
+            })
+            .await
+            .expect("debtor")
+            .into_inner()
+            .debtor
+            .expect("debtor")
+            .debtor_id
+    }
+
+    /// Sends `request` as this tenant once channels knows the debtor (NotFound until then).
+    async fn send(&mut self, request: pb::SendMessageRequest) -> pb::DeliveryRecord {
+        let request = pb::SendMessageRequest {
+            tenant_id: self.tenant.clone(),
+            ..request
+        };
+        let deadline = tokio::time::Instant::now() + HOP;
+        loop {
+            match self.channels.send_message(request.clone()).await {
+                Ok(answer) => return answer.into_inner().record.expect("record"),
+                Err(status)
+                    if status.code() == tonic::Code::NotFound && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(status) => panic!("{status}"),
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_erp_moves_an_address_and_nothing_goes_to_a_retired_withdrawn_unknown_point_or_under_a_hold() {
     let (base, mail) = sendgrid_stand_in(Duration::ZERO).await;
@@ -272,30 +370,11 @@ async fn stop_by_sms_withdraws_that_point_in_the_ledger_and_only_that_channel_st
     );
 
     // The ledger records it, with where it came from.
-    let mut accounts = stack.accounts().await;
-    let deadline = tokio::time::Instant::now() + HOP;
-    let withdrawn = loop {
-        let record = accounts
-            .get_debtor(pb::GetDebtorRequest {
-                tenant_id: stack.tenant.clone(),
-                debtor_id: debtor.clone(),
-            })
-            .await
-            .expect("debtor")
-            .into_inner();
-        let point = points(&record)
-            .into_iter()
-            .find(|p| p.point_id == sms_point.point_id)
-            .expect("the point");
-        if point.consent() == pb::Consent::Withdrawn {
-            break point;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never withdrawn in the ledger"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let record = until_withdrawn(&stack, &debtor, &sms_point.point_id).await;
+    let withdrawn = points(&record)
+        .into_iter()
+        .find(|p| p.point_id == sms_point.point_id)
+        .expect("the point");
     assert!(!withdrawn.consent_source.is_empty(), "{withdrawn:?}");
     assert!(withdrawn.consent_at.is_some(), "{withdrawn:?}");
 
@@ -328,50 +407,9 @@ async fn stop_by_sms_withdraws_that_point_in_the_ledger_and_only_that_channel_st
     );
 
     // Another tenant writing to the same person from the same number: the STOP holds there too.
-    let other = format!("other-{}", stack.id);
-    accounts
-        .upsert_tenant(pb::UpsertTenantRequest {
-            tenant: Some(pb::Tenant {
-                tenant_id: other.clone(),
-                name: "Otra Financiera".into(),
-                role: pb::TenantRole::Creditor as i32,
-            }),
-        })
-        .await
-        .expect("another tenant");
-    let token = stack.token(crate::pki::claims(Some(&other), crate::pki::ALL_SCOPES));
-    let as_other = |port| crate::pki::channel(port, crate::pki::ClientCert::Client, Some(&token));
-    let mut other_accounts =
-        pb::accounts_service_client::AccountsServiceClient::new(as_other(stack.accounts_port).await);
-    let mut other_channels =
-        pb::channels_service_client::ChannelsServiceClient::new(as_other(stack.channels_port).await);
-    let theirs = other_accounts
-        .upsert_debtor(pb::UpsertDebtorRequest {
-            tenant_id: other.clone(),
-            debtor: Some(us_company("D-SAME-PERSON", "es-US")),
-        })
-        .await
-        .expect("debtor")
-        .into_inner()
-        .debtor
-        .expect("debtor")
-        .debtor_id;
-    let request = pb::SendMessageRequest {
-        tenant_id: other.clone(),
-        ..sms(&stack, "other-1", &theirs)
-    };
-    let deadline = tokio::time::Instant::now() + HOP;
-    let shared = loop {
-        match other_channels.send_message(request.clone()).await {
-            Ok(answer) => break answer.into_inner().record.expect("record"),
-            Err(status)
-                if status.code() == tonic::Code::NotFound && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(status) => panic!("{status}"),
-        }
-    };
+    let mut other = OtherTenant::new(&stack, "other", pb::TenantRole::Creditor).await;
+    let theirs = other.debtor(us_company("D-SAME-PERSON", "es-US")).await;
+    let shared = other.send(sms(&stack, "other-1", &theirs)).await;
     suppressed_because(&shared, "sender-opt-out", "every tenant using that sender");
     assert_eq!(
         texts.lock().expect("lock").len(),
@@ -398,54 +436,14 @@ async fn twilio_refuses_sms_for_an_agencys_us_debtors_and_carries_a_creditors() 
     assert_eq!(own.status(), pb::DeliveryStatus::Sent, "{own:?}");
 
     // An agency collecting for others, with a US debtor of its own.
-    let agency = format!("agency-{}", stack.id);
-    let mut accounts = stack.accounts().await;
-    accounts
-        .upsert_tenant(pb::UpsertTenantRequest {
-            tenant: Some(pb::Tenant {
-                tenant_id: agency.clone(),
-                name: "Cobranzas Externas".into(),
-                role: pb::TenantRole::Agency as i32,
-            }),
+    let mut agency = OtherTenant::new(&stack, "agency", pb::TenantRole::Agency).await;
+    let theirs = agency
+        .debtor(pb::DebtorInput {
+            kind: pb::DebtorKind::Consumer as i32,
+            ..us_company("D-THEIRS", "en-US")
         })
-        .await
-        .expect("agency");
-    let token = stack.token(crate::pki::claims(Some(&agency), crate::pki::ALL_SCOPES));
-    let as_agency = |port| crate::pki::channel(port, crate::pki::ClientCert::Client, Some(&token));
-    let mut agency_accounts =
-        pb::accounts_service_client::AccountsServiceClient::new(as_agency(stack.accounts_port).await);
-    let mut agency_channels =
-        pb::channels_service_client::ChannelsServiceClient::new(as_agency(stack.channels_port).await);
-    let theirs = agency_accounts
-        .upsert_debtor(pb::UpsertDebtorRequest {
-            tenant_id: agency.clone(),
-            debtor: Some(pb::DebtorInput {
-                kind: pb::DebtorKind::Consumer as i32,
-                ..us_company("D-THEIRS", "en-US")
-            }),
-        })
-        .await
-        .expect("debtor")
-        .into_inner()
-        .debtor
-        .expect("debtor")
-        .debtor_id;
-    let request = pb::SendMessageRequest {
-        tenant_id: agency.clone(),
-        ..sms(&stack, "theirs-1", &theirs)
-    };
-    let deadline = tokio::time::Instant::now() + HOP;
-    let refused = loop {
-        match agency_channels.send_message(request.clone()).await {
-            Ok(answer) => break answer.into_inner().record.expect("record"),
-            Err(status)
-                if status.code() == tonic::Code::NotFound && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(status) => panic!("{status}"),
-        }
-    };
+        .await;
+    let refused = agency.send(sms(&stack, "theirs-1", &theirs)).await;
     assert_eq!(refused.status(), pb::DeliveryStatus::Suppressed, "{refused:?}");
     assert!(refused.pack.starts_with("eligibility@"), "{refused:?}");
     assert!(
@@ -457,9 +455,10 @@ async fn twilio_refuses_sms_for_an_agencys_us_debtors_and_carries_a_creditors() 
         1,
         "only the creditor's text went out"
     );
-    let explained = agency_channels
+    let explained = agency
+        .channels
         .explain_contacts(pb::ExplainContactsRequest {
-            tenant_id: agency.clone(),
+            tenant_id: agency.tenant.clone(),
             debtor_id: theirs.clone(),
             ..Default::default()
         })
