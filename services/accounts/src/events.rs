@@ -29,6 +29,8 @@ pub enum DebtorChange {
     OptOut,
     /// `SetLegalHold`.
     LegalHold,
+    /// Published once for a debtor stored before records were published (see `backfill`).
+    Backfill,
 }
 
 impl DebtorChange {
@@ -40,6 +42,7 @@ impl DebtorChange {
             DebtorChange::Consent => "consent",
             DebtorChange::OptOut => "opt_out",
             DebtorChange::LegalHold => "legal_hold",
+            DebtorChange::Backfill => "backfill",
         }
     }
 }
@@ -330,13 +333,22 @@ mod tests {
             DebtorChange::Consent,
             DebtorChange::OptOut,
             DebtorChange::LegalHold,
+            DebtorChange::Backfill,
         ]
         .iter()
         .map(|change| change.as_str())
         .collect();
         assert_eq!(
             names,
-            ["erp", "api", "import", "consent", "opt_out", "legal_hold"]
+            [
+                "erp",
+                "api",
+                "import",
+                "consent",
+                "opt_out",
+                "legal_hold",
+                "backfill"
+            ]
         );
     }
 }

@@ -2,6 +2,7 @@
 //! may be contacted how, computes collection KPIs, and publishes every change to
 //! `accounts.events.v1` through its outbox.
 
+pub mod backfill;
 pub mod csv_import;
 mod domain;
 mod error;
@@ -62,6 +63,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         version: 6,
         description: "consent",
         sql: include_str!("../migrations/0005_consent.sql"),
+    },
+    db::Step {
+        version: 7,
+        description: "backfill",
+        sql: include_str!("../migrations/0006_backfill.sql"),
     },
 ];
 
@@ -201,6 +207,15 @@ impl Application {
             every: settings.promise_check,
         };
         let judging = tokio::spawn(judge.run(shutdown.clone()));
+        // Once per start; the outbox relay below publishes what it queues.
+        let backfill_pool = pool.clone();
+        let backfill_topic = config.topics.account_events.clone();
+        let backfilling = tokio::spawn(async move {
+            if let Err(err) = backfill::publish_missing_records(&backfill_pool, &backfill_topic).await {
+                // Not fatal: what is left is published at the next start.
+                tracing::error!(error = %err, "publishing missing records stopped");
+            }
+        });
         let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 2000, shutdown.clone()));
         tracing::info!(addr = %listeners.grpc.local_addr()?, "accounts serving gRPC");
         let accounts = grpc::Accounts {
@@ -220,6 +235,7 @@ impl Application {
         consuming.await?;
         consuming_responses.await?;
         judging.await?;
+        backfilling.await?;
         relaying.await?;
         Ok(())
     }

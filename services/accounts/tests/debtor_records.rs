@@ -1,7 +1,8 @@
 //! What accounts publishes about a debtor's record, against real PostgreSQL (the outbox is read
 //! back instead of Kafka): the ERP's record is published when it is new or changed, never once
 //! per invoice; an address the ERP replaced is retired, and comes back with the consent it had;
-//! an opt-out channels received withdraws its point once, unless a later consent stands.
+//! an opt-out channels received withdraws its point once, unless a later consent stands; what
+//! was stored before records were published is published once.
 
 use chrono::{DateTime, Duration, Utc};
 use prost::Message as _;
@@ -325,4 +326,49 @@ async fn an_opt_out_withdraws_its_point_once_unless_a_later_consent_stands() {
         .await
         .expect("r-1 again");
     assert!(published(&ledger.pool).await.is_empty(), "applied once");
+}
+
+#[tokio::test]
+async fn tenants_and_debtors_stored_before_records_existed_are_published_once_at_start() {
+    let ledger = setup().await;
+    ledger
+        .ingest
+        .apply(&[erp("e1", 1, "a@tornillo.example", "+573001234567")])
+        .await
+        .expect("e1");
+    published(&ledger.pool).await;
+    // As a ledger migrated from before records were published: the tenant (made by `setup`
+    // without UpsertTenant) and the debtor were never published.
+    sqlx::query("UPDATE debtors SET revision = 0")
+        .execute(&ledger.pool)
+        .await
+        .expect("an old debtor");
+    let topic = &ledger.ingest.account_events_topic;
+
+    let done = recobro_accounts::backfill::publish_missing_records(&ledger.pool, topic)
+        .await
+        .expect("backfill");
+
+    assert_eq!((done.tenants, done.debtors), (1, 1));
+    let events = published(&ledger.pool).await;
+    let tenant = events
+        .iter()
+        .find_map(|(key, event)| match &event.change {
+            Some(pb::account_event::Change::TenantChanged(c)) => Some((key.clone(), c.role())),
+            _ => None,
+        })
+        .expect("the tenant's role");
+    assert_eq!(tenant, ("acme".to_string(), pb::TenantRole::Creditor));
+    let debtor = record(&events);
+    assert_eq!((debtor.reason.as_str(), debtor.revision), ("backfill", 1));
+    assert_eq!(
+        point(&debtor, "a@tornillo.example").consent(),
+        pb::Consent::Granted
+    );
+
+    let again = recobro_accounts::backfill::publish_missing_records(&ledger.pool, topic)
+        .await
+        .expect("backfill");
+    assert_eq!((again.tenants, again.debtors), (0, 0), "once");
+    assert!(published(&ledger.pool).await.is_empty());
 }

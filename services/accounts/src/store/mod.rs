@@ -64,9 +64,10 @@ pub async fn upsert_tenant(
     name: &str,
     role: TenantRole,
 ) -> Result<(), sqlx::Error> {
+    // Its role is published in the same transaction (`events::publish_tenant_change`).
     sqlx::query(
-        "INSERT INTO tenants (tenant_id, name, role) VALUES ($1, $2, $3)
-         ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role",
+        "INSERT INTO tenants (tenant_id, name, role, role_published) VALUES ($1, $2, $3, true)
+         ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, role_published = true",
     )
     .bind(tenant_id)
     .bind(name)
@@ -74,6 +75,38 @@ pub async fn upsert_tenant(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Up to `limit` tenants whose role was never published, locked for this transaction (other
+/// replicas skip them), with their roles as stored.
+pub async fn unpublished_tenants(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT tenant_id, role FROM tenants WHERE NOT role_published
+         ORDER BY tenant_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+pub async fn mark_tenants_published(tx: &mut Tx<'_>, tenant_ids: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET role_published = true WHERE tenant_id = ANY($1::text[])")
+        .bind(tenant_ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Up to `limit` debtors whose record was never published (revision 0: every publication bumps
+/// it), locked for this transaction.
+pub async fn unpublished_debtors(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT debtor_id FROM debtors WHERE revision = 0
+         ORDER BY debtor_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
 }
 
 /// A new revision of each invoice, for a change the batch upsert did not already count.
