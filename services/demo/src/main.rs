@@ -184,9 +184,12 @@ async fn main() -> anyhow::Result<()> {
     let mut channels = ChannelsServiceClient::new(grpc(&env, &channels_url, &tenant, "recobro:read").await?);
     let mut delivered = Vec::new();
     // Quiet for 8 s after the last delivery (or 90 s in all) means the current steps are done.
+    // The first one may take longer: accounts reads a new tenant's topic only once its next
+    // look at the broker's topics finds it (within 10 s).
     let started = tokio::time::Instant::now();
     while started.elapsed() < Duration::from_secs(90) {
-        let Ok(message) = tokio::time::timeout(Duration::from_secs(8), deliveries.recv()).await else {
+        let quiet = Duration::from_secs(if delivered.is_empty() { 40 } else { 8 });
+        let Ok(message) = tokio::time::timeout(quiet, deliveries.recv()).await else {
             break;
         };
         let record = pb::DeliveryRecord::decode(message?.payload().unwrap_or_default())?;
