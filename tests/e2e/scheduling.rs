@@ -167,6 +167,35 @@ async fn large_b2b_invoices_follow_their_strategy_and_escalate_instead_of_messag
         .expect("forced preview")
         .into_inner();
     assert_eq!(forced.previews[0].strategy_id, "standard");
+    // Dates no ladder can plan are refused, naming the field, and the service goes on.
+    let mut far = as_published(&stack, &event);
+    far.invoice.as_mut().expect("invoice").due_date = Some(pb::Date {
+        year: 262142,
+        month: 12,
+        day: 31,
+    });
+    let err = scheduling
+        .preview_schedule(pb::PreviewScheduleRequest {
+            items: vec![far],
+            ..Default::default()
+        })
+        .await
+        .expect_err("a due date in year 262142");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("invoice.due_date"), "{}", err.message());
+    let err = scheduling
+        .preview_schedule(pb::PreviewScheduleRequest {
+            items: vec![as_published(&stack, &event)],
+            strategy_id: String::new(),
+            as_of: Some(prost_types::Timestamp {
+                seconds: 8_000_000_000_000,
+                nanos: 0,
+            }),
+        })
+        .await
+        .expect_err("an as_of in year 255,000");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("as_of"), "{}", err.message());
 
     stack
         .publish(&stack.erp_topic, "D-1", &encode(&event), None)

@@ -194,9 +194,11 @@ pub fn email(field: &str, value: &str) -> Result<Option<String>, AccountsError> 
     Ok(Some(value.to_string()))
 }
 
+/// A date the ledger takes: a real one, not absurdly far away (the same rule on gRPC, on Kafka
+/// and in the CSV import).
 fn date(field: &str, value: Option<&pb::Date>) -> Result<NaiveDate, AccountsError> {
     let value = value.ok_or_else(|| invalid(field, "is required"))?;
-    time::from_date(value).ok_or_else(|| invalid(field, "is not a calendar date"))
+    time::ledger_date(value, chrono::Utc::now().date_naive()).map_err(|reason| invalid(field, &reason))
 }
 
 impl InvoiceEvent {
@@ -253,11 +255,10 @@ impl InvoiceEvent {
                 Some(CreditNote {
                     external_id: required("credit_note.external_id", &note.external_id)?.to_string(),
                     amount_minor: amount.amount_minor,
-                    on: note
-                        .issue_date
-                        .as_ref()
-                        .and_then(time::from_date)
-                        .unwrap_or(occurred_on),
+                    on: match note.issue_date.as_ref() {
+                        Some(on) => date("credit_note.issue_date", Some(on))?,
+                        None => occurred_on,
+                    },
                 })
             }
             _ => None,

@@ -23,7 +23,7 @@ use std::time::Duration;
 use recobro_common::config::{ConfigError, Env};
 use recobro_common::identity::{IdentitySettings, Security};
 use recobro_common::kafka::Batching;
-use recobro_common::{Config, db, grpc as serve, kafka, outbox};
+use recobro_common::{Config, db, grpc as serve, kafka, outbox, tasks};
 use recobro_proto::v1::accounts_service_server::AccountsServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -168,18 +168,22 @@ impl Application {
             account_events_topic: config.topics.account_events.clone(),
             topics: config.topics.clone(),
         };
-        let consuming = tokio::spawn(kafka::run_batch_consumer(
-            consumer,
-            ingest,
-            producer.clone(),
-            config.topics.dead_letter.clone(),
-            "accounts",
-            Batching {
-                max_batch: settings.ingest_batch,
-                linger: Duration::from_millis(5),
-            },
-            shutdown.clone(),
-        ));
+        let mut tasks = tasks::Supervisor::new(&shutdown);
+        tasks.spawn(
+            "erp consumer",
+            kafka::run_batch_consumer(
+                consumer,
+                ingest,
+                producer.clone(),
+                config.topics.dead_letter.clone(),
+                "accounts",
+                Batching {
+                    max_batch: settings.ingest_batch,
+                    linger: Duration::from_millis(5),
+                },
+                shutdown.clone(),
+            ),
+        );
         // Opt-outs channels received, in a group of their own (under accounts' prefix, which
         // the broker grants): a slow ERP backlog never delays a withdrawal.
         let responses_group = format!("{group}-responses");
@@ -189,24 +193,27 @@ impl Application {
             pool: pool.clone(),
             account_events_topic: config.topics.account_events.clone(),
         };
-        let consuming_responses = tokio::spawn(kafka::run_batch_consumer(
-            responses_consumer,
-            opt_outs,
-            producer.clone(),
-            config.topics.dead_letter.clone(),
-            "accounts",
-            Batching {
-                max_batch: 500,
-                linger: Duration::from_millis(5),
-            },
-            shutdown.clone(),
-        ));
+        tasks.spawn(
+            "opt-out consumer",
+            kafka::run_batch_consumer(
+                responses_consumer,
+                opt_outs,
+                producer.clone(),
+                config.topics.dead_letter.clone(),
+                "accounts",
+                Batching {
+                    max_batch: 500,
+                    linger: Duration::from_millis(5),
+                },
+                shutdown.clone(),
+            ),
+        );
         let judge = promises::PromiseJudge {
             pool: pool.clone(),
             account_events_topic: config.topics.account_events.clone(),
             every: settings.promise_check,
         };
-        let judging = tokio::spawn(judge.run(shutdown.clone()));
+        tasks.spawn("promise judge", judge.run(shutdown.clone()));
         // Once per start; the outbox relay below publishes what it queues.
         let backfill_pool = pool.clone();
         let backfill_topic = config.topics.account_events.clone();
@@ -216,7 +223,10 @@ impl Application {
                 tracing::error!(error = %err, "publishing missing records stopped");
             }
         });
-        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 2000, shutdown.clone()));
+        tasks.spawn(
+            "outbox relay",
+            outbox::relay(pool.clone(), producer, 2000, shutdown.clone()),
+        );
         tracing::info!(addr = %listeners.grpc.local_addr()?, "accounts serving gRPC");
         let accounts = grpc::Accounts {
             pool,
@@ -232,11 +242,8 @@ impl Application {
             shutdown,
         )
         .await?;
-        consuming.await?;
-        consuming_responses.await?;
-        judging.await?;
         backfilling.await?;
-        relaying.await?;
+        tasks.join().await?;
         Ok(())
     }
 }

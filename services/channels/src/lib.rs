@@ -23,7 +23,7 @@ pub mod unsubscribe;
 mod webhooks;
 
 use recobro_common::identity::Security;
-use recobro_common::{Config, db, grpc as serve, kafka, outbox};
+use recobro_common::{Config, db, grpc as serve, kafka, outbox, tasks};
 use recobro_proto::v1::channels_service_server::ChannelsServiceServer;
 use recobro_rules::Rulebook;
 use tokio::net::TcpListener;
@@ -174,31 +174,41 @@ impl Application {
             provider_turns: tokio::sync::Semaphore::new(settings.provider_calls_at_once.max(1)),
             debtors_at_once: settings.debtors_at_once,
         });
-        let consuming = tokio::spawn(kafka::run_batch_consumer(
-            consumer,
-            dispatcher.clone(),
-            producer.clone(),
-            config.topics.dead_letter.clone(),
-            "channels",
-            kafka::Batching {
-                max_batch: settings.delivery_batch,
-                linger: std::time::Duration::from_millis(5),
-            },
-            shutdown.clone(),
-        ));
-        let viewing = tokio::spawn(kafka::run_batch_consumer(
-            ledger_consumer,
-            ledger::LedgerView { pool: pool.clone() },
-            producer.clone(),
-            config.topics.dead_letter.clone(),
-            "channels",
-            kafka::Batching {
-                max_batch: 1000,
-                linger: std::time::Duration::from_millis(5),
-            },
-            shutdown.clone(),
-        ));
-        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
+        let mut tasks = tasks::Supervisor::new(&shutdown);
+        tasks.spawn(
+            "reminder consumer",
+            kafka::run_batch_consumer(
+                consumer,
+                dispatcher.clone(),
+                producer.clone(),
+                config.topics.dead_letter.clone(),
+                "channels",
+                kafka::Batching {
+                    max_batch: settings.delivery_batch,
+                    linger: std::time::Duration::from_millis(5),
+                },
+                shutdown.clone(),
+            ),
+        );
+        tasks.spawn(
+            "ledger consumer",
+            kafka::run_batch_consumer(
+                ledger_consumer,
+                ledger::LedgerView { pool: pool.clone() },
+                producer.clone(),
+                config.topics.dead_letter.clone(),
+                "channels",
+                kafka::Batching {
+                    max_batch: 1000,
+                    linger: std::time::Duration::from_millis(5),
+                },
+                shutdown.clone(),
+            ),
+        );
+        tasks.spawn(
+            "outbox relay",
+            outbox::relay(pool.clone(), producer, 5000, shutdown.clone()),
+        );
         let webhooks = webhooks::router(webhooks::Webhooks::new(
             pool.clone(),
             &config.topics,
@@ -207,7 +217,7 @@ impl Application {
         ));
         tracing::info!(grpc = %grpc.grpc.local_addr()?, http = %http.local_addr()?, "channels serving");
         let http_shutdown = shutdown.clone();
-        let serving_http = tokio::spawn(async move {
+        tasks.spawn("webhook server", async move {
             axum::serve(http, webhooks)
                 .with_graceful_shutdown(http_shutdown.cancelled_owned())
                 .await
@@ -218,10 +228,7 @@ impl Application {
             rulebook,
         }));
         serve::serve(grpc, routes, &["recobro.v1.ChannelsService"], security, shutdown).await?;
-        serving_http.await??;
-        consuming.await?;
-        viewing.await?;
-        relaying.await?;
+        tasks.join().await?;
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod redis_client;
 pub mod secret;
 pub mod shutdown;
+pub mod tasks;
 pub mod telemetry;
 pub mod time;
 

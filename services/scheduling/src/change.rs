@@ -128,11 +128,10 @@ impl Change {
                 invoice.version
             },
             hold: Hold::of(changed),
-            due_date: invoice
-                .due_date
-                .as_ref()
-                .and_then(time::from_date)
-                .ok_or("invoice.due_date is not a date")?,
+            // Dates accounts would never publish are refused here too (a dead letter, never a
+            // panic in the ladder's arithmetic).
+            due_date: time::plannable_date(invoice.due_date.as_ref().ok_or("invoice.due_date is not set")?)
+                .map_err(|reason| format!("invoice.due_date {reason}"))?,
             time_zone: debtor
                 .time_zone
                 .parse()
@@ -156,17 +155,33 @@ impl Change {
                 .map(|m| m.amount_minor)
                 .unwrap_or_default(),
             risk: debtor.risk_score,
-            plan: Uuid::parse_str(&invoice.payment_plan_id).ok().map(|plan_id| {
-                let instalments = invoice
-                    .instalments
-                    .iter()
-                    .filter_map(|i| Some((i.due_date.as_ref().and_then(time::from_date)?, i.amount.clone()?)))
-                    .collect();
-                (plan_id, instalments)
-            }),
+            plan: match Uuid::parse_str(&invoice.payment_plan_id) {
+                Ok(plan_id) => Some((plan_id, instalments(invoice)?)),
+                Err(_) => None,
+            },
             snapshot: changed.clone(),
         }))
     }
+}
+
+/// A payment plan's instalments, each with a plannable due date and an amount.
+fn instalments(invoice: &pb::Invoice) -> Result<Vec<(chrono::NaiveDate, pb::Money)>, String> {
+    let mut all = Vec::with_capacity(invoice.instalments.len());
+    for (n, instalment) in invoice.instalments.iter().enumerate() {
+        let due = time::plannable_date(
+            instalment
+                .due_date
+                .as_ref()
+                .ok_or_else(|| format!("invoice.instalments[{n}].due_date is not set"))?,
+        )
+        .map_err(|reason| format!("invoice.instalments[{n}].due_date {reason}"))?;
+        let amount = instalment
+            .amount
+            .clone()
+            .ok_or_else(|| format!("invoice.instalments[{n}].amount is not set"))?;
+        all.push((due, amount));
+    }
+    Ok(all)
 }
 
 #[cfg(test)]
@@ -206,6 +221,39 @@ mod tests {
         Change::parse(&event(account_event::Change::InvoiceChanged(snapshot)))
             .expect("valid")
             .expect("an invoice change")
+    }
+
+    #[test]
+    fn a_date_no_ladder_can_plan_is_refused_naming_the_field_never_planned() {
+        let mut far = snapshot(false);
+        far.invoice.as_mut().expect("invoice").due_date = Some(pb::Date {
+            year: 262142,
+            month: 12,
+            day: 31,
+        });
+        let Err(err) = Change::parse(&event(account_event::Change::InvoiceChanged(far))) else {
+            panic!("a due date in year 262142 must be refused");
+        };
+        assert!(err.starts_with("invoice.due_date is in year 262142"), "{err}");
+
+        let mut plan = snapshot(false);
+        let invoice = plan.invoice.as_mut().expect("invoice");
+        invoice.payment_plan_id = Uuid::nil().to_string();
+        invoice.instalments = vec![pb::Instalment {
+            due_date: Some(pb::Date {
+                year: 2026,
+                month: 2,
+                day: 30,
+            }),
+            amount: Some(pb::Money {
+                amount_minor: 100,
+                currency: "COP".into(),
+            }),
+        }];
+        let Err(err) = Change::parse(&event(account_event::Change::InvoiceChanged(plan))) else {
+            panic!("an instalment on 30 February must be refused");
+        };
+        assert!(err.starts_with("invoice.instalments[0].due_date"), "{err}");
     }
 
     #[test]

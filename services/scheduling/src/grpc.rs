@@ -103,7 +103,9 @@ impl SchedulingService for Scheduling {
             caller.tenant_for(named)?;
         }
         let now = match request.as_of.as_ref() {
-            Some(at) => time::from_timestamp(at).ok_or_else(|| invalid("as_of", "is not a valid time"))?,
+            Some(at) => time::from_timestamp(at)
+                .filter(|at| time::PLANNABLE_YEARS.contains(&chrono::Datelike::year(at)))
+                .ok_or_else(|| invalid("as_of", "is not a valid time between 1900 and 2999"))?,
             None => Utc::now(),
         };
         let forced = Some(request.strategy_id.trim()).filter(|id| !id.is_empty());

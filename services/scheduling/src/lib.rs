@@ -14,7 +14,7 @@ pub mod timers;
 
 use recobro_common::config::{ConfigError, Env};
 use recobro_common::identity::{IdentitySettings, Security};
-use recobro_common::{Config, db, grpc as serve, kafka, outbox};
+use recobro_common::{Config, db, grpc as serve, kafka, outbox, tasks};
 use recobro_proto::v1::scheduling_service_server::SchedulingServiceServer;
 use recobro_rules::Rulebook;
 use tokio::net::TcpListener;
@@ -160,35 +160,45 @@ impl Application {
             rulebook: rulebook.clone(),
             strategies: strategies.clone(),
         };
-        let consuming = tokio::spawn(kafka::run_consumer(
-            consumer,
-            planner,
-            producer.clone(),
-            config.topics.dead_letter.clone(),
-            "scheduling",
-            shutdown.clone(),
-        ));
+        let mut tasks = tasks::Supervisor::new(&shutdown);
+        tasks.spawn(
+            "account event consumer",
+            kafka::run_consumer(
+                consumer,
+                planner,
+                producer.clone(),
+                config.topics.dead_letter.clone(),
+                "scheduling",
+                shutdown.clone(),
+            ),
+        );
         let deferral_consumer = kafka::consumer(
             &config.kafka,
             &config.topics.consumer_group("scheduling-deferrals"),
             &[&config.topics.deliveries],
         )?;
-        let deferring = tokio::spawn(kafka::run_consumer(
-            deferral_consumer,
-            deferrals::Deferrals { pool: pool.clone() },
-            producer.clone(),
-            config.topics.dead_letter.clone(),
-            "scheduling",
-            shutdown.clone(),
-        ));
+        tasks.spawn(
+            "deferral consumer",
+            kafka::run_consumer(
+                deferral_consumer,
+                deferrals::Deferrals { pool: pool.clone() },
+                producer.clone(),
+                config.topics.dead_letter.clone(),
+                "scheduling",
+                shutdown.clone(),
+            ),
+        );
         let timers = timers::Timers {
             pool: pool.clone(),
             reminders_topic: config.topics.reminders_due.clone(),
             escalations_topic: config.topics.escalations.clone(),
             batch: settings.fire_batch,
         };
-        let firing = tokio::spawn(timers.run(shutdown.clone()));
-        let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
+        tasks.spawn("timer loop", timers.run(shutdown.clone()));
+        tasks.spawn(
+            "outbox relay",
+            outbox::relay(pool.clone(), producer, 5000, shutdown.clone()),
+        );
         tracing::info!(addr = %listeners.grpc.local_addr()?, "scheduling serving gRPC");
         let routes = tonic::service::Routes::new(SchedulingServiceServer::new(grpc::Scheduling {
             pool,
@@ -204,10 +214,7 @@ impl Application {
             shutdown,
         )
         .await?;
-        consuming.await?;
-        deferring.await?;
-        firing.await?;
-        relaying.await?;
+        tasks.join().await?;
         Ok(())
     }
 }
