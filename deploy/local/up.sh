@@ -260,12 +260,13 @@ ACL
     exit 1
   fi
   say "redis: starting on 127.0.0.1:$RECOBRO_REDIS_PORT (TLS only, ACL users)"
-  # Pure cache/queue for local dev: no persistence. TLS only (port 0 closes plaintext).
+  # Persistence as the README recommends for production (append-only file, fsync every second):
+  # contact budgets and send claims survive a restart. TLS only (port 0 closes plaintext).
   redis-server --port 0 --tls-port "$RECOBRO_REDIS_PORT" --bind 127.0.0.1 \
       --tls-cert-file "$RECOBRO_PKI_DIR/server.pem" --tls-key-file "$RECOBRO_PKI_DIR/server.key" \
       --tls-ca-cert-file "$RECOBRO_PKI_DIR/ca.pem" --tls-auth-clients no \
       --aclfile "$dir/users.acl" --daemonize yes --dir "$dir" \
-      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save '' --appendonly no
+      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save '' --appendonly yes --appendfsync everysec
   local i
   for i in $(seq 50); do redis_admin ping >/dev/null 2>&1 && return; sleep 0.2; done
   say "redis: did not answer"; tail -n 20 "$dir/redis.log" >&2; exit 1

@@ -515,6 +515,62 @@ async fn more_provider_calls_at_once_overlap_a_slow_provider_and_still_send_each
     );
 }
 
+/// Tried from outside: a debtor is sent one message, Redis loses its data (a restart without
+/// persistence), and a second contact the same local day must still be deferred: the budget is
+/// rebuilt from the delivery records before anything is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_losing_its_data_does_not_reset_the_contact_budget() {
+    let stack = Stack::start().await;
+    let mut channels =
+        pb::channels_service_client::ChannelsServiceClient::new(stack.grpc(stack.channels_port).await);
+    let stored = stack.ledger_debtor(us_company("D-78", "en-US")).await;
+    let debtor_id = stored.debtor.expect("debtor").debtor_id;
+    let invoice = ledger_invoice(&stack, "D-78", "INV-78", "INV-78", 60).await;
+    let request = |key: &str| pb::SendMessageRequest {
+        idempotency_key: key.into(),
+        tenant_id: stack.tenant.clone(),
+        debtor_id: debtor_id.clone(),
+        invoice_id: invoice.invoice_id.clone(),
+        channel: pb::Channel::Email as i32,
+        template_id: "overdue".into(),
+        ..Default::default()
+    };
+    until_channels_knows_invoice(&mut channels, &request("probe")).await;
+    let first = channels
+        .send_message(request("call-1"))
+        .await
+        .expect("sent")
+        .into_inner();
+    assert_eq!(
+        first.record.as_ref().map(|r| r.status()),
+        Some(pb::DeliveryStatus::Sent),
+        "{first:?}"
+    );
+    assert!(
+        stack.forget_redis().await > 0,
+        "the budget and claims were in Redis"
+    );
+
+    let second = channels
+        .send_message(request("call-2"))
+        .await
+        .expect("answered")
+        .into_inner()
+        .record
+        .expect("record");
+    assert_eq!(
+        second.status(),
+        pb::DeliveryStatus::Deferred,
+        "the day's contact was made before Redis lost it: {second:?}"
+    );
+    assert!(second.not_before.is_some(), "{second:?}");
+    assert!(
+        second.reason.contains("local_day"),
+        "the daily cap: {}",
+        second.reason
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation() {
     let stack = Stack::start().await;

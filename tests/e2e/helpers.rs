@@ -183,6 +183,39 @@ impl Stack {
         Stack::start_with(None).await
     }
 
+    /// Deletes every Redis key of this stack's channels: what a Redis restarted without
+    /// persistence (or a failover to an empty replica) leaves behind, without disturbing the
+    /// other tests sharing the local Redis. Returns how many keys were deleted.
+    pub async fn forget_redis(&self) -> usize {
+        let mut redis = recobro_testkit::redis().await.expect("Redis");
+        let pattern = format!("{}:*", self.redis_prefix);
+        let mut cursor = 0u64;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut redis)
+                .await
+                .expect("SCAN");
+            for key in keys {
+                let removed: usize = redis::cmd("DEL")
+                    .arg(&key)
+                    .query_async(&mut redis)
+                    .await
+                    .expect("DEL");
+                deleted += removed;
+            }
+            if next == 0 {
+                return deleted;
+            }
+            cursor = next;
+        }
+    }
+
     /// `channels_redis`: a Redis URL for channels only (e.g. through a [`RedisRelay`]).
     pub async fn start_with(channels_redis: Option<String>) -> Stack {
         Stack::start_configured(channels_redis, Vec::new()).await

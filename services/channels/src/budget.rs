@@ -3,6 +3,11 @@
 //! consumed. A retried reminder is recognised by its reservation and never counts twice; a
 //! reservation whose delivery fails before reaching the provider is released.
 //!
+//! Redis may lose its data (a restart without persistence, a fresh instance after a failover):
+//! the law must not reset with it. A debtor's budget counts only while their "budget known" mark
+//! is in Redis; without it nothing is reserved (fail closed) until `restore` has replayed the
+//! contacts the delivery records (PostgreSQL) hold for the longest window, and written the mark.
+//!
 //! Keys are named in `redis_keys`; the exactly-once send claim is `send_claim`'s concern.
 
 use chrono::{DateTime, Duration, Utc};
@@ -21,6 +26,17 @@ pub enum Decision {
     Allowed,
     /// A cap is full; `room_at` is when it has room again (for the rolling or calendar window).
     Full(FullCap),
+    /// Redis does not hold this debtor's budget (it lost its data since it was restored):
+    /// nothing was reserved; restore it from the delivery records first.
+    Unknown,
+}
+
+/// A contact the delivery records hold: it counts against the caps of its channel at its time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PastContact {
+    pub reminder_id: Uuid,
+    pub channel: Channel,
+    pub at: DateTime<Utc>,
 }
 
 /// The cap that said no, and when it has room again.
@@ -82,25 +98,31 @@ impl ContactBudget {
             .collect()
     }
 
-    /// Checks every cap for a contact on `channel` now and reserves them all, or none.
-    pub async fn reserve(
-        &self,
-        rules: &Applied<'_>,
+    /// The reserve script's call for a contact; `replay` records one already made (no check),
+    /// with TTLs counted from `now`.
+    fn invocation<'s>(
+        &'s self,
+        caps: &[CapKey<'_>],
         debtor_id: Uuid,
-        reminder_id: Uuid,
-        channel: Channel,
-        tz: Tz,
+        contact: &PastContact,
         now: DateTime<Utc>,
-    ) -> Result<Decision, redis::RedisError> {
-        let caps = self.cap_keys(rules, debtor_id, channel, tz, now);
+        replay: bool,
+    ) -> redis::ScriptInvocation<'s> {
+        let PastContact {
+            reminder_id,
+            channel,
+            at,
+        } = *contact;
         let mut invocation = self.reserve.prepare_invoke();
         invocation
             .key(self.keys.reservation(debtor_id, reminder_id))
-            .arg(now.timestamp_millis())
+            .key(self.keys.budget_known(debtor_id))
+            .arg(at.timestamp_millis())
             .arg(RESERVATION_TTL.num_seconds())
             .arg(channel.as_str())
-            .arg(reminder_id.to_string());
-        for cap in &caps {
+            .arg(reminder_id.to_string())
+            .arg(if replay { "1" } else { "0" });
+        for cap in caps {
             invocation.key(&cap.key);
             let (kind, span) = match (cap.cap.kind, cap.cap.window) {
                 (_, Window::Rolling(span)) => ("r", span.num_milliseconds()),
@@ -117,10 +139,32 @@ impl ContactBudget {
             };
             invocation.arg(kind).arg(cap.cap.max).arg(span);
         }
+        invocation
+    }
+
+    /// Checks every cap for a contact on `channel` now and reserves them all, or none.
+    pub async fn reserve(
+        &self,
+        rules: &Applied<'_>,
+        debtor_id: Uuid,
+        reminder_id: Uuid,
+        channel: Channel,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, redis::RedisError> {
+        let caps = self.cap_keys(rules, debtor_id, channel, tz, now);
+        let contact = PastContact {
+            reminder_id,
+            channel,
+            at: now,
+        };
+        let invocation = self.invocation(&caps, debtor_id, &contact, now, false);
         let mut redis = self.redis.clone();
         let (allowed, index, room_ms): (i64, usize, i64) = invocation.invoke_async(&mut redis).await?;
-        if allowed == 1 {
-            return Ok(Decision::Allowed);
+        match allowed {
+            1 => return Ok(Decision::Allowed),
+            -1 => return Ok(Decision::Unknown),
+            _ => {}
         }
         let full = &caps[index.saturating_sub(1).min(caps.len().saturating_sub(1))];
         let room_at = match full.period_end {
@@ -134,6 +178,63 @@ impl ContactBudget {
             max: full.cap.max,
             room_at,
         }))
+    }
+
+    /// Which of these debtors' budgets Redis does not hold (never restored, or lost since).
+    pub async fn unknown_among(&self, debtors: &[Uuid]) -> Result<Vec<Uuid>, redis::RedisError> {
+        if debtors.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One EXISTS per key (not one over many): each debtor's key lives in its own slot.
+        let mut pipe = redis::pipe();
+        for debtor_id in debtors {
+            pipe.exists(self.keys.budget_known(*debtor_id));
+        }
+        let mut redis = self.redis.clone();
+        let known: Vec<bool> = pipe.query_async(&mut redis).await?;
+        Ok(debtors
+            .iter()
+            .zip(known)
+            .filter(|(_, known)| !known)
+            .map(|(debtor_id, _)| *debtor_id)
+            .collect())
+    }
+
+    /// Rebuilds a debtor's budget from the contacts the delivery records hold (within
+    /// `RESERVATION_TTL`, longer than any window), then marks it known. Each contact is
+    /// recorded under its own reservation, so a replay that runs twice (two workers, a retry)
+    /// counts it once; a cap whose period or window has passed is left out.
+    pub async fn restore(
+        &self,
+        rules: &Applied<'_>,
+        debtor_id: Uuid,
+        tz: Tz,
+        contacts: &[PastContact],
+        now: DateTime<Utc>,
+    ) -> Result<(), redis::RedisError> {
+        let mut redis = self.redis.clone();
+        let mut contacts: Vec<&PastContact> = contacts.iter().collect();
+        contacts.sort_by_key(|contact| contact.at);
+        for contact in contacts {
+            let caps: Vec<CapKey<'_>> = self
+                .cap_keys(rules, debtor_id, contact.channel, tz, contact.at)
+                .into_iter()
+                .filter(|cap| match (cap.cap.window, cap.period_end) {
+                    (Window::Rolling(span), _) => contact.at + span > now,
+                    (_, Some(end)) => end > now,
+                    (_, None) => false,
+                })
+                .collect();
+            let invocation = self.invocation(&caps, debtor_id, contact, now, true);
+            invocation.invoke_async::<(i64, i64, i64)>(&mut redis).await?;
+        }
+        redis::cmd("SET")
+            .arg(self.keys.budget_known(debtor_id))
+            .arg(now.timestamp_millis())
+            .arg("EX")
+            .arg(RESERVATION_TTL.num_seconds())
+            .query_async::<()>(&mut redis)
+            .await
     }
 
     /// Gives back what a reminder reserved, when its delivery failed before reaching the

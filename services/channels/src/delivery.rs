@@ -17,7 +17,7 @@ use recobro_rules::{Applied, Channel, Eligibility, Role, Rulebook};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::budget::{ContactBudget, Decision};
+use crate::budget::{ContactBudget, Decision, RESERVATION_TTL};
 use crate::compose;
 use crate::decision::{self, Verdict};
 use crate::ledger::LedgerFence;
@@ -153,6 +153,7 @@ impl Dispatcher {
         // before this moment is applied first.
         self.ledger.caught_up().await?;
         let known = self.known(&fresh).await?;
+        self.restore_budgets(&known, now).await?;
         let templates: BTreeSet<(String, String)> = fresh
             .iter()
             .map(|r| (r.event.tenant_id.clone(), r.event.template_id.clone()))
@@ -246,6 +247,52 @@ impl Dispatcher {
             withdrawals,
             sender_opt_outs,
         })
+    }
+
+    /// A debtor whose contact budget Redis does not hold (it lost its data, or never had it)
+    /// gets it back from the delivery records before anything is reserved for them: the law
+    /// does not reset with Redis. One Redis round trip when every budget is known.
+    async fn restore_budgets(&self, known: &Known, now: DateTime<Utc>) -> Result<(), Failure> {
+        let debtors: Vec<Uuid> = known.records.keys().map(|(_, debtor_id)| *debtor_id).collect();
+        let unknown = self
+            .budget
+            .unknown_among(&debtors)
+            .await
+            .map_err(budget_unavailable)?;
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let unknown: Vec<(String, Uuid)> = known
+            .records
+            .keys()
+            .filter(|(_, debtor_id)| unknown.contains(debtor_id))
+            .cloned()
+            .collect();
+        let contacts = store::contacts_since(&self.pool, &unknown, now - RESERVATION_TTL)
+            .await
+            .map_err(database)?;
+        for key in &unknown {
+            let (tenant_id, debtor_id) = key;
+            let Some(debtor) = known.records.get(key).and_then(|record| record.debtor.as_ref()) else {
+                continue;
+            };
+            // A record without a valid zone is never sent to (see `deliver_one`).
+            let Ok(zone) = debtor.time_zone.parse() else {
+                continue;
+            };
+            let rules = self
+                .rulebook
+                .for_debtor(tenant_id, &debtor.country, Some(debtor.region.as_str()));
+            let past = contacts.get(debtor_id).map(Vec::as_slice).unwrap_or_default();
+            self.budget
+                .restore(&rules, *debtor_id, zone, past, now)
+                .await
+                .map_err(budget_unavailable)?;
+            if !past.is_empty() {
+                tracing::info!(%debtor_id, contacts = past.len(), "contact budget restored from the delivery records");
+            }
+        }
+        Ok(())
     }
 
     /// One debtor's reminders, in order.
@@ -527,12 +574,23 @@ impl Dispatcher {
             )
             .await
             .map_err(budget_unavailable)?;
-        if let Decision::Full(full) = decision {
-            return Ok(Outcome::Ruled(decision::budget_full(
-                rules,
-                full,
-                reminder.time_zone,
-            )));
+        match decision {
+            Decision::Allowed => {}
+            Decision::Full(full) => {
+                return Ok(Outcome::Ruled(decision::budget_full(
+                    rules,
+                    full,
+                    reminder.time_zone,
+                )));
+            }
+            Decision::Unknown => {
+                // Redis lost its data since this batch restored the budget: fail closed, the
+                // retry restores it again.
+                return Err(Failure::Retry(format!(
+                    "debtor {}'s contact budget is not in Redis yet",
+                    reminder.debtor_id
+                )));
+            }
         }
 
         // Exactly one send per reminder, even across crashes and rebalances.
@@ -553,8 +611,9 @@ impl Dispatcher {
             SendClaim::Unknown { since } => {
                 // It may well have reached the debtor: its contact budget stays spent.
                 return Ok(Outcome::Failed(format!(
-                    "outcome unknown: a worker stopped while {} was being called (since {}); \
+                    "{}: a worker stopped while {} was being called (since {}); \
                      not sent again so the debtor never gets it twice, check the provider's log",
+                    store::OUTCOME_UNKNOWN,
                     delivery.provider,
                     since.to_rfc3339()
                 )));

@@ -49,6 +49,12 @@ impl DebtorKeys {
         (key, period.map(|(_, end)| end))
     }
 
+    /// Present while Redis holds the debtor's whole budget: written once it was rebuilt from the
+    /// delivery records, gone when Redis lost its data (a restart without persistence).
+    pub fn budget_known(&self, debtor_id: Uuid) -> String {
+        self.debtor(debtor_id, format_args!("budget-known"))
+    }
+
     /// A reminder's "sent" mark: the provider's message id.
     pub fn sent(&self, debtor_id: Uuid, reminder_id: Uuid) -> String {
         self.debtor(debtor_id, format_args!("sent:{reminder_id}"))
@@ -83,6 +89,7 @@ mod tests {
             assert!(key.starts_with(&tag), "{key}");
             assert!(key.ends_with(&reminder.to_string()), "{key}");
         }
+        assert!(keys.budget_known(debtor).starts_with(&tag));
         assert_ne!(keys.sent(debtor, reminder), keys.claim(debtor, reminder));
     }
 

@@ -8,6 +8,8 @@ use recobro_proto::v1::{self as pb, DeliveryStatus};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::budget::PastContact;
+
 use super::{Handling, status_from_name, status_name, stored_channel};
 
 pub struct Delivery {
@@ -252,6 +254,43 @@ pub async fn delivered_among(
         .fetch_all(pool)
         .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// How a failed delivery's reason starts when a worker stopped during its provider call: the
+/// message may have reached the debtor, so it counts against their contact budget.
+pub const OUTCOME_UNKNOWN: &str = "outcome unknown";
+
+/// The contacts made to these debtors since `since`: sent (and later delivered or read) and
+/// those whose outcome is unknown. What a lost contact budget is rebuilt from.
+pub async fn contacts_since(
+    pool: &PgPool,
+    debtors: &[(String, Uuid)],
+    since: DateTime<Utc>,
+) -> Result<std::collections::HashMap<Uuid, Vec<PastContact>>, sqlx::Error> {
+    let (tenants, ids): (Vec<&str>, Vec<Uuid>) = debtors.iter().map(|(t, d)| (t.as_str(), *d)).unzip();
+    let rows: Vec<(Uuid, Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT d.debtor_id, d.reminder_id, d.channel, d.created_at
+         FROM UNNEST($1::text[], $2::uuid[]) AS wanted(tenant_id, debtor_id)
+         JOIN deliveries d ON d.tenant_id = wanted.tenant_id AND d.debtor_id = wanted.debtor_id
+         WHERE d.created_at > $3
+           AND (d.status IN ('sent', 'delivered', 'read')
+                OR (d.status = 'failed' AND starts_with(d.reason, $4)))",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .bind(since)
+    .bind(OUTCOME_UNKNOWN)
+    .fetch_all(pool)
+    .await?;
+    let mut contacts: std::collections::HashMap<Uuid, Vec<PastContact>> = std::collections::HashMap::new();
+    for (debtor_id, reminder_id, channel, at) in rows {
+        contacts.entry(debtor_id).or_default().push(PastContact {
+            reminder_id,
+            channel: stored_channel(&channel)?,
+            at,
+        });
+    }
+    Ok(contacts)
 }
 
 /// One reminder's outcome, with the rules' verdict behind it (for the audit) if any.
