@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "backfill",
         sql: include_str!("../migrations/0006_backfill.sql"),
     },
+    db::Step {
+        version: 8,
+        description: "parked outbox rows",
+        sql: outbox::PARKED_MIGRATION,
+    },
 ];
 
 /// Accounts' own settings on top of the shared ones.

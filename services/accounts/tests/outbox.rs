@@ -203,3 +203,81 @@ async fn a_crash_between_publish_and_commit_repeats_the_same_event_id() {
     );
     assert!(next_event(&consumer, Duration::from_secs(2)).await.is_none());
 }
+
+#[tokio::test]
+async fn a_row_the_broker_never_takes_is_parked_and_the_rows_after_it_are_published() {
+    let (config, pool) = setup().await;
+    let topic = config.topics.account_events.clone();
+    let event = |id: &str| {
+        pb::AccountEvent {
+            event_id: id.into(),
+            tenant_id: "acme".into(),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    // Larger than the broker takes (1 MB by default), then a topic that does not exist.
+    let oversized = vec![7u8; 2 * 1024 * 1024];
+    let missing = format!("{topic}.missing");
+    let mut tx = pool.begin().await.expect("tx");
+    outbox::enqueue_many(
+        &mut tx,
+        &[
+            (topic.clone(), "k".into(), event("before"), None),
+            (topic.clone(), "k".into(), oversized, None),
+            (missing.clone(), "k".into(), event("lost-topic"), None),
+            (topic.clone(), "k".into(), event("after"), None),
+        ],
+    )
+    .await
+    .expect("queued");
+    tx.commit().await.expect("commit");
+
+    // As services produce, except that a topic missing from the metadata is given up on after
+    // 3 s instead of librdkafka's 30 (`topic.metadata.propagation.max.ms`): the same outcome,
+    // sooner.
+    let producer: rdkafka::producer::FutureProducer = config
+        .kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("topic.metadata.propagation.max.ms", "3000")
+        .create()
+        .expect("producer");
+    let relayed = outbox::relay_batch(&pool, &producer, 100)
+        .await
+        .expect("the batch goes through, the bad rows parked");
+    assert_eq!(relayed, 4);
+    assert_eq!(queued(&pool).await, 0, "nothing is left to jam the relay");
+
+    let parked: Vec<(String, String)> = sqlx::query_as("SELECT topic, reason FROM outbox_parked ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .expect("parked");
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    assert_eq!(parked[0].0, topic);
+    assert!(
+        parked[0].1.contains("size"),
+        "the oversized row says why: {}",
+        parked[0].1
+    );
+    assert_eq!(parked[1].0, missing);
+    assert!(parked[1].1.to_lowercase().contains("topic"), "{}", parked[1].1);
+
+    let consumer = follow(&config);
+    let before = next_event(&consumer, Duration::from_secs(30))
+        .await
+        .expect("first");
+    let after = next_event(&consumer, Duration::from_secs(30))
+        .await
+        .expect("second");
+    assert_eq!(
+        (before.event_id.as_str(), after.event_id.as_str()),
+        ("before", "after")
+    );
+    assert!(
+        outbox::relay_batch(&pool, &producer, 100).await.expect("relay") == 0,
+        "nothing published again"
+    );
+    assert!(next_event(&consumer, Duration::from_secs(2)).await.is_none());
+}

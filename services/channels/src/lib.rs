@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "ledger view",
         sql: include_str!("../migrations/0006_ledger_view.sql"),
     },
+    db::Step {
+        version: 8,
+        description: "parked outbox rows",
+        sql: outbox::PARKED_MIGRATION,
+    },
 ];
 
 /// Connects as the service's runtime role; the schema must be migrated already.

@@ -192,6 +192,30 @@ pub async fn acknowledged(delivery: DeliveryFuture) -> Result<(), KafkaError> {
     }
 }
 
+/// Why the broker will never take a message, when that is so: it is larger than allowed, its
+/// topic or partition does not exist, or this service may not write to it. `None` for errors
+/// that may pass (the broker is down, a timeout, a full queue): those are retried.
+pub fn never_publishable(err: &KafkaError) -> Option<String> {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    let KafkaError::MessageProduction(code) = err else {
+        return None;
+    };
+    match code {
+        Code::MessageSizeTooLarge
+        | Code::InvalidMessageSize
+        | Code::MessageBatchTooLarge
+        | Code::InvalidMessage
+        | Code::InvalidRecord
+        | Code::PolicyViolation
+        | Code::UnknownTopic
+        | Code::UnknownTopicOrPartition
+        | Code::UnknownPartition
+        | Code::InvalidTopic
+        | Code::TopicAuthorizationFailed => Some(format!("the broker refuses it for good: {code}")),
+        _ => None,
+    }
+}
+
 /// Publishes and waits for the broker's acknowledgement.
 pub async fn publish(
     producer: &FutureProducer,
@@ -478,5 +502,37 @@ impl<T: BatchHandler> BatchHandler for std::sync::Arc<T> {
         messages: &[BorrowedMessage<'_>],
     ) -> impl std::future::Future<Output = Result<Vec<(usize, String)>, String>> + Send {
         T::handle_batch(self, messages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::types::RDKafkaErrorCode as Code;
+
+    #[test]
+    fn a_message_too_large_or_without_a_topic_is_never_publishable_and_an_outage_passes() {
+        for code in [
+            Code::MessageSizeTooLarge,
+            Code::UnknownTopic,
+            Code::TopicAuthorizationFailed,
+        ] {
+            let reason = never_publishable(&KafkaError::MessageProduction(code));
+            assert!(reason.is_some(), "{code:?}");
+        }
+        for code in [
+            Code::MessageTimedOut,
+            Code::QueueFull,
+            Code::BrokerNotAvailable,
+            Code::AllBrokersDown,
+            Code::NotLeaderForPartition,
+        ] {
+            assert_eq!(
+                never_publishable(&KafkaError::MessageProduction(code)),
+                None,
+                "{code:?}"
+            );
+        }
+        assert_eq!(never_publishable(&KafkaError::Canceled), None);
     }
 }

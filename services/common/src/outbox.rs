@@ -2,6 +2,10 @@
 //! one PostgreSQL transaction, and a relay publishes the event afterwards. The database and the
 //! event stream never disagree, even if the process dies between commit and publish; a crash
 //! after publish and before delete publishes again, so consumers dedupe by event id.
+//!
+//! A row the broker can never take (larger than the broker allows, a topic that does not exist
+//! or that this service may not write) is moved to `outbox_parked` with the reason, and the
+//! relay goes on with the rows after it: one such row never holds up the others.
 
 use std::time::Duration;
 
@@ -21,6 +25,22 @@ CREATE TABLE outbox (
     payload     BYTEA NOT NULL,
     traceparent TEXT,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"#;
+
+/// Where rows the broker refused for good wait, with the reason, for an operator: once the
+/// cause is fixed, `INSERT INTO outbox (topic, key, payload, traceparent) SELECT topic, key,
+/// payload, traceparent FROM outbox_parked WHERE ...` queues them again.
+pub const PARKED_MIGRATION: &str = r#"
+CREATE TABLE outbox_parked (
+    id          BIGINT PRIMARY KEY,
+    topic       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    payload     BYTEA NOT NULL,
+    traceparent TEXT,
+    created_at  TIMESTAMPTZ NOT NULL,
+    reason      TEXT NOT NULL,
+    parked_at   TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 "#;
 
@@ -87,7 +107,10 @@ pub async fn relay(pool: PgPool, producer: FutureProducer, batch: i64, shutdown:
     }
 }
 
-/// One batch: lock, publish, delete, commit. Returns how many were published.
+/// One batch: lock, publish, delete, commit. Returns how many rows left the outbox (published
+/// or parked). Rows go in order: at the first one that failed for a reason that may pass (the
+/// broker is down, a timeout), the rows before it leave the outbox and the rest are tried again
+/// (published again if they were: consumers dedupe by event id), and the error is returned.
 pub async fn relay_batch(pool: &PgPool, producer: &FutureProducer, batch: i64) -> Result<usize, RelayError> {
     let mut tx = pool.begin().await?;
     // One relay at a time per schema keeps events in the order they were written.
@@ -117,18 +140,52 @@ pub async fn relay_batch(pool: &PgPool, producer: &FutureProducer, batch: i64) -
                 value: Some(traceparent),
             });
         }
-        deliveries.push(kafka::enqueue(producer, topic, key, payload, headers)?);
+        deliveries.push(kafka::enqueue(producer, topic, key, payload, headers));
     }
-    for delivery in deliveries {
-        kafka::acknowledged(delivery).await?;
+    let mut done = Vec::with_capacity(rows.len());
+    let mut parked: Vec<(i64, String)> = Vec::new();
+    let mut transient = None;
+    for (row, delivery) in rows.iter().zip(deliveries) {
+        let published = match delivery {
+            Ok(delivery) => kafka::acknowledged(delivery).await,
+            Err(err) => Err(err),
+        };
+        if transient.is_some() {
+            continue; // after a failure that may pass: tried again, in order
+        }
+        match published {
+            Ok(()) => done.push(row.0),
+            Err(err) => match kafka::never_publishable(&err) {
+                Some(reason) => {
+                    tracing::error!(outbox_id = row.0, topic = %row.1, %reason, "outbox row parked: the broker will never take it");
+                    done.push(row.0);
+                    parked.push((row.0, reason));
+                }
+                None => transient = Some(err),
+            },
+        }
     }
-    let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
-    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+    if !parked.is_empty() {
+        let (ids, reasons): (Vec<i64>, Vec<String>) = parked.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO outbox_parked (id, topic, key, payload, traceparent, created_at, reason)
+             SELECT o.id, o.topic, o.key, o.payload, o.traceparent, o.created_at, p.reason
+             FROM UNNEST($1::bigint[], $2::text[]) AS p(id, reason) JOIN outbox o ON o.id = p.id",
+        )
         .bind(&ids)
+        .bind(&reasons)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+        .bind(&done)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(rows.len())
+    match transient {
+        Some(err) => Err(RelayError::Kafka(err)),
+        None => Ok(done.len()),
+    }
 }
 
 /// One event to queue: topic, key, payload, traceparent.

@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "instalments",
         sql: include_str!("../migrations/0004_instalments.sql"),
     },
+    db::Step {
+        version: 6,
+        description: "parked outbox rows",
+        sql: outbox::PARKED_MIGRATION,
+    },
 ];
 
 /// Connects as the service's runtime role; the schema must be migrated already.
