@@ -137,6 +137,10 @@ fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, AccountsError> {
     if value.len() > 200 {
         return Err(invalid(field, "is longer than 200 characters"));
     }
+    // PostgreSQL stores no NUL, and no name or id needs a control character.
+    if value.chars().any(char::is_control) {
+        return Err(invalid(field, "contains a control character"));
+    }
     Ok(value)
 }
 
@@ -341,6 +345,9 @@ fn parse_fields(tenant_id: &str, f: DebtorFields<'_>) -> Result<Debtor, Accounts
     }
     if f.segment.len() > 64 {
         return Err(invalid("debtor.segment", "is longer than 64 characters"));
+    }
+    if f.segment.chars().any(char::is_control) {
+        return Err(invalid("debtor.segment", "contains a control character"));
     }
     Ok(Debtor {
         debtor_id: debtor_id(tenant_id, &external_id),

@@ -13,7 +13,8 @@ use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 use recobro_common::config::Topics;
-use recobro_common::kafka::{self, BatchHandler};
+use recobro_common::db;
+use recobro_common::kafka::{self, BatchHandler, Failure};
 use recobro_proto::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -35,7 +36,7 @@ pub struct InvoiceIngest {
 pub type Traced = (InvoiceEvent, Option<String>);
 
 impl BatchHandler for InvoiceIngest {
-    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, String> {
+    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, Failure> {
         let mut rejected = Vec::new();
         let mut parsed_events = Vec::with_capacity(messages.len());
         for (index, message) in messages.iter().enumerate() {
@@ -51,7 +52,7 @@ impl BatchHandler for InvoiceIngest {
             .collect();
         let known: HashSet<String> = store::known_tenants(&self.pool, &tenants)
             .await
-            .map_err(|err| err.to_string())?
+            .map_err(|err| db::failure(&err))?
             .into_iter()
             .collect();
         let mut events = Vec::with_capacity(parsed_events.len());
@@ -66,7 +67,7 @@ impl BatchHandler for InvoiceIngest {
                 rejected.push((index, reason));
             }
         }
-        self.apply(&events).await.map_err(|err| err.to_string())?;
+        self.apply(&events).await.map_err(|err| err.failure())?;
         rejected.sort_by_key(|(index, _)| *index);
         Ok(rejected)
     }

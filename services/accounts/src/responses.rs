@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
-use recobro_common::kafka::{self, BatchHandler};
+use recobro_common::kafka::{self, BatchHandler, Failure};
 use recobro_proto::v1 as pb;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -85,7 +85,7 @@ pub fn parse(payload: &[u8]) -> Result<Option<OptOut>, String> {
 }
 
 impl BatchHandler for OptOutIngest {
-    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, String> {
+    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, Failure> {
         let mut rejected = Vec::new();
         let mut opt_outs = Vec::new();
         for (index, message) in messages.iter().enumerate() {
@@ -95,7 +95,7 @@ impl BatchHandler for OptOutIngest {
                 Err(reason) => rejected.push((index, reason)),
             }
         }
-        let refused = self.apply(&opt_outs).await.map_err(|err| err.to_string())?;
+        let refused = self.apply(&opt_outs).await.map_err(|err| err.failure())?;
         rejected.extend(refused);
         rejected.sort_by_key(|(index, _)| *index);
         Ok(rejected)

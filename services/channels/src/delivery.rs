@@ -57,7 +57,7 @@ pub struct Dispatcher {
 }
 
 impl BatchHandler for Dispatcher {
-    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, String> {
+    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, Failure> {
         let mut rejected = Vec::new();
         let mut reminders = Vec::with_capacity(messages.len());
         for (index, message) in messages.iter().enumerate() {
@@ -72,9 +72,7 @@ impl BatchHandler for Dispatcher {
                 Err(reason) => rejected.push((index, reason)),
             }
         }
-        self.deliver_all(&reminders, Utc::now())
-            .await
-            .map_err(|failure| failure.to_string())?;
+        self.deliver_all(&reminders, Utc::now()).await?;
         Ok(rejected)
     }
 }
@@ -110,8 +108,10 @@ fn budget_unavailable(err: redis::RedisError) -> Failure {
     Failure::Retry(format!("contact budget unavailable: {err}"))
 }
 
+/// A database error: retried if it may pass; one that never will rejects the batch, which is
+/// then split until the reminder behind it is parked.
 fn database(err: sqlx::Error) -> Failure {
-    Failure::Retry(format!("database: {err}"))
+    recobro_common::db::failure(&err)
 }
 
 /// What channels' view of the ledger says about a batch's debtors, read once per batch.

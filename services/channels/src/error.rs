@@ -17,9 +17,8 @@ impl From<ChannelsError> for Status {
     fn from(err: ChannelsError) -> Status {
         match err {
             ChannelsError::Refused(refusal) => refusal.into(),
-            err @ (ChannelsError::Database(_) | ChannelsError::Redis(_)) => {
-                grpc::unavailable(&err, "channels are unavailable, try again")
-            }
+            ChannelsError::Database(err) => grpc::database(&err, "channels are unavailable, try again"),
+            err @ ChannelsError::Redis(_) => grpc::unavailable(&err, "channels are unavailable, try again"),
         }
     }
 }

@@ -19,6 +19,7 @@ use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
+use recobro_common::db;
 use recobro_common::kafka::{BatchHandler, Failure, KafkaSettings};
 use recobro_proto::v1 as pb;
 use sqlx::PgPool;
@@ -32,7 +33,7 @@ pub struct LedgerView {
 }
 
 impl BatchHandler for LedgerView {
-    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, String> {
+    async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, Failure> {
         let mut changes = Vec::with_capacity(messages.len());
         let mut rejected = Vec::new();
         let mut reached: HashMap<(String, i32), i64> = HashMap::new();
@@ -55,7 +56,7 @@ impl BatchHandler for LedgerView {
             .collect();
         store::apply_ledger(&self.pool, &changes, &offsets)
             .await
-            .map_err(|err| format!("database: {err}"))?;
+            .map_err(|err| db::failure(&err))?;
         Ok(rejected)
     }
 }

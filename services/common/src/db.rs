@@ -41,7 +41,13 @@ pub struct DatabaseSettings {
     pub password: Secret,
     /// PEM file of the CA that signed the server's certificate; the webpki roots if unset.
     pub ca: Option<PathBuf>,
+    /// PostgreSQL cancels any statement that runs longer (`statement_timeout`): a stuck query
+    /// releases its connection and its locks instead of holding a consumer forever.
+    pub statement_timeout_ms: u64,
 }
+
+/// `RECOBRO_DB_STATEMENT_TIMEOUT_MS` unless set: far above any statement the services run.
+pub const STATEMENT_TIMEOUT_MS: u64 = 30_000;
 
 impl DatabaseSettings {
     /// `DATABASE_URL` (without a password), `RECOBRO_DATABASE_USER` (default: the URL's user,
@@ -82,6 +88,7 @@ impl DatabaseSettings {
             user,
             password: Secret::from_file(env, "RECOBRO_DATABASE_PASSWORD_FILE", "postgres-password")?,
             ca: env.path("RECOBRO_DATABASE_CA"),
+            statement_timeout_ms: env.parse_or("RECOBRO_DB_STATEMENT_TIMEOUT_MS", STATEMENT_TIMEOUT_MS)?,
         })
     }
 
@@ -98,7 +105,8 @@ impl DatabaseSettings {
         if let Some(ca) = &self.ca {
             options = options.ssl_root_cert(ca);
         }
-        Ok(options)
+        let timeout = self.statement_timeout_ms.to_string();
+        Ok(options.options([("statement_timeout", timeout.as_str())]))
     }
 }
 
@@ -183,6 +191,32 @@ pub async fn migrate(database: &DatabaseSettings, schema: &str, steps: &[Step]) 
     Ok(())
 }
 
+/// Whether PostgreSQL refused a statement for good, so that running it again cannot succeed:
+/// a data exception (SQLSTATE class 22: a value out of range, an overflow, text PostgreSQL does
+/// not store such as a NUL byte), an integrity constraint violation (class 23), or a value this
+/// code cannot encode or a stored row it cannot decode. Everything else (a lost connection, a
+/// timeout, a cancelled statement, a deadlock, a full pool) may pass and is retried.
+pub fn is_permanent(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => true,
+        _ => false,
+    }
+}
+
+/// What a consumer does about a database error: a permanent one rejects what it was applying
+/// (a batch is then split until the message behind it is isolated and parked), any other is
+/// retried.
+pub fn failure(err: &sqlx::Error) -> crate::kafka::Failure {
+    if is_permanent(err) {
+        crate::kafka::Failure::Reject(format!("the database refused it: {err}"))
+    } else {
+        crate::kafka::Failure::Retry(format!("database: {err}"))
+    }
+}
+
 /// Connects as the service's runtime role with `search_path` set to `schema`. Runs no DDL: the
 /// schema must already be migrated to this binary's last step, or this fails saying so.
 pub async fn connect(
@@ -193,6 +227,8 @@ pub async fn connect(
     checked_schema(schema)?;
     let pool = PgPoolOptions::new()
         .max_connections(16)
+        // Waiting longer for a connection than for a statement helps nobody.
+        .acquire_timeout(std::time::Duration::from_millis(database.statement_timeout_ms))
         .connect_with(database.connect_options()?.options([("search_path", schema)]))
         .await?;
     let expected = steps.iter().map(|s| s.version).max().unwrap_or(0);

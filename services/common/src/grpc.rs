@@ -211,9 +211,32 @@ pub fn unavailable(err: &dyn std::fmt::Display, answer: &'static str) -> tonic::
     tonic::Status::unavailable(answer)
 }
 
+/// A database error as the caller should see it: `INTERNAL` when PostgreSQL refused the
+/// statement for good (retrying the same request cannot help, and `UNAVAILABLE` would tell
+/// clients to retry forever), else `UNAVAILABLE` with `answer`. Logged with the error; the
+/// caller is told neither the statement nor the values.
+pub fn database(err: &sqlx::Error, answer: &'static str) -> tonic::Status {
+    if crate::db::is_permanent(err) {
+        tracing::error!(error = %err, "request failed for good");
+        tonic::Status::internal("the request could not be stored; retrying it will not help")
+    } else {
+        unavailable(err, answer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_error_that_will_not_pass_is_internal_not_unavailable() {
+        let decode = sqlx::Error::Decode("a stored value this version cannot read".into());
+        assert_eq!(database(&decode, "try again").code(), tonic::Code::Internal);
+        assert_eq!(
+            database(&sqlx::Error::PoolTimedOut, "try again").code(),
+            tonic::Code::Unavailable
+        );
+    }
 
     #[test]
     fn refusals_keep_their_codes_and_name_the_field() {

@@ -392,12 +392,15 @@ async fn park(
 
 /// Handles a batch of messages at once (one transaction for many events is what makes
 /// ingestion fast). Returns the messages to park in the dead-letter topic, by index, with the
-/// reason; or a reason to retry the whole batch, which must then be idempotent.
+/// reason. `Failure::Retry`: the same batch is tried again later, so handling must be
+/// idempotent. `Failure::Reject`: something in the batch can never be applied (the database
+/// refused it for good): the batch is split in halves, and halves again, until the message
+/// behind it is alone; that one is parked with the reason and the rest are applied.
 pub trait BatchHandler: Send + Sync + 'static {
     fn handle_batch(
         &self,
         messages: &[BorrowedMessage<'_>],
-    ) -> impl std::future::Future<Output = Result<Vec<(usize, String)>, String>> + Send;
+    ) -> impl std::future::Future<Output = Result<Vec<(usize, String)>, Failure>> + Send;
 }
 
 /// How many messages a batch may hold, and how long to wait for more after the first.
@@ -450,29 +453,23 @@ pub async fn run_batch_consumer<H: BatchHandler>(
             messaging.operation = "process",
             messaging.batch.message_count = batch.len(),
         );
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            match handler.handle_batch(&batch).instrument(span.clone()).await {
-                Ok(rejected) => {
-                    for (index, reason) in rejected {
-                        if let Some(message) = batch.get(index) {
-                            span.in_scope(|| tracing::warn!(%reason, "message rejected, parking it in the dead-letter topic"));
-                            park(&producer, &dead_letter_topic, message, &reason, service).await;
-                        }
-                    }
-                    break;
-                }
-                Err(reason) => {
-                    span.in_scope(|| tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "batch will be retried"));
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {
-                            commit(&consumer);
-                            return;
-                        }
-                        _ = tokio::time::sleep(jittered(backoff)) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
+        let parked = isolate(batch.len(), |range| {
+            handler.handle_batch(&batch[range]).instrument(span.clone())
+        });
+        let parked = tokio::select! {
+            parked = parked => parked,
+            _ = shutdown.cancelled() => {
+                // Not stored: the next owner of the partition processes the batch again.
+                commit(&consumer);
+                return;
+            }
+        };
+        for (index, reason) in parked {
+            if let Some(message) = batch.get(index) {
+                span.in_scope(
+                    || tracing::warn!(%reason, "message rejected, parking it in the dead-letter topic"),
+                );
+                park(&producer, &dead_letter_topic, message, &reason, service).await;
             }
         }
         for message in &batch {
@@ -482,6 +479,49 @@ pub async fn run_batch_consumer<H: BatchHandler>(
         }
     }
     commit(&consumer);
+}
+
+/// Handles `len` messages by ranges, starting with all of them, and returns the ones to park by
+/// index, with why. A range that fails for good is split in halves (left first, so order holds)
+/// until the message behind the failure is alone: that one is parked, every other message is
+/// applied. A range that fails for a reason that may pass is tried again after a backoff (from
+/// 200 ms, doubling up to 10 s, jittered) until it succeeds; cancel the future to stop.
+pub async fn isolate<F, Fut>(len: usize, mut handle: F) -> Vec<(usize, String)>
+where
+    F: FnMut(std::ops::Range<usize>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(usize, String)>, Failure>>,
+{
+    let mut parked = Vec::new();
+    // The ranges still to handle, the next one last.
+    let mut ranges = Vec::new();
+    ranges.push(0..len);
+    let mut backoff = Duration::from_millis(200);
+    while let Some(range) = ranges.pop() {
+        if range.is_empty() {
+            continue;
+        }
+        match handle(range.clone()).await {
+            Ok(rejected) => {
+                parked.extend(rejected.into_iter().map(|(i, reason)| (range.start + i, reason)));
+                backoff = Duration::from_millis(200);
+            }
+            Err(Failure::Reject(reason)) if range.len() == 1 => parked.push((range.start, reason)),
+            Err(Failure::Reject(reason)) => {
+                tracing::warn!(%reason, messages = range.len(), "batch refused for good, splitting it to find the message behind it");
+                let middle = range.start + range.len() / 2;
+                ranges.push(middle..range.end);
+                ranges.push(range.start..middle);
+            }
+            Err(Failure::Retry(reason)) => {
+                tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "batch will be retried");
+                tokio::time::sleep(jittered(backoff)).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                ranges.push(range);
+            }
+        }
+    }
+    parked.sort_by_key(|(index, _)| *index);
+    parked
 }
 
 /// The `traceparent` header a message carries, if any: a batch keeps each event in its own trace.
@@ -500,7 +540,7 @@ impl<T: BatchHandler> BatchHandler for std::sync::Arc<T> {
     fn handle_batch(
         &self,
         messages: &[BorrowedMessage<'_>],
-    ) -> impl std::future::Future<Output = Result<Vec<(usize, String)>, String>> + Send {
+    ) -> impl std::future::Future<Output = Result<Vec<(usize, String)>, Failure>> + Send {
         T::handle_batch(self, messages)
     }
 }
@@ -534,5 +574,86 @@ mod tests {
             );
         }
         assert_eq!(never_publishable(&KafkaError::Canceled), None);
+    }
+
+    /// A stand-in for a handler that applies a batch in one transaction: it fails for good
+    /// if the range holds a poison message, else "applies" it (records the indexes).
+    fn applying(
+        poison: &'static [usize],
+        applied: &std::sync::Mutex<Vec<usize>>,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<(usize, String)>, Failure> {
+        if let Some(bad) = range.clone().find(|i| poison.contains(i)) {
+            return Err(Failure::Reject(format!("value {bad} out of range")));
+        }
+        applied.lock().expect("lock").extend(range);
+        Ok(Vec::new())
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_for_good_is_split_until_each_poison_message_is_alone() {
+        let applied = std::sync::Mutex::new(Vec::new());
+        let parked = isolate(10, |range| {
+            let result = applying(&[3, 7], &applied, range);
+            async move { result }
+        })
+        .await;
+        assert_eq!(
+            parked,
+            vec![
+                (3, "value 3 out of range".to_string()),
+                (7, "value 7 out of range".to_string())
+            ]
+        );
+        let applied = applied.into_inner().expect("lock");
+        assert_eq!(
+            applied,
+            vec![0, 1, 2, 4, 5, 6, 8, 9],
+            "every other message, in order"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejections_inside_a_half_keep_their_place_in_the_whole_batch() {
+        let parked = isolate(6, |range| {
+            let result = if range.contains(&0) {
+                Err(Failure::Reject("poison".into()))
+            } else {
+                // The handler refuses the second message of whatever range it is given.
+                Ok(if range.len() > 1 {
+                    vec![(1, "undecodable".to_string())]
+                } else {
+                    Vec::new()
+                })
+            };
+            async move { result }
+        })
+        .await;
+        assert_eq!(
+            parked,
+            vec![
+                (0, "poison".to_string()),
+                (2, "undecodable".to_string()),
+                (4, "undecodable".to_string())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_may_pass_is_retried_in_place_and_nothing_is_parked() {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let parked = isolate(4, |range| {
+            let call = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let result = if call < 3 {
+                Err(Failure::Retry("database: connection refused".into()))
+            } else {
+                assert_eq!(range, 0..4, "the whole batch again, not split");
+                Ok(Vec::new())
+            };
+            async move { result }
+        })
+        .await;
+        assert!(parked.is_empty());
+        assert_eq!(calls.into_inner(), 4);
     }
 }

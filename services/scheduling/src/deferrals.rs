@@ -4,6 +4,7 @@
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
+use recobro_common::db;
 use recobro_common::kafka::{Failure, Handler};
 use recobro_common::time;
 use recobro_proto::v1::{self as pb, DeliveryStatus};
@@ -32,7 +33,7 @@ impl Handler for Deferrals {
             .ok_or_else(|| Failure::Reject("a DEFERRED record needs not_before".into()))?;
         let rescheduled = store::reschedule(&self.pool, reminder_id, not_before)
             .await
-            .map_err(|err| Failure::Retry(format!("database: {err}")))?;
+            .map_err(|err| db::failure(&err))?;
         tracing::info!(%reminder_id, %not_before, rescheduled, rule = %record.rule, "contact deferred by the rules");
         Ok(())
     }

@@ -17,8 +17,11 @@ impl From<SchedulingError> for Status {
     fn from(err: SchedulingError) -> Status {
         match err {
             SchedulingError::Refused(refusal) => refusal.into(),
-            err @ (SchedulingError::Database(_) | SchedulingError::Snapshot(_)) => {
-                grpc::unavailable(&err, "the scheduler is unavailable, try again")
+            SchedulingError::Database(err) => grpc::database(&err, "the scheduler is unavailable, try again"),
+            err @ SchedulingError::Snapshot(_) => {
+                // A stored snapshot this version cannot read: retrying will not change it.
+                tracing::error!(error = %err, "request failed for good");
+                Status::internal("a stored record could not be read; retrying will not help")
             }
         }
     }

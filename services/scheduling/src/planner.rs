@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
+use recobro_common::db;
 use recobro_common::kafka::{self, Failure, Handler};
 use recobro_proto::v1 as pb;
 use sqlx::PgPool;
@@ -96,7 +97,7 @@ impl Handler for Planner {
         let origin = kafka::traceparent(&tracing::Span::current());
         self.apply(&change, origin, Utc::now())
             .await
-            .map_err(|err| Failure::Retry(err.to_string()))
+            .map_err(|err| db::failure(&err))
     }
 }
 

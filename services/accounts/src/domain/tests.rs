@@ -83,6 +83,14 @@ fn each_bad_field_is_named() {
             Box::new(|e| e.debtor.as_mut().unwrap().locale = "fr".into()),
         ),
         (
+            "debtor.name",
+            Box::new(|e| e.debtor.as_mut().unwrap().name = "El Tornillo\0SAS".into()),
+        ),
+        (
+            "invoice.number",
+            Box::new(|e| e.invoice.as_mut().unwrap().number = "FE-1\u{7}".into()),
+        ),
+        (
             "debtor.country",
             Box::new(|e| e.debtor.as_mut().unwrap().country = "Colombia".into()),
         ),
