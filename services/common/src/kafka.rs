@@ -18,6 +18,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::config::{ConfigError, Env};
 use crate::secret::Secret;
 
+mod held;
+
+pub use held::{Held, POLL_EVERY};
+
 pub const TRACEPARENT: &str = "traceparent";
 pub const DLQ_REASON: &str = "recobro-dlq-reason";
 
@@ -253,7 +257,8 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Consumes until `shutdown`, one message at a time per consumer (so one debtor's events keep
-/// their order), then commits what was stored.
+/// their order), then commits what was stored. While a message is handled, retried through an
+/// outage or parked, the consumer keeps polling (see [`Held`]).
 pub async fn run_consumer<H: Handler>(
     consumer: StreamConsumer,
     handler: H,
@@ -262,17 +267,25 @@ pub async fn run_consumer<H: Handler>(
     service: &'static str,
     shutdown: CancellationToken,
 ) {
+    let mut held = Held::new(&consumer);
+    let mut pending = std::collections::VecDeque::new();
     loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            message = consumer.recv() => message,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(err) => {
-                tracing::warn!(error = %err, "kafka receive failed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
+        pending.extend(held.release());
+        let message = match pending.pop_front() {
+            Some(message) => message,
+            None => {
+                let received = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    message = consumer.recv() => message,
+                };
+                match received {
+                    Ok(message) => message,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "kafka receive failed");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
             }
         };
         let span = tracing::info_span!(
@@ -285,30 +298,13 @@ pub async fn run_consumer<H: Handler>(
             messaging.kafka.offset = message.offset(),
         );
         let _ = span.set_parent(trace_context(message.headers()));
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            match handler.handle(&message).instrument(span.clone()).await {
-                Ok(()) => break,
-                Err(Failure::Reject(reason)) => {
-                    let _entered = span.enter();
-                    tracing::warn!(%reason, "message rejected, parking it in the dead-letter topic");
-                    park(&producer, &dead_letter_topic, &message, &reason, service).await;
-                    break;
-                }
-                Err(Failure::Retry(reason)) => {
-                    let _entered = span.enter();
-                    tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "message will be retried");
-                    drop(_entered);
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {
-                            // Not stored: the next owner of the partition processes it again.
-                            commit(&consumer);
-                            return;
-                        }
-                        _ = tokio::time::sleep(jittered(backoff)) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
+        let work = handle_until_done(&handler, &message, &span, &producer, &dead_letter_topic, service);
+        tokio::select! {
+            _ = held.polling(work) => {}
+            _ = shutdown.cancelled() => {
+                // Not stored: the next owner of the partition processes it again.
+                commit(&consumer);
+                return;
             }
         }
         if let Err(err) = consumer.store_offset_from_message(&message) {
@@ -316,6 +312,36 @@ pub async fn run_consumer<H: Handler>(
         }
     }
     commit(&consumer);
+}
+
+/// Handles one message until it is applied or parked, retrying what may pass with a backoff
+/// (from 200 ms, doubling up to 10 s, jittered).
+async fn handle_until_done<H: Handler>(
+    handler: &H,
+    message: &BorrowedMessage<'_>,
+    span: &tracing::Span,
+    producer: &FutureProducer,
+    dead_letter_topic: &str,
+    service: &str,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match handler.handle(message).instrument(span.clone()).await {
+            Ok(()) => return,
+            Err(Failure::Reject(reason)) => {
+                span.in_scope(
+                    || tracing::warn!(%reason, "message rejected, parking it in the dead-letter topic"),
+                );
+                park(producer, dead_letter_topic, message, &reason, service).await;
+                return;
+            }
+            Err(Failure::Retry(reason)) => {
+                span.in_scope(|| tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "message will be retried"));
+                tokio::time::sleep(jittered(backoff)).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 fn commit(consumer: &StreamConsumer) {
@@ -422,19 +448,23 @@ pub async fn run_batch_consumer<H: BatchHandler>(
     shutdown: CancellationToken,
 ) {
     let Batching { max_batch, linger } = batching;
+    let mut held = Held::new(&consumer);
     loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            message = consumer.recv() => message,
-        };
-        let mut batch = match first {
-            Ok(message) => vec![message],
-            Err(err) => {
-                tracing::warn!(error = %err, "kafka receive failed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
+        let mut batch = held.release();
+        if batch.is_empty() {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                message = consumer.recv() => message,
+            };
+            match first {
+                Ok(message) => batch.push(message),
+                Err(err) => {
+                    tracing::warn!(error = %err, "kafka receive failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
             }
-        };
+        }
         let deadline = tokio::time::Instant::now() + linger;
         while batch.len() < max_batch {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
@@ -453,23 +483,27 @@ pub async fn run_batch_consumer<H: BatchHandler>(
             messaging.operation = "process",
             messaging.batch.message_count = batch.len(),
         );
-        let parked = isolate(batch.len(), |range| {
-            handler.handle_batch(&batch[range]).instrument(span.clone())
-        });
-        let parked = tokio::select! {
-            parked = parked => parked,
+        // The batch applied (its poison isolated and parked), while the consumer keeps polling.
+        let work = async {
+            let parked = isolate(batch.len(), |range| {
+                handler.handle_batch(&batch[range]).instrument(span.clone())
+            })
+            .await;
+            for (index, reason) in parked {
+                if let Some(message) = batch.get(index) {
+                    span.in_scope(
+                        || tracing::warn!(%reason, "message rejected, parking it in the dead-letter topic"),
+                    );
+                    park(&producer, &dead_letter_topic, message, &reason, service).await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = held.polling(work) => {}
             _ = shutdown.cancelled() => {
                 // Not stored: the next owner of the partition processes the batch again.
                 commit(&consumer);
                 return;
-            }
-        };
-        for (index, reason) in parked {
-            if let Some(message) = batch.get(index) {
-                span.in_scope(
-                    || tracing::warn!(%reason, "message rejected, parking it in the dead-letter topic"),
-                );
-                park(&producer, &dead_letter_topic, message, &reason, service).await;
             }
         }
         for message in &batch {
