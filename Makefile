@@ -1,11 +1,14 @@
 # The two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: demo test lint up down
+.PHONY: demo test lint up down chaos
 
 demo: ## stack up, services built and started, a demo portfolio published, reminders shown
 	bash deploy/local/demo.sh
 
 test: ## unit and end-to-end tests against the real local stack
 	bash deploy/local/test.sh
+
+chaos: ## the full chaos run (100,000 reminders, release builds); `make test` runs a short one
+	bash deploy/local/chaos.sh
 
 lint: ## formatting, clippy and the dependency check (deny.toml), as CI runs them
 	cargo fmt --all --check

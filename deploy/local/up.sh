@@ -245,8 +245,11 @@ start_redis() {
   mkdir -p "$dir"
   # Users, rewritten each time so they follow the password files. channels may use only keys
   # under `channels:` and no administrative or dangerous command (FLUSHALL, CONFIG, KEYS, ...).
+  # `default` is off: no client can log in as it. Redis 7.0 replays the append-only file as
+  # `default`, and checks the transactions it replays (every script's writes) against its
+  # rules: without them a restart silently drops every contact budget reservation.
   (umask 077; cat >"$dir/users.acl" <<ACL
-user default off
+user default off ~* &* +@all
 user admin on >$(password admin redis-password) ~* &* +@all
 user channels on >$(password channels redis-password) ~channels:* resetchannels +@all -@dangerous -@admin
 ACL

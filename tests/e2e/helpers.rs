@@ -78,6 +78,14 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Where one replica of a service listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub grpc: u16,
+    pub health: u16,
+    pub http: u16,
+}
+
 pub struct Service {
     pub name: &'static str,
     pub child: Child,
@@ -290,6 +298,44 @@ impl Stack {
     }
 
     fn spawn(&self, name: &'static str, redis: String, extra: Vec<(&'static str, String)>) -> Service {
+        let (grpc_port, health_port) = match name {
+            "accounts" => (self.accounts_port, self.health_ports[0]),
+            "scheduling" => (self.scheduling_port, self.health_ports[1]),
+            _ => (self.channels_port, self.health_ports[2]),
+        };
+        let ports = Ports {
+            grpc: grpc_port,
+            health: health_port,
+            http: self.http_port,
+        };
+        self.spawn_on(name, name, ports, redis, extra)
+    }
+
+    /// Another replica of `name` in the same consumer groups, on ports of its own, logging to
+    /// `<stack id>-<label>.log`.
+    #[allow(dead_code)] // the chaos test's (tests/chaos includes this file)
+    pub fn spawn_replica(
+        &self,
+        name: &'static str,
+        label: &str,
+        extra: Vec<(&'static str, String)>,
+    ) -> (Service, Ports) {
+        let ports = Ports {
+            grpc: free_port(),
+            health: free_port(),
+            http: free_port(),
+        };
+        (self.spawn_on(name, label, ports, redis_url(), extra), ports)
+    }
+
+    fn spawn_on(
+        &self,
+        name: &'static str,
+        label: &str,
+        ports: Ports,
+        redis: String,
+        extra: Vec<(&'static str, String)>,
+    ) -> Service {
         let binary = bin_dir().join(format!("recobro-{name}"));
         assert!(
             binary.exists(),
@@ -298,7 +344,7 @@ impl Stack {
         );
         let logs = bin_dir().join("e2e-logs");
         std::fs::create_dir_all(&logs).expect("log dir");
-        let log = logs.join(format!("{}-{name}.log", self.id));
+        let log = logs.join(format!("{}-{label}.log", self.id));
         // Appended: a restarted service keeps its earlier log.
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -306,11 +352,11 @@ impl Stack {
             .open(&log)
             .expect("log file");
         let log_start = out.metadata().expect("log file").len();
-        let (grpc_port, health_port) = match name {
-            "accounts" => (self.accounts_port, self.health_ports[0]),
-            "scheduling" => (self.scheduling_port, self.health_ports[1]),
-            _ => (self.channels_port, self.health_ports[2]),
-        };
+        let Ports {
+            grpc: grpc_port,
+            health: health_port,
+            http: http_port,
+        } = ports;
         let pki = crate::pki::pki();
         migrate(&binary, name, &self.database_url, &out);
         let child = Command::new(binary)
@@ -332,7 +378,7 @@ impl Stack {
             .env("RECOBRO_TOPIC_PREFIX", format!("e2e{}.", self.id))
             .env("RECOBRO_REDIS_PREFIX", &self.redis_prefix)
             .env("RECOBRO_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
-            .env("RECOBRO_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
+            .env("RECOBRO_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
             // Tests must not depend on the weekday or hour they run at.
             .env("RECOBRO_CONTACT_DAYS", "mon-sun")
             .env("RECOBRO_CONTACT_HOURS", "00:00-24:00")
@@ -608,7 +654,7 @@ impl Service {
     /// Waits for this process's own "serving" line. Probing the port is not enough: a connect
     /// to a free port in the ephemeral range can connect to itself, and a signal sent before the
     /// service installs its handlers kills it outright.
-    async fn wait_until_serving(&mut self) {
+    pub async fn wait_until_serving(&mut self) {
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 panic!("{} exited with {status} while starting", self.name);
