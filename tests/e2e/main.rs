@@ -8,6 +8,7 @@ mod consent;
 mod helpers;
 mod identity;
 mod ledger;
+mod limits;
 mod pki;
 mod recipients;
 mod scheduling;

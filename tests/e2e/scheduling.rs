@@ -196,6 +196,20 @@ async fn large_b2b_invoices_follow_their_strategy_and_escalate_instead_of_messag
         .expect_err("an as_of in year 255,000");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("as_of"), "{}", err.message());
+    // A portfolio larger than one call may plan is refused, naming the limit.
+    let err = scheduling
+        .preview_schedule(pb::PreviewScheduleRequest {
+            items: vec![as_published(&stack, &event); 1_001],
+            ..Default::default()
+        })
+        .await
+        .expect_err("1,001 invoices in one preview");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("items") && err.message().contains("1000"),
+        "{}",
+        err.message()
+    );
 
     stack
         .publish(&stack.erp_topic, "D-1", &encode(&event), None)

@@ -430,6 +430,11 @@ fn point_id(contact_id: Uuid, channel: Channel, address: &str) -> Uuid {
     Uuid::new_v5(&contact_id, format!("{}/{address}", channel.as_str()).as_bytes())
 }
 
+/// The most contacts one debtor may have, and contact points one contact: far above any real
+/// company's, and a bound on what one record makes every service store and publish.
+pub const MAX_CONTACTS: usize = 50;
+pub const MAX_POINTS_PER_CONTACT: usize = 20;
+
 /// A debtor as the gRPC API gives it, with its contacts. Consent not stated is granted, with
 /// `default_source` ("api", "import") unless the point says where it came from; a withdrawn
 /// consent already on file is never re-granted by an upsert.
@@ -453,8 +458,23 @@ pub fn parse_debtor_input(
             risk_score: input.risk_score,
         },
     )?;
+    if input.contacts.len() > MAX_CONTACTS {
+        return Err(invalid(
+            "debtor.contacts",
+            format!("holds {} contacts; at most {MAX_CONTACTS}", input.contacts.len()),
+        ));
+    }
     for (c, contact) in input.contacts.iter().enumerate() {
         let field = |rest: &str| format!("debtor.contacts[{c}].{rest}");
+        if contact.points.len() > MAX_POINTS_PER_CONTACT {
+            return Err(invalid(
+                &field("points"),
+                format!(
+                    "holds {} points; at most {MAX_POINTS_PER_CONTACT}",
+                    contact.points.len()
+                ),
+            ));
+        }
         let name = required(&field("name"), &contact.name)?.to_string();
         let role = ContactRole::from_wire(contact.role)
             .ok_or_else(|| invalid(&field("role"), "is not a known role"))?;

@@ -21,6 +21,10 @@ use crate::kpi;
 use crate::states::{Consent, InvoiceStatus, SettlementKind, TenantRole};
 use crate::store::{self, NewSettlement};
 
+/// Records one `BulkImport` stream may carry: an import that big is split by the caller, so one
+/// call never holds a connection for long (see the server's deadline).
+pub const MAX_IMPORT_RECORDS: i64 = 100_000;
+
 pub struct Accounts {
     pub pool: PgPool,
     pub account_events_topic: String,
@@ -668,6 +672,13 @@ impl AccountsService for Accounts {
         let mut stream = request.into_inner();
         let mut summary = pb::ImportSummary::default();
         while let Some(record) = stream.message().await? {
+            if summary.accepted + summary.rejected >= MAX_IMPORT_RECORDS {
+                return Err(Status::invalid_argument(format!(
+                    "records: one BulkImport stream takes at most {MAX_IMPORT_RECORDS} records; the first \
+                     {MAX_IMPORT_RECORDS} were handled ({} accepted, {} rejected): send the rest in another stream",
+                    summary.accepted, summary.rejected
+                )));
+            }
             // A record for another tenant stops the whole import: nothing is guessed.
             let tenant_id = caller.tenant_for(&record.tenant_id)?;
             match self.import_one(&tenant_id, &record).await {

@@ -135,6 +135,7 @@ impl Application {
         let listeners = serve::Listeners {
             grpc: TcpListener::bind(settings.common.grpc_addr).await?,
             health: Some(TcpListener::bind(settings.identity.health_addr).await?),
+            limits: settings.common.grpc_limits,
         };
         Ok(Application {
             settings,

@@ -109,7 +109,33 @@ pub fn router(webhooks: Webhooks) -> Router {
     if !webhooks.sandbox_channels.is_empty() {
         router = router.route("/webhooks/sandbox/replies", post(sandbox::sandbox_reply));
     }
-    router.with_state(webhooks)
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            WEBHOOK_DEADLINE,
+            within_deadline,
+        ))
+        .with_state(webhooks)
+}
+
+/// How long a webhook may take: providers wait about this long before they retry, and a slow
+/// database must not pile up requests behind it.
+pub const WEBHOOK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answers 503 (the provider retries later) when handling a request outlives `deadline`
+/// ([`WEBHOOK_DEADLINE`]); what was stored before is deduplicated on the retry.
+async fn within_deadline(
+    axum::extract::State(deadline): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => {
+            tracing::warn!("webhook took longer than its deadline, answered 503");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+    }
 }
 
 type Rejection = (StatusCode, String);
@@ -246,4 +272,50 @@ async fn reply_from(
     )
     .await?;
     handling.commit().await.map_err(unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_webhook_outliving_its_deadline_is_answered_503_and_a_quick_one_as_usual() {
+        let router = Router::new()
+            .route(
+                "/slow",
+                post(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/quick", post(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(200),
+                within_deadline,
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        let slow = client
+            .post(format!("http://{addr}/slow"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let quick = client
+            .post(format!("http://{addr}/quick"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(quick.status(), StatusCode::OK);
+    }
 }

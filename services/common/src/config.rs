@@ -182,6 +182,8 @@ pub struct Config {
     pub drain_seconds: u64,
     /// A folder of tenant rule packs (`*.toml`), each only ever stricter than the law's.
     pub tenant_rules_dir: Option<std::path::PathBuf>,
+    /// How long a gRPC call may take and how many one connection may have at once.
+    pub grpc_limits: crate::grpc::Limits,
 }
 
 impl Config {
@@ -206,6 +208,10 @@ impl Config {
                 .get("RECOBRO_TENANT_RULES_DIR")
                 .filter(|d| !d.trim().is_empty())
                 .map(Into::into),
+            grpc_limits: crate::grpc::Limits {
+                deadline: std::time::Duration::from_secs(env.parse_or("RECOBRO_GRPC_DEADLINE_SECONDS", 60)?),
+                calls_per_connection: env.parse_or("RECOBRO_GRPC_CALLS_PER_CONNECTION", 64)?,
+            },
         })
     }
 }

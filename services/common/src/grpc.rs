@@ -28,6 +28,18 @@ pub struct Listeners {
     pub grpc: TcpListener,
     /// Serves only `grpc.health.v1`, without TLS: kubelet's gRPC probes cannot speak TLS.
     pub health: Option<TcpListener>,
+    /// What one call and one connection may take on `grpc`.
+    pub limits: Limits,
+}
+
+/// Bounds that keep one client from holding a service: a call that runs longer than
+/// `deadline` is cancelled (`CANCELLED`, "Timeout expired"; a shorter `grpc-timeout` from the
+/// client wins), and a connection with `calls_per_connection` calls in flight is answered
+/// `RESOURCE_EXHAUSTED` for the next one, instead of queueing it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub deadline: std::time::Duration,
+    pub calls_per_connection: usize,
 }
 
 /// Serves `routes` (the service's own gRPC services) with health, and reflection when the
@@ -82,6 +94,9 @@ pub async fn serve(
             };
             let incoming = accept_tls(listeners.grpc, tls, shutdown.clone());
             tonic::transport::Server::builder()
+                .timeout(listeners.limits.deadline)
+                .concurrency_limit_per_connection(listeners.limits.calls_per_connection)
+                .load_shed(true)
                 .trace_fn(call_span)
                 .layer(AuthLayer::new(guard))
                 .add_routes(routes)
@@ -90,6 +105,9 @@ pub async fn serve(
         }
         Security::Plaintext(caller) => {
             tonic::transport::Server::builder()
+                .timeout(listeners.limits.deadline)
+                .concurrency_limit_per_connection(listeners.limits.calls_per_connection)
+                .load_shed(true)
                 .trace_fn(call_span)
                 .layer(AsCaller(caller))
                 .add_routes(routes)

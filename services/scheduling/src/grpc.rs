@@ -22,6 +22,10 @@ use crate::store;
 use crate::stored;
 use crate::strategy::{Action, Strategies};
 
+/// Invoices one `PreviewSchedule` call may plan: a portfolio larger than this is previewed in
+/// parts, so one call never holds the service for long.
+pub const MAX_PREVIEW_ITEMS: usize = 1_000;
+
 pub struct Scheduling {
     pub pool: PgPool,
     pub strategies: Strategies,
@@ -94,6 +98,16 @@ impl SchedulingService for Scheduling {
     ) -> Result<Response<pb::PreviewScheduleResponse>, Status> {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
+        if request.items.len() > MAX_PREVIEW_ITEMS {
+            return Err(invalid(
+                "items",
+                &format!(
+                    "holds {} invoices; at most {MAX_PREVIEW_ITEMS} per call",
+                    request.items.len()
+                ),
+            )
+            .into());
+        }
         // Previews only of the caller's own invoices: an item naming another tenant is refused.
         for item in &request.items {
             let named = item

@@ -287,3 +287,32 @@ fn a_contact_shows_every_point_with_when_and_why() {
     assert_eq!(retired.retired_reason, "replaced by the ERP record");
     assert_eq!(contact.points[0].consent_at, None, "not stored yet: no time");
 }
+
+#[test]
+fn a_debtor_with_more_contacts_or_points_than_the_limit_is_refused_naming_the_limit() {
+    let mut many_contacts = debtor_input("");
+    let contact = many_contacts.contacts[0].clone();
+    many_contacts.contacts = (0..=MAX_CONTACTS)
+        .map(|n| pb::Contact {
+            name: format!("Contact {n}"),
+            ..contact.clone()
+        })
+        .collect();
+    let err = parse_debtor_input("acme", Some(&many_contacts), "api").expect_err("too many contacts");
+    assert!(err.to_string().contains(&MAX_CONTACTS.to_string()), "{err}");
+    assert_eq!(field_of(err), "debtor.contacts");
+
+    let mut many_points = debtor_input("");
+    let point = many_points.contacts[0].points[0].clone();
+    many_points.contacts[0].points = (0..=MAX_POINTS_PER_CONTACT)
+        .map(|n| pb::ContactPoint {
+            address: format!("ap{n}@riverside.example"),
+            ..point.clone()
+        })
+        .collect();
+    let err = parse_debtor_input("acme", Some(&many_points), "api").expect_err("too many points");
+    assert_eq!(field_of(err), "debtor.contacts[0].points");
+    let mut at_the_limit = debtor_input("");
+    at_the_limit.contacts[0].points = many_points.contacts[0].points[..MAX_POINTS_PER_CONTACT].to_vec();
+    assert!(parse_debtor_input("acme", Some(&at_the_limit), "api").is_ok());
+}
