@@ -443,6 +443,7 @@ async fn a_payment_plan_must_add_up_and_replaces_the_ladder() {
         .list_deliveries(pb::ListDeliveriesRequest {
             tenant_id: tenant.clone(),
             debtor_id: first.debtor_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("deliveries")
@@ -502,6 +503,7 @@ async fn one_tenant_never_reads_or_changes_another_tenants_ledger() {
         .list_invoices(pb::ListInvoicesRequest {
             tenant_id: String::new(),
             debtor_id: debtor_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("list")
@@ -531,6 +533,7 @@ async fn one_tenant_never_reads_or_changes_another_tenants_ledger() {
         .list_invoices(pb::ListInvoicesRequest {
             tenant_id: stack.tenant.clone(),
             debtor_id,
+            ..Default::default()
         })
         .await
         .expect("our invoices")
@@ -601,6 +604,7 @@ async fn the_csv_import_reports_each_bad_line_and_imports_the_rest() {
             .list_invoices(pb::ListInvoicesRequest {
                 tenant_id: stack.tenant.clone(),
                 debtor_id,
+                ..Default::default()
             })
             .await
             .expect("invoices")
@@ -866,6 +870,7 @@ async fn a_withdrawn_address_stays_withdrawn_whatever_the_erp_sends_again() {
             .list_invoices(pb::ListInvoicesRequest {
                 tenant_id: tenant.clone(),
                 debtor_id: debtor_id.clone(),
+                ..Default::default()
             })
             .await
             .expect("invoices")

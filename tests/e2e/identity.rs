@@ -141,7 +141,11 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             .await
             .map(|_| ()),
         "ListInvoices" => a
-            .list_invoices(pb::ListInvoicesRequest { tenant_id, debtor_id })
+            .list_invoices(pb::ListInvoicesRequest {
+                tenant_id,
+                debtor_id,
+                ..Default::default()
+            })
             .await
             .map(|_| ()),
         "RecordSettlement" => a
@@ -237,7 +241,11 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             .map(|_| ()),
         "ListStrategies" => s.list_strategies(pb::ListStrategiesRequest {}).await.map(|_| ()),
         "ListDeliveries" => c
-            .list_deliveries(pb::ListDeliveriesRequest { tenant_id, debtor_id })
+            .list_deliveries(pb::ListDeliveriesRequest {
+                tenant_id,
+                debtor_id,
+                ..Default::default()
+            })
             .await
             .map(|_| ()),
         "ExplainContacts" => c

@@ -55,3 +55,65 @@ async fn a_call_outliving_the_deadline_is_cancelled_and_a_busy_connection_says_s
     let answered = client.get_debtor(debtor()).await.expect_err("no such debtor");
     assert_eq!(answered.code(), tonic::Code::NotFound, "{answered:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debtors_invoices_come_in_pages_that_follow_each_other_by_due_date() {
+    let stack = Stack::start().await;
+    let stored = stack
+        .ledger_debtor(crate::ledger::us_company("D-PAGES", "en-US"))
+        .await;
+    let debtor_id = stored.debtor.expect("debtor").debtor_id;
+    for (n, due_in) in [(1, 30), (2, 10), (3, 20), (4, 20), (5, 40)] {
+        let id = format!("INV-P{n}");
+        crate::ledger::ledger_invoice(&stack, "D-PAGES", &id, &id, due_in).await;
+    }
+    let mut accounts = stack.accounts().await;
+    let request = |page_token: String| pb::ListInvoicesRequest {
+        tenant_id: stack.tenant.clone(),
+        debtor_id: debtor_id.clone(),
+        page_size: 2,
+        page_token,
+    };
+    let mut numbers = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = accounts
+            .list_invoices(request(token))
+            .await
+            .expect("a page")
+            .into_inner();
+        assert!(page.invoices.len() <= 2, "{page:?}");
+        pages += 1;
+        numbers.extend(page.invoices.into_iter().map(|invoice| invoice.number));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(numbers, ["INV-P2", "INV-P3", "INV-P4", "INV-P1", "INV-P5"], "by due date, each once");
+
+    let first = accounts
+        .list_invoices(request(String::new()))
+        .await
+        .expect("first page")
+        .into_inner();
+    let foreign = accounts
+        .list_invoices(pb::ListInvoicesRequest {
+            debtor_id: uuid::Uuid::new_v4().to_string(),
+            ..request(first.next_page_token)
+        })
+        .await
+        .expect_err("another debtor's token");
+    assert_eq!(foreign.code(), tonic::Code::InvalidArgument);
+    assert!(foreign.message().contains("page_token"), "{}", foreign.message());
+    let negative = accounts
+        .list_invoices(pb::ListInvoicesRequest {
+            page_size: -1,
+            ..request(String::new())
+        })
+        .await
+        .expect_err("a negative page size");
+    assert!(negative.message().contains("page_size"), "{}", negative.message());
+}

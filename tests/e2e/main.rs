@@ -217,6 +217,7 @@ async fn one_reminder_travels_from_the_erp_to_the_debtors_reply() {
         .list_deliveries(pb::ListDeliveriesRequest {
             tenant_id: stack.tenant.clone(),
             debtor_id: invoice.debtor_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("deliveries")
@@ -444,6 +445,7 @@ async fn payment_stops_the_ladder_and_an_older_update_cannot_reopen_it() {
         .list_invoices(pb::ListInvoicesRequest {
             tenant_id: stack.tenant.clone(),
             debtor_id: invoice.debtor_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("invoices")

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{Datelike as _, NaiveDate, Utc};
 use recobro_common::grpc::Refusal;
 use recobro_common::identity::{Caller, MethodScopes, Scope};
+use recobro_common::page::PageRequest;
 use recobro_common::time;
 use recobro_proto::v1::accounts_service_server::AccountsService;
 use recobro_proto::v1::{self as pb, Money};
@@ -373,11 +374,29 @@ impl AccountsService for Accounts {
         let request = request.into_inner();
         let tenant_id = caller.tenant_for(&request.tenant_id)?;
         let debtor_id = domain::uuid("debtor_id", &request.debtor_id)?;
-        let invoices = store::invoices_of(&self.pool, &tenant_id, debtor_id)
+        let query = format!("ListInvoices|{tenant_id}|{debtor_id}");
+        let page = PageRequest::parse(request.page_size, &request.page_token, &query)
+            .map_err(AccountsError::from)?;
+        // The key is (due date, number, id), separated by a character no number holds.
+        let after = match page.after.as_deref() {
+            None => None,
+            Some(key) => {
+                Some(invoice_key(key).ok_or_else(|| invalid("page_token", "is not a token this call gave"))?)
+            }
+        };
+        let invoices = store::invoices_page(&self.pool, &tenant_id, debtor_id, after.as_ref(), page.limit())
             .await
             .map_err(AccountsError::from)?;
+        let (invoices, next_page_token) = page.page(invoices, &query, |state| {
+            let invoice = &state.invoice;
+            format!(
+                "{}\u{1f}{}\u{1f}{}",
+                invoice.due_date, invoice.number, invoice.invoice_id
+            )
+        });
         Ok(Response::new(pb::ListInvoicesResponse {
             invoices: invoices.iter().map(|s| s.to_proto()).collect(),
+            next_page_token,
         }))
     }
 
@@ -750,4 +769,13 @@ impl AccountsService for Accounts {
             promise_kept_rate: kpi::promise_kept_rate(&promises, as_of),
         }))
     }
+}
+
+/// The (due date, number, id) a page of invoices starts after, from its token's key.
+fn invoice_key(key: &str) -> Option<store::InvoiceKey> {
+    let mut parts = key.split('\u{1f}');
+    let due = parts.next()?.parse().ok()?;
+    let number = parts.next()?.to_string();
+    let id = parts.next()?.parse().ok()?;
+    Some((due, number, id))
 }

@@ -3,6 +3,7 @@
 use chrono::Utc;
 use recobro_common::grpc::Refusal;
 use recobro_common::identity::{Caller, MethodScopes, Scope};
+use recobro_common::page::PageRequest;
 use recobro_common::time;
 use recobro_proto::v1::channels_service_server::ChannelsService;
 use recobro_proto::v1::{
@@ -61,10 +62,24 @@ impl ChannelsService for Channels {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let (tenant_id, debtor_id) = tenant_and_debtor(&caller, &request.tenant_id, &request.debtor_id)?;
-        let deliveries = store::deliveries(&self.pool, &tenant_id, debtor_id)
+        let query = format!("ListDeliveries|{tenant_id}|{debtor_id}");
+        let page = PageRequest::parse(request.page_size, &request.page_token, &query)
+            .map_err(ChannelsError::from)?;
+        // The key is (time in microseconds, reminder id).
+        let after = match page.after.as_deref() {
+            None => None,
+            Some(key) => Some(delivery_key(key).ok_or_else(|| {
+                ChannelsError::from(Refusal::invalid("page_token", "is not a token this call gave"))
+            })?),
+        };
+        let deliveries = store::deliveries(&self.pool, &tenant_id, debtor_id, after, page.limit())
             .await
             .map_err(ChannelsError::from)?;
+        let (deliveries, next_page_token) = page.page(deliveries, &query, |delivery| {
+            format!("{} {}", delivery.at.timestamp_micros(), delivery.reminder_id)
+        });
         Ok(Response::new(ListDeliveriesResponse {
+            next_page_token,
             deliveries: deliveries
                 .iter()
                 .map(|delivery| Delivery {
@@ -457,4 +472,13 @@ impl ChannelsService for Channels {
         }
         Ok(Response::new(pb::DeleteTemplateResponse { deleted }))
     }
+}
+
+/// The (time, reminder id) a page of deliveries starts after, from its token's key.
+fn delivery_key(key: &str) -> Option<(chrono::DateTime<Utc>, Uuid)> {
+    let (micros, id) = key.split_once(' ')?;
+    Some((
+        chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id.parse().ok()?,
+    ))
 }

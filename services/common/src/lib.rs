@@ -10,6 +10,7 @@ pub mod ids;
 pub mod kafka;
 pub mod names;
 pub mod outbox;
+pub mod page;
 #[cfg(feature = "redis")]
 pub mod redis_client;
 pub mod secret;

@@ -200,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
             .list_deliveries(pb::ListDeliveriesRequest {
                 tenant_id: tenant.clone(),
                 debtor_id: record.debtor_id.clone(),
+                ..Default::default()
             })
             .await?
             .into_inner()

@@ -209,11 +209,31 @@ pub async fn invoices_of(
     tenant_id: &str,
     debtor_id: Uuid,
 ) -> Result<Vec<InvoiceState>, sqlx::Error> {
+    invoices_page(pool, tenant_id, debtor_id, None, i64::MAX).await
+}
+
+/// Where a page of a debtor's invoices starts: after this (due date, number, id).
+pub type InvoiceKey = (NaiveDate, String, Uuid);
+
+/// Up to `limit` of a debtor's invoices by due date, after `after`.
+pub async fn invoices_page(
+    pool: &PgPool,
+    tenant_id: &str,
+    debtor_id: Uuid,
+    after: Option<&InvoiceKey>,
+    limit: i64,
+) -> Result<Vec<InvoiceState>, sqlx::Error> {
     let rows: Vec<StateRow> = sqlx::query_as(&format!(
-        "{STATE_SELECT} WHERE i.tenant_id = $1 AND i.debtor_id = $2 ORDER BY i.due_date, i.number"
+        "{STATE_SELECT} WHERE i.tenant_id = $1 AND i.debtor_id = $2
+           AND ($3::date IS NULL OR (i.due_date, i.number, i.invoice_id) > ($3, $4, $5))
+         ORDER BY i.due_date, i.number, i.invoice_id LIMIT $6"
     ))
     .bind(tenant_id)
     .bind(debtor_id)
+    .bind(after.map(|key| key.0))
+    .bind(after.map(|key| key.1.as_str()))
+    .bind(after.map(|key| key.2))
+    .bind(limit)
     .fetch_all(pool)
     .await?;
     rows.into_iter()

@@ -123,12 +123,19 @@ pub async fn deliveries(
     pool: &PgPool,
     tenant_id: &str,
     debtor_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
 ) -> Result<Vec<Delivery>, sqlx::Error> {
     let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant_id = $1 AND debtor_id = $2 ORDER BY created_at"
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant_id = $1 AND debtor_id = $2
+           AND ($3::timestamptz IS NULL OR (created_at, reminder_id) > ($3, $4))
+         ORDER BY created_at, reminder_id LIMIT $5"
     ))
     .bind(tenant_id)
     .bind(debtor_id)
+    .bind(after.map(|key| key.0))
+    .bind(after.map(|key| key.1))
+    .bind(limit)
     .fetch_all(pool)
     .await?;
     rows.into_iter().map(from_row).collect()

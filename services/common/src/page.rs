@@ -1,0 +1,135 @@
+//! Pagination as Google's API guidelines (AIP-158) describe it: a caller asks for `page_size`
+//! items (0 means the default, more than the maximum is cut to it, negative is refused) and
+//! passes back the `next_page_token` it was given for the next page; an empty token in the
+//! answer means there is no more. A token is opaque, and only valid for the query it came from.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::grpc::Refusal;
+
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub const MAX_PAGE_SIZE: usize = 1_000;
+
+/// What a page asks for: how many, and after which item (its key, from the last page's token).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub size: usize,
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    /// `query` names the call and what it filters on (ids only): a token from another query is
+    /// refused rather than silently answering something else.
+    pub fn parse(page_size: i32, page_token: &str, query: &str) -> Result<PageRequest, Refusal> {
+        let size = match usize::try_from(page_size) {
+            Err(_) => return Err(Refusal::invalid("page_size", "must not be negative")),
+            Ok(0) => DEFAULT_PAGE_SIZE,
+            Ok(size) => size.min(MAX_PAGE_SIZE),
+        };
+        let page_token = page_token.trim();
+        if page_token.is_empty() {
+            return Ok(PageRequest { size, after: None });
+        }
+        let bad = || Refusal::invalid("page_token", "is not a token this call gave");
+        let bytes = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let mut parts = text.splitn(3, '\n');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("v1"), Some(of), Some(after)) if of == query => Ok(PageRequest {
+                size,
+                after: Some(after.to_string()),
+            }),
+            (Some("v1"), Some(_), Some(_)) => Err(Refusal::invalid(
+                "page_token",
+                "belongs to another query: pass the same filters as the call that gave it",
+            )),
+            _ => Err(bad()),
+        }
+    }
+
+    /// How many rows to fetch: one more than the page, to know whether another follows.
+    pub fn limit(&self) -> i64 {
+        i64::try_from(self.size).unwrap_or(i64::MAX).saturating_add(1)
+    }
+
+    /// The page out of rows fetched with [`PageRequest::limit`], and the token for the next one
+    /// (empty when there is none), made of the last item's `key`.
+    pub fn page<T>(&self, mut rows: Vec<T>, query: &str, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
+        if rows.len() <= self.size {
+            return (rows, String::new());
+        }
+        rows.truncate(self.size);
+        let next = rows
+            .last()
+            .map(|last| URL_SAFE_NO_PAD.encode(format!("v1\n{query}\n{}", key(last))))
+            .unwrap_or_default();
+        (rows, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(refusal: Refusal) -> String {
+        match refusal {
+            Refusal::InvalidArgument { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pages_follow_each_other_until_an_empty_token() {
+        let items: Vec<u32> = (1..=5).collect();
+        let query = "ListThings|acme";
+        let fetch = |request: &PageRequest| -> Vec<u32> {
+            let after: u32 = request.after.as_deref().map_or(0, |a| a.parse().expect("key"));
+            items
+                .iter()
+                .copied()
+                .filter(|i| *i > after)
+                .take(request.limit() as usize)
+                .collect()
+        };
+        let mut token = String::new();
+        let mut seen = Vec::new();
+        loop {
+            let request = PageRequest::parse(2, &token, query).expect("valid");
+            let (page, next) = request.page(fetch(&request), query, |i| i.to_string());
+            assert!(page.len() <= 2);
+            seen.extend(page);
+            if next.is_empty() {
+                break;
+            }
+            token = next;
+        }
+        assert_eq!(seen, items);
+    }
+
+    #[test]
+    fn sizes_default_and_cap_and_bad_tokens_are_refused_naming_the_field() {
+        assert_eq!(
+            PageRequest::parse(0, "", "q").expect("ok").size,
+            DEFAULT_PAGE_SIZE
+        );
+        assert_eq!(
+            PageRequest::parse(1_000_000, "", "q").expect("ok").size,
+            MAX_PAGE_SIZE
+        );
+        assert_eq!(
+            field(PageRequest::parse(-1, "", "q").expect_err("negative")),
+            "page_size"
+        );
+        assert_eq!(
+            field(PageRequest::parse(10, "%%%", "q").expect_err("garbage")),
+            "page_token"
+        );
+        let (_, token) = PageRequest::parse(1, "", "q1")
+            .expect("ok")
+            .page(vec![1, 2], "q1", |i: &i32| i.to_string());
+        assert!(PageRequest::parse(1, &token, "q1").is_ok());
+        let other = PageRequest::parse(1, &token, "q2").expect_err("another query");
+        assert_eq!(field(other), "page_token");
+    }
+}
