@@ -92,7 +92,11 @@ async fn a_debtors_invoices_come_in_pages_that_follow_each_other_by_due_date() {
         token = page.next_page_token;
     }
     assert_eq!(pages, 3);
-    assert_eq!(numbers, ["INV-P2", "INV-P3", "INV-P4", "INV-P1", "INV-P5"], "by due date, each once");
+    assert_eq!(
+        numbers,
+        ["INV-P2", "INV-P3", "INV-P4", "INV-P1", "INV-P5"],
+        "by due date, each once"
+    );
 
     let first = accounts
         .list_invoices(request(String::new()))

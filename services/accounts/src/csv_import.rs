@@ -668,4 +668,6 @@ fn group_head(digits: &str) -> bool {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -773,4 +773,6 @@ impl InvoiceState {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

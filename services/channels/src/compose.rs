@@ -86,6 +86,9 @@ pub fn is_free_form(reminder: &Reminder) -> bool {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use recobro_proto::v1 as pb;

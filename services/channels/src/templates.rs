@@ -279,6 +279,9 @@ fn fill(template_id: &str, text: &str, variables: &HashMap<&str, String>) -> Res
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

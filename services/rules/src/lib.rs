@@ -320,7 +320,8 @@ fn parse_range(text: &str) -> Result<Option<(u32, u32)>, String> {
         let bad = || format!("{t:?} is not a time like 07:00");
         let (h, m) = t.trim().split_once(':').ok_or_else(bad)?;
         let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-        if m > 59 || h * 60 + m > 24 * 60 {
+        // `h > 24` first: a huge hour would overflow `h * 60` (a panic, or a wrapped "valid" time).
+        if m > 59 || h > 24 || h * 60 + m > 24 * 60 {
             return Err(bad());
         }
         Ok(h * 60 + m)
@@ -341,15 +342,17 @@ fn parse_window(text: &str) -> Result<Window, String> {
         "local_week" => Ok(Window::LocalWeek),
         "local_month" => Ok(Window::LocalMonth),
         _ => {
-            let hours = text
+            // try_hours: a count of hours no duration can hold is refused, not a panic.
+            let span = text
                 .strip_prefix("rolling:")
                 .and_then(|h| h.strip_suffix('h'))
                 .and_then(|h| h.parse::<i64>().ok())
                 .filter(|h| *h > 0)
+                .and_then(Duration::try_hours)
                 .ok_or_else(|| {
                     format!("window {text:?} is not local_day, local_week, local_month or rolling:<N>h")
                 })?;
-            Ok(Window::Rolling(Duration::hours(hours)))
+            Ok(Window::Rolling(span))
         }
     }
 }
@@ -410,7 +413,9 @@ pub enum Closed {
 /// forward to the first one that exists, a repeated one takes its first occurrence.
 pub fn local_instant(tz: Tz, day: NaiveDate, minutes: u32) -> DateTime<Utc> {
     let mut naive = NaiveDateTime::new(day, NaiveTime::MIN) + Duration::minutes(i64::from(minutes));
-    for _ in 0..(4 * 60) {
+    // Up to a whole local day may be skipped (Apia skipped 30 December 2011, Kwajalein 21 August
+    // 1993); the fallback below would land before the skipped time, even on the day before.
+    for _ in 0..(25 * 60) {
         if let Some(at) = tz.from_local_datetime(&naive).earliest() {
             return at.with_timezone(&Utc);
         }
@@ -512,6 +517,12 @@ impl Applied<'_> {
             let opens = local_instant(tz, day, start);
             let closes = local_instant(tz, day, end);
             let source = || self.hours().first().map(|h| h.source.clone()).unwrap_or_default();
+            if opens >= closes {
+                // Every allowed local time of the day was skipped (a day or a stretch of it
+                // dropped from the calendar): the day is closed.
+                first_reason.get_or_insert_with(|| Closed::Hours { source: source() });
+                continue;
+            }
             if at < opens {
                 first_reason.get_or_insert_with(|| Closed::Hours { source: source() });
                 return Some((opens, first_reason));
@@ -632,5 +643,7 @@ impl Rulebook {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -185,6 +185,9 @@ fn instalments(invoice: &pb::Invoice) -> Result<Vec<(chrono::NaiveDate, pb::Mone
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

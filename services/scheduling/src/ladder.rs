@@ -52,7 +52,8 @@ impl ContactWindow {
             let bad = || WindowError(format!("{text:?} is not a time like 09:00"));
             let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
             let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-            if m > 59 || h * 60 + m > 1440 {
+            // `h > 24` first: a huge hour would overflow `h * 60` (a panic, or a wrapped "valid" time).
+            if m > 59 || h > 24 || h * 60 + m > 1440 {
                 return Err(bad());
             }
             Ok(h * 60 + m)
@@ -74,7 +75,8 @@ impl ContactWindow {
     /// The earliest instant at or after `at` that falls inside the window in `tz`.
     pub fn next_allowed(&self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         let local_date = at.with_timezone(&tz).date_naive();
-        for ahead in 0..8 {
+        // Two weeks: each allowed weekday comes twice, in case its hours were skipped once.
+        for ahead in 0..15 {
             let Some(day) = local_date.checked_add_days(Days::new(ahead)) else {
                 break;
             };
@@ -83,6 +85,11 @@ impl ContactWindow {
             }
             let opens = local_instant(tz, day, self.start);
             let closes = local_instant(tz, day, self.end);
+            if opens >= closes {
+                // The window's hours were skipped that day (Apia skipped 30 December 2011):
+                // `opens` is already past them, on a day the window may not allow.
+                continue;
+            }
             if at < opens {
                 return opens;
             }
@@ -167,6 +174,9 @@ pub fn plan(
     }
     planned
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

@@ -140,6 +140,11 @@ pub struct Facts<'a> {
     pub days_past_due: i64,
 }
 
+/// How far from the due date a step may fire: ten years either way. Every plannable date
+/// survives that offset (`recobro_common::time` checks it); a larger one would overflow chrono's
+/// calendar and panic the planner at the first invoice.
+const MAX_OFFSET_DAYS: i64 = 3650;
+
 const ROLES: &[&str] = &[
     "treasury",
     "accounts_payable",
@@ -180,6 +185,12 @@ impl Strategy {
                 let what = format!("arm {} step {}", arm.id, step.name);
                 if steps.iter().any(|s| s.name == step.name) {
                     return Err(fail(format!("{what}: step names repeat")));
+                }
+                if !(-MAX_OFFSET_DAYS..=MAX_OFFSET_DAYS).contains(&step.offset_days) {
+                    return Err(fail(format!(
+                        "{what}: offset_days {} is more than {MAX_OFFSET_DAYS} days from the due date",
+                        step.offset_days
+                    )));
                 }
                 if let Some(role) = step.roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
                     return Err(fail(format!("{what}: unknown role {role:?}")));
