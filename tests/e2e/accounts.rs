@@ -901,6 +901,11 @@ async fn a_withdrawn_address_stays_withdrawn_whatever_the_erp_sends_again() {
             None,
         )
         .await;
+    // Applied before the next: events of one batch leave only the debtor's last record.
+    debtor_until(&mut accounts, &tenant, &debtor_id, |v| {
+        point_at(v, NEW_EMAIL).is_some_and(|p| p.retired_at.is_none())
+    })
+    .await;
     stack
         .publish(
             &stack.erp_topic,
