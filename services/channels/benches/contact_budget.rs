@@ -43,6 +43,15 @@ async fn main() -> anyhow::Result<()> {
         .for_debtor("bench", "CO", None)
         .caps_for(Channel::Email)
         .count();
+    // Every debtor's budget is known to Redis (restored, empty), as the dispatcher leaves it.
+    {
+        let rules = book.for_debtor("bench", "CO", None);
+        for debtor in debtor_ids.iter() {
+            budget
+                .restore(&rules, *debtor, chrono_tz::America::Bogota, &[], now)
+                .await?;
+        }
+    }
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..concurrency {
