@@ -145,7 +145,14 @@ async fn an_event_the_database_refuses_is_parked_and_the_rest_of_its_batch_appli
         .and_then(|h| h.value)
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .expect("a reason");
-    assert!(reason.contains("refused"), "{reason}");
+    assert!(
+        reason.contains("refused") && reason.contains("no_poison"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("FE-POISON"),
+        "the reason names no value: {reason}"
+    );
 
     let applied = tokio::time::timeout(Duration::from_secs(30), async {
         loop {

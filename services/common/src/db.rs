@@ -211,9 +211,27 @@ pub fn is_permanent(err: &sqlx::Error) -> bool {
 /// retried.
 pub fn failure(err: &sqlx::Error) -> crate::kafka::Failure {
     if is_permanent(err) {
-        crate::kafka::Failure::Reject(format!("the database refused it: {err}"))
+        crate::kafka::Failure::Reject(refusal_reason(err))
     } else {
         crate::kafka::Failure::Retry(format!("database: {err}"))
+    }
+}
+
+/// Why PostgreSQL refused something for good, by SQLSTATE and constraint only: its message may
+/// quote the value it refused (`invalid input syntax for type uuid: "..."`), and this reason is
+/// logged and goes to the dead-letter topic, where no personal data may be.
+fn refusal_reason(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match db.constraint() {
+                Some(constraint) => {
+                    format!("the database refused it for good: SQLSTATE {code}, constraint {constraint}")
+                }
+                None => format!("the database refused it for good: SQLSTATE {code}"),
+            }
+        }
+        _ => "the database refused it for good: a value this version cannot encode or decode".to_string(),
     }
 }
 
