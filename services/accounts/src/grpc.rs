@@ -59,10 +59,12 @@ impl Accounts {
         tenant_id: &str,
         debtor_id: Uuid,
     ) -> Result<pb::GetDebtorResponse, AccountsError> {
-        let debtor = store::debtor(&self.pool, tenant_id, debtor_id)
+        let mut snapshot = store::snapshot(&self.pool).await?;
+        let debtor = store::debtor(&mut snapshot, tenant_id, debtor_id)
             .await?
             .ok_or_else(|| not_found(format!("debtor {debtor_id}")))?;
-        let invoices = store::invoices_of(&self.pool, tenant_id, debtor_id).await?;
+        let invoices = store::invoices_of(&mut snapshot, tenant_id, debtor_id).await?;
+        snapshot.commit().await?;
         let mut balance: Vec<Money> = Vec::new();
         for state in invoices
             .iter()
@@ -384,7 +386,8 @@ impl AccountsService for Accounts {
                 Some(invoice_key(key).ok_or_else(|| invalid("page_token", "is not a token this call gave"))?)
             }
         };
-        let invoices = store::invoices_page(&self.pool, &tenant_id, debtor_id, after.as_ref(), page.limit())
+        let mut conn = self.pool.acquire().await.map_err(AccountsError::from)?;
+        let invoices = store::invoices_page(&mut conn, &tenant_id, debtor_id, after.as_ref(), page.limit())
             .await
             .map_err(AccountsError::from)?;
         let (invoices, next_page_token) = page.page(invoices, &query, |state| {

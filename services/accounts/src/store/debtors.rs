@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use recobro_common::Channel;
 use recobro_common::db::decoded;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{self, Contact, Debtor, LegalHold, Point, Retirement};
@@ -378,9 +378,12 @@ pub async fn debtors_by_id(tx: &mut Tx<'_>, ids: &[Uuid]) -> Result<HashMap<Uuid
 }
 
 /// A debtor of a tenant with its contacts, every point and its standing hold.
-pub async fn debtor(pool: &PgPool, tenant_id: &str, debtor_id: Uuid) -> Result<Option<Debtor>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    Ok(load(&mut conn, Some(tenant_id), &[debtor_id])
+pub async fn debtor(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    debtor_id: Uuid,
+) -> Result<Option<Debtor>, sqlx::Error> {
+    Ok(load(conn, Some(tenant_id), &[debtor_id])
         .await?
         .remove(&debtor_id))
 }

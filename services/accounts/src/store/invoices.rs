@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use recobro_common::db::decoded;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{Instalment, Invoice, InvoiceState};
@@ -205,11 +205,11 @@ pub async fn lock_invoice(
 
 /// A debtor's invoices as stored.
 pub async fn invoices_of(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     tenant_id: &str,
     debtor_id: Uuid,
 ) -> Result<Vec<InvoiceState>, sqlx::Error> {
-    invoices_page(pool, tenant_id, debtor_id, None, i64::MAX).await
+    invoices_page(conn, tenant_id, debtor_id, None, i64::MAX).await
 }
 
 /// Where a page of a debtor's invoices starts: after this (due date, number, id).
@@ -217,7 +217,7 @@ pub type InvoiceKey = (NaiveDate, String, Uuid);
 
 /// Up to `limit` of a debtor's invoices by due date, after `after`.
 pub async fn invoices_page(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     tenant_id: &str,
     debtor_id: Uuid,
     after: Option<&InvoiceKey>,
@@ -234,7 +234,7 @@ pub async fn invoices_page(
     .bind(after.map(|key| key.1.as_str()))
     .bind(after.map(|key| key.2))
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     rows.into_iter()
         .map(|row| row.into_state(String::new()))

@@ -25,6 +25,14 @@ use crate::states::TenantRole;
 
 pub type Tx<'a> = Transaction<'a, Postgres>;
 
+/// A read-only transaction that sees one snapshot: a view built from several queries (a
+/// debtor, its points, its invoices) never mixes rows from before and after a change that
+/// commits while it is read.
+pub async fn snapshot(pool: &PgPool) -> Result<Tx<'static>, sqlx::Error> {
+    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+}
+
 /// The event ids not seen before; the others were applied already and have no second effect.
 pub async fn first_time_seen(
     tx: &mut Tx<'_>,
