@@ -144,6 +144,7 @@ async fn reminders_until(
             .list_reminders(pb::ListRemindersRequest {
                 tenant_id: tenant.into(),
                 invoice_id: invoice_id.into(),
+                ..Default::default()
             })
             .await
             .map(|r| r.into_inner().reminders)

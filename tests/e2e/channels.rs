@@ -643,6 +643,7 @@ async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation(
         .get_conversation(pb::GetConversationRequest {
             tenant_id: stack.tenant.clone(),
             debtor_id: debtor_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("conversation")
@@ -658,6 +659,23 @@ async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation(
         "{conversation:?}"
     );
     assert_eq!(conversation[0].text, "Invoice INV-77 is overdue");
+    // One entry per page: the message, then the reply, then no more.
+    let mut token = String::new();
+    for expected in &conversation {
+        let page = channels
+            .get_conversation(pb::GetConversationRequest {
+                tenant_id: stack.tenant.clone(),
+                debtor_id: debtor_id.clone(),
+                page_size: 1,
+                page_token: token,
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        assert_eq!(page.entries, std::slice::from_ref(expected));
+        token = page.next_page_token;
+    }
+    assert!(token.is_empty(), "two entries, two pages");
 
     let templates = channels
         .list_templates(pb::ListTemplatesRequest::default())
@@ -898,12 +916,33 @@ async fn a_tenant_rewords_a_template_and_its_debtors_read_the_new_wording() {
     let templates = channels
         .list_templates(pb::ListTemplatesRequest {
             tenant_id: stack.tenant.clone(),
+            ..Default::default()
         })
         .await
         .expect("templates")
         .into_inner()
         .templates;
     assert_eq!(templates.len(), 12, "one reworded, eleven shipped");
+    // In pages of five: the same twelve, in the same order.
+    let (mut paged, mut token) = (Vec::new(), String::new());
+    loop {
+        let page = channels
+            .list_templates(pb::ListTemplatesRequest {
+                tenant_id: stack.tenant.clone(),
+                page_size: 5,
+                page_token: token,
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        assert!(page.templates.len() <= 5);
+        paged.extend(page.templates);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, templates);
     let find = |language: &str| {
         templates
             .iter()
@@ -942,6 +981,7 @@ async fn a_tenant_rewords_a_template_and_its_debtors_read_the_new_wording() {
         let request = pb::GetConversationRequest {
             tenant_id: stack.tenant.clone(),
             debtor_id: debtor.debtor_id.clone(),
+            ..Default::default()
         };
         async move {
             let entries = channels
@@ -1090,6 +1130,7 @@ async fn free_form_whatsapp_goes_only_inside_the_window_the_debtor_opened() {
         .get_conversation(pb::GetConversationRequest {
             tenant_id: stack.tenant.clone(),
             debtor_id: other.debtor_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("conversation")

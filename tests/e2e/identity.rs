@@ -222,6 +222,7 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             .list_reminders(pb::ListRemindersRequest {
                 tenant_id,
                 invoice_id,
+                ..Default::default()
             })
             .await
             .map(|_| ()),
@@ -239,7 +240,10 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             })
             .await
             .map(|_| ()),
-        "ListStrategies" => s.list_strategies(pb::ListStrategiesRequest {}).await.map(|_| ()),
+        "ListStrategies" => s
+            .list_strategies(pb::ListStrategiesRequest::default())
+            .await
+            .map(|_| ()),
         "ListDeliveries" => c
             .list_deliveries(pb::ListDeliveriesRequest {
                 tenant_id,
@@ -272,11 +276,18 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             .await
             .map(|_| ()),
         "GetConversation" => c
-            .get_conversation(pb::GetConversationRequest { tenant_id, debtor_id })
+            .get_conversation(pb::GetConversationRequest {
+                tenant_id,
+                debtor_id,
+                ..Default::default()
+            })
             .await
             .map(|_| ()),
         "ListTemplates" => c
-            .list_templates(pb::ListTemplatesRequest { tenant_id })
+            .list_templates(pb::ListTemplatesRequest {
+                tenant_id,
+                ..Default::default()
+            })
             .await
             .map(|_| ()),
         "PutTemplate" => c

@@ -157,6 +157,7 @@ async fn one_reminder_travels_from_the_erp_to_the_debtors_reply() {
         .list_reminders(pb::ListRemindersRequest {
             tenant_id: stack.tenant.clone(),
             invoice_id: invoice.invoice_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("reminders")
@@ -420,6 +421,7 @@ async fn payment_stops_the_ladder_and_an_older_update_cannot_reopen_it() {
             .list_reminders(pb::ListRemindersRequest {
                 tenant_id: stack.tenant.clone(),
                 invoice_id: invoice.invoice_id.clone(),
+                ..Default::default()
             })
             .await
             .map(|r| r.into_inner().reminders)
@@ -545,6 +547,7 @@ async fn a_second_reminder_the_same_day_is_deferred_until_the_budget_allows() {
                 .list_reminders(pb::ListRemindersRequest {
                     tenant_id: stack.tenant.clone(),
                     invoice_id,
+                    ..Default::default()
                 })
                 .await
                 .expect("reminders")

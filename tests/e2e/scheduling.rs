@@ -62,6 +62,7 @@ async fn planned(
             .list_reminders(pb::ListRemindersRequest {
                 tenant_id: stack.tenant.clone(),
                 invoice_id: invoice.into(),
+                ..Default::default()
             })
             .await
             .map(|r| r.into_inner().reminders)
@@ -131,11 +132,67 @@ async fn the_preview_is_exactly_what_is_planned_and_emitted() {
         (emitted.strategy_id.as_str(), emitted.arm.as_str()),
         (preview.strategy_id.as_str(), preview.arm.as_str())
     );
+
+    // Pages of two follow each other to the same reminders, in the same order.
+    let mut scheduling = SchedulingServiceClient::new(stack.grpc(stack.scheduling_port).await);
+    let (mut paged, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = scheduling
+            .list_reminders(pb::ListRemindersRequest {
+                tenant_id: stack.tenant.clone(),
+                invoice_id: preview.invoice_id.clone(),
+                page_size: 2,
+                page_token: token,
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        assert!(page.reminders.len() <= 2);
+        paged.extend(page.reminders.into_iter().map(|r| r.reminder_id));
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let whole: Vec<String> = stored.iter().map(|r| r.reminder_id.clone()).collect();
+    assert_eq!(paged, whole);
+    assert_eq!(pages, whole.len().div_ceil(2));
+
+    // Strategies, one per page, by id.
+    let all = scheduling
+        .list_strategies(pb::ListStrategiesRequest::default())
+        .await
+        .expect("strategies")
+        .into_inner();
+    assert!(all.next_page_token.is_empty() && all.strategies.len() >= 2);
+    let (mut ids, mut token) = (Vec::new(), String::new());
+    loop {
+        let page = scheduling
+            .list_strategies(pb::ListStrategiesRequest {
+                page_size: 1,
+                page_token: token,
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        assert_eq!(page.strategies.len(), 1);
+        ids.push(page.strategies[0].strategy_id.clone());
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let mut sorted: Vec<String> = all.strategies.iter().map(|s| s.strategy_id.clone()).collect();
+    sorted.sort();
+    assert_eq!(ids, sorted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_b2b_invoices_follow_their_strategy_and_escalate_instead_of_messaging() {
+async fn large_b2b_invoices_follow_their_strategy_and_a_late_one_hears_the_final_notice_before_any_escalation()
+ {
     let stack = Stack::start().await;
+    let reminders = stack.follow(&stack.topics.reminders_due);
     let escalations = stack.follow(&stack.topics.escalations);
     let mut event = invoice_of(&stack, "F-9", "evt-1", pb::InvoiceEventKind::Issued, 1, -16);
     event.debtor.as_mut().expect("debtor").kind = pb::DebtorKind::Company as i32;
@@ -211,20 +268,50 @@ async fn large_b2b_invoices_follow_their_strategy_and_escalate_instead_of_messag
         err.message()
     );
 
+    // 16 days late: both the final notice (day 10) and the hand-off (day 15) have passed. The
+    // final notice goes now; the hand-off waits the strategy's three days after it.
+    let previewed = |step: &str| {
+        preview
+            .reminders
+            .iter()
+            .find(|r| r.step == step)
+            .unwrap_or_else(|| panic!("{step} previewed"))
+            .clone()
+    };
+    let secs = |r: &pb::PlannedReminder| r.fire_at.as_ref().map(|t| t.seconds).unwrap_or_default();
+    assert!(
+        secs(&previewed("collector-15")) >= secs(&previewed("overdue-10")) + 3 * 86_400,
+        "{preview:?}"
+    );
     stack
         .publish(&stack.erp_topic, "D-1", &encode(&event), None)
         .await;
-    let escalation: pb::Escalation = escalations.find(HOP, |_| true).await.decode();
+    let reminder: pb::ReminderDue = reminders.find(HOP, |_| true).await.decode();
     assert_eq!(
-        (escalation.kind.as_str(), escalation.step.as_str()),
-        ("collector", "collector-15")
+        (reminder.step.as_str(), reminder.template_id.as_str()),
+        ("overdue-10", "final_notice")
     );
     assert_eq!(
-        (escalation.strategy_id.as_str(), escalation.arm.as_str()),
+        (reminder.strategy_id.as_str(), reminder.arm.as_str()),
         ("b2b-large", preview.arm.as_str()),
         "the debtor's arm never flips"
     );
-    assert_eq!(escalation.invoice_id, preview.invoice_id);
+    assert_eq!(reminder.invoice_id, preview.invoice_id);
+    let stored = planned(&stack, &preview.invoice_id, |r| {
+        r.iter().any(|r| r.state() == pb::ReminderState::Emitted)
+    })
+    .await;
+    let step = |name: &str| stored.iter().find(|r| r.step == name).expect("stored");
+    let emitted_at = reminder.due_at.as_ref().map(|t| t.seconds).unwrap_or_default();
+    assert_eq!(step("collector-15").state(), pb::ReminderState::Pending);
+    assert!(
+        secs(step("collector-15")) >= emitted_at + 3 * 86_400,
+        "{stored:?}"
+    );
+    assert!(
+        escalations.next(Duration::from_secs(3)).await.is_none(),
+        "no hand-off with the final notice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -356,9 +356,22 @@ impl ChannelsService for Channels {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let (tenant_id, debtor_id) = tenant_and_debtor(&caller, &request.tenant_id, &request.debtor_id)?;
-        let rows = store::conversation(&self.pool, &tenant_id, debtor_id)
+        let query = format!("GetConversation|{tenant_id}|{debtor_id}");
+        let page = PageRequest::parse(request.page_size, &request.page_token, &query)
+            .map_err(ChannelsError::from)?;
+        // The key is (time in microseconds, inbound, delivery or response id).
+        let after = match page.after.as_deref() {
+            None => None,
+            Some(key) => Some(conversation_key(key).ok_or_else(|| {
+                ChannelsError::from(Refusal::invalid("page_token", "is not a token this call gave"))
+            })?),
+        };
+        let rows = store::conversation(&self.pool, &tenant_id, debtor_id, after.as_ref(), page.limit())
             .await
             .map_err(ChannelsError::from)?;
+        let (rows, next_page_token) = page.page(rows, &query, |row| {
+            format!("{} {} {}", row.at.timestamp_micros(), row.inbound, row.id)
+        });
         let mut entries = Vec::with_capacity(rows.len());
         for row in rows {
             let channel = store::stored_channel(&row.channel).map_err(ChannelsError::from)?;
@@ -371,7 +384,10 @@ impl ChannelsService for Channels {
                 reminder_id: row.reminder_id.map(|id| id.to_string()).unwrap_or_default(),
             });
         }
-        Ok(Response::new(pb::GetConversationResponse { entries }))
+        Ok(Response::new(pb::GetConversationResponse {
+            entries,
+            next_page_token,
+        }))
     }
 
     async fn list_templates(
@@ -379,7 +395,11 @@ impl ChannelsService for Channels {
         request: Request<pb::ListTemplatesRequest>,
     ) -> Result<Response<pb::ListTemplatesResponse>, Status> {
         let caller = Caller::of(&request)?;
-        let tenant_id = caller.tenant_for(&request.into_inner().tenant_id)?;
+        let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        let query = format!("ListTemplates|{tenant_id}");
+        let page = PageRequest::parse(request.page_size, &request.page_token, &query)
+            .map_err(ChannelsError::from)?;
         let own = store::tenant_wordings(&self.pool, &tenant_id)
             .await
             .map_err(ChannelsError::from)?;
@@ -409,10 +429,16 @@ impl ChannelsService for Channels {
                     ..Default::default()
                 }),
         );
+        // By template id, then Spanish, Portuguese, English: the control character sorts before
+        // any character of an id, so "a" comes before "ab" as it would alone.
         let order = |language: &str| ["es", "pt", "en"].iter().position(|l| *l == language);
-        templates
-            .sort_by(|a, b| (&a.template_id, order(&a.language)).cmp(&(&b.template_id, order(&b.language))));
-        Ok(Response::new(pb::ListTemplatesResponse { templates }))
+        let (templates, next_page_token) = page.page_of(templates, &query, |t| {
+            format!("{}\u{1f}{}", t.template_id, order(&t.language).unwrap_or(9))
+        });
+        Ok(Response::new(pb::ListTemplatesResponse {
+            templates,
+            next_page_token,
+        }))
     }
 
     async fn put_template(
@@ -475,6 +501,16 @@ impl ChannelsService for Channels {
 }
 
 /// The (time, reminder id) a page of deliveries starts after, from its token's key.
+fn conversation_key(key: &str) -> Option<store::ConversationKey> {
+    let mut parts = key.splitn(3, ' ');
+    let (micros, inbound, id) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((
+        chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        inbound.parse().ok()?,
+        id.parse().ok()?,
+    ))
+}
+
 fn delivery_key(key: &str) -> Option<(chrono::DateTime<Utc>, Uuid)> {
     let (micros, id) = key.split_once(' ')?;
     Some((

@@ -66,6 +66,24 @@ impl PageRequest {
             .unwrap_or_default();
         (rows, next)
     }
+
+    /// A page of a list read whole: one bounded by configuration (strategies, templates) or
+    /// by a single invoice's ladder, not by data that keeps growing. Ordered by `key`, which
+    /// must be unique per item; the list is sorted by it here, so pages follow each other
+    /// whatever order the items came in.
+    pub fn page_of<T>(&self, mut items: Vec<T>, query: &str, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
+        items.sort_by_cached_key(|item| key(item));
+        let start = match self.after.as_deref() {
+            None => 0,
+            Some(after) => items.partition_point(|item| key(item).as_str() <= after),
+        };
+        let rows: Vec<T> = items
+            .into_iter()
+            .skip(start)
+            .take(self.size.saturating_add(1))
+            .collect();
+        self.page(rows, query, key)
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +123,32 @@ mod tests {
             token = next;
         }
         assert_eq!(seen, items);
+    }
+
+    #[test]
+    fn a_list_read_whole_pages_in_key_order_whatever_order_it_came_in() {
+        let query = "ListThings|acme";
+        let items = vec!["c", "a", "e", "b", "d"];
+        let mut token = String::new();
+        let mut seen = Vec::new();
+        loop {
+            let request = PageRequest::parse(2, &token, query).expect("valid");
+            let (page, next) = request.page_of(items.clone(), query, |i| i.to_string());
+            assert!(page.len() <= 2);
+            seen.extend(page);
+            if next.is_empty() {
+                break;
+            }
+            token = next;
+        }
+        assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+        // An item removed between pages does not lose the place.
+        let first = PageRequest::parse(2, "", query).expect("valid");
+        let (_, token) = first.page_of(items.clone(), query, |i| i.to_string());
+        let without_b: Vec<&str> = items.iter().copied().filter(|i| *i != "b").collect();
+        let second = PageRequest::parse(2, &token, query).expect("valid");
+        let (page, _) = second.page_of(without_b, query, |i| i.to_string());
+        assert_eq!(page, ["c", "d"]);
     }
 
     #[test]

@@ -236,6 +236,7 @@ async fn main() -> anyhow::Result<()> {
             .list_reminders(pb::ListRemindersRequest {
                 tenant_id: tenant.clone(),
                 invoice_id: invoice_id.clone(),
+                ..Default::default()
             })
             .await
         else {

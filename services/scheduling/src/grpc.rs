@@ -4,6 +4,7 @@ use chrono::Utc;
 use prost::Message as _;
 use recobro_common::grpc::Refusal;
 use recobro_common::identity::{Caller, MethodScopes, Scope};
+use recobro_common::page::PageRequest;
 use recobro_common::time;
 use recobro_proto::v1::scheduling_service_server::SchedulingService;
 use recobro_proto::v1::{
@@ -71,6 +72,17 @@ impl SchedulingService for Scheduling {
             .unwrap_or_default()
             .parse()
             .unwrap_or(chrono_tz::UTC);
+        let query = format!("ListReminders|{tenant_id}|{invoice_id}");
+        let page = PageRequest::parse(request.page_size, &request.page_token, &query)
+            .map_err(SchedulingError::from)?;
+        // One invoice's reminders: its ladder's steps and its plan's instalments, read whole.
+        let (rows, next_page_token) = page.page_of(rows, &query, |row| {
+            format!(
+                "{}\u{1f}{}",
+                row.fire_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                row.step
+            )
+        });
         let reminders = rows
             .into_iter()
             .map(|row| PlannedReminder {
@@ -86,7 +98,10 @@ impl SchedulingService for Scheduling {
                 action: row.action.as_str().to_string(),
             })
             .collect();
-        Ok(Response::new(ListRemindersResponse { reminders }))
+        Ok(Response::new(ListRemindersResponse {
+            reminders,
+            next_page_token,
+        }))
     }
 
     /// The ladder `planner::schedule` gives each item as if it were open and not on hold: the
@@ -137,7 +152,7 @@ impl SchedulingService for Scheduling {
             let change = Change::parse(&event)
                 .map_err(|reason| invalid(&format!("items[{index}]"), &reason))?
                 .ok_or_else(|| invalid(&format!("items[{index}]"), "is empty"))?;
-            let (strategy_id, arm, plan) = planner::schedule(
+            let (strategy, arm, plan) = planner::schedule(
                 &self.strategies,
                 &self.rulebook,
                 &self.window,
@@ -146,6 +161,7 @@ impl SchedulingService for Scheduling {
                 now,
             )
             .ok_or_else(|| invalid("strategy_id", "no strategy applies"))?;
+            let (strategy_id, arm) = (strategy.id.clone(), arm.id.clone());
             let reminders = plan
                 .into_iter()
                 .map(|planned| {
@@ -187,12 +203,16 @@ impl SchedulingService for Scheduling {
 
     async fn list_strategies(
         &self,
-        _request: Request<pb::ListStrategiesRequest>,
+        request: Request<pb::ListStrategiesRequest>,
     ) -> Result<Response<pb::ListStrategiesResponse>, Status> {
-        let strategies = self
-            .strategies
-            .all()
-            .iter()
+        let request = request.into_inner();
+        let query = "ListStrategies";
+        let page = PageRequest::parse(request.page_size, &request.page_token, query)
+            .map_err(SchedulingError::from)?;
+        let (strategies, next_page_token) =
+            page.page_of(self.strategies.all().iter().collect(), query, |s| s.id.clone());
+        let strategies = strategies
+            .into_iter()
             .map(|s| pb::StrategySource {
                 strategy_id: s.id.clone(),
                 version: s.version.clone(),
@@ -200,6 +220,9 @@ impl SchedulingService for Scheduling {
                 toml: s.source.clone(),
             })
             .collect();
-        Ok(Response::new(pb::ListStrategiesResponse { strategies }))
+        Ok(Response::new(pb::ListStrategiesResponse {
+            strategies,
+            next_page_token,
+        }))
     }
 }

@@ -140,10 +140,14 @@ pub struct Planned {
 }
 
 /// Expands the ladder for an invoice due on `due_date`. Steps whose moment has passed are
-/// skipped, except the latest of them, which fires at the next allowed moment: a debtor whose
-/// invoice reaches us late gets one reminder, not a burst of stale ones.
+/// skipped, except the latest message among them, which fires at the next allowed moment: a
+/// debtor whose invoice reaches us late gets one reminder, not a burst of stale ones. The
+/// latest passed escalation after that message is kept too, and like every escalation it waits
+/// `escalation_grace` after each message planned before it: the debtor hears the final notice
+/// before the case is handed on, never at the same moment.
 pub fn plan(
     steps: &[Step],
+    escalation_grace: chrono::Duration,
     due_date: NaiveDate,
     tz: Tz,
     window: &ContactWindow,
@@ -163,16 +167,54 @@ pub fn plan(
         })
         .collect();
     planned.sort_by_key(|p| p.fire_at);
-    let latest_passed = planned.iter().rposition(|p| p.fire_at <= now);
-    if let Some(latest) = latest_passed {
-        for (index, planned) in planned.iter_mut().enumerate() {
-            if index < latest {
-                planned.skipped = true;
-            }
+    let passed = |p: &Planned| p.fire_at <= now;
+    let latest_message = planned.iter().rposition(|p| passed(p) && p.step.is_message());
+    // An escalation that passed before the latest message is as stale as an earlier message.
+    let latest_escalation = planned
+        .iter()
+        .rposition(|p| passed(p) && !p.step.is_message())
+        .filter(|escalation| latest_message.is_none_or(|message| *escalation > message));
+    for (index, step) in planned.iter_mut().enumerate() {
+        if Some(index) == latest_message || Some(index) == latest_escalation {
+            step.fire_at = window.next_allowed_by(rules, now, tz);
+        } else if passed(step) {
+            step.skipped = true;
         }
-        planned[latest].fire_at = window.next_allowed_by(rules, now, tz);
     }
+    space_escalations(&mut planned, escalation_grace, tz, window, rules);
+    planned.sort_by_key(|p| p.fire_at);
     planned
+}
+
+/// Moves each escalation to `grace` after every message planned at or before it. A moved
+/// escalation may pass another message, so this repeats until nothing moves (at most once per
+/// message, as escalations only move later).
+fn space_escalations(
+    planned: &mut [Planned],
+    grace: chrono::Duration,
+    tz: Tz,
+    window: &ContactWindow,
+    rules: &Applied<'_>,
+) {
+    let messages: Vec<DateTime<Utc>> = planned
+        .iter()
+        .filter(|p| !p.skipped && p.step.is_message())
+        .map(|p| p.fire_at)
+        .collect();
+    for escalation in planned.iter_mut().filter(|p| !p.skipped && !p.step.is_message()) {
+        for _ in 0..=messages.len() {
+            let Some(last_before) = messages.iter().filter(|m| **m <= escalation.fire_at).max() else {
+                break;
+            };
+            let Some(not_before) = last_before.checked_add_signed(grace) else {
+                break;
+            };
+            if escalation.fire_at >= not_before {
+                break;
+            }
+            escalation.fire_at = window.next_allowed_by(rules, not_before, tz);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +293,7 @@ mod tests {
         let rulebook = Rulebook::shipped().expect("packs");
         let plan = plan(
             &standard(),
+            chrono::Duration::days(3),
             due,
             chrono_tz::Europe::Madrid,
             &weekdays(),
@@ -276,6 +319,7 @@ mod tests {
         let rulebook = Rulebook::shipped().expect("packs");
         let plan = plan(
             &standard(),
+            chrono::Duration::days(3),
             due,
             chrono_tz::America::Bogota,
             &weekdays(),
@@ -291,6 +335,70 @@ mod tests {
     }
 
     #[test]
+    fn an_invoice_arriving_20_days_overdue_gets_the_final_notice_first_and_the_escalation_after_the_grace() {
+        // Due Thursday 5 Nov; now is Wednesday 25 Nov, 10:00 in Bogotá: day 20, after 09:00.
+        let now = utc("2026-11-25T15:00:00Z");
+        let due = NaiveDate::from_ymd_opt(2026, 11, 5).expect("date");
+        let rulebook = Rulebook::shipped().expect("packs");
+        let plan = plan(
+            &standard(),
+            chrono::Duration::days(3),
+            due,
+            chrono_tz::America::Bogota,
+            &weekdays(),
+            &rulebook.for_debtor("acme", "CO", None),
+            now,
+        );
+        let by_name = |name: &str| plan.iter().find(|p| p.step.name == name).expect("step");
+        for stale in ["preventive", "overdue-1", "overdue-7"] {
+            assert!(by_name(stale).skipped, "{stale}");
+        }
+        let (last, escalation) = (by_name("final-15"), by_name("collector-20"));
+        assert!(!last.skipped && !escalation.skipped);
+        assert_eq!(last.fire_at, now, "the final notice goes now");
+        // Saturday 28 Nov, 10:00 is three days on; the window moves it to Monday 09:00.
+        assert_eq!(escalation.fire_at, utc("2026-11-30T14:00:00Z"));
+        assert_eq!(
+            plan.iter().map(|p| p.step.name.as_str()).collect::<Vec<_>>(),
+            ["preventive", "overdue-1", "overdue-7", "final-15", "collector-20"],
+            "in the order they fire"
+        );
+    }
+
+    #[test]
+    fn an_escalation_waits_the_grace_after_the_message_before_it() {
+        let now = utc("2026-11-02T12:00:00Z");
+        let due = NaiveDate::from_ymd_opt(2026, 11, 20).expect("date");
+        let rulebook = Rulebook::shipped().expect("packs");
+        let rules = rulebook.for_debtor("acme", "ES", None);
+        let madrid = chrono_tz::Europe::Madrid;
+        let at = |grace: i64, name: &str| {
+            plan(
+                &standard(),
+                chrono::Duration::days(grace),
+                due,
+                madrid,
+                &weekdays(),
+                &rules,
+                now,
+            )
+            .into_iter()
+            .find(|p| p.step.name == name)
+            .expect("step")
+            .fire_at
+        };
+        // final-15 is Saturday 5 Dec, moved to Monday 7 Dec; collector-20 is Thursday 10 Dec.
+        assert_eq!(at(3, "final-15"), utc("2026-12-07T08:00:00Z"));
+        assert_eq!(
+            at(3, "collector-20"),
+            utc("2026-12-10T08:00:00Z"),
+            "already 3 days after"
+        );
+        // A 10-day grace moves it to Thursday 17 Dec, 09:00.
+        assert_eq!(at(10, "collector-20"), utc("2026-12-17T08:00:00Z"));
+    }
+
+    #[test]
     fn a_public_holiday_in_the_debtors_country_moves_the_step() {
         // Monday 16 Nov 2026 is a Colombian holiday (Independencia de Cartagena, moved to Monday).
         let rulebook = Rulebook::shipped().expect("packs");
@@ -299,6 +407,7 @@ mod tests {
         let due = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
         let plan = plan(
             &standard(),
+            chrono::Duration::days(3),
             due,
             chrono_tz::America::Bogota,
             &weekdays(),

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "parked outbox rows",
         sql: outbox::PARKED_MIGRATION,
     },
+    db::Step {
+        version: 7,
+        description: "escalation grace",
+        sql: include_str!("../migrations/0005_escalation_grace.sql"),
+    },
 ];
 
 /// Connects as the service's runtime role; the schema must be migrated already.

@@ -53,18 +53,26 @@ pub fn choose<'a>(
 /// The ladder for a change as if its invoice were open and not on hold: what the service stores
 /// for an open invoice without a hold. Preview shows it for every item, ignoring holds
 /// (legal holds, disputes, promises, payment plans) and instalments.
-pub fn schedule(
-    strategies: &Strategies,
+pub fn schedule<'a>(
+    strategies: &'a Strategies,
     rulebook: &Rulebook,
     window: &ContactWindow,
     change: &Change,
     forced: Option<&str>,
     now: DateTime<Utc>,
-) -> Option<(String, String, Vec<ladder::Planned>)> {
+) -> Option<(&'a Strategy, &'a Arm, Vec<ladder::Planned>)> {
     let (strategy, arm) = choose(strategies, change, forced, now)?;
     let rules = rulebook.for_debtor(&change.tenant_id, &change.country, Some(change.region.as_str()));
-    let plan = ladder::plan(&arm.steps, change.due_date, change.time_zone, window, &rules, now);
-    Some((strategy.id.clone(), arm.id.clone(), plan))
+    let plan = ladder::plan(
+        &arm.steps,
+        strategy.escalation_grace,
+        change.due_date,
+        change.time_zone,
+        window,
+        &rules,
+        now,
+    );
+    Some((strategy, arm, plan))
 }
 
 /// What a change does to an invoice's reminders.
@@ -143,8 +151,8 @@ impl Planner {
                 else {
                     return tx.commit().await;
                 };
-                store::plan_reminders(&mut tx, change, &strategy, &arm, &plan, origin.as_deref()).await?;
-                tracing::info!(steps = plan.len(), %strategy, %arm, "ladder planned");
+                store::plan_reminders(&mut tx, change, strategy, &arm.id, &plan, origin.as_deref()).await?;
+                tracing::info!(steps = plan.len(), strategy = %strategy.id, arm = %arm.id, "ladder planned");
             }
             Effect::Stop => {
                 let cancelled = store::cancel_pending(&mut tx, change.invoice_id).await?;

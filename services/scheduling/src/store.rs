@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::change::Change;
 use crate::ladder::Planned;
 use crate::stored::{self, InvoiceState, ReminderAction, ReminderState};
-use crate::strategy::Action;
+use crate::strategy::{Action, Strategy};
 
 /// The id a reminder keeps for life: the same (invoice, step) always gives the same id.
 pub fn reminder_id(invoice_id: Uuid, step: &str) -> Uuid {
@@ -53,7 +53,7 @@ pub async fn record_invoice(
 pub async fn plan_reminders(
     tx: &mut Transaction<'_, Postgres>,
     change: &Change,
-    strategy_id: &str,
+    strategy: &Strategy,
     arm: &str,
     plan: &[Planned],
     origin_traceparent: Option<&str>,
@@ -70,12 +70,14 @@ pub async fn plan_reminders(
         let channel_names: Vec<&str> = channels.iter().map(|channel| channel.as_str()).collect();
         sqlx::query(
             "INSERT INTO reminders (reminder_id, tenant_id, debtor_id, invoice_id, step, channel, template_id, fire_at,
-                                    state, origin_traceparent, strategy_id, arm, action, channels, roles)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                    state, origin_traceparent, strategy_id, arm, action, channels, roles,
+                                    escalation_grace_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (reminder_id) DO UPDATE SET
                 fire_at = EXCLUDED.fire_at, state = EXCLUDED.state, origin_traceparent = EXCLUDED.origin_traceparent,
                 channel = EXCLUDED.channel, template_id = EXCLUDED.template_id, strategy_id = EXCLUDED.strategy_id,
-                arm = EXCLUDED.arm, action = EXCLUDED.action, channels = EXCLUDED.channels, roles = EXCLUDED.roles
+                arm = EXCLUDED.arm, action = EXCLUDED.action, channels = EXCLUDED.channels, roles = EXCLUDED.roles,
+                escalation_grace_days = EXCLUDED.escalation_grace_days
              WHERE reminders.state IN ('pending', 'skipped', 'paused')",
         )
         .bind(reminder_id(change.invoice_id, &planned.step.name))
@@ -95,11 +97,12 @@ pub async fn plan_reminders(
             .as_str(),
         )
         .bind(origin_traceparent)
-        .bind(strategy_id)
+        .bind(&strategy.id)
         .bind(arm)
         .bind(planned.step.action.stored().as_str())
         .bind(&channel_names)
         .bind(roles)
+        .bind(i32::try_from(strategy.escalation_grace.num_days()).unwrap_or(i32::MAX))
         .execute(&mut **tx)
         .await?;
     }
@@ -185,6 +188,7 @@ pub async fn cancel_pending(
 /// A reminder whose moment has come, claimed by this replica until its transaction ends.
 pub struct DueReminder {
     pub reminder_id: Uuid,
+    pub invoice_id: Uuid,
     pub step: String,
     /// `None` for a step without channels (an escalation).
     pub channel: Option<Channel>,
@@ -201,12 +205,16 @@ pub struct DueReminder {
     /// For instalment reminders: what is due and when.
     pub amount_due: Option<(i64, String)>,
     pub due_date: Option<chrono::NaiveDate>,
+    /// For escalations: how long after the invoice's last message they may fire.
+    pub escalation_grace: chrono::Duration,
 }
 
 /// The columns `claim_due` selects, as stored.
 #[derive(sqlx::FromRow)]
 struct DueRow {
     reminder_id: Uuid,
+    invoice_id: Uuid,
+    escalation_grace_days: i32,
     step: String,
     channel: String,
     template_id: String,
@@ -230,6 +238,8 @@ impl TryFrom<DueRow> for DueReminder {
     fn try_from(row: DueRow) -> Result<DueReminder, sqlx::Error> {
         Ok(DueReminder {
             reminder_id: row.reminder_id,
+            invoice_id: row.invoice_id,
+            escalation_grace: chrono::Duration::days(row.escalation_grace_days.into()),
             step: row.step,
             channel: decoded("channel", stored::parse_channel_column(&row.channel))?,
             template_id: row.template_id,
@@ -255,7 +265,7 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<DueReminder>, sqlx::Error> {
     let rows: Vec<DueRow> = sqlx::query_as(
-        "SELECT r.reminder_id, r.step, r.channel, r.template_id, r.fire_at, r.origin_traceparent,
+        "SELECT r.reminder_id, r.invoice_id, r.escalation_grace_days, r.step, r.channel, r.template_id, r.fire_at, r.origin_traceparent,
                 i.status, i.snapshot, r.strategy_id, r.arm, r.action, r.channels, r.roles,
                 r.amount_due_minor, r.amount_due_currency, r.due_date
          FROM reminders r JOIN invoices i ON i.invoice_id = r.invoice_id
@@ -268,6 +278,68 @@ pub async fn claim_due(
     .fetch_all(&mut **tx)
     .await?;
     rows.into_iter().map(DueReminder::try_from).collect()
+}
+
+/// One of an invoice's message reminders, as an escalation of that invoice waits for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Message {
+    /// Handed to channels at this moment.
+    Emitted(DateTime<Utc>),
+    /// Still to fire at this moment (first planned then, or deferred by the rules to it).
+    Pending(DateTime<Utc>),
+}
+
+/// The message reminders of these invoices that were emitted or are still to fire.
+pub async fn messages_of(
+    tx: &mut Transaction<'_, Postgres>,
+    invoice_ids: &[Uuid],
+) -> Result<Vec<(Uuid, Message)>, sqlx::Error> {
+    if invoice_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    /// invoice_id, state, fire_at, emitted_at.
+    type Row = (Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT invoice_id, state, fire_at, emitted_at FROM reminders
+         WHERE invoice_id = ANY($1) AND action = 'message' AND state IN ('emitted', 'pending')",
+    )
+    .bind(invoice_ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(invoice_id, state, fire_at, emitted_at)| {
+            let message = match (state.as_str(), emitted_at) {
+                ("emitted", Some(at)) => Message::Emitted(at),
+                // Emitted before emission times were kept: counted from when it was due.
+                ("emitted", None) => Message::Emitted(fire_at),
+                _ => Message::Pending(fire_at),
+            };
+            (invoice_id, message)
+        })
+        .collect())
+}
+
+/// Moves pending reminders (escalations waiting for their grace) to a later moment.
+pub async fn postpone(
+    tx: &mut Transaction<'_, Postgres>,
+    moves: &[(Uuid, DateTime<Utc>)],
+) -> Result<(), sqlx::Error> {
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = moves.iter().map(|(id, _)| *id).collect();
+    let times: Vec<DateTime<Utc>> = moves.iter().map(|(_, at)| *at).collect();
+    sqlx::query(
+        "UPDATE reminders r SET fire_at = m.fire_at
+         FROM UNNEST($1::uuid[], $2::timestamptz[]) AS m(reminder_id, fire_at)
+         WHERE r.reminder_id = m.reminder_id AND r.state = 'pending'",
+    )
+    .bind(&ids)
+    .bind(&times)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 pub async fn mark(

@@ -32,12 +32,24 @@ struct StrategyFile {
     priority: i32,
     #[serde(default)]
     when: When,
+    #[serde(default = "default_escalation_grace_days")]
+    escalation_grace_days: i64,
     arms: Vec<ArmFile>,
 }
 
 fn default_priority() -> i32 {
     100
 }
+
+/// Days an escalation waits after the invoice's last message: the debtor gets time to read
+/// the final notice and answer it before the case is handed on.
+fn default_escalation_grace_days() -> i64 {
+    3
+}
+
+/// The grace a strategy may set: at least a day (an escalation never goes with a message), at
+/// most two months.
+const ESCALATION_GRACE_DAYS: std::ops::RangeInclusive<i64> = 1..=60;
 
 /// Which invoices a strategy is for; every condition given must hold.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -110,6 +122,13 @@ pub struct Step {
     pub action: Action,
 }
 
+impl Step {
+    /// Whether the step writes to the debtor (rather than handing the case on).
+    pub fn is_message(&self) -> bool {
+        matches!(self.action, Action::Message { .. })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arm {
     pub id: String,
@@ -124,6 +143,8 @@ pub struct Strategy {
     pub name: String,
     pub priority: i32,
     pub when: When,
+    /// How long an escalation waits after the invoice's last message (see `ladder::plan`).
+    pub escalation_grace: chrono::Duration,
     pub arms: Vec<Arm>,
     /// The file it came from, for ListStrategies.
     pub source: String,
@@ -173,6 +194,14 @@ impl Strategy {
         {
             return Err(fail(format!(
                 "when.debtor_kind {kind:?} is not company or consumer"
+            )));
+        }
+        if !ESCALATION_GRACE_DAYS.contains(&raw.escalation_grace_days) {
+            return Err(fail(format!(
+                "escalation_grace_days {} is not between {} and {}",
+                raw.escalation_grace_days,
+                ESCALATION_GRACE_DAYS.start(),
+                ESCALATION_GRACE_DAYS.end()
             )));
         }
         let mut arms = Vec::new();
@@ -239,6 +268,7 @@ impl Strategy {
             name: raw.name,
             priority: raw.priority,
             when: raw.when,
+            escalation_grace: chrono::Duration::days(raw.escalation_grace_days),
             arms,
             source: text.to_string(),
         })
@@ -481,6 +511,14 @@ mod tests {
             (
                 good.replace("name = \"overdue-7\"", "name = \"overdue-1\""),
                 "names repeat",
+            ),
+            (
+                good.replace("escalation_grace_days = 3", "escalation_grace_days = 0"),
+                "escalation_grace_days 0 is not between 1 and 60",
+            ),
+            (
+                good.replace("escalation_grace_days = 3", "escalation_grace_days = 61"),
+                "escalation_grace_days 61 is not between 1 and 60",
             ),
         ];
         for (text, expected) in cases {

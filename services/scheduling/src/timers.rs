@@ -47,6 +47,14 @@ impl Timers {
     pub async fn fire_due(&self) -> Result<usize, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let due = store::claim_due(&mut tx, self.batch).await?;
+        let escalated: Vec<uuid::Uuid> = due
+            .iter()
+            .filter(|r| matches!(r.action, ReminderAction::Escalate(_)))
+            .map(|r| r.invoice_id)
+            .collect();
+        let messages = store::messages_of(&mut tx, &escalated).await?;
+        let now = chrono::Utc::now();
+        let mut postponed = Vec::new();
         let mut emitted = Vec::new();
         let mut cancelled = Vec::new();
         let mut paused = Vec::new();
@@ -70,6 +78,17 @@ impl Timers {
                 tracing::info!(reminder_id = %reminder.reminder_id, hold = hold.as_str(), "reminder held");
                 paused.push(reminder.reminder_id);
                 continue;
+            }
+            if matches!(reminder.action, ReminderAction::Escalate(_)) {
+                let of_invoice = messages
+                    .iter()
+                    .filter(|(invoice_id, _)| *invoice_id == reminder.invoice_id)
+                    .map(|(_, message)| *message);
+                if let Some(not_before) = escalation_waits(of_invoice, reminder.escalation_grace, now) {
+                    tracing::info!(reminder_id = %reminder.reminder_id, %not_before, "escalation waits for the grace after the last message");
+                    postponed.push((reminder.reminder_id, not_before));
+                    continue;
+                }
             }
             let debtor_id = snapshot
                 .invoice
@@ -102,12 +121,34 @@ impl Timers {
         store::mark(&mut tx, &emitted, ReminderState::Emitted).await?;
         store::mark(&mut tx, &cancelled, ReminderState::Cancelled).await?;
         store::mark(&mut tx, &paused, ReminderState::Paused).await?;
+        store::postpone(&mut tx, &postponed).await?;
         tx.commit().await?;
         if !emitted.is_empty() {
             tracing::info!(emitted = emitted.len(), "reminders due");
         }
         Ok(due.len())
     }
+}
+
+/// When an escalation may fire, if not now: `grace` after the last message of its invoice left
+/// for channels, and after each message still to fire within the grace (the final notice the
+/// rules deferred to tomorrow goes first). The plan spaced them already; this holds at fire
+/// time whatever deferrals, holds and replans did since.
+fn escalation_waits(
+    messages: impl Iterator<Item = store::Message>,
+    grace: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let horizon = now.checked_add_signed(grace)?;
+    messages
+        .filter_map(|message| match message {
+            store::Message::Emitted(at) => Some(at),
+            store::Message::Pending(at) if at <= horizon => Some(at),
+            store::Message::Pending(_) => None,
+        })
+        .filter_map(|at| at.checked_add_signed(grace))
+        .max()
+        .filter(|not_before| *not_before > now)
 }
 
 /// What holds a reminder now, by the invoice's latest snapshot. A payment plan holds the
@@ -219,6 +260,7 @@ mod tests {
     fn due(channels: Vec<Channel>, roles: &[&str]) -> DueReminder {
         DueReminder {
             reminder_id: uuid::Uuid::nil(),
+            invoice_id: uuid::Uuid::nil(),
             step: "overdue-1".into(),
             channel: channels.first().copied(),
             template_id: "overdue".into(),
@@ -233,7 +275,54 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             amount_due: None,
             due_date: None,
+            escalation_grace: chrono::Duration::days(3),
         }
+    }
+
+    #[test]
+    fn an_escalation_waits_the_grace_after_the_last_message_and_for_one_still_to_go() {
+        use store::Message::{Emitted, Pending};
+        let now: chrono::DateTime<chrono::Utc> = "2026-11-25T15:00:00Z".parse().expect("instant");
+        let days = chrono::Duration::days;
+        let grace = days(3);
+        assert_eq!(
+            escalation_waits([].into_iter(), grace, now),
+            None,
+            "no message: now"
+        );
+        assert_eq!(
+            escalation_waits([Emitted(now - days(4))].into_iter(), grace, now),
+            None,
+            "the grace has passed"
+        );
+        assert_eq!(
+            escalation_waits(
+                [Emitted(now - days(10)), Emitted(now - days(1))].into_iter(),
+                grace,
+                now
+            ),
+            Some(now + days(2)),
+            "three days after the last one"
+        );
+        // The final notice the rules deferred to tomorrow goes first; the escalation after it.
+        assert_eq!(
+            escalation_waits(
+                [Emitted(now - days(9)), Pending(now + days(1))].into_iter(),
+                grace,
+                now
+            ),
+            Some(now + days(4))
+        );
+        // A message due at the same moment: never together.
+        assert_eq!(
+            escalation_waits([Pending(now)].into_iter(), grace, now),
+            Some(now + grace)
+        );
+        // A message planned well after the escalation does not hold it.
+        assert_eq!(
+            escalation_waits([Pending(now + days(10))].into_iter(), grace, now),
+            None
+        );
     }
 
     fn route(channel: pb::Channel, role: &str, address: &str, preferred: bool) -> pb::ContactRoute {

@@ -79,26 +79,41 @@ pub struct ConversationEntry {
     /// A delivery's status, or a reply's intent.
     pub status: String,
     pub reminder_id: Option<Uuid>,
+    /// The delivery's reminder id or the reply's response id: with `at` and `inbound`, where
+    /// a page of the conversation ends.
+    pub id: Uuid,
 }
 
-/// A debtor's messages and replies, oldest first.
+/// Where a page of a conversation starts: after this (at, inbound, id).
+pub type ConversationKey = (DateTime<Utc>, bool, Uuid);
+
+/// Up to `limit` of a debtor's messages and replies, oldest first, after `after`.
 pub async fn conversation(
     pool: &PgPool,
     tenant_id: &str,
     debtor_id: Uuid,
+    after: Option<&ConversationKey>,
+    limit: i64,
 ) -> Result<Vec<ConversationEntry>, sqlx::Error> {
     sqlx::query_as(
         // A templated message shows its subject; free-form text, the text itself.
-        "SELECT created_at AS at, channel, false AS inbound, COALESCE(NULLIF(subject, ''), body) AS text,
-                status, reminder_id FROM deliveries
-         WHERE tenant_id = $1 AND debtor_id = $2
-         UNION ALL
-         SELECT received_at, channel, true, text, intent, reminder_id FROM responses
-         WHERE tenant_id = $1 AND debtor_id = $2
-         ORDER BY 1",
+        "SELECT * FROM (
+             SELECT created_at AS at, channel, false AS inbound, COALESCE(NULLIF(subject, ''), body) AS text,
+                    status, reminder_id, reminder_id AS id FROM deliveries
+             WHERE tenant_id = $1 AND debtor_id = $2
+             UNION ALL
+             SELECT received_at, channel, true, text, intent, reminder_id, response_id FROM responses
+             WHERE tenant_id = $1 AND debtor_id = $2) c
+         WHERE $3::timestamptz IS NULL OR (c.at, c.inbound, c.id) > ($3, $4, $5)
+         ORDER BY c.at, c.inbound, c.id
+         LIMIT $6",
     )
     .bind(tenant_id)
     .bind(debtor_id)
+    .bind(after.map(|key| key.0))
+    .bind(after.map(|key| key.1))
+    .bind(after.map(|key| key.2))
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

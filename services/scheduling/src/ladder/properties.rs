@@ -258,11 +258,27 @@ proptest! {
         window in window(),
         (country, region) in debtor_place(),
         now_minutes in -90_i64 * 1440..90 * 1440,
+        grace_days in 1_i64..=60,
     ) {
         let rules = rulebook().for_debtor("acme", country, region);
         let now = local_instant(tz, due, 0) + chrono::Duration::minutes(now_minutes);
-        let planned = plan(&steps, due, tz, &window, &rules, now);
+        let grace = chrono::Duration::days(grace_days);
+        let planned = plan(&steps, grace, due, tz, &window, &rules, now);
         prop_assert_eq!(planned.len(), steps.len());
+        // Escalations keep their grace after every message planned before them, and a late
+        // invoice still gets a message if any of its passed steps was one.
+        let live = || planned.iter().filter(|p| !p.skipped);
+        for escalation in live().filter(|p| !p.step.is_message()) {
+            for message in live().filter(|p| p.step.is_message() && p.fire_at <= escalation.fire_at) {
+                prop_assert!(
+                    escalation.fire_at >= message.fire_at + grace,
+                    "{} at {} is within {grace_days} days of {} at {}",
+                    escalation.step.name, escalation.fire_at, message.step.name, message.fire_at
+                );
+            }
+        }
+        let stale_message = planned.iter().any(|p| p.skipped && p.step.is_message());
+        prop_assert!(!stale_message || live().any(|p| p.step.is_message()), "a late invoice lost every message");
         for reminder in &planned {
             prop_assert!(steps.contains(&reminder.step));
             check_allowed(&window, &rules, reminder.fire_at, tz)
@@ -335,7 +351,7 @@ proptest! {
         let window = ContactWindow::parse("mon-fri", "09:00-18:00").expect("the default window");
         let rules = rulebook().for_debtor("acme", "CO", None);
         let now = Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).single().expect("an instant");
-        let planned = plan(&strategy.arms[0].steps, due, tz, &window, &rules, now);
+        let planned = plan(&strategy.arms[0].steps, strategy.escalation_grace, due, tz, &window, &rules, now);
         prop_assert_eq!(planned.len(), strategy.arms[0].steps.len());
     }
 }
