@@ -397,6 +397,18 @@ async fn a_payment_plan_must_add_up_and_replaces_the_ladder() {
         "{}",
         err.message()
     );
+    // More instalments than a plan may have: refused, naming the field and the limit.
+    request.instalments = (1..=121).map(|n| instalment(n, 1)).collect();
+    let err = accounts
+        .create_payment_plan(request.clone())
+        .await
+        .expect_err("121 instalments");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("instalments") && err.message().contains("120"),
+        "{}",
+        err.message()
+    );
     request.instalments = vec![instalment(40, 500_000_00), instalment(10, 500_000_00)];
     let err = accounts
         .create_payment_plan(request.clone())

@@ -204,6 +204,11 @@ pub fn method_scopes() -> MethodScopes {
     )
 }
 
+/// What one payment plan may hold: ten years of monthly instalments, and the invoices of one
+/// debtor a collector would reasonably settle together. Larger is refused, not truncated.
+const MAX_INSTALMENTS: usize = 120;
+const MAX_PLAN_INVOICES: usize = 500;
+
 #[tonic::async_trait]
 impl AccountsService for Accounts {
     async fn upsert_tenant(
@@ -463,6 +468,20 @@ impl AccountsService for Accounts {
         let tenant_id = caller.tenant_for(&request.tenant_id)?;
         if request.invoice_ids.is_empty() {
             return Err(invalid("invoice_ids", "at least one invoice is required").into());
+        }
+        if request.invoice_ids.len() > MAX_PLAN_INVOICES {
+            return Err(invalid(
+                "invoice_ids",
+                &format!("a plan covers at most {MAX_PLAN_INVOICES} invoices"),
+            )
+            .into());
+        }
+        if request.instalments.len() > MAX_INSTALMENTS {
+            return Err(invalid(
+                "instalments",
+                &format!("a plan has at most {MAX_INSTALMENTS} instalments"),
+            )
+            .into());
         }
         let mut ids = Vec::new();
         for (index, id) in request.invoice_ids.iter().enumerate() {
