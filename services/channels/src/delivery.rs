@@ -271,6 +271,9 @@ impl Dispatcher {
         let contacts = store::contacts_since(&self.pool, &unknown, now - RESERVATION_TTL)
             .await
             .map_err(database)?;
+        // Without a past contact there is nothing to rebuild: marked known together, in one
+        // round trip (one per debtor made this the slowest part of a batch of new debtors).
+        let mut without_contacts = Vec::new();
         for key in &unknown {
             let (tenant_id, debtor_id) = key;
             let Some(debtor) = known.records.get(key).and_then(|record| record.debtor.as_ref()) else {
@@ -280,19 +283,24 @@ impl Dispatcher {
             let Ok(zone) = debtor.time_zone.parse() else {
                 continue;
             };
+            let past = contacts.get(debtor_id).map(Vec::as_slice).unwrap_or_default();
+            if past.is_empty() {
+                without_contacts.push(*debtor_id);
+                continue;
+            }
             let rules = self
                 .rulebook
                 .for_debtor(tenant_id, &debtor.country, Some(debtor.region.as_str()));
-            let past = contacts.get(debtor_id).map(Vec::as_slice).unwrap_or_default();
             self.budget
                 .restore(&rules, *debtor_id, zone, past, now)
                 .await
                 .map_err(budget_unavailable)?;
-            if !past.is_empty() {
-                tracing::info!(%debtor_id, contacts = past.len(), "contact budget restored from the delivery records");
-            }
+            tracing::info!(%debtor_id, contacts = past.len(), "contact budget restored from the delivery records");
         }
-        Ok(())
+        self.budget
+            .mark_known(&without_contacts, now)
+            .await
+            .map_err(budget_unavailable)
     }
 
     /// One debtor's reminders, in order.
