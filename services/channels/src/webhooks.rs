@@ -142,7 +142,7 @@ type Rejection = (StatusCode, String);
 
 /// The database did not take it: the provider retries the webhook later.
 fn unavailable(err: sqlx::Error) -> Rejection {
-    tracing::error!(error = %err, "webhook not stored");
+    tracing::error!(error = %recobro_common::db::described(&err), "webhook not stored");
     (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
 }
 

@@ -213,7 +213,7 @@ pub fn failure(err: &sqlx::Error) -> crate::kafka::Failure {
     if is_permanent(err) {
         crate::kafka::Failure::Reject(refusal_reason(err))
     } else {
-        crate::kafka::Failure::Retry(format!("database: {err}"))
+        crate::kafka::Failure::Retry(format!("database: {}", described(err)))
     }
 }
 
@@ -221,17 +221,26 @@ pub fn failure(err: &sqlx::Error) -> crate::kafka::Failure {
 /// quote the value it refused (`invalid input syntax for type uuid: "..."`), and this reason is
 /// logged and goes to the dead-letter topic, where no personal data may be.
 fn refusal_reason(err: &sqlx::Error) -> String {
+    format!("the database refused it for good: {}", described(err))
+}
+
+/// A database error as it may be logged or given as a reason: PostgreSQL's own errors by SQLSTATE
+/// and constraint only (its message and detail may quote a stored or refused value, such as an
+/// address in a unique-key violation), a value that cannot be encoded or decoded without it, and
+/// connection-level errors (refused, timed out, closed) as they are: they carry no row data.
+pub fn described(err: &sqlx::Error) -> String {
     match err {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             match db.constraint() {
-                Some(constraint) => {
-                    format!("the database refused it for good: SQLSTATE {code}, constraint {constraint}")
-                }
-                None => format!("the database refused it for good: SQLSTATE {code}"),
+                Some(constraint) => format!("SQLSTATE {code}, constraint {constraint}"),
+                None => format!("SQLSTATE {code}"),
             }
         }
-        _ => "the database refused it for good: a value this version cannot encode or decode".to_string(),
+        sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
+            "a value this version cannot encode or decode".to_string()
+        }
+        other => other.to_string(),
     }
 }
 
@@ -282,6 +291,22 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn a_described_error_never_carries_the_value_behind_it() {
+        let decode = sqlx::Error::Decode("cannot read \"ana@example.com\"".into());
+        assert!(
+            !described(&decode).contains("ana@example.com"),
+            "{}",
+            described(&decode)
+        );
+        assert!(!refusal_reason(&decode).contains("ana@example.com"));
+        // Connection-level errors carry no row data and stay as they are, for the operator.
+        assert_eq!(
+            described(&sqlx::Error::PoolTimedOut),
+            sqlx::Error::PoolTimedOut.to_string()
+        );
+    }
 
     fn env(url: &str) -> (HashMap<String, String>, PathBuf) {
         let dir = std::env::temp_dir().join(format!("recobro-db-{}", uuid::Uuid::new_v4()));

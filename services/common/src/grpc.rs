@@ -231,14 +231,15 @@ pub fn unavailable(err: &dyn std::fmt::Display, answer: &'static str) -> tonic::
 
 /// A database error as the caller should see it: `INTERNAL` when PostgreSQL refused the
 /// statement for good (retrying the same request cannot help, and `UNAVAILABLE` would tell
-/// clients to retry forever), else `UNAVAILABLE` with `answer`. Logged with the error; the
-/// caller is told neither the statement nor the values.
+/// clients to retry forever), else `UNAVAILABLE` with `answer`. Logged as `db::described` says
+/// (no value PostgreSQL quoted); the caller is told neither the statement nor the values.
 pub fn database(err: &sqlx::Error, answer: &'static str) -> tonic::Status {
+    let error = crate::db::described(err);
     if crate::db::is_permanent(err) {
-        tracing::error!(error = %err, "request failed for good");
+        tracing::error!(%error, "request failed for good");
         tonic::Status::internal("the request could not be stored; retrying it will not help")
     } else {
-        unavailable(err, answer)
+        unavailable(&error, answer)
     }
 }
 
