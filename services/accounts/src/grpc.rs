@@ -385,12 +385,7 @@ impl AccountsService for Accounts {
         let page = PageRequest::parse(request.page_size, &request.page_token, &query)
             .map_err(AccountsError::from)?;
         // The key is (due date, number, id), separated by a character no number holds.
-        let after = match page.after.as_deref() {
-            None => None,
-            Some(key) => {
-                Some(invoice_key(key).ok_or_else(|| invalid("page_token", "is not a token this call gave"))?)
-            }
-        };
+        let after = page.after_key(invoice_key).map_err(AccountsError::from)?;
         let mut conn = self.pool.acquire().await.map_err(AccountsError::from)?;
         let invoices = store::invoices_page(&mut conn, &tenant_id, debtor_id, after.as_ref(), page.limit())
             .await

@@ -66,12 +66,7 @@ impl ChannelsService for Channels {
         let page = PageRequest::parse(request.page_size, &request.page_token, &query)
             .map_err(ChannelsError::from)?;
         // The key is (time in microseconds, reminder id).
-        let after = match page.after.as_deref() {
-            None => None,
-            Some(key) => Some(delivery_key(key).ok_or_else(|| {
-                ChannelsError::from(Refusal::invalid("page_token", "is not a token this call gave"))
-            })?),
-        };
+        let after = page.after_key(delivery_key).map_err(ChannelsError::from)?;
         let deliveries = store::deliveries(&self.pool, &tenant_id, debtor_id, after, page.limit())
             .await
             .map_err(ChannelsError::from)?;
@@ -360,12 +355,7 @@ impl ChannelsService for Channels {
         let page = PageRequest::parse(request.page_size, &request.page_token, &query)
             .map_err(ChannelsError::from)?;
         // The key is (time in microseconds, inbound, delivery or response id).
-        let after = match page.after.as_deref() {
-            None => None,
-            Some(key) => Some(conversation_key(key).ok_or_else(|| {
-                ChannelsError::from(Refusal::invalid("page_token", "is not a token this call gave"))
-            })?),
-        };
+        let after = page.after_key(conversation_key).map_err(ChannelsError::from)?;
         let rows = store::conversation(&self.pool, &tenant_id, debtor_id, after.as_ref(), page.limit())
             .await
             .map_err(ChannelsError::from)?;

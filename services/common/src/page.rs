@@ -48,6 +48,17 @@ impl PageRequest {
         }
     }
 
+    /// The key the page starts after, read with `parse` (the inverse of the key `page` wrote):
+    /// `None` on the first page; a token whose key does not parse is refused, naming the field.
+    pub fn after_key<K>(&self, parse: impl Fn(&str) -> Option<K>) -> Result<Option<K>, Refusal> {
+        self.after
+            .as_deref()
+            .map(|key| {
+                parse(key).ok_or_else(|| Refusal::invalid("page_token", "is not a token this call gave"))
+            })
+            .transpose()
+    }
+
     /// How many rows to fetch: one more than the page, to know whether another follows.
     pub fn limit(&self) -> i64 {
         i64::try_from(self.size).unwrap_or(i64::MAX).saturating_add(1)
@@ -175,5 +186,20 @@ mod tests {
         assert!(PageRequest::parse(1, &token, "q1").is_ok());
         let other = PageRequest::parse(1, &token, "q2").expect_err("another query");
         assert_eq!(field(other), "page_token");
+        // The key inside a valid token is read back; one that does not parse is refused.
+        let next = PageRequest::parse(1, &token, "q1").expect("ok");
+        assert_eq!(
+            next.after_key(|key| key.parse::<i32>().ok()).expect("a key"),
+            Some(1)
+        );
+        let unreadable = next.after_key(|_| None::<i32>).expect_err("unparsable key");
+        assert_eq!(field(unreadable), "page_token");
+        assert_eq!(
+            PageRequest::parse(1, "", "q1")
+                .expect("ok")
+                .after_key(|_| Some(0))
+                .expect("first"),
+            None
+        );
     }
 }

@@ -232,6 +232,20 @@ mod tests {
         strategies.get("standard").expect("shipped").arms[0].steps.clone()
     }
 
+    /// The shipped ladder, a 3-day grace, for a debtor in Bogotá on weekdays, 09:00-18:00.
+    fn standard_in_bogota(due: NaiveDate, now: DateTime<Utc>) -> Vec<Planned> {
+        let rulebook = Rulebook::shipped().expect("packs");
+        plan(
+            &standard(),
+            chrono::Duration::days(3),
+            due,
+            chrono_tz::America::Bogota,
+            &weekdays(),
+            &rulebook.for_debtor("acme", "CO", None),
+            now,
+        )
+    }
+
     fn weekdays() -> ContactWindow {
         ContactWindow::parse("mon-fri", "09:00-18:00").expect("valid")
     }
@@ -316,16 +330,7 @@ mod tests {
     fn a_late_invoice_gets_only_the_latest_due_step_now() {
         let now = utc("2026-11-25T15:00:00Z");
         let due = NaiveDate::from_ymd_opt(2026, 11, 15).expect("date");
-        let rulebook = Rulebook::shipped().expect("packs");
-        let plan = plan(
-            &standard(),
-            chrono::Duration::days(3),
-            due,
-            chrono_tz::America::Bogota,
-            &weekdays(),
-            &rulebook.for_debtor("acme", "CO", None),
-            now,
-        );
+        let plan = standard_in_bogota(due, now);
         let by_name = |name: &str| plan.iter().find(|p| p.step.name == name).expect("step");
         assert!(by_name("preventive").skipped);
         assert!(by_name("overdue-1").skipped);
@@ -339,16 +344,7 @@ mod tests {
         // Due Thursday 5 Nov; now is Wednesday 25 Nov, 10:00 in Bogotá: day 20, after 09:00.
         let now = utc("2026-11-25T15:00:00Z");
         let due = NaiveDate::from_ymd_opt(2026, 11, 5).expect("date");
-        let rulebook = Rulebook::shipped().expect("packs");
-        let plan = plan(
-            &standard(),
-            chrono::Duration::days(3),
-            due,
-            chrono_tz::America::Bogota,
-            &weekdays(),
-            &rulebook.for_debtor("acme", "CO", None),
-            now,
-        );
+        let plan = standard_in_bogota(due, now);
         let by_name = |name: &str| plan.iter().find(|p| p.step.name == name).expect("step");
         for stale in ["preventive", "overdue-1", "overdue-7"] {
             assert!(by_name(stale).skipped, "{stale}");
