@@ -4,8 +4,8 @@
 //! scripts) and needs only the database settings; the service itself runs as a role that cannot
 //! change the schema.
 
-use crate::config::{ConfigError, Env};
 use crate::db::{self, DatabaseSettings, Step};
+use crate::env::{ConfigError, Env};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 use crate::secret::Secret;
 
 /// A column value read back strictly: a value the code does not know is corrupt data, reported

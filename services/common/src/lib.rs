@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod env;
 pub mod grpc;
 pub mod identity;
 pub mod ids;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use redis::{IntoConnectionInfo, TlsCertificates};
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]

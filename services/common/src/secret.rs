@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// Where a service's credential files are mounted unless a `*_FILE` setting says otherwise.
 pub const DEFAULT_SECRETS_DIR: &str = "/var/run/secrets/recobro";

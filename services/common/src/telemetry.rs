@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{Env, ProcessEnv};
+use crate::env::{Env, ProcessEnv};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {

@@ -185,9 +185,6 @@ fn instalments(invoice: &pb::Invoice) -> Result<Vec<(chrono::NaiveDate, pb::Mone
 }
 
 #[cfg(test)]
-mod properties;
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

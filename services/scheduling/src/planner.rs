@@ -164,6 +164,9 @@ impl Planner {
 }
 
 #[cfg(test)]
+mod change_properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

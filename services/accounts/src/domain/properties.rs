@@ -11,7 +11,10 @@ use prost::Message as _;
 use recobro_common::time::{PLANNABLE_YEARS, YEARS_AHEAD};
 
 use super::tests::valid_event;
+use recobro_common::grpc::Refusal;
+
 use super::*;
+use crate::error::AccountsError;
 
 /// Enough cases to reach every check often, few enough to keep the suite fast.
 fn config() -> ProptestConfig {

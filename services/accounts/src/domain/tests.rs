@@ -1,4 +1,9 @@
+use recobro_common::grpc::Refusal;
+use recobro_proto::v1::InvoiceEventKind;
+
+use super::input::{MAX_CONTACTS, MAX_POINTS_PER_CONTACT};
 use super::*;
+use crate::error::AccountsError;
 
 pub fn valid_event() -> pb::InvoiceEvent {
     pb::InvoiceEvent {

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// Where the issuer's signing keys come from.
 #[derive(Debug, Clone, PartialEq)]

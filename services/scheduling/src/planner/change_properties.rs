@@ -10,10 +10,13 @@ use chrono::{DateTime, Datelike, Utc};
 use proptest::prelude::*;
 use proptest::sample::select;
 use prost::Message as _;
-use recobro_common::time::PLANNABLE_YEARS;
+use recobro_common::time::{self, PLANNABLE_YEARS};
 use recobro_rules::Rulebook;
 
-use super::*;
+use recobro_proto::v1::{self as pb, account_event};
+use uuid::Uuid;
+
+use crate::change::Change;
 use crate::ladder::{self, ContactWindow};
 use crate::planner;
 use crate::strategy::Strategies;
