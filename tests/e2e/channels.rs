@@ -628,6 +628,19 @@ async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation(
         .await
         .expect_err("unknown template");
     assert!(unknown.message().contains("template_id"), "{}", unknown.message());
+    let statement = channels
+        .send_message(pb::SendMessageRequest {
+            template_id: "statement_overdue".into(),
+            ..request("call-4")
+        })
+        .await
+        .expect_err("a statement is not a one-off message");
+    assert_eq!(statement.code(), tonic::Code::InvalidArgument);
+    assert!(
+        statement.message().contains("template_id"),
+        "{}",
+        statement.message()
+    );
 
     let (status, body) = crate::helpers::post_json(
         stack.http_port,
@@ -683,7 +696,11 @@ async fn a_one_off_message_follows_the_same_rules_and_shows_in_the_conversation(
         .expect("templates")
         .into_inner()
         .templates;
-    assert_eq!(templates.len(), 12, "four templates in three languages");
+    assert_eq!(
+        templates.len(),
+        30,
+        "four templates and six statement templates in three languages"
+    );
     assert!(
         templates
             .iter()
@@ -922,8 +939,8 @@ async fn a_tenant_rewords_a_template_and_its_debtors_read_the_new_wording() {
         .expect("templates")
         .into_inner()
         .templates;
-    assert_eq!(templates.len(), 12, "one reworded, eleven shipped");
-    // In pages of five: the same twelve, in the same order.
+    assert_eq!(templates.len(), 30, "one reworded, twenty-nine shipped");
+    // In pages of five: the same thirty, in the same order.
     let (mut paged, mut token) = (Vec::new(), String::new());
     loop {
         let page = channels

@@ -248,6 +248,13 @@ impl ChannelsService for Channels {
                 return Err(invalid("text", "is longer than 1400 characters").into());
             }
             (true, false) => {}
+            (false, true) if crate::templates::statement::form_of(&request.template_id).is_some() => {
+                return Err(invalid(
+                    "template_id",
+                    "is a statement template: a statement covers several invoices and is not a one-off message",
+                )
+                .into());
+            }
             (false, true) => {
                 // Found the way delivery looks it up: the tenant's wording in the debtor's
                 // language, the shipped one, or the tenant's Spanish.
