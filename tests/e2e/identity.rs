@@ -65,7 +65,12 @@ struct Target {
     invoice_id: String,
 }
 
-/// Calls one RPC with a request that names the target; only the code matters here.
+/// A date a week from now: valid wherever a request needs one.
+fn soon() -> pb::Date {
+    recobro_common::time::date(chrono::Utc::now().date_naive() + chrono::Days::new(7))
+}
+
+/// Calls one RPC with a valid request that names the target; only the code matters here.
 #[allow(clippy::too_many_lines)]
 async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<(), Status> {
     let tenant_id = target.tenant.clone();
@@ -108,7 +113,7 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             .set_consent(pb::SetConsentRequest {
                 tenant_id,
                 debtor_id,
-                point_id: "email/ap@riverside.example".into(),
+                point_id: uuid::Uuid::new_v4().to_string(),
                 consent: pb::Consent::Withdrawn as i32,
                 source: "intruder".into(),
             })
@@ -158,7 +163,7 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
                     amount_minor: 1,
                     currency: "COP".into(),
                 }),
-                ..Default::default()
+                on: Some(soon()),
             })
             .await
             .map(|_| ()),
@@ -166,7 +171,13 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             .create_payment_plan(pb::CreatePaymentPlanRequest {
                 tenant_id,
                 invoice_ids: vec![invoice_id],
-                ..Default::default()
+                instalments: vec![pb::Instalment {
+                    due_date: Some(soon()),
+                    amount: Some(pb::Money {
+                        amount_minor: 1,
+                        currency: "COP".into(),
+                    }),
+                }],
             })
             .await
             .map(|_| ()),
@@ -174,7 +185,11 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             .record_promise(pb::RecordPromiseRequest {
                 tenant_id,
                 invoice_id,
-                ..Default::default()
+                promised_date: Some(soon()),
+                amount: Some(pb::Money {
+                    amount_minor: 1,
+                    currency: "COP".into(),
+                }),
             })
             .await
             .map(|_| ()),
@@ -482,6 +497,82 @@ async fn every_rpc_refuses_every_wrong_caller_and_changes_nothing() {
         .list_templates(pb::ListTemplatesRequest::default())
         .await
         .expect("a bound token over its own certificate");
+}
+
+/// The RPCs that take a debtor's, an invoice's or a dispute's id. The others act on the
+/// caller's own tenant (its debtors, invoices, templates, KPIs) or on none.
+const BY_ID: [&str; 15] = [
+    "GetDebtor",
+    "SetConsent",
+    "SetLegalHold",
+    "ListInvoices",
+    "RecordSettlement",
+    "CreatePaymentPlan",
+    "RecordPromise",
+    "OpenDispute",
+    "ResolveDispute",
+    "ListReminders",
+    "ListDeliveries",
+    "ExplainContacts",
+    "GetContactBudget",
+    "SendMessage",
+    "GetConversation",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_caller_finds_none_of_our_ids_and_changes_nothing() {
+    let stack = Stack::start().await;
+    let (mut accounts, debtor) = crate::accounts::ledger_with_debtor(&stack, &stack.tenant).await;
+    let invoice = crate::accounts::invoice(&mut accounts, &stack.tenant, "F-1", 100_000_00, 5).await;
+    let debtor_id = debtor.debtor.expect("debtor").debtor_id;
+    // Our ids, and no tenant named: the caller's own tenant, from its token.
+    let ours = Target {
+        tenant: String::new(),
+        debtor_id: debtor_id.clone(),
+        invoice_id: invoice.invoice_id.clone(),
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = table_sizes(&stack).await;
+    let view = |accounts: &mut AccountsServiceClient<Grpc>| {
+        let request = pb::GetDebtorRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id: debtor_id.clone(),
+        };
+        let mut accounts = accounts.clone();
+        async move {
+            accounts
+                .get_debtor(request)
+                .await
+                .expect("our debtor")
+                .into_inner()
+        }
+    };
+    let ours_before = view(&mut accounts).await;
+
+    let other_tenant = format!("{}-other", stack.tenant);
+    let token = stack.token(claims(Some(&other_tenant), &without("recobro:admin")));
+    let mut intruder = clients(&stack, ClientCert::Client, Some(&token)).await;
+    let mut answers = Vec::new();
+    for method in BY_ID {
+        let got = call(&mut intruder, method, &ours).await;
+        answers.push((
+            method,
+            got.as_ref().map_err(Status::code).err(),
+            format!("{got:?}"),
+        ));
+    }
+    let wrong: Vec<_> = answers
+        .iter()
+        .filter(|(_, code, _)| *code != Some(Code::NotFound))
+        .collect();
+    assert!(wrong.is_empty(), "with our ids, as another tenant: {wrong:#?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(table_sizes(&stack).await, before, "no row added or removed");
+    assert_eq!(
+        view(&mut accounts).await,
+        ours_before,
+        "our debtor and invoices unchanged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

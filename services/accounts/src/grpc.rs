@@ -390,6 +390,15 @@ impl AccountsService for Accounts {
         let invoices = store::invoices_page(&mut conn, &tenant_id, debtor_id, after.as_ref(), page.limit())
             .await
             .map_err(AccountsError::from)?;
+        // Another tenant's debtor, or none, is NOT_FOUND; our debtor without invoices is empty.
+        if invoices.is_empty()
+            && store::debtor(&mut conn, &tenant_id, debtor_id)
+                .await
+                .map_err(AccountsError::from)?
+                .is_none()
+        {
+            return Err(not_found(format!("debtor {debtor_id}")).into());
+        }
         let (invoices, next_page_token) = page.page(invoices, &query, |state| {
             let invoice = &state.invoice;
             format!(

@@ -36,6 +36,18 @@ fn tenant_and_debtor(caller: &Caller, tenant_id: &str, debtor_id: &str) -> Resul
     Ok((tenant_id, debtor_id))
 }
 
+impl Channels {
+    /// `NOT_FOUND` for a debtor this tenant does not have (another tenant's, or none): asked
+    /// only when a list came back empty, so a debtor's own empty history still reads as empty
+    /// and nobody learns whether another tenant's id exists.
+    async fn known_debtor(&self, tenant_id: &str, debtor_id: Uuid) -> Result<(), ChannelsError> {
+        store::debtor_place(&self.pool, tenant_id, debtor_id)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| Refusal::not_found(format!("debtor {debtor_id}")).into())
+    }
+}
+
 /// The scope each method needs; the guard refuses the rest (see `recobro_common::identity`).
 pub fn method_scopes() -> MethodScopes {
     MethodScopes::new(
@@ -70,6 +82,9 @@ impl ChannelsService for Channels {
         let deliveries = store::deliveries(&self.pool, &tenant_id, debtor_id, after, page.limit())
             .await
             .map_err(ChannelsError::from)?;
+        if deliveries.is_empty() {
+            self.known_debtor(&tenant_id, debtor_id).await?;
+        }
         let (deliveries, next_page_token) = page.page(deliveries, &query, |delivery| {
             format!("{} {}", delivery.at.timestamp_micros(), delivery.reminder_id)
         });
@@ -110,6 +125,9 @@ impl ChannelsService for Channels {
         )
         .await
         .map_err(ChannelsError::from)?;
+        if rows.is_empty() {
+            self.known_debtor(&tenant_id, debtor_id).await?;
+        }
         let mut decisions = Vec::with_capacity(rows.len());
         for row in rows {
             decisions.push(ContactDecision {
@@ -366,6 +384,9 @@ impl ChannelsService for Channels {
         let rows = store::conversation(&self.pool, &tenant_id, debtor_id, after.as_ref(), page.limit())
             .await
             .map_err(ChannelsError::from)?;
+        if rows.is_empty() {
+            self.known_debtor(&tenant_id, debtor_id).await?;
+        }
         let (rows, next_page_token) = page.page(rows, &query, |row| {
             format!("{} {} {}", row.at.timestamp_micros(), row.inbound, row.id)
         });
