@@ -15,5 +15,8 @@ cargo build --workspace --bins
 export RECOBRO_CONTACT_DAYS="${RECOBRO_CONTACT_DAYS:-mon-sun}"
 export RECOBRO_CONTACT_HOURS="${RECOBRO_CONTACT_HOURS:-00:00-24:00}"
 echo "[demo] contact window: $RECOBRO_CONTACT_DAYS $RECOBRO_CONTACT_HOURS (debtor's local time)"
+# A company's statement waits for the rest of its invoices (30 s by default); the demo's arrive
+# together, so 5 s is plenty.
+export RECOBRO_STATEMENT_GATHER_SECONDS="${RECOBRO_STATEMENT_GATHER_SECONDS:-5}"
 bash "$here/services.sh" start
 "$REPO/target/debug/recobro-demo"

@@ -114,7 +114,7 @@ fn invoice_event(tenant: &str, zone: &str, d: usize, k: usize) -> pb::InvoiceEve
         debtor: Some(pb::DebtorRecord {
             external_id: format!("D-{d}"),
             name: format!("Cliente {d} LLC"),
-            kind: pb::DebtorKind::Company as i32,
+            kind: debtor_kind(d) as i32,
             time_zone: zone.to_string(),
             locale: "en-US".into(),
             country: "US".into(),
@@ -135,8 +135,18 @@ fn invoice_event(tenant: &str, zone: &str, d: usize, k: usize) -> pb::InvoiceEve
     }
 }
 
-/// Every (debtor, invoice) of a run: one debtor in ten owes two invoices, so that the second
-/// reminder meets the daily cap the first one used.
+/// Debtors are companies, whose invoices due the same day go out as one statement, except one
+/// in twenty: a consumer, whose second invoice meets the daily cap its first one used.
+fn debtor_kind(d: usize) -> pb::DebtorKind {
+    if d.is_multiple_of(20) {
+        pb::DebtorKind::Consumer
+    } else {
+        pb::DebtorKind::Company
+    }
+}
+
+/// Every (debtor, invoice) of a run: one debtor in ten owes two invoices (a statement for a
+/// company, two messages for a consumer).
 fn portfolio(reminders: usize) -> Vec<(usize, usize)> {
     let mut invoices = Vec::with_capacity(reminders);
     let mut d = 0;
@@ -462,6 +472,10 @@ async fn the_whole_path_loses_nothing_and_sends_nothing_twice_through_kills_rest
             continue;
         };
         let record: pb::DeliveryRecord = received.decode();
+        // A statement's record is each covered reminder's record too.
+        for covered in &record.covered_reminder_ids {
+            records.entry(covered.clone()).or_default().push(record.clone());
+        }
         records
             .entry(record.reminder_id.clone())
             .or_default()
@@ -472,10 +486,26 @@ async fn the_whole_path_loses_nothing_and_sends_nothing_twice_through_kills_rest
     let receipts = receipts.lock().expect("lock").clone();
 
     let lost: Vec<&String> = expected.iter().filter(|id| !records.contains_key(*id)).collect();
+    // What the provider got, per reminder: a statement's send is a send of each it covers, so
+    // a reminder sent alone and again inside a statement counts twice.
+    let covers: HashMap<&str, &Vec<String>> = records
+        .values()
+        .flatten()
+        .filter(|r| !r.covered_reminder_ids.is_empty())
+        .map(|r| (r.reminder_id.as_str(), &r.covered_reminder_ids))
+        .collect();
     let mut received: HashMap<&str, usize> = HashMap::new();
     for (id, _, _) in &receipts {
-        *received.entry(id.as_str()).or_default() += 1;
+        match covers.get(id.as_str()) {
+            Some(covered) => {
+                for reminder in covered.iter() {
+                    *received.entry(reminder.as_str()).or_default() += 1;
+                }
+            }
+            None => *received.entry(id.as_str()).or_default() += 1,
+        }
     }
+    let statements = covers.len();
     let twice: Vec<(&str, usize)> = received
         .iter()
         .filter(|(_, count)| **count > 1)
@@ -533,9 +563,11 @@ async fn the_whole_path_loses_nothing_and_sends_nothing_twice_through_kills_rest
     }
 
     println!(
-        "chaos: {} reminders ({} sent, {} deferred by the daily cap), {} kills ({} of channels), {} backend restarts",
+        "chaos: {} reminders ({} sent, {} of them in {} statements, {} deferred by the daily cap), {} kills ({} of channels), {} backend restarts",
         expected.len(),
         sent,
+        covers.values().map(|c| c.len()).sum::<usize>(),
+        statements,
         deferred,
         kills,
         channels_kills,

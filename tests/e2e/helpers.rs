@@ -385,6 +385,8 @@ impl Stack {
             // Promises are judged every second, and fall due on their date (no grace), in tests.
             .env("RECOBRO_PROMISE_CHECK_SECONDS", "1")
             .env("RECOBRO_PROMISE_GRACE_DAYS", "0")
+            // A statement waits two seconds, not thirty, for the rest of a debtor's invoices.
+            .env("RECOBRO_STATEMENT_GATHER_SECONDS", "2")
             .env("RUST_LOG", "info")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env(

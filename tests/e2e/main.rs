@@ -12,6 +12,7 @@ mod limits;
 mod pki;
 mod recipients;
 mod scheduling;
+mod statements;
 mod trust;
 
 use std::time::Duration;
@@ -489,7 +490,7 @@ async fn a_second_reminder_the_same_day_is_deferred_until_the_budget_allows() {
     let stack = Stack::start().await;
     let deliveries = stack.follow(&stack.topics.deliveries);
     for (index, invoice) in ["F-1", "F-2"].iter().enumerate() {
-        let event = invoice_of(
+        let mut event = invoice_of(
             &stack,
             invoice,
             &format!("evt-{index}"),
@@ -497,6 +498,8 @@ async fn a_second_reminder_the_same_day_is_deferred_until_the_budget_allows() {
             1,
             -10,
         );
+        // A consumer: a company's two invoices due the same day would go as one statement.
+        event.debtor.as_mut().expect("debtor").kind = pb::DebtorKind::Consumer as i32;
         stack
             .publish(&stack.erp_topic, "D-1", &encode(&event), None)
             .await;

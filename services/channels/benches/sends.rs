@@ -6,6 +6,9 @@
 //! cargo bench -p recobro-channels --bench sends
 //! (BENCH_REMINDERS overrides the default 200,000: enough that joining the consumer group and
 //! the first batches weigh little against the steady state.)
+//!
+//! BENCH_COVERED=6: each message is a statement covering six invoices' reminders (a company's
+//! day), and the figures count statements and the reminders they cover separately.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let total = recobro_testkit::setting("BENCH_REMINDERS", 200_000);
+    let covered = recobro_testkit::setting("BENCH_COVERED", 0);
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let env = recobro_testkit::env_with(&[
         ("RECOBRO_TOPIC_PREFIX", format!("bench{id}.")),
@@ -117,6 +121,24 @@ async fn main() -> anyhow::Result<()> {
             &record.encode_to_vec(),
             OwnedHeaders::new(),
         )?);
+        let invoice = |k: usize| pb::Invoice {
+            invoice_id: uuid::Uuid::new_v4().to_string(),
+            number: format!("FE-{n}-{k}"),
+            amount: Some(pb::Money {
+                amount_minor: 1_000_00,
+                currency: "USD".into(),
+            }),
+            due_date: Some(time::date(today - chrono::Duration::days(10))),
+            ..Default::default()
+        };
+        let statement: Vec<pb::CoveredReminder> = (0..covered)
+            .map(|k| pb::CoveredReminder {
+                reminder_id: uuid::Uuid::new_v4().to_string(),
+                step: "overdue-7".into(),
+                template_id: "overdue".into(),
+                invoice: Some(invoice(k)),
+            })
+            .collect();
         let reminder = pb::ReminderDue {
             reminder_id: uuid::Uuid::new_v4().to_string(),
             tenant_id: "bench".into(),
@@ -125,15 +147,8 @@ async fn main() -> anyhow::Result<()> {
             step: "overdue-7".into(),
             channel: pb::Channel::Email as i32,
             template_id: "overdue".into(),
-            invoice: Some(pb::Invoice {
-                number: format!("FE-{n}"),
-                amount: Some(pb::Money {
-                    amount_minor: 1_000_00,
-                    currency: "USD".into(),
-                }),
-                due_date: Some(time::date(today - chrono::Duration::days(10))),
-                ..Default::default()
-            }),
+            invoice: statement.is_empty().then(|| invoice(0)),
+            covered: statement,
             ..Default::default()
         };
         pending.push(kafka::enqueue(
@@ -247,11 +262,25 @@ async fn main() -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
     anyhow::ensure!(sent as usize == total, "{sent} of {total} sent");
-    println!("{total} reminders sent through the sandbox and recorded in {seconds:.1} s");
-    println!(
-        "reminders sent through the sandbox, full path, sends/s: {:.0}",
-        total as f64 / seconds
-    );
+    if covered == 0 {
+        println!("{total} reminders sent through the sandbox and recorded in {seconds:.1} s");
+        println!(
+            "reminders sent through the sandbox, full path, sends/s: {:.0}",
+            total as f64 / seconds
+        );
+    } else {
+        println!(
+            "{total} statements of {covered} invoices each sent through the sandbox and recorded in {seconds:.1} s"
+        );
+        println!(
+            "statements sent through the sandbox, full path, statements/s: {:.0}",
+            total as f64 / seconds
+        );
+        println!(
+            "reminders covered by those statements, reminders/s: {:.0}",
+            (total * covered) as f64 / seconds
+        );
+    }
     // The run's Redis keys go too: they would outlive it by 45 days and slow the next runs.
     let mut redis = recobro_testkit::redis_settings()?
         .client()?

@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use recobro_common::time;
 use recobro_rules::Applied;
 
 use crate::locale;
 use crate::reminder::Reminder;
-use crate::templates::{self, Rendered, Wordings};
+use crate::templates::{self, Rendered, Wordings, statement};
 
 /// Template variables, by name (see `templates::VARIABLES`).
 pub type Variables = HashMap<&'static str, String>;
@@ -50,6 +51,81 @@ pub fn variables(reminder: &Reminder, rules: &Applied<'_>, payment_link_base: &s
         variables.insert("opt_out", sentence.to_string());
     }
     variables
+}
+
+/// A statement as it goes: the template of the most advanced step's tone in the form the
+/// channel takes (a list by email, a summary by SMS and WhatsApp), one line per covered invoice
+/// in the order given, and the total per currency. Returns the template id it used with the
+/// statement's variables (what a WhatsApp template's parameters come from).
+pub fn render_statement(
+    reminder: &Reminder,
+    rules: &Applied<'_>,
+    payment_link_base: &str,
+    wordings: &Wordings,
+    now: DateTime<Utc>,
+) -> Result<(&'static str, Variables, Rendered), String> {
+    let debtor = &reminder.debtor;
+    let locale = debtor.locale.as_str();
+    let tone = statement::Tone::most_advanced(reminder.covered.iter().map(|c| c.template_id.as_str()))
+        .ok_or_else(|| {
+            "statement: no covered step has a statement form (preventive, overdue, final_notice)".to_string()
+        })?;
+    let template_id = statement::template_id(tone, statement::Form::for_channel(reminder.channel));
+    let today = now.with_timezone(&reminder.time_zone).date_naive();
+    let mut lines = Vec::with_capacity(reminder.covered.len());
+    let mut owed = Vec::with_capacity(reminder.covered.len());
+    for covered in &reminder.covered {
+        let invoice = &covered.invoice;
+        let mut line = HashMap::from([
+            ("invoice_number", invoice.number.clone()),
+            (
+                "payment_link",
+                format!("{payment_link_base}{}", covered.invoice_id),
+            ),
+        ]);
+        // What is still owed, after partial payments and credit notes.
+        if let Some(amount) = invoice
+            .outstanding
+            .as_ref()
+            .filter(|owed| owed.amount_minor > 0)
+            .or(invoice.amount.as_ref())
+        {
+            owed.push((amount.amount_minor, amount.currency.as_str()));
+            if let Some(text) = locale::format_money(amount.amount_minor, &amount.currency, locale) {
+                line.insert("amount", text);
+            }
+        }
+        if let Some(due) = invoice.due_date.as_ref().and_then(time::from_date) {
+            line.insert("due_date", locale::format_date(due, locale));
+            line.insert("days_overdue", (today - due).num_days().max(0).to_string());
+        }
+        lines.push(line);
+    }
+    let mut variables = HashMap::from([
+        ("debtor_name", debtor.name.clone()),
+        ("invoice_count", reminder.covered.len().to_string()),
+        // The statement's own link, as an invoice's link ends with its id.
+        (
+            "payment_link",
+            format!("{payment_link_base}{}", reminder.reminder_id),
+        ),
+    ]);
+    if let Some(total) = statement::total(owed, locale) {
+        variables.insert("total", total);
+    }
+    if let Some(sentence) = rules.opt_out_sentence(templates::language(locale)) {
+        variables.insert("opt_out", sentence.to_string());
+    }
+    let rendered = statement::render(
+        &reminder.event.tenant_id,
+        template_id,
+        locale,
+        &variables,
+        &lines,
+        wordings,
+    )
+    .map_err(|err| format!("template: {err}"))?;
+    Ok((template_id, variables, rendered))
 }
 
 /// The reminder's template in the debtor's language (the tenant's wording first).
@@ -136,6 +212,159 @@ mod tests {
         );
         assert!(!variables["opt_out"].is_empty());
         assert!(!variables.contains_key("due_date"), "no due date, no variable");
+    }
+
+    /// A statement of these (number, amount in minor units, currency, due date, step template).
+    fn statement(channel: pb::Channel, invoices: &[(&str, i64, &str, &str, &str)]) -> Reminder {
+        let ledger = pb::Debtor {
+            time_zone: "America/Bogota".into(),
+            locale: "es-CO".into(),
+            name: "Ferretería Los Andes".into(),
+            country: "CO".into(),
+            ..Default::default()
+        };
+        let covered = invoices
+            .iter()
+            .enumerate()
+            .map(|(n, (number, minor, currency, due, template))| {
+                let due: chrono::NaiveDate = due.parse().expect("date");
+                pb::CoveredReminder {
+                    reminder_id: uuid::Uuid::from_u128(100 + n as u128).to_string(),
+                    step: "overdue-1".into(),
+                    template_id: template.to_string(),
+                    invoice: Some(pb::Invoice {
+                        invoice_id: uuid::Uuid::from_u128(200 + n as u128).to_string(),
+                        number: number.to_string(),
+                        amount: Some(pb::Money {
+                            amount_minor: *minor,
+                            currency: currency.to_string(),
+                        }),
+                        due_date: Some(time::date(due)),
+                        ..Default::default()
+                    }),
+                }
+            })
+            .collect();
+        crate::reminder::parse(pb::ReminderDue {
+            reminder_id: uuid::Uuid::from_u128(1).to_string(),
+            debtor_id: uuid::Uuid::from_u128(2).to_string(),
+            tenant_id: "acme".into(),
+            channel: channel as i32,
+            covered,
+            ..Default::default()
+        })
+        .expect("valid statement")
+        .with_ledger(&ledger, chrono_tz::America::Bogota)
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-12-01T15:00:00Z".parse().expect("instant")
+    }
+
+    #[test]
+    fn an_email_statement_names_every_invoice_with_its_days_overdue_and_the_total() {
+        let book = Rulebook::shipped().expect("packs");
+        let rules = book.for_debtor("acme", "CO", None);
+        let invoices: Vec<(String, i64)> = (1..=6).map(|n| (format!("FE-{n}"), n * 100_000_00)).collect();
+        let rows: Vec<_> = invoices
+            .iter()
+            .map(|(number, minor)| (number.as_str(), *minor, "COP", "2026-11-21", "overdue"))
+            .collect();
+        let reminder = statement(pb::Channel::Email, &rows);
+        let (template, variables, rendered) = render_statement(
+            &reminder,
+            &rules,
+            "https://pay.example/i/",
+            &Wordings::new(),
+            now(),
+        )
+        .expect("renders");
+        assert_eq!(template, "statement_overdue");
+        assert_eq!(rendered.subject, "Estado de cuenta: 6 facturas pendientes");
+        for (n, (number, _)) in invoices.iter().enumerate() {
+            assert_eq!(
+                rendered.body.matches(&format!("Factura {number}:")).count(),
+                1,
+                "{}",
+                rendered.body
+            );
+            let link = format!("https://pay.example/i/{}", uuid::Uuid::from_u128(200 + n as u128));
+            assert!(rendered.body.contains(&link), "{}", rendered.body);
+        }
+        assert!(
+            rendered.body.contains("(10 días)"),
+            "due 21 Nov, read 1 Dec: {}",
+            rendered.body
+        );
+        let total = crate::locale::format_money(2_100_000_00, "COP", "es-CO").expect("COP");
+        assert_eq!(variables["total"], total);
+        assert!(
+            rendered.body.contains(&format!("Total pendiente: {total}")),
+            "{}",
+            rendered.body
+        );
+        assert_eq!(
+            variables["payment_link"],
+            format!("https://pay.example/i/{}", uuid::Uuid::from_u128(1))
+        );
+        assert!(rendered.body.ends_with(variables["opt_out"].as_str()));
+    }
+
+    #[test]
+    fn a_statement_in_two_currencies_totals_each_and_takes_the_most_advanced_tone() {
+        let book = Rulebook::shipped().expect("packs");
+        let rules = book.for_debtor("acme", "CO", None);
+        let reminder = statement(
+            pb::Channel::Email,
+            &[
+                ("FE-1", 100_000_00, "COP", "2026-11-21", "overdue"),
+                ("EX-2", 1_500_00, "USD", "2026-11-01", "final_notice"),
+                ("FE-3", 250_000_00, "COP", "2026-12-03", "preventive"),
+            ],
+        );
+        let (template, variables, rendered) = render_statement(
+            &reminder,
+            &rules,
+            "https://pay.example/i/",
+            &Wordings::new(),
+            now(),
+        )
+        .expect("renders");
+        assert_eq!(
+            template, "statement_final_notice",
+            "one invoice is at its final notice"
+        );
+        let cop = crate::locale::format_money(350_000_00, "COP", "es-CO").expect("COP");
+        let usd = crate::locale::format_money(1_500_00, "USD", "es-CO").expect("USD");
+        assert_eq!(variables["total"], format!("{cop} + {usd}"));
+        assert!(
+            rendered.body.contains("(0 días)"),
+            "not due yet: {}",
+            rendered.body
+        );
+        // By SMS: the summary, no list.
+        let sms = statement(
+            pb::Channel::Sms,
+            &[
+                ("FE-1", 1, "COP", "2026-11-21", "overdue"),
+                ("FE-2", 1, "COP", "2026-11-21", "overdue"),
+            ],
+        );
+        let (template, _, rendered) =
+            render_statement(&sms, &rules, "https://pay.example/i/", &Wordings::new(), now())
+                .expect("renders");
+        assert_eq!(template, "statement_summary_overdue");
+        assert!(!rendered.body.contains("FE-1"), "{}", rendered.body);
+        assert!(rendered.body.contains(" 2 facturas"), "{}", rendered.body);
+        // Steps without a statement form (an instalment) cannot make one.
+        let odd = statement(
+            pb::Channel::Email,
+            &[
+                ("FE-1", 1, "COP", "2026-11-21", "instalment"),
+                ("FE-2", 1, "COP", "2026-11-21", "instalment"),
+            ],
+        );
+        assert!(render_statement(&odd, &rules, "https://pay.example/i/", &Wordings::new(), now()).is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::recipient;
 use crate::reminder::{self, Reminder};
 use crate::send_claim::{SendClaim, SendClaims};
 use crate::store::{self, Delivery};
-use crate::templates::Wordings;
+use crate::templates::{Rendered, Wordings, statement};
 
 pub use crate::reminder::parse;
 
@@ -154,9 +154,17 @@ impl Dispatcher {
         self.ledger.caught_up().await?;
         let known = self.known(&fresh).await?;
         self.restore_budgets(&known, now).await?;
+        // A statement's template depends on its tone and channel: all of them, for its tenant.
         let templates: BTreeSet<(String, String)> = fresh
             .iter()
-            .map(|r| (r.event.tenant_id.clone(), r.event.template_id.clone()))
+            .flat_map(|r| {
+                let ids: Vec<String> = if r.is_statement() {
+                    statement::TEMPLATE_IDS.iter().map(|id| id.to_string()).collect()
+                } else {
+                    vec![r.event.template_id.clone()]
+                };
+                ids.into_iter().map(|id| (r.event.tenant_id.clone(), id))
+            })
             .collect();
         let templates: Vec<_> = templates.into_iter().collect();
         let wordings = store::wordings_among(&self.pool, &templates)
@@ -424,6 +432,7 @@ impl Dispatcher {
             not_before: None,
             strategy_id: reminder.event.strategy_id.clone(),
             arm: reminder.event.arm.clone(),
+            covered: reminder.covered.iter().map(|c| c.reminder_id).collect(),
         }
     }
 
@@ -543,26 +552,14 @@ impl Dispatcher {
         delivery.recipient = chosen.address.clone();
         delivery.point_id = Some(chosen.point_id);
         delivery.sender = self.providers.sender(channel).to_string();
-        let variables = compose::variables(reminder, rules, &self.payment_link_base);
-        let rendered = if compose::is_free_form(reminder) {
-            let last_inbound = match channel {
-                Channel::Whatsapp => {
-                    let event = &reminder.event;
-                    store::last_inbound(&self.pool, &event.tenant_id, reminder.debtor_id, channel, to)
-                        .await
-                        .map_err(database)?
-                }
-                Channel::Email | Channel::Sms => None,
-            };
-            if let Err(reason) = decision::free_form_allowed(channel, last_inbound, now) {
-                return Ok(Outcome::Failed(reason));
-            }
-            compose::free_form(reminder, &variables)
+        let composed = if reminder.is_statement() {
+            compose::render_statement(reminder, rules, &self.payment_link_base, wordings, now)
         } else {
-            match compose::render_template(reminder, &variables, wordings) {
-                Ok(rendered) => rendered,
-                Err(reason) => return Ok(Outcome::Failed(reason)),
-            }
+            self.compose_one(reminder, rules, to, wordings, now).await?
+        };
+        let (template, variables, rendered) = match composed {
+            Ok(composed) => composed,
+            Err(reason) => return Ok(Outcome::Failed(reason)),
         };
         delivery.subject = rendered.subject;
         delivery.body = rendered.body;
@@ -633,11 +630,7 @@ impl Dispatcher {
                     to,
                     subject: &delivery.subject,
                     body: &delivery.body,
-                    template: if compose::is_free_form(reminder) {
-                        ""
-                    } else {
-                        &reminder.event.template_id
-                    },
+                    template,
                     locale: &reminder.debtor.locale,
                     variables: &variables,
                 };
@@ -681,6 +674,39 @@ impl Dispatcher {
                 )))
             }
         }
+    }
+
+    /// One invoice's message (a template) or one-off free-form text (WhatsApp only inside the
+    /// 24 hours the debtor opened): the template it used ("" for free-form text), its
+    /// variables and the rendered message, or why it cannot go.
+    async fn compose_one<'r>(
+        &self,
+        reminder: &'r Reminder,
+        rules: &Applied<'_>,
+        to: &str,
+        wordings: &Wordings,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(&'r str, compose::Variables, Rendered), String>, Failure> {
+        let variables = compose::variables(reminder, rules, &self.payment_link_base);
+        if !compose::is_free_form(reminder) {
+            return Ok(compose::render_template(reminder, &variables, wordings)
+                .map(|rendered| (reminder.event.template_id.as_str(), variables, rendered)));
+        }
+        let channel = reminder.channel;
+        let last_inbound = match channel {
+            Channel::Whatsapp => {
+                let event = &reminder.event;
+                store::last_inbound(&self.pool, &event.tenant_id, reminder.debtor_id, channel, to)
+                    .await
+                    .map_err(database)?
+            }
+            Channel::Email | Channel::Sms => None,
+        };
+        if let Err(reason) = decision::free_form_allowed(channel, last_inbound, now) {
+            return Ok(Err(reason));
+        }
+        let rendered = compose::free_form(reminder, &variables);
+        Ok(Ok(("", variables, rendered)))
     }
 
     /// The provider call, in this worker's turn, bracketed by the send claim: "calling" right

@@ -74,6 +74,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "parked outbox rows",
         sql: outbox::PARKED_MIGRATION,
     },
+    db::Step {
+        version: 9,
+        description: "statements",
+        sql: include_str!("../migrations/0007_statements.sql"),
+    },
 ];
 
 /// Connects as the service's runtime role; the schema must be migrated already.

@@ -23,7 +23,22 @@ pub struct Reminder {
     pub event: pb::ReminderDue,
     /// The step's next channels, in order, for when a provider keeps failing.
     pub fallbacks: Vec<Fallback>,
+    /// A statement's invoices, one per covered reminder (empty for one invoice's reminder).
+    pub covered: Vec<Covered>,
 }
+
+/// One invoice's reminder a statement covers.
+#[derive(Clone, Debug)]
+pub struct Covered {
+    pub reminder_id: Uuid,
+    pub invoice_id: Uuid,
+    pub template_id: String,
+    pub invoice: pb::Invoice,
+}
+
+/// The most invoices one statement lists: a month of daily invoices for a large buyer, and far
+/// below the topic's message size.
+pub const MAX_COVERED: usize = 1_000;
 
 #[derive(Clone, Debug)]
 pub struct Fallback {
@@ -52,6 +67,26 @@ pub fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
             contact_role: fallback.contact_role.clone(),
         });
     }
+    if event.covered.len() > MAX_COVERED {
+        return Err(format!("covered holds more than {MAX_COVERED} reminders"));
+    }
+    let mut covered = Vec::with_capacity(event.covered.len());
+    for (index, reminder) in event.covered.iter().enumerate() {
+        let reminder_id = Uuid::parse_str(&reminder.reminder_id)
+            .map_err(|_| format!("covered[{index}].reminder_id is not a UUID"))?;
+        let invoice = reminder
+            .invoice
+            .clone()
+            .ok_or_else(|| format!("covered[{index}].invoice is required"))?;
+        let invoice_id = Uuid::parse_str(&invoice.invoice_id)
+            .map_err(|_| format!("covered[{index}].invoice.invoice_id is not a UUID"))?;
+        covered.push(Covered {
+            reminder_id,
+            invoice_id,
+            template_id: reminder.template_id.clone(),
+            invoice,
+        });
+    }
     Ok(Reminder {
         traceparent: None,
         reminder_id,
@@ -63,10 +98,16 @@ pub fn parse(event: pb::ReminderDue) -> Result<Reminder, String> {
         debtor: pb::Debtor::default(),
         event,
         fallbacks,
+        covered,
     })
 }
 
 impl Reminder {
+    /// Whether it is a statement covering several invoices.
+    pub fn is_statement(&self) -> bool {
+        !self.covered.is_empty()
+    }
+
     /// The reminder with its debtor as the ledger has them.
     pub fn with_ledger(&self, debtor: &pb::Debtor, time_zone: Tz) -> Reminder {
         let mut addressed = self.clone();
@@ -129,7 +170,7 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: [(&str, Spoil); 6] = [
+        let cases: [(&str, Spoil); 9] = [
             ("reminder_id", |e| e.reminder_id = "x".into()),
             ("debtor_id", |e| e.debtor_id = String::new()),
             ("channel", |e| e.channel = pb::Channel::Unspecified as i32),
@@ -137,6 +178,18 @@ mod tests {
             ("tenant_id", |e| e.tenant_id.clear()),
             ("fallbacks[0].channel", |e| {
                 e.fallbacks.push(pb::Fallback::default())
+            }),
+            ("covered[0].reminder_id", |e| {
+                e.covered.push(pb::CoveredReminder::default())
+            }),
+            ("covered[0].invoice", |e| {
+                e.covered.push(pb::CoveredReminder {
+                    reminder_id: Uuid::from_u128(3).to_string(),
+                    ..Default::default()
+                })
+            }),
+            ("covered holds more than", |e| {
+                e.covered = vec![pb::CoveredReminder::default(); MAX_COVERED + 1]
             }),
         ];
         for (field, spoil) in cases {

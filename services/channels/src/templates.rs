@@ -3,9 +3,6 @@
 
 use std::collections::HashMap;
 
-// Listed and checked today; rendered once scheduling groups a debtor's reminders into one
-// statement (issue 15, not done yet), which is why parts of it have no caller outside its tests.
-#[allow(dead_code)]
 pub mod statement;
 
 #[derive(Debug, thiserror::Error, PartialEq)]

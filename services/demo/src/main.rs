@@ -23,6 +23,8 @@ use recobro_token::{Claims, Signer};
 const CONNECTOR: &str = "erp-demo";
 
 /// One invoice of the demo portfolio; `due_in_days` is negative when it is already overdue.
+/// Accounts with the same debtor name are one debtor's invoices (a company's reach it as one
+/// statement).
 struct Account {
     debtor: &'static str,
     kind: pb::DebtorKind,
@@ -38,6 +40,8 @@ struct Account {
 #[rustfmt::skip]
 const PORTFOLIO: &[Account] = &[
     Account { debtor: "Ferretería El Tornillo SAS", kind: pb::DebtorKind::Company, zone: "America/Bogota", locale: "es-CO", country: "CO", number: "FE-1001", amount_minor: 1_250_000_00, currency: "COP", due_in_days: -20 },
+    Account { debtor: "Ferretería El Tornillo SAS", kind: pb::DebtorKind::Company, zone: "America/Bogota", locale: "es-CO", country: "CO", number: "FE-1017", amount_minor: 830_000_00, currency: "COP", due_in_days: -20 },
+    Account { debtor: "Ferretería El Tornillo SAS", kind: pb::DebtorKind::Company, zone: "America/Bogota", locale: "es-CO", country: "CO", number: "FE-1023", amount_minor: 2_100_000_00, currency: "COP", due_in_days: -12 },
     Account { debtor: "Distribuidora Andina SAC", kind: pb::DebtorKind::Company, zone: "America/Lima", locale: "es-PE", country: "PE", number: "F001-2002", amount_minor: 4_830_50, currency: "PEN", due_in_days: -9 },
     Account { debtor: "María Fernanda López", kind: pb::DebtorKind::Consumer, zone: "America/Mexico_City", locale: "es-MX", country: "MX", number: "A-3003", amount_minor: 12_999_00, currency: "MXN", due_in_days: -2 },
     Account { debtor: "Constructora Austral SpA", kind: pb::DebtorKind::Company, zone: "America/Santiago", locale: "es-CL", country: "CL", number: "F-4004", amount_minor: 2_450_000, currency: "CLP", due_in_days: 0 },
@@ -132,6 +136,11 @@ async fn main() -> anyhow::Result<()> {
     for (index, account) in PORTFOLIO.iter().enumerate() {
         let (name, zone, number, due_in) =
             (account.debtor, account.zone, account.number, &account.due_in_days);
+        // The debtor's ERP id: that of its first invoice in the portfolio.
+        let customer = PORTFOLIO
+            .iter()
+            .position(|other| other.debtor == name)
+            .unwrap_or(index);
         let due = if *due_in >= 0 {
             today.checked_add_days(Days::new(*due_in as u64))
         } else {
@@ -145,13 +154,13 @@ async fn main() -> anyhow::Result<()> {
             version: 1,
             occurred_at: Some(time::timestamp(Utc::now())),
             debtor: Some(pb::DebtorRecord {
-                external_id: format!("C-{index}"),
+                external_id: format!("C-{customer}"),
                 name: name.to_string(),
                 kind: account.kind as i32,
                 time_zone: zone.to_string(),
                 locale: account.locale.to_string(),
                 country: account.country.to_string(),
-                email: format!("cobranza{index}@cliente.example"),
+                email: format!("cobranza{customer}@cliente.example"),
                 phone: String::new(),
                 region: String::new(),
                 ..Default::default()
@@ -168,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
             }),
             credit_note: None,
         };
-        let key = format!("C-{index}");
+        let key = format!("C-{customer}");
         kafka::publish(
             &producer,
             &erp_topic,
@@ -225,6 +234,16 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some((_, first)) = delivered.first() {
         println!("\nthe first message in full:\n---\n{}\n---", first.body);
+    }
+    if let Some((record, statement)) = delivered
+        .iter()
+        .find(|(record, _)| !record.covered_reminder_ids.is_empty())
+    {
+        println!(
+            "\na statement: one message for {} invoices, one contact in the budget:\n---\n{}\n---",
+            record.covered_reminder_ids.len(),
+            statement.body
+        );
     }
 
     println!("\neach invoice's ladder, in the debtor's local time:");

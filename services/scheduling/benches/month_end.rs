@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         reminders_topic: config.topics.reminders_due.clone(),
         escalations_topic: config.topics.escalations.clone(),
         batch: setting("BENCH_BATCH", 5000) as i64,
+        statement_gather: chrono::Duration::seconds(30),
     };
     let firing = tokio::spawn(timers.run(shutdown.clone()));
     let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));

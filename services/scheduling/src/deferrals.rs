@@ -31,7 +31,19 @@ impl Handler for Deferrals {
             .as_ref()
             .and_then(time::from_timestamp)
             .ok_or_else(|| Failure::Reject("a DEFERRED record needs not_before".into()))?;
-        let rescheduled = store::reschedule(&self.pool, reminder_id, not_before)
+        // A deferred statement puts back each reminder it covers (it is not a reminder itself);
+        // they fire again then, as a statement again if they still fall due together.
+        let mut reminders = Vec::with_capacity(record.covered_reminder_ids.len().max(1));
+        for (index, id) in record.covered_reminder_ids.iter().enumerate() {
+            reminders.push(
+                Uuid::parse_str(id)
+                    .map_err(|_| Failure::Reject(format!("covered_reminder_ids[{index}] is not a UUID")))?,
+            );
+        }
+        if reminders.is_empty() {
+            reminders.push(reminder_id);
+        }
+        let rescheduled = store::reschedule(&self.pool, &reminders, not_before)
             .await
             .map_err(|err| db::failure(&err))?;
         tracing::info!(%reminder_id, %not_before, rescheduled, rule = %record.rule, "contact deferred by the rules");

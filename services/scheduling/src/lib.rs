@@ -7,6 +7,7 @@ mod error;
 mod grpc;
 pub mod ladder;
 pub mod planner;
+pub mod statement;
 mod store;
 pub mod stored;
 pub mod strategy;
@@ -60,6 +61,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "escalation grace",
         sql: include_str!("../migrations/0005_escalation_grace.sql"),
     },
+    db::Step {
+        version: 8,
+        description: "statements",
+        sql: include_str!("../migrations/0006_statements.sql"),
+    },
 ];
 
 /// Connects as the service's runtime role; the schema must be migrated already.
@@ -84,7 +90,13 @@ pub struct Settings {
     pub strategies_dir: Option<std::path::PathBuf>,
     /// Due reminders claimed per transaction.
     pub fire_batch: i64,
+    /// How long a reminder that may join a statement waits after its moment for the debtor's
+    /// other invoices of the same ERP import to be planned (see `timers`).
+    pub statement_gather: chrono::Duration,
 }
+
+/// The longest a statement may wait for the rest of an import: ten minutes.
+const MAX_STATEMENT_GATHER_SECONDS: i64 = 600;
 
 impl Settings {
     pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
@@ -105,6 +117,17 @@ impl Settings {
                 .filter(|d| !d.trim().is_empty())
                 .map(Into::into),
             fire_batch: env.parse_or("RECOBRO_FIRE_BATCH", 2000)?,
+            statement_gather: {
+                let seconds: i64 = env.parse_or("RECOBRO_STATEMENT_GATHER_SECONDS", 30)?;
+                if !(0..=MAX_STATEMENT_GATHER_SECONDS).contains(&seconds) {
+                    return Err(ConfigError::Invalid {
+                        name: "RECOBRO_STATEMENT_GATHER_SECONDS".into(),
+                        value: seconds.to_string(),
+                        reason: format!("must be between 0 and {MAX_STATEMENT_GATHER_SECONDS}"),
+                    });
+                }
+                chrono::Duration::seconds(seconds)
+            },
         })
     }
 }
@@ -204,6 +227,7 @@ impl Application {
             reminders_topic: config.topics.reminders_due.clone(),
             escalations_topic: config.topics.escalations.clone(),
             batch: settings.fire_batch,
+            statement_gather: settings.statement_gather,
         };
         tasks.spawn("timer loop", timers.run(shutdown.clone()));
         tasks.spawn(

@@ -71,13 +71,13 @@ pub async fn plan_reminders(
         sqlx::query(
             "INSERT INTO reminders (reminder_id, tenant_id, debtor_id, invoice_id, step, channel, template_id, fire_at,
                                     state, origin_traceparent, strategy_id, arm, action, channels, roles,
-                                    escalation_grace_days)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                                    escalation_grace_days, consolidate)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (reminder_id) DO UPDATE SET
                 fire_at = EXCLUDED.fire_at, state = EXCLUDED.state, origin_traceparent = EXCLUDED.origin_traceparent,
                 channel = EXCLUDED.channel, template_id = EXCLUDED.template_id, strategy_id = EXCLUDED.strategy_id,
                 arm = EXCLUDED.arm, action = EXCLUDED.action, channels = EXCLUDED.channels, roles = EXCLUDED.roles,
-                escalation_grace_days = EXCLUDED.escalation_grace_days
+                escalation_grace_days = EXCLUDED.escalation_grace_days, consolidate = EXCLUDED.consolidate
              WHERE reminders.state IN ('pending', 'skipped', 'paused')",
         )
         .bind(reminder_id(change.invoice_id, &planned.step.name))
@@ -103,6 +103,7 @@ pub async fn plan_reminders(
         .bind(&channel_names)
         .bind(roles)
         .bind(i32::try_from(strategy.escalation_grace.num_days()).unwrap_or(i32::MAX))
+        .bind(matches!(planned.step.action, Action::Message { .. }) && strategy.consolidates(change.debtor_kind))
         .execute(&mut **tx)
         .await?;
     }
@@ -188,6 +189,7 @@ pub async fn cancel_pending(
 /// A reminder whose moment has come, claimed by this replica until its transaction ends.
 pub struct DueReminder {
     pub reminder_id: Uuid,
+    pub debtor_id: Uuid,
     pub invoice_id: Uuid,
     pub step: String,
     /// `None` for a step without channels (an escalation).
@@ -207,13 +209,17 @@ pub struct DueReminder {
     pub due_date: Option<chrono::NaiveDate>,
     /// For escalations: how long after the invoice's last message they may fire.
     pub escalation_grace: chrono::Duration,
+    /// Whether it may go out inside a statement with the debtor's other reminders of the day.
+    pub consolidate: bool,
 }
 
 /// The columns `claim_due` selects, as stored.
 #[derive(sqlx::FromRow)]
 struct DueRow {
     reminder_id: Uuid,
+    debtor_id: Uuid,
     invoice_id: Uuid,
+    consolidate: bool,
     escalation_grace_days: i32,
     step: String,
     channel: String,
@@ -238,7 +244,9 @@ impl TryFrom<DueRow> for DueReminder {
     fn try_from(row: DueRow) -> Result<DueReminder, sqlx::Error> {
         Ok(DueReminder {
             reminder_id: row.reminder_id,
+            debtor_id: row.debtor_id,
             invoice_id: row.invoice_id,
+            consolidate: row.consolidate,
             escalation_grace: chrono::Duration::days(row.escalation_grace_days.into()),
             step: row.step,
             channel: decoded("channel", stored::parse_channel_column(&row.channel))?,
@@ -258,23 +266,59 @@ impl TryFrom<DueRow> for DueReminder {
     }
 }
 
+/// What `claim_due` and `claim_same_day` select, as `DueRow` reads it.
+const DUE_COLUMNS: &str = "r.reminder_id, r.debtor_id, r.invoice_id, r.consolidate, r.escalation_grace_days, r.step,
+    r.channel, r.template_id, r.fire_at, r.origin_traceparent, i.status, i.snapshot, r.strategy_id, r.arm, r.action,
+    r.channels, r.roles, r.amount_due_minor, r.amount_due_currency, r.due_date";
+
 /// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
 /// A row with a channel, action or status this version does not know is an error, not a guess.
+/// A reminder that may join a statement is claimed `gather` after its moment (see `Timers`).
 pub async fn claim_due(
     tx: &mut Transaction<'_, Postgres>,
     limit: i64,
+    gather: chrono::Duration,
 ) -> Result<Vec<DueReminder>, sqlx::Error> {
-    let rows: Vec<DueRow> = sqlx::query_as(
-        "SELECT r.reminder_id, r.invoice_id, r.escalation_grace_days, r.step, r.channel, r.template_id, r.fire_at, r.origin_traceparent,
-                i.status, i.snapshot, r.strategy_id, r.arm, r.action, r.channels, r.roles,
-                r.amount_due_minor, r.amount_due_currency, r.due_date
+    let rows: Vec<DueRow> = sqlx::query_as(&format!(
+        "SELECT {DUE_COLUMNS}
          FROM reminders r JOIN invoices i ON i.invoice_id = r.invoice_id
          WHERE r.state = 'pending' AND r.fire_at <= now()
+           AND (NOT r.consolidate OR r.fire_at <= now() - make_interval(secs => $2))
          ORDER BY r.fire_at
          LIMIT $1
-         FOR UPDATE OF r SKIP LOCKED",
-    )
+         FOR UPDATE OF r SKIP LOCKED"
+    ))
     .bind(limit)
+    .bind(gather.num_milliseconds() as f64 / 1000.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter().map(DueReminder::try_from).collect()
+}
+
+/// Claims the pending message reminders of these debtors that may join a statement and fall
+/// due on the same local day (before each debtor's `until`), besides those already `claimed`:
+/// a statement covers the day's invoices at once. Rows another replica holds are skipped.
+pub async fn claim_same_day(
+    tx: &mut Transaction<'_, Postgres>,
+    debtors: &[(Uuid, DateTime<Utc>)],
+    claimed: &[Uuid],
+) -> Result<Vec<DueReminder>, sqlx::Error> {
+    if debtors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = debtors.iter().map(|(id, _)| *id).collect();
+    let until: Vec<DateTime<Utc>> = debtors.iter().map(|(_, until)| *until).collect();
+    let rows: Vec<DueRow> = sqlx::query_as(&format!(
+        "SELECT {DUE_COLUMNS}
+         FROM reminders r JOIN invoices i ON i.invoice_id = r.invoice_id
+         JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS d(debtor_id, until) ON d.debtor_id = r.debtor_id
+         WHERE r.state = 'pending' AND r.action = 'message' AND r.consolidate
+           AND r.fire_at < d.until AND r.reminder_id <> ALL($3)
+         FOR UPDATE OF r SKIP LOCKED"
+    ))
+    .bind(&ids)
+    .bind(&until)
+    .bind(claimed)
     .fetch_all(&mut **tx)
     .await?;
     rows.into_iter().map(DueReminder::try_from).collect()
@@ -434,18 +478,18 @@ pub async fn reminders(
     Ok(Some((snapshot, rows)))
 }
 
-/// Puts an emitted reminder back to pending at `fire_at`; returns whether it did.
+/// Puts emitted reminders back to pending at `fire_at`; returns how many it did.
 pub async fn reschedule(
     pool: &PgPool,
-    reminder_id: Uuid,
+    reminder_ids: &[Uuid],
     fire_at: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     let updated = sqlx::query(
-        "UPDATE reminders SET state = 'pending', fire_at = $2 WHERE reminder_id = $1 AND state = 'emitted'",
+        "UPDATE reminders SET state = 'pending', fire_at = $2 WHERE reminder_id = ANY($1) AND state = 'emitted'",
     )
-    .bind(reminder_id)
+    .bind(reminder_ids)
     .bind(fire_at)
     .execute(pool)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    Ok(updated.rows_affected())
 }

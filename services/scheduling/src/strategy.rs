@@ -34,7 +34,15 @@ struct StrategyFile {
     when: When,
     #[serde(default = "default_escalation_grace_days")]
     escalation_grace_days: i64,
+    #[serde(default = "default_consolidate")]
+    consolidate: Vec<String>,
     arms: Vec<ArmFile>,
+}
+
+/// Companies get one statement for the invoices falling due on the same day (a B2B debtor with
+/// thirty open invoices is not written to thirty times); consumers one message per invoice.
+fn default_consolidate() -> Vec<String> {
+    vec!["company".into()]
 }
 
 fn default_priority() -> i32 {
@@ -145,6 +153,9 @@ pub struct Strategy {
     pub when: When,
     /// How long an escalation waits after the invoice's last message (see `ladder::plan`).
     pub escalation_grace: chrono::Duration,
+    /// The debtor kinds whose message reminders due on the same local day go out as one
+    /// statement (see `statement`).
+    pub consolidate: Vec<String>,
     pub arms: Vec<Arm>,
     /// The file it came from, for ListStrategies.
     pub source: String,
@@ -194,6 +205,15 @@ impl Strategy {
         {
             return Err(fail(format!(
                 "when.debtor_kind {kind:?} is not company or consumer"
+            )));
+        }
+        if let Some(kind) = raw
+            .consolidate
+            .iter()
+            .find(|kind| *kind != "company" && *kind != "consumer")
+        {
+            return Err(fail(format!(
+                "consolidate names {kind:?}, which is not company or consumer"
             )));
         }
         if !ESCALATION_GRACE_DAYS.contains(&raw.escalation_grace_days) {
@@ -269,9 +289,15 @@ impl Strategy {
             priority: raw.priority,
             when: raw.when,
             escalation_grace: chrono::Duration::days(raw.escalation_grace_days),
+            consolidate: raw.consolidate,
             arms,
             source: text.to_string(),
         })
+    }
+
+    /// Whether this kind of debtor's due messages go out as one statement.
+    pub fn consolidates(&self, debtor_kind: &str) -> bool {
+        self.consolidate.iter().any(|kind| kind == debtor_kind)
     }
 
     pub fn matches(&self, facts: &Facts<'_>) -> bool {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::change::Hold;
+use crate::statement;
 use crate::store::{self, DueReminder};
 use crate::stored::{self, EscalationKind, InvoiceState, ReminderAction, ReminderState};
 
@@ -23,6 +24,10 @@ pub struct Timers {
     pub reminders_topic: String,
     pub escalations_topic: String,
     pub batch: i64,
+    /// How long a reminder that may join a statement waits after its moment before it is
+    /// claimed: the debtor's other invoices of the same ERP import are planned meanwhile (each
+    /// invoice change is planned on its own), so one statement covers them all.
+    pub statement_gather: chrono::Duration,
 }
 
 impl Timers {
@@ -46,19 +51,27 @@ impl Timers {
     /// One batch; returns how many reminders were claimed.
     pub async fn fire_due(&self) -> Result<usize, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let due = store::claim_due(&mut tx, self.batch).await?;
+        let mut due = store::claim_due(&mut tx, self.batch, self.statement_gather).await?;
+        let claimed = due.len();
+        let now = chrono::Utc::now();
+        // A debtor with a reminder due now that may join a statement: the rest of their day's
+        // reminders join it (see `statement`).
+        let days = same_day_ends(&due, now);
+        let ids: Vec<uuid::Uuid> = due.iter().map(|r| r.reminder_id).collect();
+        due.extend(store::claim_same_day(&mut tx, &days, &ids).await?);
         let escalated: Vec<uuid::Uuid> = due
             .iter()
             .filter(|r| matches!(r.action, ReminderAction::Escalate(_)))
             .map(|r| r.invoice_id)
             .collect();
         let messages = store::messages_of(&mut tx, &escalated).await?;
-        let now = chrono::Utc::now();
         let mut postponed = Vec::new();
         let mut emitted = Vec::new();
         let mut cancelled = Vec::new();
         let mut paused = Vec::new();
         let mut queued: Vec<Queued> = Vec::with_capacity(due.len());
+        // Message reminders that may go out in a statement, keyed by debtor and first route.
+        let mut statement_members = Vec::new();
         for reminder in &due {
             if reminder.invoice_status != InvoiceState::Open {
                 cancelled.push(reminder.reminder_id);
@@ -90,6 +103,12 @@ impl Timers {
                     continue;
                 }
             }
+            if reminder.consolidate && reminder.action == ReminderAction::Message {
+                let debtor = snapshot.debtor.clone().unwrap_or_default();
+                let route = routes(reminder, &debtor).into_iter().next().unwrap_or_default();
+                statement_members.push(((reminder.debtor_id, route), (reminder, snapshot)));
+                continue;
+            }
             let debtor_id = snapshot
                 .invoice
                 .as_ref()
@@ -117,6 +136,44 @@ impl Timers {
             span.in_scope(|| tracing::debug!(action = %reminder.action, "reminder due"));
             emitted.push(reminder.reminder_id);
         }
+        for mut members in statement::group(statement_members) {
+            // Only reminders of the same day that no reminder due now goes with: they keep
+            // their own moment.
+            if members.iter().all(|(reminder, _)| reminder.fire_at > now) {
+                continue;
+            }
+            emitted.extend(members.iter().map(|(reminder, _)| reminder.reminder_id));
+            let (reminder, snapshot) = match members.as_slice() {
+                [single] => (single.0, single.1.clone()),
+                _ => {
+                    members.sort_by_key(|(_, snapshot)| covered_order(snapshot));
+                    let due = statement_due(&members);
+                    let span = tracing::info_span!(parent: None, "statement.fire", reminder_id = %due.reminder_id, debtor_id = %due.debtor_id, covered = due.covered.len());
+                    let traceparent = kafka::traceparent(&span);
+                    span.in_scope(|| tracing::debug!("statement due"));
+                    queued.push((
+                        self.reminders_topic.clone(),
+                        due.debtor_id.clone(),
+                        due.encode_to_vec(),
+                        traceparent,
+                    ));
+                    continue;
+                }
+            };
+            let span = tracing::info_span!(parent: None, "reminder.fire", reminder_id = %reminder.reminder_id, debtor_id = %reminder.debtor_id, step = %reminder.step);
+            if let Some(origin) = &reminder.origin_traceparent {
+                use opentelemetry::trace::TraceContextExt as _;
+                let origin = kafka::context_from_traceparent(origin);
+                span.add_link(origin.span().span_context().clone());
+            }
+            let traceparent = kafka::traceparent(&span);
+            queued.push((
+                self.reminders_topic.clone(),
+                reminder.debtor_id.to_string(),
+                reminder_due(reminder, snapshot).encode_to_vec(),
+                traceparent,
+            ));
+        }
         outbox::enqueue_many(&mut tx, &queued).await?;
         store::mark(&mut tx, &emitted, ReminderState::Emitted).await?;
         store::mark(&mut tx, &cancelled, ReminderState::Cancelled).await?;
@@ -126,8 +183,68 @@ impl Timers {
         if !emitted.is_empty() {
             tracing::info!(emitted = emitted.len(), "reminders due");
         }
-        Ok(due.len())
+        Ok(claimed)
     }
+}
+
+/// For each debtor with a reminder due now that may join a statement, the end of their local
+/// day: the statement takes in the reminders due before it.
+fn same_day_ends(
+    due: &[DueReminder],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> {
+    let mut ends: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> = Vec::new();
+    for reminder in due {
+        if !reminder.consolidate
+            || reminder.action != ReminderAction::Message
+            || ends.iter().any(|(debtor, _)| *debtor == reminder.debtor_id)
+        {
+            continue;
+        }
+        let zone = pb::InvoiceChanged::decode(reminder.snapshot.as_slice())
+            .ok()
+            .and_then(|snapshot| snapshot.debtor)
+            .and_then(|debtor| debtor.time_zone.parse::<chrono_tz::Tz>().ok());
+        if let Some(end) = zone.and_then(|zone| statement::end_of_local_day(now, zone)) {
+            ends.push((reminder.debtor_id, end));
+        }
+    }
+    ends
+}
+
+/// A statement's invoices in the order the debtor reads them: by due date, then number.
+fn covered_order(snapshot: &pb::InvoiceChanged) -> (i32, i32, i32, String) {
+    let invoice = snapshot.invoice.as_ref();
+    let due = invoice.and_then(|i| i.due_date.as_ref());
+    (
+        due.map_or(0, |d| d.year),
+        due.map_or(0, |d| d.month),
+        due.map_or(0, |d| d.day),
+        invoice.map(|i| i.number.clone()).unwrap_or_default(),
+    )
+}
+
+/// One message covering several invoices' reminders (in the order given, the first leading:
+/// its channel, fallbacks, strategy and arm). Its id comes from the covered reminders.
+fn statement_due(members: &[(&DueReminder, pb::InvoiceChanged)]) -> pb::ReminderDue {
+    let (lead, lead_snapshot) = &members[0];
+    let ids: Vec<uuid::Uuid> = members.iter().map(|(reminder, _)| reminder.reminder_id).collect();
+    let mut due = reminder_due(lead, lead_snapshot.clone());
+    due.reminder_id = statement::statement_id(&ids).to_string();
+    due.invoice_id = String::new();
+    due.invoice = None;
+    due.amount_due = None;
+    due.due_date = None;
+    due.covered = members
+        .iter()
+        .map(|(reminder, snapshot)| pb::CoveredReminder {
+            reminder_id: reminder.reminder_id.to_string(),
+            step: reminder.step.clone(),
+            template_id: reminder.template_id.clone(),
+            invoice: snapshot.invoice.clone(),
+        })
+        .collect();
+    due
 }
 
 /// When an escalation may fire, if not now: `grace` after the last message of its invoice left
@@ -233,6 +350,8 @@ fn reminder_due(reminder: &DueReminder, snapshot: pb::InvoiceChanged) -> pb::Rem
         text: String::new(),
         // Ladder steps name a contact role: channels picks its consented point from the ledger.
         point_id: String::new(),
+        // One invoice's reminder; `statement_due` fills it for a statement.
+        covered: Vec::new(),
     }
 }
 
@@ -260,7 +379,9 @@ mod tests {
     fn due(channels: Vec<Channel>, roles: &[&str]) -> DueReminder {
         DueReminder {
             reminder_id: uuid::Uuid::nil(),
+            debtor_id: uuid::Uuid::nil(),
             invoice_id: uuid::Uuid::nil(),
+            consolidate: false,
             step: "overdue-1".into(),
             channel: channels.first().copied(),
             template_id: "overdue".into(),

@@ -76,6 +76,7 @@ async fn an_escalation_waits_the_grace_after_the_invoices_last_message() {
         reminders_topic: "reminders".into(),
         escalations_topic: "escalations".into(),
         batch: 50,
+        statement_gather: chrono::Duration::seconds(30),
     };
 
     // Due together: the message goes, the escalation waits three days after it.

@@ -26,6 +26,7 @@ async fn two_replicas_racing_over_the_same_timers_emit_each_reminder_once() {
         reminders_topic: "reminders".into(),
         escalations_topic: "escalations".into(),
         batch: 50,
+        statement_gather: chrono::Duration::seconds(30),
     };
     let (a, b) = (replica(pool.clone()), replica(pool.clone()));
     let drain = |timers: Timers| async move {

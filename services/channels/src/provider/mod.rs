@@ -122,6 +122,9 @@ const WHATSAPP_PARAMETERS: [&str; 5] = [
     "payment_link",
 ];
 
+/// The same for a statement's summary templates (`statement_summary_*`).
+const WHATSAPP_STATEMENT_PARAMETERS: [&str; 4] = ["debtor_name", "invoice_count", "total", "payment_link"];
+
 impl Composed<'_> {
     fn variable(&self, name: &str) -> &str {
         self.variables.get(name).map(String::as_str).unwrap_or_default()
@@ -130,7 +133,8 @@ impl Composed<'_> {
     /// An SMS carries the subject, the link and the opt-out; free-form text goes as it is
     /// (it already ends with its opt-out line).
     fn text(&self) -> String {
-        if self.template.is_empty() {
+        // A statement's summary is written for a text message, link and opt-out included.
+        if self.template.is_empty() || self.is_statement() {
             return self.body.to_string();
         }
         format!(
@@ -139,6 +143,20 @@ impl Composed<'_> {
             self.variable("payment_link"),
             self.variable("opt_out")
         )
+    }
+
+    fn is_statement(&self) -> bool {
+        crate::templates::statement::form_of(self.template).is_some()
+    }
+
+    /// The WhatsApp template's parameters, in the order Meta approved them.
+    fn whatsapp_parameters(&self) -> Vec<String> {
+        let names: &[&str] = if self.is_statement() {
+            &WHATSAPP_STATEMENT_PARAMETERS
+        } else {
+            &WHATSAPP_PARAMETERS
+        };
+        names.iter().map(|name| self.variable(name).to_string()).collect()
     }
 
     /// Meta's language code for the debtor's language.
@@ -223,10 +241,7 @@ impl Providers {
             text: &text,
             template: message.template,
             language: message.meta_language(),
-            parameters: WHATSAPP_PARAMETERS
-                .iter()
-                .map(|name| message.variable(name).to_string())
-                .collect(),
+            parameters: message.whatsapp_parameters(),
         };
         provider.send(&outgoing).await
     }
@@ -313,10 +328,32 @@ mod shaping_tests {
         let variables = variables();
         let message = message("preventive", &variables);
         assert_eq!(message.meta_language(), "pt_BR");
-        let parameters: Vec<&str> = WHATSAPP_PARAMETERS
-            .iter()
-            .map(|name| message.variable(name))
-            .collect();
-        assert_eq!(parameters, ["Ana", "", "$ 10,00", "", "https://pay.example/i/1"]);
+        assert_eq!(
+            message.whatsapp_parameters(),
+            ["Ana", "", "$ 10,00", "", "https://pay.example/i/1"]
+        );
+    }
+
+    #[test]
+    fn a_statement_summary_goes_as_written_and_takes_the_statements_parameters() {
+        let mut variables = variables();
+        variables.insert("invoice_count", "6".into());
+        variables.insert("total", "$ 60,00".into());
+        let summary = message("statement_summary_overdue", &variables);
+        assert_eq!(
+            summary.text(),
+            summary.body,
+            "the summary carries its own link and opt-out"
+        );
+        assert_eq!(
+            summary.whatsapp_parameters(),
+            ["Ana", "6", "$ 60,00", "https://pay.example/i/1"]
+        );
+        let single = message("overdue", &variables);
+        assert_ne!(
+            single.text(),
+            single.body,
+            "one invoice's SMS: subject, link and opt-out"
+        );
     }
 }

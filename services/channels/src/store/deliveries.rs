@@ -38,6 +38,8 @@ pub struct Delivery {
     /// The strategy and arm that planned it, carried so KPIs can compare them.
     pub strategy_id: String,
     pub arm: String,
+    /// For a statement: the reminders it covers, each delivered through it.
+    pub covered: Vec<Uuid>,
 }
 
 impl Delivery {
@@ -57,6 +59,7 @@ impl Delivery {
             pack: self.pack.clone(),
             strategy_id: self.strategy_id.clone(),
             arm: self.arm.clone(),
+            covered_reminder_ids: self.covered.iter().map(Uuid::to_string).collect(),
         }
     }
 }
@@ -80,6 +83,7 @@ struct DeliveryRow {
     recipient: String,
     point_id: Option<Uuid>,
     sender: String,
+    covered: Vec<Uuid>,
 }
 
 fn from_row(r: DeliveryRow) -> Result<Delivery, sqlx::Error> {
@@ -104,10 +108,11 @@ fn from_row(r: DeliveryRow) -> Result<Delivery, sqlx::Error> {
         not_before: None,
         strategy_id: String::new(),
         arm: String::new(),
+        covered: r.covered,
     })
 }
 
-const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at, rule, pack, recipient, point_id, sender";
+const DELIVERY_COLUMNS: &str = "reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason, provider_message_id, subject, body, created_at, rule, pack, recipient, point_id, sender, covered";
 
 pub async fn delivery(pool: &PgPool, reminder_id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
     let row: Option<DeliveryRow> = sqlx::query_as(&format!(
@@ -323,10 +328,15 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
         .collect();
     let inserted: Vec<(Uuid,)> = sqlx::query_as(
         "INSERT INTO deliveries (reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason,
-                                 provider_message_id, subject, body, created_at, rule, pack, recipient, point_id, sender)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                              $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[],
-                              $14::text[], $15::text[], $16::uuid[], $17::text[])
+                                 provider_message_id, subject, body, created_at, rule, pack, recipient, point_id, sender,
+                                 covered)
+         SELECT r, t, d, i, ch, pr, st, re, pm, su, bo, ca, ru, pa, rc, pt, se,
+                -- One row's covered ids travel comma-joined: UNNEST cannot take ragged arrays.
+                COALESCE(string_to_array(NULLIF(cv, ''), ',')::uuid[], '{}')
+         FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[],
+                     $14::text[], $15::text[], $16::uuid[], $17::text[], $18::text[])
+              AS x(r, t, d, i, ch, pr, st, re, pm, su, bo, ca, ru, pa, rc, pt, se, cv)
          ON CONFLICT (reminder_id) DO NOTHING
          RETURNING reminder_id",
     )
@@ -347,6 +357,12 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
     .bind(finals.iter().map(|d| d.recipient.as_str()).collect::<Vec<_>>())
     .bind(finals.iter().map(|d| d.point_id).collect::<Vec<_>>())
     .bind(finals.iter().map(|d| d.sender.as_str()).collect::<Vec<_>>())
+    .bind(
+        finals
+            .iter()
+            .map(|d| d.covered.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut *tx)
     .await?;
     let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().map(|(id,)| id).collect();

@@ -3,9 +3,6 @@
 //! invoice between `{#invoices}` and `{/invoices}`; SMS and WhatsApp carry a summary (how many
 //! invoices, the total per currency, one link), because a text message cannot hold thirty lines
 //! and WhatsApp's templates are approved with fixed parameters.
-//!
-//! Not done yet (issue 15): scheduling does not group a debtor's reminders into one statement,
-//! so nothing sends these templates today. This module renders and checks them.
 
 use std::collections::{BTreeMap, HashMap};
 
