@@ -131,7 +131,7 @@ fn owed(invoice: &pb::Invoice) -> i64 {
 }
 
 /// Polls scheduling until every reminder of the invoice satisfies `done`.
-async fn reminders_until(
+pub(crate) async fn reminders_until(
     stack: &Stack,
     tenant: &str,
     invoice_id: &str,

@@ -22,6 +22,7 @@ use crate::compose;
 use crate::decision::{self, Verdict};
 use crate::ledger::LedgerFence;
 use crate::provider::{Composed, ProviderError, Providers};
+use crate::recheck;
 use crate::recipient;
 use crate::reminder::{self, Reminder};
 use crate::send_claim::{SendClaim, SendClaims};
@@ -154,6 +155,19 @@ impl Dispatcher {
         self.ledger.caught_up().await?;
         let known = self.known(&fresh).await?;
         self.restore_budgets(&known, now).await?;
+        // A statement's invoices as the ledger has them now: one no longer owed is left out,
+        // and a statement with none left is not sent.
+        let mut recorded = Vec::new();
+        let rechecked = self.recheck_statements(&fresh, &mut recorded, now).await?;
+        let fresh: Vec<&Reminder> = fresh
+            .iter()
+            .zip(&rechecked)
+            .filter_map(|(reminder, rechecked)| match rechecked {
+                Some(statement) if statement.covered.is_empty() => None,
+                Some(statement) => Some(statement),
+                None => Some(*reminder),
+            })
+            .collect();
         // A statement's template depends on its tone and channel: all of them, for its tenant.
         let templates: BTreeSet<(String, String)> = fresh
             .iter()
@@ -191,7 +205,6 @@ impl Dispatcher {
             .buffer_unordered(self.debtors_at_once.max(1))
             .collect()
             .await;
-        let mut recorded = Vec::new();
         let mut first_failure = None;
         for outcome in outcomes.into_iter().flatten() {
             match outcome {
@@ -208,6 +221,85 @@ impl Dispatcher {
             Some(failure) => Err(failure),
             None => Ok(()),
         }
+    }
+
+    /// Each statement among `fresh` with its invoices re-checked against the view (`None` for
+    /// one invoice's reminder): a left-out invoice's reminder is recorded as suppressed with
+    /// why, and a statement with no invoice left as suppressed too, in `recorded`.
+    async fn recheck_statements(
+        &self,
+        fresh: &[&Reminder],
+        recorded: &mut Vec<store::Recorded>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<Reminder>>, Failure> {
+        let keys: BTreeSet<(String, Uuid)> = fresh
+            .iter()
+            .flat_map(|r| {
+                r.covered
+                    .iter()
+                    .map(|c| (r.event.tenant_id.clone(), c.invoice_id))
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(vec![None; fresh.len()]);
+        }
+        let keys: Vec<_> = keys.into_iter().collect();
+        let invoices = store::invoices_among(&self.pool, &keys).await.map_err(database)?;
+        let mut rechecked = Vec::with_capacity(fresh.len());
+        for reminder in fresh {
+            if !reminder.is_statement() {
+                rechecked.push(None);
+                continue;
+            }
+            let tenant_id = &reminder.event.tenant_id;
+            let view: HashMap<Uuid, pb::Invoice> = reminder
+                .covered
+                .iter()
+                .filter_map(|c| {
+                    let latest = invoices.get(&(tenant_id.clone(), c.invoice_id))?;
+                    Some((c.invoice_id, latest.clone()))
+                })
+                .collect();
+            let (kept, left_out) = recheck::recheck(&reminder.covered, &view);
+            for (covered, why) in &left_out {
+                let mut delivery = self.blank_delivery(reminder, now);
+                delivery.reminder_id = covered.reminder_id;
+                delivery.invoice_id = Some(covered.invoice_id);
+                delivery.covered = Vec::new();
+                let verdict = record_outcome(
+                    &mut delivery,
+                    ledger_suppressed(why.rule(), why.reason(covered.invoice_id)),
+                );
+                recorded.push(store::Recorded {
+                    delivery,
+                    verdict,
+                    traceparent: reminder.traceparent.clone(),
+                });
+            }
+            if !left_out.is_empty() {
+                tracing::info!(reminder_id = %reminder.reminder_id, left_out = left_out.len(), kept = kept.len(), "statement re-checked: invoices no longer owed left out");
+            }
+            if kept.is_empty() {
+                let mut delivery = self.blank_delivery(reminder, now);
+                delivery.covered = Vec::new();
+                let verdict = record_outcome(
+                    &mut delivery,
+                    ledger_suppressed(
+                        "invoices-settled",
+                        "no invoice it covered is still owed: nothing to send".into(),
+                    ),
+                );
+                recorded.push(store::Recorded {
+                    delivery,
+                    verdict,
+                    traceparent: reminder.traceparent.clone(),
+                });
+            }
+            let mut statement = (*reminder).clone();
+            statement.covered = kept;
+            rechecked.push(Some(statement));
+        }
+        Ok(rechecked)
     }
 
     /// Reads what the view says about the batch's debtors, their tenants and their points.

@@ -10,6 +10,7 @@ mod grpc;
 pub mod ledger;
 mod locale;
 pub mod provider;
+mod recheck;
 mod recipient;
 mod redis_keys;
 mod reminder;

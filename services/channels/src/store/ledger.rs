@@ -203,6 +203,33 @@ pub async fn invoice(
     .transpose()
 }
 
+/// The invoices among `keys` (tenant, invoice) the view holds, as accounts last published them:
+/// what a statement's invoices are checked against right before it goes.
+pub async fn invoices_among(
+    pool: &PgPool,
+    keys: &[(String, Uuid)],
+) -> Result<HashMap<(String, Uuid), pb::Invoice>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT i.tenant_id, i.invoice_id, i.snapshot
+         FROM ledger_invoices i JOIN UNNEST($1::text[], $2::uuid[]) AS k(tenant_id, invoice_id)
+           ON i.tenant_id = k.tenant_id AND i.invoice_id = k.invoice_id",
+    )
+    .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(tenant_id, invoice_id, snapshot)| {
+            pb::Invoice::decode(snapshot.as_slice())
+                .map(|invoice| ((tenant_id, invoice_id), invoice))
+                .map_err(|err| sqlx::Error::Decode(format!("ledger_invoices.snapshot: {err}").into()))
+        })
+        .collect()
+}
+
 /// When and why channels received an opt-out for each (tenant, point) among `keys` that has one.
 pub async fn withdrawals_among(
     pool: &PgPool,
