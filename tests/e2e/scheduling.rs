@@ -14,7 +14,7 @@ use crate::helpers::{Stack, encode};
 use crate::{HOP, debtor_id, invoice_id, invoice_of};
 
 /// What accounts will publish for `event`, for asking scheduling's preview about it.
-fn as_published(stack: &Stack, event: &pb::InvoiceEvent) -> pb::InvoiceChanged {
+pub(crate) fn as_published(stack: &Stack, event: &pb::InvoiceEvent) -> pb::InvoiceChanged {
     let record = event.invoice.clone().expect("invoice");
     let debtor = event.debtor.clone().expect("debtor");
     let debtor_id = debtor_id(&stack.tenant, &debtor.external_id);

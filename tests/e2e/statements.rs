@@ -14,6 +14,7 @@ use recobro_proto::v1::accounts_service_client::AccountsServiceClient;
 
 use crate::accounts::reminders_until;
 use crate::helpers::{Stack, encode};
+use crate::scheduling::as_published;
 use crate::{HOP, debtor_id, invoice_id, invoice_of};
 
 /// Publishes `count` invoices of debtor `debtor` (a company unless `consumer`), each due
@@ -38,6 +39,26 @@ async fn publish_invoices_due(
     amount: impl Fn(usize) -> pb::Money,
 ) -> Vec<String> {
     let mut ids = Vec::new();
+    for event in invoice_events(stack, debtor, consumer, count, due_in_days, amount) {
+        stack
+            .publish(&stack.erp_topic, debtor, &encode(&event), None)
+            .await;
+        let external = &event.invoice.as_ref().expect("invoice").external_id;
+        ids.push(invoice_id(&stack.tenant, external));
+    }
+    ids
+}
+
+/// The ERP events of `publish_invoices_due`.
+fn invoice_events(
+    stack: &Stack,
+    debtor: &str,
+    consumer: bool,
+    count: usize,
+    due_in_days: i64,
+    amount: impl Fn(usize) -> pb::Money,
+) -> Vec<pb::InvoiceEvent> {
+    let mut events = Vec::new();
     for n in 1..=count {
         let external = format!("{debtor}-F{n}");
         let mut event = invoice_of(
@@ -55,12 +76,9 @@ async fn publish_invoices_due(
             record.name = "María Fernanda López".into();
         }
         event.invoice.as_mut().expect("invoice").amount = Some(amount(n));
-        stack
-            .publish(&stack.erp_topic, debtor, &encode(&event), None)
-            .await;
-        ids.push(invoice_id(&stack.tenant, &external));
+        events.push(event);
     }
-    ids
+    events
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,4 +362,79 @@ async fn invoices_paid_or_disputed_after_planning_are_left_out_and_totals_are_pe
         deliveries.drain(Duration::from_secs(3)).await.is_empty(),
         "the left-out reminders were recorded once, by the first statement"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_shows_the_statement_as_it_goes_out() {
+    let stack = Stack::start().await;
+    let deliveries = stack.follow(&stack.topics.deliveries);
+    let pesos = |n: usize| pb::Money {
+        amount_minor: n as i64 * 100_000_00,
+        currency: "COP".into(),
+    };
+    let events = invoice_events(&stack, "D-8", false, 4, -8, pesos);
+    let consumer = invoice_events(&stack, "D-9", true, 2, -8, pesos);
+    let mut scheduling = SchedulingServiceClient::new(stack.grpc(stack.scheduling_port).await);
+    let preview = scheduling
+        .preview_schedule(pb::PreviewScheduleRequest {
+            items: events
+                .iter()
+                .chain(&consumer)
+                .map(|e| as_published(&stack, e))
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("preview")
+        .into_inner();
+    // Each later step of the four falls on the same day too: a statement per step's day.
+    let first = preview
+        .statements
+        .iter()
+        .min_by_key(|s| s.fire_at.as_ref().map(|t| (t.seconds, t.nanos)))
+        .expect("a planned statement");
+    assert_eq!(first.covered.len(), 4, "{first:?}");
+    assert!(first.covered.iter().all(|c| c.step == "overdue-7"), "{first:?}");
+    assert_eq!(first.debtor_id, debtor_id(&stack.tenant, "D-8"));
+    for covered in &first.covered {
+        let invoice = preview
+            .previews
+            .iter()
+            .find(|p| p.invoice_id == covered.invoice_id)
+            .expect("its invoice's preview");
+        let reminder = invoice
+            .reminders
+            .iter()
+            .find(|r| r.reminder_id == covered.reminder_id)
+            .expect("the covered reminder");
+        assert_eq!(
+            reminder.statement_id, first.statement_id,
+            "points at its statement"
+        );
+    }
+    // The consumer's invoices in the same call are never in one: their strategy does not
+    // consolidate consumers.
+    let theirs = debtor_id(&stack.tenant, "D-9");
+    assert!(preview.statements.iter().all(|s| s.debtor_id != theirs));
+    for invoice in preview.previews.iter().skip(4) {
+        assert!(invoice.reminders.iter().all(|r| r.statement_id.is_empty()));
+    }
+    assert!(
+        preview.statements.iter().all(|s| s.covered.len() > 1),
+        "a reminder alone goes alone"
+    );
+
+    for event in &events {
+        stack.publish(&stack.erp_topic, "D-8", &encode(event), None).await;
+    }
+    let record: pb::DeliveryRecord = deliveries.find(HOP, |_| true).await.decode();
+    assert_eq!(
+        record.reminder_id, first.statement_id,
+        "the id the preview showed"
+    );
+    let mut covered = record.covered_reminder_ids.clone();
+    covered.sort();
+    let mut previewed: Vec<String> = first.covered.iter().map(|c| c.reminder_id.clone()).collect();
+    previewed.sort();
+    assert_eq!(covered, previewed, "what the preview showed it covers");
 }

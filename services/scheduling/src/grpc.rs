@@ -19,6 +19,7 @@ use crate::change::Change;
 use crate::error::SchedulingError;
 use crate::ladder::ContactWindow;
 use crate::planner;
+use crate::statement;
 use crate::store;
 use crate::stored;
 use crate::strategy::{Action, Strategies};
@@ -96,6 +97,8 @@ impl SchedulingService for Scheduling {
                 strategy_id: row.strategy_id,
                 arm: row.arm,
                 action: row.action.as_str().to_string(),
+                // Which statement covered it is channels' record (ListDeliveries).
+                statement_id: String::new(),
             })
             .collect();
         Ok(Response::new(ListRemindersResponse {
@@ -144,6 +147,9 @@ impl SchedulingService for Scheduling {
             return Err(invalid("strategy_id", &format!("no strategy {id:?} is loaded")).into());
         }
         let mut previews = Vec::new();
+        // Message reminders that may share a statement, and where each is in `previews`.
+        let mut candidates = Vec::new();
+        let mut placed = Vec::new();
         for (index, item) in request.items.into_iter().enumerate() {
             let event = pb::AccountEvent {
                 change: Some(pb::account_event::Change::InvoiceChanged(item)),
@@ -162,6 +168,25 @@ impl SchedulingService for Scheduling {
             )
             .ok_or_else(|| invalid("strategy_id", "no strategy applies"))?;
             let (strategy_id, arm) = (strategy.id.clone(), arm.id.clone());
+            if strategy.consolidates(change.debtor_kind) {
+                for (at, planned) in plan.iter().enumerate() {
+                    if let (false, Action::Message { channels, roles, .. }) =
+                        (planned.skipped, &planned.step.action)
+                    {
+                        candidates.push(statement::Candidate {
+                            key: (
+                                change.debtor_id,
+                                channels.first().map(|c| c.as_str()),
+                                roles.clone(),
+                            ),
+                            fire_at: planned.fire_at,
+                            zone: change.time_zone,
+                            window_days: strategy.statement_window_days,
+                        });
+                        placed.push((previews.len(), at));
+                    }
+                }
+            }
             let reminders = plan
                 .into_iter()
                 .map(|planned| {
@@ -188,6 +213,7 @@ impl SchedulingService for Scheduling {
                         arm: arm.clone(),
                         action: planned.step.action.stored().as_str().to_string(),
                         step: planned.step.name,
+                        statement_id: String::new(),
                     }
                 })
                 .collect();
@@ -198,7 +224,18 @@ impl SchedulingService for Scheduling {
                 reminders,
             });
         }
-        Ok(Response::new(pb::PreviewScheduleResponse { previews }))
+        let statements = statement::windows(&candidates)
+            .into_iter()
+            .map(|members| {
+                let debtor_id = candidates[members[0]].key.0;
+                let members: Vec<(usize, usize)> = members.iter().map(|m| placed[*m]).collect();
+                planned_statement(&mut previews, debtor_id, &members)
+            })
+            .collect();
+        Ok(Response::new(pb::PreviewScheduleResponse {
+            previews,
+            statements,
+        }))
     }
 
     async fn list_strategies(
@@ -225,4 +262,40 @@ impl SchedulingService for Scheduling {
             next_page_token,
         }))
     }
+}
+
+/// One statement of a preview, from its covered reminders (by preview and reminder index, the
+/// lead first), each of them marked as going out in it.
+fn planned_statement(
+    previews: &mut [pb::Preview],
+    debtor_id: Uuid,
+    members: &[(usize, usize)],
+) -> pb::PlannedStatement {
+    let ids: Vec<Uuid> = members
+        .iter()
+        .filter_map(|(preview, at)| previews[*preview].reminders[*at].reminder_id.parse().ok())
+        .collect();
+    let statement_id = statement::statement_id(&ids).to_string();
+    let mut planned = pb::PlannedStatement {
+        statement_id: statement_id.clone(),
+        debtor_id: debtor_id.to_string(),
+        ..Default::default()
+    };
+    for (n, (preview, at)) in members.iter().enumerate() {
+        let invoice_id = previews[*preview].invoice_id.clone();
+        let reminder = &mut previews[*preview].reminders[*at];
+        reminder.statement_id = statement_id.clone();
+        if n == 0 {
+            planned.channel = reminder.channel;
+            planned.fire_at = reminder.fire_at;
+            planned.fire_at_local = reminder.fire_at_local.clone();
+        }
+        planned.covered.push(pb::CoveredPreview {
+            reminder_id: reminder.reminder_id.clone(),
+            invoice_id,
+            step: reminder.step.clone(),
+            template_id: reminder.template_id.clone(),
+        });
+    }
+    planned
 }

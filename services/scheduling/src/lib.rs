@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "statements",
         sql: include_str!("../migrations/0006_statements.sql"),
     },
+    db::Step {
+        version: 9,
+        description: "statement window",
+        sql: include_str!("../migrations/0007_statement_window.sql"),
+    },
 ];
 
 /// Connects as the service's runtime role; the schema must be migrated already.

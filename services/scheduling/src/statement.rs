@@ -1,5 +1,6 @@
 //! Statements: when a strategy consolidates the debtor's kind, the debtor's message reminders
-//! falling due on the same local day go out as one message per channel and recipient that
+//! falling due in the same window (their local day, or up to a week when the strategy's
+//! `statement_window_days` says so) go out as one message per channel and recipient that
 //! covers every invoice, instead of one message per invoice competing for the same contact
 //! budget. Channels renders the list and counts the statement as one contact.
 
@@ -27,12 +28,64 @@ pub fn statement_id(covered: &[Uuid]) -> Uuid {
 /// The first instant after the debtor's local day that `now` falls in: a statement takes in
 /// the reminders due before it. `None` where the calendar cannot say (never for real zones).
 pub fn end_of_local_day(now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-    let tomorrow = now.with_timezone(&tz).date_naive().succ_opt()?;
+    end_of_window(now, tz, 1)
+}
+
+/// The first instant after the `days` local days starting with the one `now` falls in (a
+/// strategy's statement window; 1 is the day itself).
+pub fn end_of_window(now: DateTime<Utc>, tz: Tz, days: u32) -> Option<DateTime<Utc>> {
+    let tomorrow = now
+        .with_timezone(&tz)
+        .date_naive()
+        .checked_add_days(chrono::Days::new(u64::from(days.max(1))))?;
     // A zone may skip midnight (a daylight-saving jump at 00:00): the first hour that exists.
     (0..3)
         .filter_map(|hour| tomorrow.and_hms_opt(hour, 0, 0))
         .find_map(|local| tz.from_local_datetime(&local).earliest())
         .map(|start| start.with_timezone(&Utc))
+}
+
+/// A planned reminder that may go out in a statement, as a preview sees it.
+pub struct Candidate<K> {
+    /// What must match to share a statement: the debtor, the channel and the contact roles.
+    pub key: K,
+    pub fire_at: DateTime<Utc>,
+    pub zone: Tz,
+    /// The window of a statement it leads (its strategy's `statement_window_days`).
+    pub window_days: u32,
+}
+
+/// The statements planned reminders will go out in, as the timers form them: per key, the
+/// earliest reminder leads one at its moment, those due before its window ends join it, and the
+/// next one left leads the next. Returns the candidates' indexes, a group per statement; a
+/// reminder alone in its window goes alone and is in none.
+pub fn windows<K: Ord>(candidates: &[Candidate<K>]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|a, b| {
+        let (a, b) = (&candidates[*a], &candidates[*b]);
+        (&a.key, a.fire_at).cmp(&(&b.key, b.fire_at))
+    });
+    let mut statements = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut ends = None;
+    for index in order {
+        let candidate = &candidates[index];
+        let joins = current.first().is_some_and(|lead| {
+            candidates[*lead].key == candidate.key && ends.is_some_and(|end| candidate.fire_at < end)
+        });
+        if !joins {
+            if current.len() > 1 {
+                statements.push(std::mem::take(&mut current));
+            }
+            current.clear();
+            ends = end_of_window(candidate.fire_at, candidate.zone, candidate.window_days);
+        }
+        current.push(index);
+    }
+    if current.len() > 1 {
+        statements.push(current);
+    }
+    statements
 }
 
 /// `members` grouped by key, groups in the order their first member came, members in their
@@ -90,6 +143,59 @@ mod tests {
         assert_eq!(
             end_of_local_day(at("2022-09-10T15:00:00Z"), chrono_tz::America::Santiago),
             Some(at("2022-09-11T04:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn planned_reminders_share_a_statement_within_the_leads_window() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().expect("instant");
+        let bogota = chrono_tz::America::Bogota;
+        let candidate = |key: &'static str, fire_at: &str, window_days: u32| Candidate {
+            key,
+            fire_at: at(fire_at),
+            zone: bogota,
+            window_days,
+        };
+        // Bogotá is UTC-5: the 1st ends at 05:00 UTC on the 2nd.
+        let day = [
+            candidate("d1", "2026-12-01T19:00:00Z", 1),
+            candidate("d1", "2026-12-01T14:00:00Z", 1),
+            candidate("d2", "2026-12-01T14:00:00Z", 1),
+            candidate("d1", "2026-12-02T04:59:00Z", 1),
+            candidate("d1", "2026-12-02T05:00:00Z", 1),
+            candidate("d1", "2026-12-02T15:00:00Z", 1),
+            candidate("d1", "2026-12-09T15:00:00Z", 1),
+        ];
+        assert_eq!(
+            windows(&day),
+            vec![vec![1, 0, 3], vec![4, 5]],
+            "the 1st's three together, the 2nd's two together, d2 and the 9th alone"
+        );
+        // A three-day window from the first: the 1st, 2nd and 3rd together; the 4th leads anew.
+        let wide = [
+            candidate("d1", "2026-12-01T14:00:00Z", 3),
+            candidate("d1", "2026-12-03T14:00:00Z", 3),
+            candidate("d1", "2026-12-04T04:00:00Z", 3),
+            candidate("d1", "2026-12-04T14:00:00Z", 3),
+            candidate("d1", "2026-12-05T14:00:00Z", 3),
+        ];
+        assert_eq!(windows(&wide), vec![vec![0, 1, 2], vec![3, 4]]);
+        assert!(windows::<&str>(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_window_ends_after_its_days() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().expect("instant");
+        let bogota = chrono_tz::America::Bogota;
+        assert_eq!(
+            end_of_window(at("2026-12-02T03:00:00Z"), bogota, 3),
+            Some(at("2026-12-04T05:00:00Z")),
+            "22:00 on the 1st: the 1st, 2nd and 3rd"
+        );
+        assert_eq!(
+            end_of_window(at("2026-12-02T03:00:00Z"), bogota, 0),
+            end_of_local_day(at("2026-12-02T03:00:00Z"), bogota),
+            "no window is a day"
         );
     }
 

@@ -71,13 +71,14 @@ pub async fn plan_reminders(
         sqlx::query(
             "INSERT INTO reminders (reminder_id, tenant_id, debtor_id, invoice_id, step, channel, template_id, fire_at,
                                     state, origin_traceparent, strategy_id, arm, action, channels, roles,
-                                    escalation_grace_days, consolidate)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                                    escalation_grace_days, consolidate, statement_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
              ON CONFLICT (reminder_id) DO UPDATE SET
                 fire_at = EXCLUDED.fire_at, state = EXCLUDED.state, origin_traceparent = EXCLUDED.origin_traceparent,
                 channel = EXCLUDED.channel, template_id = EXCLUDED.template_id, strategy_id = EXCLUDED.strategy_id,
                 arm = EXCLUDED.arm, action = EXCLUDED.action, channels = EXCLUDED.channels, roles = EXCLUDED.roles,
-                escalation_grace_days = EXCLUDED.escalation_grace_days, consolidate = EXCLUDED.consolidate
+                escalation_grace_days = EXCLUDED.escalation_grace_days, consolidate = EXCLUDED.consolidate,
+                statement_days = EXCLUDED.statement_days
              WHERE reminders.state IN ('pending', 'skipped', 'paused')",
         )
         .bind(reminder_id(change.invoice_id, &planned.step.name))
@@ -104,6 +105,7 @@ pub async fn plan_reminders(
         .bind(roles)
         .bind(i32::try_from(strategy.escalation_grace.num_days()).unwrap_or(i32::MAX))
         .bind(matches!(planned.step.action, Action::Message { .. }) && strategy.consolidates(change.debtor_kind))
+        .bind(i16::try_from(strategy.statement_window_days).unwrap_or(1))
         .execute(&mut **tx)
         .await?;
     }
@@ -211,6 +213,8 @@ pub struct DueReminder {
     pub escalation_grace: chrono::Duration,
     /// Whether it may go out inside a statement with the debtor's other reminders of the day.
     pub consolidate: bool,
+    /// How many local days a statement it leads takes in (its strategy's window).
+    pub statement_days: u32,
 }
 
 /// The columns `claim_due` selects, as stored.
@@ -220,6 +224,7 @@ struct DueRow {
     debtor_id: Uuid,
     invoice_id: Uuid,
     consolidate: bool,
+    statement_days: i16,
     escalation_grace_days: i32,
     step: String,
     channel: String,
@@ -247,6 +252,7 @@ impl TryFrom<DueRow> for DueReminder {
             debtor_id: row.debtor_id,
             invoice_id: row.invoice_id,
             consolidate: row.consolidate,
+            statement_days: u32::try_from(row.statement_days).unwrap_or(1).max(1),
             escalation_grace: chrono::Duration::days(row.escalation_grace_days.into()),
             step: row.step,
             channel: decoded("channel", stored::parse_channel_column(&row.channel))?,
@@ -267,7 +273,7 @@ impl TryFrom<DueRow> for DueReminder {
 }
 
 /// What `claim_due` and `claim_same_day` select, as `DueRow` reads it.
-const DUE_COLUMNS: &str = "r.reminder_id, r.debtor_id, r.invoice_id, r.consolidate, r.escalation_grace_days, r.step,
+const DUE_COLUMNS: &str = "r.reminder_id, r.debtor_id, r.invoice_id, r.consolidate, r.statement_days, r.escalation_grace_days, r.step,
     r.channel, r.template_id, r.fire_at, r.origin_traceparent, i.status, i.snapshot, r.strategy_id, r.arm, r.action,
     r.channels, r.roles, r.amount_due_minor, r.amount_due_currency, r.due_date";
 
@@ -296,7 +302,7 @@ pub async fn claim_due(
 }
 
 /// Claims the pending message reminders of these debtors that may join a statement and fall
-/// due on the same local day (before each debtor's `until`), besides those already `claimed`:
+/// due in its window (before each debtor's `until`), besides those already `claimed`:
 /// a statement covers the day's invoices at once. Rows another replica holds are skipped.
 pub async fn claim_same_day(
     tx: &mut Transaction<'_, Postgres>,

@@ -36,6 +36,8 @@ struct StrategyFile {
     escalation_grace_days: i64,
     #[serde(default = "default_consolidate")]
     consolidate: Vec<String>,
+    #[serde(default = "default_statement_window_days")]
+    statement_window_days: u32,
     arms: Vec<ArmFile>,
 }
 
@@ -44,6 +46,15 @@ struct StrategyFile {
 fn default_consolidate() -> Vec<String> {
     vec!["company".into()]
 }
+
+/// A statement covers the reminders falling due on the local day it goes.
+fn default_statement_window_days() -> u32 {
+    1
+}
+
+/// The window a strategy may set: a day up to a week (a wider one would send a preventive
+/// reminder weeks before its moment).
+pub const STATEMENT_WINDOW_DAYS: std::ops::RangeInclusive<u32> = 1..=7;
 
 fn default_priority() -> i32 {
     100
@@ -156,6 +167,9 @@ pub struct Strategy {
     /// The debtor kinds whose message reminders due on the same local day go out as one
     /// statement (see `statement`).
     pub consolidate: Vec<String>,
+    /// How many local days a statement takes in, from the day it goes (1: that day only): the
+    /// debtor's reminders falling due in them go out together, the later ones early.
+    pub statement_window_days: u32,
     pub arms: Vec<Arm>,
     /// The file it came from, for ListStrategies.
     pub source: String,
@@ -214,6 +228,14 @@ impl Strategy {
         {
             return Err(fail(format!(
                 "consolidate names {kind:?}, which is not company or consumer"
+            )));
+        }
+        if !STATEMENT_WINDOW_DAYS.contains(&raw.statement_window_days) {
+            return Err(fail(format!(
+                "statement_window_days {} is not between {} and {}",
+                raw.statement_window_days,
+                STATEMENT_WINDOW_DAYS.start(),
+                STATEMENT_WINDOW_DAYS.end()
             )));
         }
         if !ESCALATION_GRACE_DAYS.contains(&raw.escalation_grace_days) {
@@ -290,6 +312,7 @@ impl Strategy {
             when: raw.when,
             escalation_grace: chrono::Duration::days(raw.escalation_grace_days),
             consolidate: raw.consolidate,
+            statement_window_days: raw.statement_window_days,
             arms,
             source: text.to_string(),
         })
@@ -545,6 +568,14 @@ mod tests {
             (
                 good.replace("escalation_grace_days = 3", "escalation_grace_days = 61"),
                 "escalation_grace_days 61 is not between 1 and 60",
+            ),
+            (
+                good.replace("statement_window_days = 1", "statement_window_days = 0"),
+                "statement_window_days 0 is not between 1 and 7",
+            ),
+            (
+                good.replace("statement_window_days = 1", "statement_window_days = 8"),
+                "statement_window_days 8 is not between 1 and 7",
             ),
         ];
         for (text, expected) in cases {

@@ -56,7 +56,7 @@ impl Timers {
         let now = chrono::Utc::now();
         // A debtor with a reminder due now that may join a statement: the rest of their day's
         // reminders join it (see `statement`).
-        let days = same_day_ends(&due, now);
+        let days = window_ends(&due, now);
         let ids: Vec<uuid::Uuid> = due.iter().map(|r| r.reminder_id).collect();
         due.extend(store::claim_same_day(&mut tx, &days, &ids).await?);
         let escalated: Vec<uuid::Uuid> = due
@@ -187,9 +187,10 @@ impl Timers {
     }
 }
 
-/// For each debtor with a reminder due now that may join a statement, the end of their local
-/// day: the statement takes in the reminders due before it.
-fn same_day_ends(
+/// For each debtor with a reminder due now that may join a statement, the end of its window
+/// (their local day, or the strategy's wider window): the statement takes in the reminders due
+/// before it.
+fn window_ends(
     due: &[DueReminder],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> {
@@ -205,7 +206,8 @@ fn same_day_ends(
             .ok()
             .and_then(|snapshot| snapshot.debtor)
             .and_then(|debtor| debtor.time_zone.parse::<chrono_tz::Tz>().ok());
-        if let Some(end) = zone.and_then(|zone| statement::end_of_local_day(now, zone)) {
+        if let Some(end) = zone.and_then(|zone| statement::end_of_window(now, zone, reminder.statement_days))
+        {
             ends.push((reminder.debtor_id, end));
         }
     }
@@ -382,6 +384,7 @@ mod tests {
             debtor_id: uuid::Uuid::nil(),
             invoice_id: uuid::Uuid::nil(),
             consolidate: false,
+            statement_days: 1,
             step: "overdue-1".into(),
             channel: channels.first().copied(),
             template_id: "overdue".into(),

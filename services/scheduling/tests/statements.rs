@@ -278,3 +278,52 @@ async fn a_companys_reminders_due_the_same_day_go_as_one_statement_of_the_invoic
     assert_eq!(emitted(&pool).await.len(), 1);
     assert_eq!(state(&pool, fresh.reminder_id).await, "emitted");
 }
+
+#[tokio::test]
+async fn a_strategys_wider_window_takes_in_the_next_days_reminders_early() {
+    let id = Uuid::new_v4().simple().to_string()[..10].to_string();
+    let env = recobro_testkit::env_with(&[("RECOBRO_DB_SCHEMA", format!("window_{id}"))]);
+    let config = Config::from_env(&env, "scheduling", 0).expect("config (deploy/local/env.sh)");
+    let pool = recobro_scheduling::migrate_and_connect(&config)
+        .await
+        .expect("PostgreSQL is up (deploy/local/up.sh)");
+    let now = Utc::now();
+    // Around noon for the debtor: a three-day window from today ends about 60 hours from now.
+    let zone = noon_zone(now);
+    let company = Uuid::new_v4();
+    let mut seeded = Vec::new();
+    for (number, fire_at) in [
+        ("FE-1", now - Duration::minutes(1)),
+        ("FE-2", now + Duration::hours(30)),
+        ("FE-3", now + Duration::hours(50)),
+        ("FE-4", now + Duration::hours(80)),
+    ] {
+        seeded.push(invoice(&pool, company, &zone, number, fire_at, true, "open", false).await);
+    }
+    sqlx::query("UPDATE reminders SET statement_days = 3 WHERE debtor_id = $1")
+        .bind(company)
+        .execute(&pool)
+        .await
+        .expect("a three-day window");
+    let timers = Timers {
+        pool: pool.clone(),
+        reminders_topic: "reminders".into(),
+        escalations_topic: "escalations".into(),
+        batch: 50,
+        statement_gather: Duration::zero(),
+    };
+    timers.fire_due().await.expect("fired");
+    let out = emitted(&pool).await;
+    assert_eq!(out.len(), 1, "{out:#?}");
+    let numbers: Vec<&str> = out[0]
+        .covered
+        .iter()
+        .map(|c| c.invoice.as_ref().map(|i| i.number.as_str()).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        numbers,
+        ["FE-1", "FE-2", "FE-3"],
+        "the window's three days, not the fourth"
+    );
+    assert_eq!(state(&pool, seeded[3].reminder_id).await, "pending");
+}
