@@ -170,6 +170,21 @@ async fn six_invoices_due_together_reach_a_company_as_one_statement_counted_once
         !daily.is_empty() && daily.iter().all(|cap| cap.used == 1),
         "one contact counted for six invoices: {daily:?}"
     );
+    // The audit finds each invoice's reminder in the statement's decision.
+    let decisions = channels
+        .explain_contacts(pb::ExplainContactsRequest {
+            tenant_id: stack.tenant.clone(),
+            debtor_id: record.debtor_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("decisions")
+        .into_inner()
+        .decisions;
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0].reminder_id, record.reminder_id);
+    assert_eq!(decisions[0].verdict(), pb::ContactVerdict::Allowed);
+    assert_eq!(decisions[0].covered_reminder_ids, record.covered_reminder_ids);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -140,6 +140,7 @@ impl ChannelsService for Channels {
                 pack: row.pack,
                 reason: row.reason,
                 decided_at: Some(time::timestamp(row.decided_at)),
+                covered_reminder_ids: row.covered.iter().map(Uuid::to_string).collect(),
             });
         }
         Ok(Response::new(ExplainContactsResponse { decisions }))

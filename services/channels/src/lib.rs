@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "statements",
         sql: include_str!("../migrations/0007_statements.sql"),
     },
+    db::Step {
+        version: 10,
+        description: "decision covered",
+        sql: include_str!("../migrations/0008_decision_covered.sql"),
+    },
 ];
 
 /// Connects as the service's runtime role; the schema must be migrated already.

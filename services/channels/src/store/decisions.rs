@@ -14,6 +14,8 @@ pub struct DecisionRow {
     pub pack: String,
     pub reason: String,
     pub decided_at: DateTime<Utc>,
+    /// A statement's covered reminders (empty for one invoice's reminder).
+    pub covered: Vec<Uuid>,
 }
 
 pub async fn decisions(
@@ -24,7 +26,7 @@ pub async fn decisions(
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<DecisionRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at FROM contact_decisions
+        "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at, covered FROM contact_decisions
          WHERE tenant_id = $1 AND debtor_id = $2
            AND ($3::timestamptz IS NULL OR decided_at >= $3) AND ($4::timestamptz IS NULL OR decided_at < $4)
          ORDER BY decided_at, id",
@@ -40,7 +42,7 @@ pub async fn decisions(
 /// The latest rule decision on a reminder, for answering a one-off send that was not final.
 pub async fn last_decision(pool: &PgPool, reminder_id: Uuid) -> Result<Option<DecisionRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at FROM contact_decisions
+        "SELECT reminder_id, channel, verdict, not_before, rule, pack, reason, decided_at, covered FROM contact_decisions
          WHERE reminder_id = $1 ORDER BY id DESC LIMIT 1",
     )
     .bind(reminder_id)

@@ -313,6 +313,16 @@ pub struct Recorded {
     pub traceparent: Option<String>,
 }
 
+/// A row's covered ids, comma-joined: UNNEST cannot take ragged arrays.
+fn covered_text(delivery: &Delivery) -> String {
+    delivery
+        .covered
+        .iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Stores a batch of outcomes in one transaction: final ones as deliveries (a second outcome
 /// for the same reminder is ignored), every rule decision in the audit, and their records in
 /// the outbox. A deferral has no delivery row: it is not final, scheduling fires it again.
@@ -357,12 +367,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
     .bind(finals.iter().map(|d| d.recipient.as_str()).collect::<Vec<_>>())
     .bind(finals.iter().map(|d| d.point_id).collect::<Vec<_>>())
     .bind(finals.iter().map(|d| d.sender.as_str()).collect::<Vec<_>>())
-    .bind(
-        finals
-            .iter()
-            .map(|d| d.covered.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","))
-            .collect::<Vec<_>>(),
-    )
+    .bind(finals.iter().map(|d| covered_text(d)).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
     let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().map(|(id,)| id).collect();
@@ -374,9 +379,12 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
         .collect();
     let decided: Vec<&Recorded> = kept.iter().copied().filter(|o| o.verdict.is_some()).collect();
     sqlx::query(
-        "INSERT INTO contact_decisions (tenant_id, debtor_id, reminder_id, channel, verdict, not_before, rule, pack, reason)
-         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[],
-                              $7::text[], $8::text[], $9::text[])",
+        "INSERT INTO contact_decisions (tenant_id, debtor_id, reminder_id, channel, verdict, not_before, rule, pack, reason,
+                                        covered)
+         SELECT t, d, r, ch, v, nb, ru, pa, re, COALESCE(string_to_array(NULLIF(cv, ''), ',')::uuid[], '{}')
+         FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[],
+                     $7::text[], $8::text[], $9::text[], $10::text[])
+              AS x(t, d, r, ch, v, nb, ru, pa, re, cv)",
     )
     .bind(decided.iter().map(|o| o.delivery.tenant_id.as_str()).collect::<Vec<_>>())
     .bind(decided.iter().map(|o| o.delivery.debtor_id).collect::<Vec<_>>())
@@ -387,6 +395,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
     .bind(decided.iter().map(|o| o.delivery.rule.as_str()).collect::<Vec<_>>())
     .bind(decided.iter().map(|o| o.delivery.pack.as_str()).collect::<Vec<_>>())
     .bind(decided.iter().map(|o| o.delivery.reason.as_str()).collect::<Vec<_>>())
+    .bind(decided.iter().map(|o| covered_text(&o.delivery)).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     let queued: Vec<outbox::Queued> = kept
