@@ -11,6 +11,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use uuid::Uuid;
 
+/// The first key of the advisory lock a replica holds on a debtor while it forms their statement
+/// (`pg_try_advisory_xact_lock(LOCK_KEY, hashtext(debtor_id::text))`): a namespace of its own,
+/// apart from the one-key locks of the outbox relay and the migrations.
+pub const LOCK_KEY: i32 = 0x5354_4d54;
+
 /// The namespace of statement ids (a random constant: no other id is derived in it).
 const STATEMENT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a5e_93d4_4b7a_8e21_5c0d_f3a9_7b14);
 

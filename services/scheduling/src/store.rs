@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::change::Change;
 use crate::ladder::Planned;
+use crate::statement;
 use crate::stored::{self, InvoiceState, ReminderAction, ReminderState};
 use crate::strategy::{Action, Strategy};
 
@@ -279,7 +280,10 @@ const DUE_COLUMNS: &str = "r.reminder_id, r.debtor_id, r.invoice_id, r.consolida
 
 /// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
 /// A row with a channel, action or status this version does not know is an error, not a guess.
-/// A reminder that may join a statement is claimed `gather` after its moment (see `Timers`).
+/// A reminder that may join a statement is claimed `gather` after its moment (see `Timers`),
+/// and only with its debtor's statement lock, held until the transaction ends: one replica
+/// forms a debtor's statement, the others skip that debtor for the round instead of each
+/// sending part of it.
 pub async fn claim_due(
     tx: &mut Transaction<'_, Postgres>,
     limit: i64,
@@ -289,13 +293,16 @@ pub async fn claim_due(
         "SELECT {DUE_COLUMNS}
          FROM reminders r JOIN invoices i ON i.invoice_id = r.invoice_id
          WHERE r.state = 'pending' AND r.fire_at <= now()
-           AND (NOT r.consolidate OR r.fire_at <= now() - make_interval(secs => $2))
+           AND (NOT r.consolidate
+                OR (r.fire_at <= now() - make_interval(secs => $2)
+                    AND pg_try_advisory_xact_lock($3, hashtext(r.debtor_id::text))))
          ORDER BY r.fire_at
          LIMIT $1
          FOR UPDATE OF r SKIP LOCKED"
     ))
     .bind(limit)
     .bind(gather.num_milliseconds() as f64 / 1000.0)
+    .bind(statement::LOCK_KEY)
     .fetch_all(&mut **tx)
     .await?;
     rows.into_iter().map(DueReminder::try_from).collect()
@@ -303,7 +310,8 @@ pub async fn claim_due(
 
 /// Claims the pending message reminders of these debtors that may join a statement and fall
 /// due in its window (before each debtor's `until`), besides those already `claimed`:
-/// a statement covers the day's invoices at once. Rows another replica holds are skipped.
+/// a statement covers the day's invoices at once. The debtors' statement locks are held (see
+/// `claim_due`), so no other replica holds their rows.
 pub async fn claim_same_day(
     tx: &mut Transaction<'_, Postgres>,
     debtors: &[(Uuid, DateTime<Utc>)],

@@ -327,3 +327,65 @@ async fn a_strategys_wider_window_takes_in_the_next_days_reminders_early() {
     );
     assert_eq!(state(&pool, seeded[3].reminder_id).await, "pending");
 }
+
+#[tokio::test]
+async fn while_one_replica_forms_a_debtors_statement_another_takes_none_of_it() {
+    let id = Uuid::new_v4().simple().to_string()[..10].to_string();
+    let env = recobro_testkit::env_with(&[("RECOBRO_DB_SCHEMA", format!("race_statements_{id}"))]);
+    let config = Config::from_env(&env, "scheduling", 0).expect("config (deploy/local/env.sh)");
+    let pool = recobro_scheduling::migrate_and_connect(&config)
+        .await
+        .expect("PostgreSQL is up (deploy/local/up.sh)");
+    let now = Utc::now();
+    let zone = noon_zone(now);
+    let debtor = Uuid::new_v4();
+    for n in 1..=10 {
+        let fire_at = now - Duration::minutes(n);
+        invoice(
+            &pool,
+            debtor,
+            &zone,
+            &format!("FE-{n}"),
+            fire_at,
+            true,
+            "open",
+            false,
+        )
+        .await;
+    }
+    // Another replica mid-claim: it holds the debtor's statement lock and three of the rows.
+    let mut other = pool.begin().await.expect("transaction");
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind(recobro_scheduling::statement::LOCK_KEY)
+        .bind(debtor)
+        .execute(&mut *other)
+        .await
+        .expect("the statement lock");
+    sqlx::query("SELECT reminder_id FROM reminders WHERE debtor_id = $1 ORDER BY fire_at LIMIT 3 FOR UPDATE")
+        .bind(debtor)
+        .execute(&mut *other)
+        .await
+        .expect("three rows");
+    let timers = Timers {
+        pool: pool.clone(),
+        reminders_topic: "reminders".into(),
+        escalations_topic: "escalations".into(),
+        batch: 50,
+        statement_gather: Duration::zero(),
+    };
+    timers.fire_due().await.expect("fired");
+    assert!(
+        emitted(&pool).await.is_empty(),
+        "no part of the debtor's statement goes from this replica"
+    );
+    // The other replica went away without emitting: the whole day goes as one statement.
+    other.rollback().await.expect("rollback");
+    timers.fire_due().await.expect("fired");
+    let out = emitted(&pool).await;
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].covered.len(), 10);
+    sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
+        .execute(&pool)
+        .await
+        .expect("drop");
+}
