@@ -14,7 +14,7 @@ mod recheck;
 mod recipient;
 mod redis_keys;
 mod reminder;
-mod replies;
+pub mod replies;
 pub mod send_claim;
 mod settings;
 mod signatures;

@@ -1,0 +1,204 @@
+//! The phrase table: what debtors write for each intent, in Spanish, Portuguese and English,
+//! as regular expressions over the normalised text (lowercase, no accents or punctuation, common
+//! SMS spellings written out; see `normalize`). Each entry is one way of saying it; a comment
+//! gives an example where the pattern is not obvious.
+
+/// Asking to stop being contacted, in any reasonable way (the FCC's 2024 rule, Colombia's
+/// Law 1581 and Reg F all require honouring it). Checked first: a reply that also says it paid
+/// or promises to pay is still an opt-out.
+pub const OPT_OUT: &[&str] = &[
+    // The whole message is a keyword (Twilio's defaults, and Spanish and Portuguese ones).
+    r"^(stop|stopall|unsubscribe|end|quit|revoke|optout|opt out|cancel|baja|parar|cancelar|alto|detener|sair|pare|descadastrar|remover|remove)( (por favor|please|ya|ja|now))?$",
+    // A keyword anywhere ("STOP a estos mensajes").
+    r"\b(stop|stopall|unsubscribe|optout|opt out|opt me out|parem|paren)\b",
+    r"\b(desuscrib|desinscrib|descadastr|desafili)",
+    r"\b(darme|dar|denme|den|darnos|dame|doy|dan|de) de baja\b",
+    // Spanish: "no me escriban", "no vuelvan a escribir", "dejen de llamarme", "absténganse".
+    r"\bno (me |nos )?(vuelv\w* a |sig\w* |)(escrib|contact|llam|mand|envi|molest|busq|busc|jod|fastidi|text|whats|acos)",
+    r"\b(dej|par|termin)\w* de (escrib|contact|llam|mand|envi|molest|jod|fastidi|webi|hinch|insist|acos|busc|text|whats|mensaj)",
+    r"\bdejen?me en paz\b|\bdejenme tranquil",
+    r"\babsten\w* de (contact|escrib|llam|comunic|mand|envi)",
+    r"\bces(e|en|ar)\b|\bcease\b",
+    r"\b(no|ya no) (quiero|queremos|deseo|deseamos) (mas |seguir |)(recibir|mensaj|correo|mail|email|llamad|contact|notific|que me|que nos|sms|whats)",
+    r"\b(quit|sac|saq|borr|elimin|remuev|remov|retir|tir|exclu|apag|supres|suprim|delet|dar de baja)\w* .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|list|database|records)\b",
+    r"\brevo(co|ca|car|cacion|go|gar|gacao|ke|king)\b",
+    r"\b(no|nao) autoriz\w* (mas |mais |)(el |o |)(contact|contat|llam|lig|mensaj|mensag|tratamiento|uso)",
+    // Wrong number: this number is not the debtor's, so it is never written to again.
+    r"\b(numero|telefono|celular|cel|email|correo) (equivocado|errado|incorrecto|errad)\b",
+    r"\b(wrong|incorrect) (number|person|email)\b",
+    r"\bse equivoc\w* de (numero|persona)\b|\bpessoa errada\b|\be engano\b",
+    // A threat to report it if it goes on ("si siguen hago la denuncia", "se continuarem").
+    r"\bsi (me |nos |)(vuelv|sig|continu|insist)\w* (a |)(mand|escrib|llam|molest|envi|contact|con)",
+    r"\bse (voces |vcs |)(continu|insist|me lig|me mand|ligar|mandar)\w*",
+    r"\bif (you |u |)(keep|continue|contact|call|text|message|email)\w*|\bif i (get|receive) (one more|another|any more)",
+    r"\b(profeco|procon|cfpb|ftc|fcc|reclame aqui|defensa del consumidor|condusef|sernac|indecopi|superintendencia)\b",
+    r"\b(acoso|acosando|hostig|harass|assedio)",
+    // Portuguese: "não me procurem", "parem de ligar", "não quero mais receber", "chega de mensagem".
+    r"\b(nao|n) (me |nos |)(procur|lig|mand|envi|escrev|contat|incomod|perturb|perseg|import)\w* (mais|nunca)\b",
+    r"\b(nao|n) (me|nos) (procur|lig|mand|envi|escrev|contat|incomod|perturb|perseg|import)",
+    r"\bpar\w* de (me |nos |)(mand|envi|lig|escrev|encher|incomod|perturb|cobr|contat|importun|perseg|msg|mensag)",
+    r"\b(nao|n) (quero|queremos|desejo|desejamos) (mais |)(receber|mensag|email|sms|ligac|contat|whats|zap)",
+    r"\b(chega|basta|no mas|nada mas|enough|no more|pare com|para com) (ya |ja |)(de |com |con |of |)(mensag|mensaj|msg|llamad|ligac|correo|email|text|whats|zap|sms|spam|call|cobranz|cobranc)",
+    r"\bme (deixem|deixa) em paz\b",
+    r"\b(nao|no|n) (insist|insistam|insistan|insistir)",
+    r"\b(lawyer|attorney|abogado|abogada|advogado|advogada)\b",
+    r"\b(retiro|revoco|no doy|no otorgo|withdraw|revoke|no longer|do not|dont|nao dou) .{0,20}\b(consent|consentimiento|consentimento|autorizacion|autorizacao)",
+    r"\b(nao|no|ya no) (usa|utiliza|es de|e de|e da|e do|pertenece)\b .{0,30}\b(numero|telefono|telefone|celular|este|esse|esta|essa)\b",
+    r"\b(no longer|doesnt|does not) (work|works|use|uses|live|lives)\b|\bya no trabaja\b|\bnao trabalha mais\b",
+    r"\b(fallecio|murio|falleci|faleceu|morreu|passed away|deceased)\b",
+    r"\b(nao|no|n) (quero|quiero|queremos) (mais|mas) saber\b",
+    r"\bbloque(a|ia|ar|o|e|en|em)\b|\bblock (me|this|your|you)\b",
+    // English: "do not text this number", "remove me", "take me off", "leave me alone".
+    r"\b(do not|dont|never|pls dont|please dont) (ever |)(contact|text|call|email|message|write|msg|reach)",
+    r"\b(stop|quit|cease) (\w+ )?(texting|calling|emailing|messaging|contacting|sending|harass|bother|writing|msg|reaching)",
+    r"\bremove (me|us|my|this|our)\b|\btake (me|us|my \w+|this number) off\b",
+    r"\bleave (me|us) alone\b|\blose (my|this) number\b",
+];
+
+/// Claiming the debt is already paid (Latin American Spanish "cancelar" is paying it).
+pub const ALREADY_PAID: &[&str] = &[
+    // Spanish: "ya pagué", "ya la salde", "ya cancelé", "ya hice la transferencia".
+    r"\bya (\w+ ){0,2}(pague|pagamos|pagaron|pagado|pagada|pagados|pagadas|cancele|cancelamos|cancelaron|cancelado|cancelada|transferi|transferimos|deposite|depositamos|consigne|consignamos|abone|abonamos|salde|saldamos|saldado|saldada|liquide|liquidamos|liquidado|hice|hicimos|realice|realizamos|efectue|efectuamos|mande|mandamos|envie|enviamos|cubri|cubrimos|gire|giramos|yapee|yapie|plinee|nequie)\b",
+    r"\b(pago|pague|pagamos|pagaron|deposito|transfirio|cancelo|abono) (\w+ ){0,4}(semana pasada|mes pasado|ayer|anteayer|antier|anoche|hace)\b",
+    r"\b(lo|la|los|las) (pago|cancelo|deposito|transfirio) (mi|su) \w+",
+    r"\b(he|hemos|ha|han) (pagado|cancelado|transferido|depositado|abonado|consignado|hecho el pago|realizado el pago|saldado|liquidado)\b",
+    r"^(pagado|pagada|paid|cancelado|cancelada|quitado|quitada|done)\b|\bya quedo\b",
+    r"\b(se|me) (desconto|debito|cargo|cobro) .{0,30}\b(tarjeta|cuenta|automatic)\w*",
+    r"\b(pago|transferencia|deposito|giro|cheque) (salio|se envio|se fue|se hizo|se realizo|fue enviad)",
+    r"\b(empresa|esposo|esposa|hermano|hermana|mama|papa|hijo|hija|jefe|contador|contadora|socio|marido|mujer|tesoreria|wife|husband|mom|dad|son|daughter|boss) (ya |)(realizo|hizo|efectuo|pago|cancelo|transfirio|deposito|consigno|paid)\b",
+    r"\b(pague|pagamos|transferi|transferimos|deposite|depositamos|consigne|consignamos|abone|abonamos|salde|liquide) (ayer|hoy|el|la|esta|este|antier|anoche|anteayer|hace|con|por|en|desde|via|todo|toda|lo|la|los)\b",
+    r"\b(se|fue|fueron|ha sido|esta|estan|quedo|quedaron|quedamos|estamos) (pagad|cancelad|saldad|liquidad|abonad|a paz y salvo|al dia|paz y salvo)\w*",
+    r"\bse (pago|cancelo|abono|transfirio|deposito|consigno|realizo el pago|hizo el pago|hizo la transferencia)\b",
+    r"\b(pago|transferencia|deposito|consignacion) .{0,60}\b(se realizo|se hizo|se efectuo|fue (realizad|hech|efectuad|enviad|aplicad)\w*)",
+    r"\b(hice|hicimos|realice|realizamos|efectue|efectuamos) (el|la|un|una) (pago|deposito|transferencia|consignacion|abono|yape|plin|bizum|nequi|giro|sinpe|spei|pse)\b",
+    r"\b(mande|mandamos|envie|enviamos) (la plata|el dinero|el pago|la transferencia|el deposito)\b",
+    r"\b(comprobante|voucher|soporte de pago|constancia de pago|paz y salvo)\b",
+    // Portuguese: "já paguei", "já tá pago", "paguei ontem", "segue comprovante", "dar baixa".
+    r"\bja (\w+ ){0,2}(paguei|pagamos|pago|paga|pagos|quitei|quitamos|quitado|quitada|quitou|transferi|depositei|efetuei|realizei|acertei|acertamos|pagou)\b",
+    r"\b(pagou|pagaram|quitou|quitaram|transferiu|depositou)\b",
+    r"\b(mandei|enviei|fiz|fizemos|mandamos|enviamos|passei|passamos|caiu) (o |a |um |uma |)(pix|ted|doc|transferencia|deposito|pagamento)\b",
+    r"\b(venmod|venmoed|zelled|paypald|paypaled|cashappd|cashapped)\b",
+    r"\b(transferencia|pix|pagamento|deposito|ted|pago|consignacion) (feit|realizad|efetuad|enviad|concluid|hech|efectuad)\w*",
+    r"\b(paguei|pagamos|quitei|quitamos|transferi|depositei) ",
+    r"\b(foi|esta|estao|ta|estava) (pag|quitad|debitad|compensad)\w*",
+    r"\b(fiz|fizemos|efetuei|realizei) (o|a|um|uma) (pix|pagamento|transferencia|deposito|ted|doc)\b",
+    r"\b(comprovante|recibo)\b",
+    r"\bdar baixa\b",
+    // English: "already paid", "paid yesterday", "it's been taken care of", "confirmation attached".
+    r"\balready (been |)(paid|sent|made|pay|settled|took care|taken care|covered|wired|transferred|mailed)",
+    r"\b(paid|payed|settled|wired)\b",
+    r"\b(took|taken) care of\b",
+    r"\b(sent|mailed|made) (the |my |a |our |)(payment|money|check|funds|transfer)\b",
+    r"\bsent (it|that|this|the money|the funds|you)\b",
+    r"\b(payment|transfer|check|funds|wire) (was|were|has been|have been) (sent|made|issued|mailed|processed|wired|remitted|cashed|deposited)\b",
+    r"\b(cleared|went through|was cashed|remittance)\b",
+    r"\b(receipt|confirmation number|confirmation attached|proof of payment|transaction id)\b",
+    r"\b(card|account) (was|got|has been) (charged|debited)\b",
+];
+
+/// Spans that look like a payment claim and are not one: removed before `ALREADY_PAID` is read
+/// ("I get paid on the 15th", "aún no pagué", "I haven't paid").
+pub const NOT_PAID: &[&str] = &[
+    r"\b(get|gets|getting|got|be|being|will be) paid\b",
+    r"\b(no|nao|not|havent|hasnt|didnt|never|todavia no|aun no|ainda nao|ainda n|have not|has not|did not) (\w+ ){0,2}(pagado|pague|pagamos|pagado|pagada|paguei|pago|paid|pay|cancele)\b",
+    r"\b(voy a|vamos a|vou|vamos) (\w+ ){0,1}(mandar|enviar) (el |o |)(comprobante|comprovante)",
+    r"\b(until|till|til|hasta que|ate) (\w+ ){0,2}(paid|pague|pagado|pago|quitad)\w*",
+];
+
+/// Contesting the debt or the invoice. Checked after a payment claim.
+pub const DISPUTE: &[&str] = &[
+    // Spanish.
+    r"\bno (le |les |te |)(debo|debemos)\b",
+    r"\bno (la |lo |las |los |le |)(reconoz|reconocemos)|\b(desconozco|desconocemos)",
+    r"\bno (es|son) (mi|mia|mio|mias|mios|nuestra|nuestro|nuestras|de nosotros)\b",
+    r"\bno (nos |me |)corresponde\b",
+    r"\b(monto|valor|cobro|importe|total|factura|cuenta|iva|precio|saldo) .{0,25}\b(mal|incorrect|equivocad|errone|error)\w*",
+    r"\b(error|errores) en (la|el) (factura|cobro|monto|valor|iva|cuenta|precio)\b",
+    r"\bcobr\w* (dos veces|doble|de mas|demas)|\bdoble cobro\b|\bcobro (doble|duplicado|indebido|injusto)",
+    r"\bnunca (me |nos |)(recibi|recibimos|llego|llegaron|contrate|contratamos|pedi|pedimos|solicite|compre|compramos|saque|tuve|tuvimos|firme|autorice|use|acorde|acordamos|instalaron|entregaron|prestaron)",
+    r"\bnunca (he|hemos|habia|habiamos) (comprado|contratado|pedido|solicitado|recibido|tenido|firmado|usado|autorizado)\b",
+    r"\bno (lo |la |los |las |)(acepto|aceptamos)\b|\bno estaba en el contrato\b|\bno (procede|aplica)\b|\bimprocedente\b",
+    r"\b(servicio|servico|service|internet|linea|linha|sistema) (\w+ ){0,1}(estuvo|estaba|esta|ficou|esteve|was|has been) (caid|sin |fora|down|out|suspendid|cortad|parad)",
+    r"\bprescre|\bstatute of limitation|\btime barred\b",
+    r"\bno lo (pedi|compre|contrate|solicite|autorice)\b|\balguien (uso|usaron|saco|hizo|compro)\b|\bno fui yo\b",
+    r"\bno coincide\b|\bno (son|es|era|eran) (lo|los|la|las|el) (que|acordado|pactado)\b|\bque no existe\b",
+    r"\b(seguir|siguen|sigan|continuan|continuam|continuar) cobr",
+    r"\bcancele (el|ese|este|mi|la|esa) (plan|servicio|contrato|suscripcion|linea)\b|\bprescri",
+    r"\b(intereses|cargos|recargos|juros|multa|multas|taxa|taxas|fee|fees|interest) .{0,40}\b(no|nao|nunca|never|abusiv|bogus|indevid|injust|ilegal)",
+    r"\b(llego|vino|llegaron|vinieron|esta|estaba) (\w+ ){0,2}(danad|rot|defectuos|incomplet|vencid|mal estado|equivocad)",
+    r"\b(devolvi|devolvimos|devolucion|devuelto|devuelta|devueltos|devueltas)\b",
+    r"\b(estafa|fraude|robo)\b",
+    r"\bno (estoy|estamos) de acuerdo\b",
+    r"\bnota (de |)credito\b",
+    r"\b(reclamo|reclamacion|impugn|disput|objet)\w*",
+    r"\bde donde (sacan|sacaron|salio)\b",
+    r"\bno (pienso|vamos a|voy a|pensamos) pagar\w*",
+    // Portuguese.
+    r"\b(nao|n) (devo|devemos)\b",
+    r"\b(desconheco|desconhecemos)|\b(nao|n) (a |o |)(reconheco|reconhecemos)",
+    r"\bnunca (comprei|compramos|recebi|recebemos|contratei|contratamos|pedi|pedimos|chegou|usei|assinei|autorizei)",
+    r"\b(nunca|nao) foi (prestad|entregu|realizad|feit|instalad|executad)",
+    r"\b(nao|n) (aceito|aceitamos)\b|\bnao (estava|consta) no contrato\b",
+    r"\b(nao|n) corresponde\b|\b(nao|n) (bate|confere)\b|\b(nao|n) (concordo|concordamos)\b|\bnao fui eu\b",
+    r"\b(alguem|alguien) (usou|fez|abriu)\b|\b(no meu|em meu) (cpf|nome)\b",
+    r"\bcancelei (o|esse|este|meu|a|essa) (plano|servico|contrato|assinatura|conta|cartao|linha)\b",
+    r"\b(cobrado|cobrada|cobraram|cobrando|cobrou) (\w+ ){0,2}(duas vezes|em dobro|a mais|errado|indevid)",
+    r"\bcobranca (indevida|duplicada|errada|abusiva)|\bem duplicidade\b",
+    r"\b(valor|fatura|boleto|nota|cnpj|cpf|cobranca|conta) (\w+ ){0,3}(errad|incorret|equivocad)\w*",
+    r"\b(chegou|veio|chegaram|vieram) (\w+ ){0,2}(quebrad|danificad|com defeito|estragad|incomplet|errad)",
+    r"\b(devolvi|devolvemos|devolucao|devolvido|devolvida)\b",
+    r"\b(nao|n) (e|eh) (meu|minha|nosso|nossa|da nossa|do meu|de nossa|da minha)\b",
+    r"\b(golpe|fraude)\b",
+    r"\bcontest\w*",
+    r"\b(nao|n) vou pagar\b",
+    // English.
+    r"\b(dont|do not|doesnt|does not) owe\b",
+    r"\b(isnt|is not|not|aint) (my|our|mine|ours)\b",
+    r"\bnever (received|got|ordered|signed|authorized|had|used|bought|agreed|requested|opened)",
+    r"\b(wrong|incorrect) (amount|invoice|bill|charge|total|price)\b",
+    r"\b(amount|invoice|bill|charge|total|price) (is|was) (wrong|incorrect|off)\b",
+    r"\b(charged|billed) (me |us |)(twice|double|two times)|\bdouble (charged|billed)\b|\bduplicate (charge|invoice|billing)\b",
+    r"\b(returned|sent back|send back)\b",
+    r"\b(damaged|defective|broken)\b",
+    r"\b(disput|contest)\w*",
+    r"\b(fraud|scam)\w*",
+    r"\b(not|never|didnt|did not) (authorize|authorized|sign up|signed up)\b|\bunauthorized\b",
+    r"\b(not paying|not going to pay|wont pay|will not pay)\b",
+    r"\b(overcharged|overbilled)\b",
+    r"\b(dont|do not|didnt|did not) recogni[sz]e\b|\bidentity\b|\bnot opened by me\b|\b(someone|somebody) (opened|used|stole)\b",
+    r"\bnot in the contract\b|\b(dont|do not|wont) accept\b",
+    r"\b(dont|do not|doesnt|does not) match\b|\b(dont|do not) agree\b|\bnever (told|agreed)\b",
+    r"\b(didnt|did not) (get|receive|order)\b",
+];
+
+/// Paying, in the present or future (with `WHEN`, a promise).
+pub const PAY: &[&str] = &[
+    r"\b(pago|pagamos|pagare|pagaremos|pagaria|pagar|paso a pagar|abono|abonare|abonamos|deposito|depositare|depositamos|consigno|consignare|consignamos|transfiero|transferire|transferimos|cancelo|cancelare|cancelamos|giro|pagarle|pagarles|depositarle|cancelarle|liquido|liquidare|liquidamos|cubro|cubrire|yapeo|plineo|resuelvo|arreglo|regularizo|resolvo|regularizo)\b",
+    r"\b(for sure|sin falta|sem falta|seguro|com certeza|definitely|i promise|sort it|take care of it|handle it)\b",
+    r"\b(hago|hacemos|hare|haremos|realizo|realizare) (el |la |un |una |)(pago|transferencia|deposito|consignacion|abono|ingreso)\b",
+    r"\b(le|te|les|os) (mando|envio|paso|deposito|transfiero|abono|consigno|ingreso|liquido)\b",
+    r"\b(pagarei|pagaremos|pago|pagamos|pagar|quito|quitar|quitarei|acerto|acertar|transfiro|deposito|faco o pix|fazer o pix|mando o pix|mandar o pix|faco o pagamento|fazer o pagamento)\b",
+    r"\b(pagamento|pago) (sera|vai ser|queda|esta) (realizado|feito|efetuado|programado|agendado)",
+    r"\b(pay|paying|settle|settling)\b",
+    r"\b(send|sending|wire|transfer|mail) (it|the money|the payment|payment|you|the rest|the balance|half|\d+)\b",
+    r"\b(make|process|submit|schedule) (a |the |)payment\b",
+    r"\b(can do|could do|can send|can give|scheduled|check run|payment run|pay run)\b",
+];
+
+/// When, as debtors write it: weekdays, relative days, month ends, paydays, dates.
+pub const WHEN: &[&str] = &[
+    r"\b(lunes|martes|miercoles|jueves|viernes|sabado|domingo|manana|pasado manana|hoy|esta tarde|esta noche|fin de mes|fin del mes|finales de|principios? de|quincena|semana|proxima|proximo|siguiente|primero|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre)\b",
+    r"\b(el|dia|hasta el|antes del|para el) \d{1,2}(ro|vo|to)?\b|\b\d{1,2} de\b|\b\d{1,2} \d{1,2}\b|\ben \d+ dias\b|\bcuando (me|cobre|reciba|llegue|cobremos|cobro)\b",
+    r"\b(segunda|terca|quarta|quinta|sexta|amanha|hoje|hj|semana que vem|mes que vem|fim do mes|final do mes|comeco do mes|inicio do mes|janeiro|fevereiro|marco|junho|julho|setembro|outubro|novembro|dezembro)\b",
+    r"\b(ate o dia|ate dia|ate a|assim que|quando (cair|receber|sair|entrar))\b",
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|today|tonight|next week|next month|end of the month|end of month|this week|payday|paycheck|next check|january|february|march|april|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b",
+    r"\b(on|by|before) the \d{1,2}(st|nd|rd|th)?\b|\b\d{1,2}(st|nd|rd|th)\b|\bin \d+ (days|weeks)\b|\b(by|on|before) \d{1,2}\b",
+];
+
+/// A commitment that needs no date ("voy a pagar", "pagarei", "I'll pay", "sin falta").
+pub const COMMIT: &[&str] = &[
+    r"\b(voy a pagar|vamos a pagar|voy a depositar|voy a transferir|voy a cancelar|pagare|pagaremos|le prometo|te prometo|les prometo|lo juro|sin falta|dame hasta|denme hasta|deme hasta|esperenme|esperame|no puedo pagar hasta|queda programado|quedo programado)\b",
+    r"\b(me da|me de|me deem|dame|denme|deme|give me|gimme) (ate|hasta|until|till)\b",
+    r"\b(vou pagar|vamos pagar|pagarei|vou quitar|vou acertar|sem falta|prometo|consigo pagar|posso pagar|vou fazer o pix|vou transferir|vou depositar)\b",
+    r"\b(will pay|ill pay|i will pay|we will pay|well pay|gonna pay|going to pay|will send|ill send|gonna send|ill have it|will have it|i promise|payment will|will process|can pay|well process|ill get you|ill get it|ill take care|will take care|ill handle|will handle)\b",
+];
