@@ -14,13 +14,13 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(desuscrib|desinscrib|descadastr|desafili)",
     r"\b(darme|dar|denme|den|darnos|dame|doy|dan|de) de baja\b",
     // Spanish: "no me escriban", "no vuelvan a escribir", "dejen de llamarme", "absténganse".
-    r"\bno (me |nos )?(vuelv\w* a |sig\w* |)(escrib|contact|llam|mand|envi|molest|busq|busc|jod|fastidi|text|whats|acos)",
-    r"\b(dej|par|termin)\w* de (escrib|contact|llam|mand|envi|molest|jod|fastidi|webi|hinch|insist|acos|busc|text|whats|mensaj)",
+    r"\bno (me |nos )?(vuelv\w* a |volver a |sig\w* |anden |esten |sigan |)(escrib|contact|llam|mand|envi|molest|busq|busc|jod|fastidi|text|whats|acos|marc)",
+    r"\b(dej|par|termin|deix)\w* de (escrib|contact|llam|mand|envi|molest|jod|fastidi|webi|hinch|insist|acos|busc|text|whats|mensaj)",
     r"\bdejen?me en paz\b|\bdejenme tranquil",
     r"\babsten\w* de (contact|escrib|llam|comunic|mand|envi)",
     r"\bces(e|en|ar)\b|\bcease\b",
     r"\b(no|ya no) (quiero|queremos|deseo|deseamos) (mas |seguir |)(recibir|mensaj|correo|mail|email|llamad|contact|notific|que me|que nos|sms|whats)",
-    r"\b(quit|sac|saq|borr|elimin|remuev|remov|retir|tir|exclu|apag|supres|suprim|delet|dar de baja)\w* .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|list|database|records)\b",
+    r"\b(quiten|quitar|quitenme|saquen|sacar|saquenme|sacarme|borren|borrar|borrenme|eliminen|eliminar|elimine|eliminenme|remuevan|remover|remova|removam|remocao|retiren|retirar|tiren|tirem|tirar|tira|exclua|excluam|excluir|exclusao|apaguem|apagar|apaguen|supresion|suprimir|supriman|delete|remove|take|dar de baja|desvincul)\w* .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|list|database|records)\b",
     r"\brevo(co|ca|car|cacion|go|gar|gacao|ke|king)\b",
     r"\b(no|nao) autoriz\w* (mas |mais |)(el |o |)(contact|contat|llam|lig|mensaj|mensag|tratamiento|uso)",
     // Wrong number: this number is not the debtor's, so it is never written to again.
@@ -28,7 +28,10 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(wrong|incorrect) (number|person|email)\b",
     r"\bse equivoc\w* de (numero|persona)\b|\bpessoa errada\b|\be engano\b",
     // A threat to report it if it goes on ("si siguen hago la denuncia", "se continuarem").
-    r"\bsi (me |nos |)(vuelv|sig|continu|insist)\w* (a |)(mand|escrib|llam|molest|envi|contact|con)",
+    r"\bsi (me |nos |)(vuelv|sig|continu|insist)\w* (a |)(mand|escrib|llam|molest|envi|contact|con|marc)",
+    r"\b(spam|demando|demandar|demandarlos|los demando|processo voces|processar|sue you|suing)\b",
+    r"\bsa(ir|lir) d\w* (\w+ )?lista\b|\b(nao faz|no forma) mais parte\b|\bnao faz mais parte\b|\bno longer (with|part of)\b",
+    r"\bquit \w+in(g)?\b|\b(blowing|blowin|blow) up (my |the )?(phone|line|cell)\b",
     r"\bse (voces |vcs |)(continu|insist|me lig|me mand|ligar|mandar)\w*",
     r"\bif (you |u |)(keep|continue|contact|call|text|message|email)\w*|\bif i (get|receive) (one more|another|any more)",
     r"\b(profeco|procon|cfpb|ftc|fcc|reclame aqui|defensa del consumidor|condusef|sernac|indecopi|superintendencia)\b",
@@ -58,7 +61,8 @@ pub const OPT_OUT: &[&str] = &[
 /// Claiming the debt is already paid (Latin American Spanish "cancelar" is paying it).
 pub const ALREADY_PAID: &[&str] = &[
     // Spanish: "ya pagué", "ya la salde", "ya cancelé", "ya hice la transferencia".
-    r"\bya (\w+ ){0,2}(pague|pagamos|pagaron|pagado|pagada|pagados|pagadas|cancele|cancelamos|cancelaron|cancelado|cancelada|transferi|transferimos|deposite|depositamos|consigne|consignamos|abone|abonamos|salde|saldamos|saldado|saldada|liquide|liquidamos|liquidado|hice|hicimos|realice|realizamos|efectue|efectuamos|mande|mandamos|envie|enviamos|cubri|cubrimos|gire|giramos|yapee|yapie|plinee|nequie)\b",
+    r"\bya (\w+ ){0,2}(pague|pagamos|pagaron|pagado|pagada|pagados|pagadas|cancele|cancelamos|cancelaron|cancelado|cancelada|transferi|transferimos|deposite|depositamos|consigne|consignamos|abone|abonamos|salde|saldamos|saldado|saldada|liquide|liquidamos|liquidado|hice|hicimos|realice|realizamos|efectue|efectuamos|mande|mandamos|envie|enviamos|cubri|cubrimos|gire|giramos|yapee|yapie|plinee|nequie|page)\b",
+    r"\b(autopay|auto pay|debito automatico|debito automatico|already took)\b",
     r"\b(pago|pague|pagamos|pagaron|deposito|transfirio|cancelo|abono) (\w+ ){0,4}(semana pasada|mes pasado|ayer|anteayer|antier|anoche|hace)\b",
     r"\b(lo|la|los|las) (pago|cancelo|deposito|transfirio) (mi|su) \w+",
     r"\b(he|hemos|ha|han) (pagado|cancelado|transferido|depositado|abonado|consignado|hecho el pago|realizado el pago|saldado|liquidado)\b",
@@ -103,6 +107,7 @@ pub const NOT_PAID: &[&str] = &[
     r"\b(no|nao|not|havent|hasnt|didnt|never|todavia no|aun no|ainda nao|ainda n|have not|has not|did not) (\w+ ){0,2}(pagado|pague|pagamos|pagado|pagada|paguei|pago|paid|pay|cancele)\b",
     r"\b(voy a|vamos a|vou|vamos) (\w+ ){0,1}(mandar|enviar) (el |o |)(comprobante|comprovante)",
     r"\b(until|till|til|hasta que|ate) (\w+ ){0,2}(paid|pague|pagado|pago|quitad)\w*",
+    r"\b(should|will|would|gonna|going to|can|could|ll) have (\w+ ){0,3}paid\b",
 ];
 
 /// Contesting the debt or the invoice. Checked after a payment claim.
@@ -115,7 +120,10 @@ pub const DISPUTE: &[&str] = &[
     r"\b(monto|valor|cobro|importe|total|factura|cuenta|iva|precio|saldo) .{0,25}\b(mal|incorrect|equivocad|errone|error)\w*",
     r"\b(error|errores) en (la|el) (factura|cobro|monto|valor|iva|cuenta|precio)\b",
     r"\bcobr\w* (dos veces|doble|de mas|demas)|\bdoble cobro\b|\bcobro (doble|duplicado|indebido|injusto)",
-    r"\bnunca (me |nos |)(recibi|recibimos|llego|llegaron|contrate|contratamos|pedi|pedimos|solicite|compre|compramos|saque|tuve|tuvimos|firme|autorice|use|acorde|acordamos|instalaron|entregaron|prestaron)",
+    r"\b(nunca|jamas) (he|hemos) sido (cliente|clientes)\b|\bnunca fui cliente\b|\bnever (been|was) (a |your |)(customer|client)\b",
+    r"\bnada que ver\b|\bnada a ver\b|\bnothing to do with (me|us)\b|\bes de mi ex\b",
+    r"\bnunca (funciono|funcionou|sirvio)\b|\bnever worked\b|\bsin (senal|servicio|internet|luz) \b|\bcaduc|\bdivergen",
+    r"\b(nunca|jamas) (me |nos |)(recibi|recibimos|llego|llegaron|contrate|contratamos|pedi|pedimos|solicite|compre|compramos|saque|tuve|tuvimos|firme|autorice|use|acorde|acordamos|instalaron|entregaron|prestaron)",
     r"\bnunca (he|hemos|habia|habiamos) (comprado|contratado|pedido|solicitado|recibido|tenido|firmado|usado|autorizado)\b",
     r"\bno (lo |la |los |las |)(acepto|aceptamos)\b|\bno estaba en el contrato\b|\bno (procede|aplica)\b|\bimprocedente\b",
     r"\b(servicio|servico|service|internet|linea|linha|sistema) (\w+ ){0,1}(estuvo|estaba|esta|ficou|esteve|was|has been) (caid|sin |fora|down|out|suspendid|cortad|parad)",
@@ -154,7 +162,9 @@ pub const DISPUTE: &[&str] = &[
     // English.
     r"\b(dont|do not|doesnt|does not) owe\b",
     r"\b(isnt|is not|not|aint) (my|our|mine|ours)\b",
-    r"\bnever (received|got|ordered|signed|authorized|had|used|bought|agreed|requested|opened)",
+    r"\bnever (received|got|ordered|signed|authorized|had|used|bought|agreed|requested|opened|did business|done business)",
+    r"\btwo charges\b|\bdos cargos\b|\bdois (debitos|cobrancas)\b|\bstill being (billed|charged)\b",
+    r"\b(cancelled|canceled) (that|the|my|this) (subscription|service|plan|account|order)\b",
     r"\b(wrong|incorrect) (amount|invoice|bill|charge|total|price)\b",
     r"\b(amount|invoice|bill|charge|total|price) (is|was) (wrong|incorrect|off)\b",
     r"\b(charged|billed) (me |us |)(twice|double|two times)|\bdouble (charged|billed)\b|\bduplicate (charge|invoice|billing)\b",
@@ -173,7 +183,8 @@ pub const DISPUTE: &[&str] = &[
 
 /// Paying, in the present or future (with `WHEN`, a promise).
 pub const PAY: &[&str] = &[
-    r"\b(pago|pagamos|pagare|pagaremos|pagaria|pagar|paso a pagar|abono|abonare|abonamos|deposito|depositare|depositamos|consigno|consignare|consignamos|transfiero|transferire|transferimos|cancelo|cancelare|cancelamos|giro|pagarle|pagarles|depositarle|cancelarle|liquido|liquidare|liquidamos|cubro|cubrire|yapeo|plineo|resuelvo|arreglo|regularizo|resolvo|regularizo)\b",
+    r"\b(pago|pagamos|pagare|pagaremos|pagaria|pagar|paso a pagar|abono|abonare|abonamos|deposito|depositare|depositamos|consigno|consignare|consignamos|transfiero|transferire|transferimos|cancelo|cancelare|cancelamos|giro|pagarle|pagarles|depositarle|cancelarle|liquido|liquidare|liquidamos|cubro|cubrire|yapeo|plineo|resuelvo|arreglo|regularizo|resolvo|paga)\b",
+    r"\b(do it|get it done|pay it|have it|get it)\b|\b(have|get) (\w+ ){0,3}paid\b",
     r"\b(for sure|sin falta|sem falta|seguro|com certeza|definitely|i promise|sort it|take care of it|handle it)\b",
     r"\b(hago|hacemos|hare|haremos|realizo|realizare) (el |la |un |una |)(pago|transferencia|deposito|consignacion|abono|ingreso)\b",
     r"\b(le|te|les|os) (mando|envio|paso|deposito|transfiero|abono|consigno|ingreso|liquido)\b",
@@ -199,6 +210,7 @@ pub const WHEN: &[&str] = &[
 pub const COMMIT: &[&str] = &[
     r"\b(voy a pagar|vamos a pagar|voy a depositar|voy a transferir|voy a cancelar|pagare|pagaremos|le prometo|te prometo|les prometo|lo juro|sin falta|dame hasta|denme hasta|deme hasta|esperenme|esperame|no puedo pagar hasta|queda programado|quedo programado)\b",
     r"\b(me da|me de|me deem|dame|denme|deme|give me|gimme) (ate|hasta|until|till)\b",
+    r"\b(imma|ima|gonna|going to) (have|pay|send|get)\b",
     r"\b(vou pagar|vamos pagar|pagarei|vou quitar|vou acertar|sem falta|prometo|consigo pagar|posso pagar|vou fazer o pix|vou transferir|vou depositar)\b",
     r"\b(will pay|ill pay|i will pay|we will pay|well pay|gonna pay|going to pay|will send|ill send|gonna send|ill have it|will have it|i promise|payment will|will process|can pay|well process|ill get you|ill get it|ill take care|will take care|ill handle|will handle)\b",
 ];
