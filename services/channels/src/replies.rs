@@ -20,6 +20,7 @@ struct Table {
     pay: Vec<Regex>,
     when: Vec<Regex>,
     commit: Vec<Regex>,
+    scam_question: Regex,
 }
 
 fn compile(patterns: &[&str]) -> Vec<Regex> {
@@ -37,6 +38,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| Table {
     pay: compile(phrases::PAY),
     when: compile(phrases::WHEN),
     commit: compile(phrases::COMMIT),
+    scam_question: compile(&[phrases::SCAM_QUESTION]).remove(0),
 });
 
 /// SMS and chat spellings, written out ("q" is "que", "x favor" is "por favor", "vc" is "você").
@@ -68,6 +70,7 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("2morrow", "tomorrow"),
     ("tmrw", "tomorrow"),
     ("mañ", "manana"),
+    ("num", "nao"),
 ];
 
 /// Lowercase, accents removed, punctuation and emojis turned into spaces, a letter repeated
@@ -126,8 +129,8 @@ fn any(patterns: &[Regex], text: &str) -> bool {
 
 /// What a reply means, in order: an opt-out, a payment claim, a dispute, a promise to pay
 /// (paying with a when, or a commitment), or anything else (for a person).
-pub fn classify(text: &str) -> ResponseIntent {
-    let text = normalize(text);
+pub fn classify(original: &str) -> ResponseIntent {
+    let text = normalize(original);
     let table = &*TABLE;
     if any(&table.opt_out, &text) {
         return ResponseIntent::OptOut;
@@ -139,7 +142,10 @@ pub fn classify(text: &str) -> ResponseIntent {
     }
     if any(&table.already_paid, &claim) {
         ResponseIntent::AlreadyPaid
-    } else if any(&table.dispute, &text) {
+    } else if any(
+        &table.dispute,
+        &normalize(&table.scam_question.replace_all(original, " ")),
+    ) {
         ResponseIntent::Dispute
     } else if any(&table.commit, &text) || (any(&table.pay, &text) && any(&table.when, &text)) {
         ResponseIntent::PromiseToPay

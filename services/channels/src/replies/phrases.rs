@@ -14,13 +14,16 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(desuscrib|desinscrib|descadastr|desafili)",
     r"\b(darme|dar|denme|den|darnos|dame|doy|dan|de) de baja\b",
     // Spanish: "no me escriban", "no vuelvan a escribir", "dejen de llamarme", "absténganse".
-    r"\bno (me |nos )?(vuelv\w* a |volver a |sig\w* |anden |esten |sigan |)(escrib|contact|llam|mand|envi|molest|busq|busc|jod|fastidi|text|whats|acos|marc)",
+    r"\bno (me |nos )?(vuelv\w* a |volver a |sig\w* |anden |esten |este |sigan |)(escrib|contact|llam|mand|envi|molest|busq|busc|jod|fastidi|text|whats|acos|marc|telefon)",
+    r"\bno (usar|utilizar|usen|utilicen|usem) (mas |mais |)(este|mi|el|esse|meu|o) (numero|whatsapp|correo|email|telefono|telefone|celular|chat)",
+    r"\bquit it\b|\b(hittin|hitting) (up )?my (line|phone)\b|\brefrain from\b",
+    r"\b(prefiero|prefiro|only|solo|somente|apenas) .{0,30}\b(by post|por carta|por escrito|in writing|by mail)\b",
     r"\b(dej|par|termin|deix)\w* de (escrib|contact|llam|mand|envi|molest|jod|fastidi|webi|hinch|insist|acos|busc|text|whats|mensaj)",
     r"\bdejen?me en paz\b|\bdejenme tranquil",
     r"\babsten\w* de (contact|escrib|llam|comunic|mand|envi)",
     r"\bces(e|en|ar)\b|\bcease\b",
     r"\b(no|ya no) (quiero|queremos|deseo|deseamos) (mas |seguir |)(recibir|mensaj|correo|mail|email|llamad|contact|notific|que me|que nos|sms|whats)",
-    r"\b(quiten|quitar|quitenme|saquen|sacar|saquenme|sacarme|borren|borrar|borrenme|eliminen|eliminar|elimine|eliminenme|remuevan|remover|remova|removam|remocao|retiren|retirar|tiren|tirem|tirar|tira|exclua|excluam|excluir|exclusao|apaguem|apagar|apaguen|supresion|suprimir|supriman|delete|remove|take|dar de baja|desvincul)\w* .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|list|database|records)\b",
+    r"\b(quiten|quitar|quitenme|saquen|sacar|saquenme|sacarme|borren|borrar|borrenme|eliminen|eliminar|elimine|eliminenme|remuevan|remover|remova|removam|remocao|retiren|retirar|tiren|tirem|tirar|tira|exclua|excluam|excluir|exclusao|apaguem|apagar|apaguen|supresion|suprimir|supriman|delete|remove|take|dar de baja|desvincular|desvinculen|desvinculem)(me|nos|la|lo|las|los)?\b .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|list|database|records)\b",
     r"\brevo(co|ca|car|cacion|go|gar|gacao|ke|king)\b",
     r"\b(no|nao) autoriz\w* (mas |mais |)(el |o |)(contact|contat|llam|lig|mensaj|mensag|tratamiento|uso)",
     // Wrong number: this number is not the debtor's, so it is never written to again.
@@ -38,7 +41,7 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(acoso|acosando|hostig|harass|assedio)",
     // Portuguese: "não me procurem", "parem de ligar", "não quero mais receber", "chega de mensagem".
     r"\b(nao|n) (me |nos |)(procur|lig|mand|envi|escrev|contat|incomod|perturb|perseg|import)\w* (mais|nunca)\b",
-    r"\b(nao|n) (me|nos) (procur|lig|mand|envi|escrev|contat|incomod|perturb|perseg|import)",
+    r"\b(nao|n) (me|nos) (procur|lig|mand|envi|escrev|contat|incomod|perturb|perseg|import|telefon)",
     r"\bpar\w* de (me |nos |)(mand|envi|lig|escrev|encher|incomod|perturb|cobr|contat|importun|perseg|msg|mensag)",
     r"\b(nao|n) (quero|queremos|desejo|desejamos) (mais |)(receber|mensag|email|sms|ligac|contat|whats|zap)",
     r"\b(chega|basta|no mas|nada mas|enough|no more|pare com|para com) (ya |ja |)(de |com |con |of |)(mensag|mensaj|msg|llamad|ligac|correo|email|text|whats|zap|sms|spam|call|cobranz|cobranc)",
@@ -121,6 +124,8 @@ pub const DISPUTE: &[&str] = &[
     r"\b(error|errores) en (la|el) (factura|cobro|monto|valor|iva|cuenta|precio)\b",
     r"\bcobr\w* (dos veces|doble|de mas|demas)|\bdoble cobro\b|\bcobro (doble|duplicado|indebido|injusto)",
     r"\b(nunca|jamas) (he|hemos) sido (cliente|clientes)\b|\bnunca fui cliente\b|\bnever (been|was) (a |your |)(customer|client)\b",
+    r"\blo debe (mi|su|el|la)\b|\b(mi|meu|my) ex\b|\b(cancelled|canceled) (in|on|back in|last)\b",
+    r"\bnunca (fiz|fizemos|tive|tivemos) (compra|pedido|contrato|cadastro|conta)\b|\bnunca (instalaram|entregaram|vieram|veio|vino|vinieron|aparecio)\b",
     r"\bnada que ver\b|\bnada a ver\b|\bnothing to do with (me|us)\b|\bes de mi ex\b",
     r"\bnunca (funciono|funcionou|sirvio)\b|\bnever worked\b|\bsin (senal|servicio|internet|luz) \b|\bcaduc|\bdivergen",
     r"\b(nunca|jamas) (me |nos |)(recibi|recibimos|llego|llegaron|contrate|contratamos|pedi|pedimos|solicite|compre|compramos|saque|tuve|tuvimos|firme|autorice|use|acorde|acordamos|instalaron|entregaron|prestaron)",
@@ -139,7 +144,7 @@ pub const DISPUTE: &[&str] = &[
     r"\bno (estoy|estamos) de acuerdo\b",
     r"\bnota (de |)credito\b",
     r"\b(reclamo|reclamacion|impugn|disput|objet)\w*",
-    r"\bde donde (sacan|sacaron|salio)\b",
+    r"\bde donde (sacan|sacaron|salio) (esa|esta|la|el|ese|este) (deuda|factura|cobro|cuenta|monto|saldo)\b",
     r"\bno (pienso|vamos a|voy a|pensamos) pagar\w*",
     // Portuguese.
     r"\b(nao|n) (devo|devemos)\b",
@@ -181,9 +186,14 @@ pub const DISPUTE: &[&str] = &[
     r"\b(didnt|did not) (get|receive|order)\b",
 ];
 
+/// Asking whether it is a scam ("isso é golpe?") is a question, not a dispute: removed from the
+/// raw text (the question mark is gone once normalised) before `DISPUTE` is read.
+pub const SCAM_QUESTION: &str = r"(?i)\b(scam|fraud|golpe|estafa|fraude)\b[^.!?]{0,15}\?";
+
 /// Paying, in the present or future (with `WHEN`, a promise).
 pub const PAY: &[&str] = &[
-    r"\b(pago|pagamos|pagare|pagaremos|pagaria|pagar|paso a pagar|abono|abonare|abonamos|deposito|depositare|depositamos|consigno|consignare|consignamos|transfiero|transferire|transferimos|cancelo|cancelare|cancelamos|giro|pagarle|pagarles|depositarle|cancelarle|liquido|liquidare|liquidamos|cubro|cubrire|yapeo|plineo|resuelvo|arreglo|regularizo|resolvo|paga)\b",
+    r"\b(pago|pagamos|pagare|pagaremos|pagaria|pagar|paso a pagar|abono|abonare|abonamos|deposito|depositare|depositamos|consigno|consignare|consignamos|transfiero|transferire|transferimos|cancelo|cancelare|cancelamos|giro|pagarle|pagarles|depositarle|cancelarle|liquido|liquidare|liquidamos|cubro|cubrire|yapeo|plineo|resuelvo|arreglo|regularizo|resolvo|paga|liquidar|procedere a \w+)\b",
+    r"\b(drop it off|drop off|bring it|bring the money|bring you|mailing|mail a check|mail the check|send a check|send the check)\b",
     r"\b(do it|get it done|pay it|have it|get it)\b|\b(have|get) (\w+ ){0,3}paid\b",
     r"\b(for sure|sin falta|sem falta|seguro|com certeza|definitely|i promise|sort it|take care of it|handle it)\b",
     r"\b(hago|hacemos|hare|haremos|realizo|realizare) (el |la |un |una |)(pago|transferencia|deposito|consignacion|abono|ingreso)\b",
@@ -202,6 +212,7 @@ pub const WHEN: &[&str] = &[
     r"\b(el|dia|hasta el|antes del|para el) \d{1,2}(ro|vo|to)?\b|\b\d{1,2} de\b|\b\d{1,2} \d{1,2}\b|\ben \d+ dias\b|\bcuando (me|cobre|reciba|llegue|cobremos|cobro)\b",
     r"\b(segunda|terca|quarta|quinta|sexta|amanha|hoje|hj|semana que vem|mes que vem|fim do mes|final do mes|comeco do mes|inicio do mes|janeiro|fevereiro|marco|junho|julho|setembro|outubro|novembro|dezembro)\b",
     r"\b(ate o dia|ate dia|ate a|assim que|quando (cair|receber|sair|entrar))\b",
+    r"\b(en la tarde|en la noche|en la manana|al rato|mas tarde|hoy mismo|mes entrante|del mes|later today)\b",
     r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|today|tonight|next week|next month|end of the month|end of month|this week|payday|paycheck|next check|january|february|march|april|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b",
     r"\b(on|by|before) the \d{1,2}(st|nd|rd|th)?\b|\b\d{1,2}(st|nd|rd|th)\b|\bin \d+ (days|weeks)\b|\b(by|on|before) \d{1,2}\b",
 ];
