@@ -9,6 +9,7 @@ mod helpers;
 mod identity;
 mod ledger;
 mod limits;
+mod listening;
 mod pki;
 mod recipients;
 mod scheduling;

@@ -259,6 +259,8 @@ pub struct InvoiceState {
     pub settled_minor: i64,
     pub disputed: bool,
     pub promised_date: Option<NaiveDate>,
+    /// The debtor says it is paid: collection pauses through this date.
+    pub claimed_paid_until: Option<NaiveDate>,
     pub plan_id: Option<Uuid>,
     pub segment: String,
 }
@@ -280,6 +282,7 @@ impl InvoiceState {
             }),
             disputed: self.disputed,
             promised_date: self.promised_date.map(time::date),
+            claimed_paid_until: self.claimed_paid_until.map(time::date),
             payment_plan_id: self.plan_id.map(|id| id.to_string()).unwrap_or_default(),
             segment: self.segment.clone(),
             ..self.invoice.to_proto()

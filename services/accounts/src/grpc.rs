@@ -21,6 +21,7 @@ use crate::holds::{self, HoldRequest};
 use crate::kpi;
 use crate::states::{Consent, InvoiceStatus, SettlementKind, TenantRole};
 use crate::store::{self, NewSettlement};
+use crate::work_queue::WorkQueue;
 
 /// Records one `BulkImport` stream may carry: an import that big is split by the caller, so one
 /// call never holds a connection for long (see the server's deadline).
@@ -200,6 +201,10 @@ pub fn method_scopes() -> MethodScopes {
             ("ResolveDispute", Scope::Write),
             ("BulkImport", Scope::Write),
             ("GetKpis", Scope::Read),
+            ("ListWorkItems", Scope::Read),
+            ("ClaimWorkItem", Scope::Write),
+            ("AddWorkItemNote", Scope::Write),
+            ("ResolveWorkItem", Scope::Write),
         ],
     )
 }
@@ -794,6 +799,68 @@ impl AccountsService for Accounts {
             currencies,
             promise_kept_rate: kpi::promise_kept_rate(&promises, as_of),
         }))
+    }
+
+    async fn list_work_items(
+        &self,
+        request: Request<pb::ListWorkItemsRequest>,
+    ) -> Result<Response<pb::ListWorkItemsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        Ok(Response::new(self.work_queue().list(&tenant_id, &request).await?))
+    }
+
+    async fn claim_work_item(
+        &self,
+        request: Request<pb::ClaimWorkItemRequest>,
+    ) -> Result<Response<pb::WorkItem>, Status> {
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        let item = self
+            .work_queue()
+            .claim(&tenant_id, &request.work_item_id, &caller.subject)
+            .await?;
+        Ok(Response::new(item))
+    }
+
+    async fn add_work_item_note(
+        &self,
+        request: Request<pb::AddWorkItemNoteRequest>,
+    ) -> Result<Response<pb::WorkItem>, Status> {
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        let item = self
+            .work_queue()
+            .note(&tenant_id, &request.work_item_id, &caller.subject, &request.text)
+            .await?;
+        Ok(Response::new(item))
+    }
+
+    async fn resolve_work_item(
+        &self,
+        request: Request<pb::ResolveWorkItemRequest>,
+    ) -> Result<Response<pb::WorkItem>, Status> {
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        let item = self
+            .work_queue()
+            .resolve(&tenant_id, &request, &caller.subject)
+            .await?;
+        Ok(Response::new(item))
+    }
+}
+
+impl Accounts {
+    fn work_queue(&self) -> WorkQueue<'_> {
+        WorkQueue {
+            pool: &self.pool,
+            account_events_topic: &self.account_events_topic,
+            promise_grace_days: self.promise_grace_days,
+        }
     }
 }
 

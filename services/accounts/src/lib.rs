@@ -13,10 +13,12 @@ mod holds;
 pub use grpc::method_scopes;
 pub mod ingest;
 pub mod kpi;
-mod promises;
+pub mod listening;
+pub mod promises;
 pub mod responses;
 mod states;
 mod store;
+mod work_queue;
 
 use std::time::Duration;
 
@@ -74,6 +76,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "parked outbox rows",
         sql: outbox::PARKED_MIGRATION,
     },
+    db::Step {
+        version: 9,
+        description: "listening",
+        sql: include_str!("../migrations/0007_listening.sql"),
+    },
 ];
 
 /// Accounts' own settings on top of the shared ones.
@@ -87,6 +94,8 @@ pub struct Settings {
     pub promise_check: Duration,
     /// ERP events applied per transaction at most.
     pub ingest_batch: usize,
+    /// What debtors' replies may do, and the work queue's SLAs.
+    pub listening: listening::ListeningSettings,
 }
 
 impl Settings {
@@ -97,8 +106,26 @@ impl Settings {
             promise_grace_days: env.parse_or("RECOBRO_PROMISE_GRACE_DAYS", 2)?,
             promise_check: Duration::from_secs(env.parse_or("RECOBRO_PROMISE_CHECK_SECONDS", 300)?),
             ingest_batch: env.parse_or("RECOBRO_INGEST_BATCH", 2000)?,
+            listening: listening::ListeningSettings {
+                claim_days: env.parse_or("RECOBRO_CLAIMED_PAID_HOLD_DAYS", 5)?,
+                promise_horizon_days: env.parse_or("RECOBRO_REPLY_PROMISE_HORIZON_DAYS", 45)?,
+                promise_grace_days: env.parse_or("RECOBRO_PROMISE_GRACE_DAYS", 2)?,
+                sla: listening::WorkSla {
+                    claimed_paid: hours(env, "RECOBRO_WORK_SLA_CLAIMED_PAID_HOURS", 24)?,
+                    unclear_promise: hours(env, "RECOBRO_WORK_SLA_UNCLEAR_PROMISE_HOURS", 24)?,
+                    dispute: hours(env, "RECOBRO_WORK_SLA_DISPUTE_HOURS", 48)?,
+                    reply: hours(env, "RECOBRO_WORK_SLA_REPLY_HOURS", 72)?,
+                    broken_promise: hours(env, "RECOBRO_WORK_SLA_BROKEN_PROMISE_HOURS", 24)?,
+                },
+            },
         })
     }
+}
+
+fn hours(env: &impl Env, name: &str, default: u64) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(
+        env.parse_or::<u64>(name, default)?.saturating_mul(3600),
+    ))
 }
 
 pub struct Application {
@@ -190,17 +217,20 @@ impl Application {
                 shutdown.clone(),
             ),
         );
-        // Opt-outs channels received, in a group of their own (under accounts' prefix, which
+        // Opt-outs and replies channels received, in a group of their own (under accounts' prefix, which
         // the broker grants): a slow ERP backlog never delays a withdrawal.
         let responses_group = format!("{group}-responses");
         let responses_consumer =
             kafka::consumer(&config.kafka, &responses_group, &[&config.topics.responses])?;
-        let opt_outs = responses::OptOutIngest {
-            pool: pool.clone(),
-            account_events_topic: config.topics.account_events.clone(),
+        let opt_outs = responses::ResponseIngest {
+            opt_outs: responses::OptOutIngest {
+                pool: pool.clone(),
+                account_events_topic: config.topics.account_events.clone(),
+            },
+            listening: settings.listening.clone(),
         };
         tasks.spawn(
-            "opt-out consumer",
+            "response consumer",
             kafka::run_batch_consumer(
                 responses_consumer,
                 opt_outs,
@@ -218,6 +248,7 @@ impl Application {
             pool: pool.clone(),
             account_events_topic: config.topics.account_events.clone(),
             every: settings.promise_check,
+            broken_promise_sla: settings.listening.sla.broken_promise,
         };
         tasks.spawn("promise judge", judge.run(shutdown.clone()));
         // Once per start; the outbox relay below publishes what it queues.

@@ -1,5 +1,7 @@
 //! Promises to pay are judged automatically once their date (plus grace) has come: kept if the
-//! payments cover them, broken otherwise. Either way collection resumes or stops accordingly.
+//! payments cover them, broken otherwise (and a collector gets a work item). Either way
+//! collection resumes or stops accordingly. Claimed-paid holds that ended unconfirmed are
+//! lifted on the same round, so the ladder resumes where it was.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,19 +12,26 @@ use tokio_util::sync::CancellationToken;
 use crate::error::AccountsError;
 use crate::events;
 use crate::kpi::{self, PromiseState};
+use crate::states::WorkKind;
 use crate::store;
 
 pub struct PromiseJudge {
     pub pool: PgPool,
     pub account_events_topic: String,
     pub every: Duration,
+    /// How soon a collector should look at a broken promise.
+    pub broken_promise_sla: Duration,
 }
 
 impl PromiseJudge {
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
-            if let Err(err) = self.judge_due(chrono::Utc::now().date_naive()).await {
+            let today = chrono::Utc::now().date_naive();
+            if let Err(err) = self.judge_due(today).await {
                 tracing::warn!(error = %err, "judging promises failed, will try again");
+            }
+            if let Err(err) = self.lift_expired_claims(today).await {
+                tracing::warn!(error = %err, "lifting claimed-paid holds failed, will try again");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => {}
@@ -59,6 +68,28 @@ impl PromiseJudge {
                 PromiseState::Open | PromiseState::Cancelled => continue,
             };
             store::decide_promise(&mut tx, promise_id, state).await?;
+            if state == PromiseState::Broken {
+                let (tenant_id, debtor_id) = store::debtor_of_invoice(&mut tx, invoice_id).await?;
+                let now = chrono::Utc::now();
+                store::insert_work_item(
+                    &mut tx,
+                    &store::NewWorkItem {
+                        tenant_id: &tenant_id,
+                        kind: WorkKind::BrokenPromise,
+                        debtor_id,
+                        invoice_ids: &[invoice_id],
+                        response_id: None,
+                        promise_id: Some(promise_id),
+                        reply_text: "",
+                        reason: &format!("the promise to pay by {promised_date} was not kept"),
+                        created_at: now,
+                        due_at: now
+                            + chrono::Duration::from_std(self.broken_promise_sla)
+                                .unwrap_or(chrono::Duration::days(1)),
+                    },
+                )
+                .await?;
+            }
             events::publish_changes(
                 &mut tx,
                 &[invoice_id],
@@ -73,5 +104,29 @@ impl PromiseJudge {
         }
         tx.commit().await?;
         Ok(decided)
+    }
+
+    /// Lifts the claimed-paid holds that ended before `today` with no payment recorded (a paid
+    /// invoice has none left); returns how many invoices resume.
+    pub async fn lift_expired_claims(&self, today: chrono::NaiveDate) -> Result<usize, AccountsError> {
+        let mut tx = self.pool.begin().await?;
+        let lifted = store::lift_expired_claims(&mut tx, today, 500).await?;
+        events::publish_changes(
+            &mut tx,
+            &lifted,
+            true,
+            "claimed_paid_expired",
+            &self.account_events_topic,
+            &HashMap::new(),
+        )
+        .await?;
+        tx.commit().await?;
+        if !lifted.is_empty() {
+            tracing::info!(
+                invoices = lifted.len(),
+                "claimed-paid holds ended unconfirmed: ladders resume"
+            );
+        }
+        Ok(lifted.len())
     }
 }

@@ -6,8 +6,7 @@
 //!
 //! Only channels may write that topic (broker ACL), so a response's tenant is trusted; its
 //! point must still be that tenant's. A response that does not decode or names another
-//! tenant's point is parked with the reason; other intents are not the ledger's business and
-//! are acknowledged as they are.
+//! tenant's point is parked with the reason. Every other intent is a reply `listening` acts on.
 
 use std::collections::HashMap;
 
@@ -23,6 +22,7 @@ use uuid::Uuid;
 use crate::domain;
 use crate::error::AccountsError;
 use crate::events::{self, DebtorChange};
+use crate::listening::{self, Applied, ListeningSettings, Reply};
 use crate::store;
 
 /// Where an opt-out came from when channels does not say.
@@ -31,6 +31,12 @@ const DEFAULT_SOURCE: &str = "reply";
 pub struct OptOutIngest {
     pub pool: PgPool,
     pub account_events_topic: String,
+}
+
+/// The consumer of `channel.responses.v1`: opt-outs withdraw consent, replies act on the case.
+pub struct ResponseIngest {
+    pub opt_outs: OptOutIngest,
+    pub listening: ListeningSettings,
 }
 
 /// An opt-out that passed every check.
@@ -84,21 +90,64 @@ pub fn parse(payload: &[u8]) -> Result<Option<OptOut>, String> {
     }))
 }
 
-impl BatchHandler for OptOutIngest {
+impl BatchHandler for ResponseIngest {
     async fn handle_batch(&self, messages: &[BorrowedMessage<'_>]) -> Result<Vec<(usize, String)>, Failure> {
         let mut rejected = Vec::new();
         let mut opt_outs = Vec::new();
+        let mut replies = Vec::new();
         for (index, message) in messages.iter().enumerate() {
-            match parse(message.payload().unwrap_or_default()) {
+            let payload = message.payload().unwrap_or_default();
+            match parse(payload) {
                 Ok(Some(opt_out)) => opt_outs.push((index, opt_out, kafka::message_traceparent(message))),
-                Ok(None) => {}
+                Ok(None) => match listening::parse(payload) {
+                    Ok(Some(reply)) => replies.push((index, reply, kafka::message_traceparent(message))),
+                    Ok(None) => {}
+                    Err(reason) => rejected.push((index, reason)),
+                },
                 Err(reason) => rejected.push((index, reason)),
             }
         }
-        let refused = self.apply(&opt_outs).await.map_err(|err| err.failure())?;
+        let refused = self
+            .opt_outs
+            .apply(&opt_outs)
+            .await
+            .map_err(|err| err.failure())?;
+        rejected.extend(refused);
+        let refused = self.act_on(&replies).await.map_err(|err| err.failure())?;
         rejected.extend(refused);
         rejected.sort_by_key(|(index, _)| *index);
         Ok(rejected)
+    }
+}
+
+impl ResponseIngest {
+    /// Acts on a batch of replies in one transaction; returns those refused, by index, with why.
+    #[tracing::instrument(skip_all, fields(replies = replies.len()))]
+    pub async fn act_on(
+        &self,
+        replies: &[(usize, Reply, Option<String>)],
+    ) -> Result<Vec<(usize, String)>, AccountsError> {
+        let mut refused = Vec::new();
+        if replies.is_empty() {
+            return Ok(refused);
+        }
+        let mut tx = self.opt_outs.pool.begin().await?;
+        let mut changed = Vec::new();
+        for (index, reply, trace) in replies {
+            let mut applied = Applied::default();
+            match listening::apply(&mut tx, &self.listening, reply, &mut applied).await? {
+                Ok(()) => changed.extend(
+                    applied
+                        .changed
+                        .into_iter()
+                        .map(|(invoice_id, why)| (invoice_id, why, trace.clone())),
+                ),
+                Err(reason) => refused.push((*index, reason)),
+            }
+        }
+        listening::publish(&mut tx, changed, &self.opt_outs.account_events_topic).await?;
+        tx.commit().await?;
+        Ok(refused)
     }
 }
 

@@ -73,6 +73,111 @@ named! {
     }
 }
 
+named! {
+    /// Why a work item is in the queue.
+    "work item kind", "claimed_paid, unclear_promise, dispute, reply or broken_promise",
+    pub enum WorkKind {
+        ClaimedPaid => "claimed_paid",
+        UnclearPromise => "unclear_promise",
+        Dispute => "dispute",
+        Reply => "reply",
+        BrokenPromise => "broken_promise",
+    }
+}
+
+named! {
+    "work item state", "open, claimed or resolved",
+    pub enum WorkState {
+        Open => "open",
+        Claimed => "claimed",
+        Resolved => "resolved",
+    }
+}
+
+named! {
+    /// How a person closed a work item.
+    "work item outcome",
+    "confirmed_paid, not_paid, promise_set, dispute_accepted, dispute_rejected, no_action or no_contact",
+    pub enum WorkOutcome {
+        ConfirmedPaid => "confirmed_paid",
+        NotPaid => "not_paid",
+        PromiseSet => "promise_set",
+        DisputeAccepted => "dispute_accepted",
+        DisputeRejected => "dispute_rejected",
+        NoAction => "no_action",
+        NoContact => "no_contact",
+    }
+}
+
+impl From<WorkKind> for pb::WorkItemKind {
+    fn from(kind: WorkKind) -> pb::WorkItemKind {
+        match kind {
+            WorkKind::ClaimedPaid => pb::WorkItemKind::ClaimedPaid,
+            WorkKind::UnclearPromise => pb::WorkItemKind::UnclearPromise,
+            WorkKind::Dispute => pb::WorkItemKind::Dispute,
+            WorkKind::Reply => pb::WorkItemKind::Reply,
+            WorkKind::BrokenPromise => pb::WorkItemKind::BrokenPromise,
+        }
+    }
+}
+
+impl TryFrom<pb::WorkItemKind> for WorkKind {
+    type Error = ();
+    fn try_from(kind: pb::WorkItemKind) -> Result<WorkKind, ()> {
+        WorkKind::ALL
+            .iter()
+            .copied()
+            .find(|known| pb::WorkItemKind::from(*known) == kind)
+            .ok_or(())
+    }
+}
+
+impl From<WorkState> for pb::WorkItemState {
+    fn from(state: WorkState) -> pb::WorkItemState {
+        match state {
+            WorkState::Open => pb::WorkItemState::Open,
+            WorkState::Claimed => pb::WorkItemState::Claimed,
+            WorkState::Resolved => pb::WorkItemState::Resolved,
+        }
+    }
+}
+
+impl TryFrom<pb::WorkItemState> for WorkState {
+    type Error = ();
+    fn try_from(state: pb::WorkItemState) -> Result<WorkState, ()> {
+        WorkState::ALL
+            .iter()
+            .copied()
+            .find(|known| pb::WorkItemState::from(*known) == state)
+            .ok_or(())
+    }
+}
+
+impl From<WorkOutcome> for pb::WorkItemOutcome {
+    fn from(outcome: WorkOutcome) -> pb::WorkItemOutcome {
+        match outcome {
+            WorkOutcome::ConfirmedPaid => pb::WorkItemOutcome::ConfirmedPaid,
+            WorkOutcome::NotPaid => pb::WorkItemOutcome::NotPaid,
+            WorkOutcome::PromiseSet => pb::WorkItemOutcome::PromiseSet,
+            WorkOutcome::DisputeAccepted => pb::WorkItemOutcome::DisputeAccepted,
+            WorkOutcome::DisputeRejected => pb::WorkItemOutcome::DisputeRejected,
+            WorkOutcome::NoAction => pb::WorkItemOutcome::NoAction,
+            WorkOutcome::NoContact => pb::WorkItemOutcome::NoContact,
+        }
+    }
+}
+
+impl TryFrom<pb::WorkItemOutcome> for WorkOutcome {
+    type Error = ();
+    fn try_from(outcome: pb::WorkItemOutcome) -> Result<WorkOutcome, ()> {
+        WorkOutcome::ALL
+            .iter()
+            .copied()
+            .find(|known| pb::WorkItemOutcome::from(*known) == outcome)
+            .ok_or(())
+    }
+}
+
 impl From<Consent> for pb::Consent {
     fn from(consent: Consent) -> pb::Consent {
         match consent {
@@ -195,6 +300,20 @@ mod tests {
         round_trips(InvoiceStatus::ALL);
         round_trips(SettlementKind::ALL);
         round_trips(PromiseState::ALL);
+        round_trips(WorkKind::ALL);
+        round_trips(WorkState::ALL);
+        round_trips(WorkOutcome::ALL);
+        for kind in WorkKind::ALL {
+            assert_eq!(WorkKind::try_from(pb::WorkItemKind::from(*kind)), Ok(*kind));
+        }
+        for outcome in WorkOutcome::ALL {
+            assert_eq!(
+                WorkOutcome::try_from(pb::WorkItemOutcome::from(*outcome)),
+                Ok(*outcome)
+            );
+        }
+        assert_eq!(WorkOutcome::try_from(pb::WorkItemOutcome::Unspecified), Err(()));
+        assert_eq!(WorkState::try_from(pb::WorkItemState::Unspecified), Err(()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A statement's invoices checked again right before it goes: scheduling chose them when it
-//! emitted the statement, but a payment, a dispute, a promise or a payment plan may have reached
+//! emitted the statement, but a payment, a dispute, a claimed payment, a promise or a payment
+//! plan may have reached
 //! the ledger since (a statement deferred by the rules or queued behind an outage waits). What
 //! channels' view of the ledger says now decides: an invoice no longer owed is left out, and the
 //! amounts are the latest.
@@ -17,6 +18,7 @@ pub enum LeftOut {
     Paid,
     Cancelled,
     Disputed,
+    ClaimedPaid,
     Promised,
     PaymentPlan,
 }
@@ -28,6 +30,7 @@ impl LeftOut {
             InvoiceStatus::Paid => Some(LeftOut::Paid),
             InvoiceStatus::Cancelled => Some(LeftOut::Cancelled),
             _ if invoice.disputed => Some(LeftOut::Disputed),
+            _ if invoice.claimed_paid_until.is_some() => Some(LeftOut::ClaimedPaid),
             _ if invoice.promised_date.is_some() => Some(LeftOut::Promised),
             _ if !invoice.payment_plan_id.is_empty() => Some(LeftOut::PaymentPlan),
             _ => None,
@@ -40,6 +43,7 @@ impl LeftOut {
             LeftOut::Paid => "invoice-paid",
             LeftOut::Cancelled => "invoice-cancelled",
             LeftOut::Disputed => "invoice-disputed",
+            LeftOut::ClaimedPaid => "invoice-claimed-paid",
             LeftOut::Promised => "invoice-promised",
             LeftOut::PaymentPlan => "invoice-payment-plan",
         }
@@ -51,6 +55,7 @@ impl LeftOut {
             LeftOut::Paid => "is paid",
             LeftOut::Cancelled => "is cancelled",
             LeftOut::Disputed => "is disputed",
+            LeftOut::ClaimedPaid => "is claimed paid by the debtor",
             LeftOut::Promised => "is under a promise to pay",
             LeftOut::PaymentPlan => "is in a payment plan",
         };
@@ -105,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn invoices_paid_disputed_promised_or_planned_since_are_left_out_with_why() {
+    fn invoices_paid_disputed_claimed_promised_or_planned_since_are_left_out_with_why() {
         let six: Vec<Covered> = (1..=6).map(|n| covered(n, 3)).collect();
         let mut view = HashMap::new();
         let now = |n: u128, change: &dyn Fn(&mut pb::Invoice)| {
@@ -122,10 +127,11 @@ mod tests {
             now(5, &|i| {
                 i.outstanding.as_mut().expect("outstanding").amount_minor = 400
             }),
+            now(6, &|i| i.claimed_paid_until = Some(pb::Date::default())),
         ]);
         let (kept, left_out) = recheck(&six, &view);
         let kept_numbers: Vec<&str> = kept.iter().map(|c| c.invoice.number.as_str()).collect();
-        assert_eq!(kept_numbers, ["FE-5", "FE-6"]);
+        assert_eq!(kept_numbers, ["FE-5"]);
         assert_eq!(
             kept[0].invoice.outstanding.as_ref().map(|m| m.amount_minor),
             Some(400)
@@ -140,7 +146,8 @@ mod tests {
                 (1, LeftOut::Paid),
                 (2, LeftOut::Disputed),
                 (3, LeftOut::Promised),
-                (4, LeftOut::PaymentPlan)
+                (4, LeftOut::PaymentPlan),
+                (6, LeftOut::ClaimedPaid)
             ]
         );
         assert!(

@@ -190,7 +190,15 @@ async fn record(
     intent: pb::ResponseIntent,
     source: Source,
 ) -> Result<pb::DebtorResponse, Rejection> {
+    // What the answered message was about: the reminder's invoice, or a statement's invoices.
+    let invoice_ids = match delivery.invoice_id {
+        Some(invoice_id) => vec![invoice_id],
+        None => store::invoices_of_reminders(&webhooks.pool, &delivery.covered)
+            .await
+            .map_err(unavailable)?,
+    };
     let response = pb::DebtorResponse {
+        invoice_ids: invoice_ids.iter().map(Uuid::to_string).collect(),
         response_id: Uuid::new_v4().to_string(),
         tenant_id: delivery.tenant_id.clone(),
         debtor_id: delivery.debtor_id.to_string(),

@@ -1,5 +1,6 @@
 //! A demo ERP connector: publishes a small portfolio of invoices for a fresh tenant, then shows
-//! the reminders they cause, each debtor's plan in their own time, and two replies.
+//! the reminders they cause, each debtor's plan in their own time, and the debtors' replies with
+//! what they change: a claimed-paid hold, a promise, a dispute, an opt-out, and the work queue.
 
 use std::time::Duration;
 
@@ -271,15 +272,108 @@ async fn main() -> anyhow::Result<()> {
         println!("  {number:<10} {}", steps.join(" | "));
     }
 
-    let replies = [("Ya pagué, les envío el comprobante", 0), ("BAJA", 1)];
+    // Each reply goes to the message about its invoice when that one was sent (else to another
+    // sent message nobody answered yet).
+    let replies = [
+        ("Ya pagué, les envío el comprobante", "A-3003"),
+        ("Pago el viernes", "F001-2002"),
+        ("no reconozco esta factura", "F-4004"),
+        ("BAJA", "FE-1001"),
+    ];
     println!("\ndebtors reply:");
-    for (text, index) in replies {
-        let Some((record, _)) = delivered.get(index) else {
-            break;
+    let sent: Vec<&(pb::DeliveryRecord, pb::Delivery)> = delivered
+        .iter()
+        .filter(|(record, _)| record.status() == pb::DeliveryStatus::Sent)
+        .collect();
+    let mut answered: Vec<&str> = Vec::new();
+    for (text, number) in replies {
+        let about = |(_, delivery): &&&(pb::DeliveryRecord, pb::Delivery)| {
+            delivery.subject.contains(number) || delivery.body.contains(number)
         };
-        let body = format!(r#"{{"reminder_id":"{}","text":"{}"}}"#, record.reminder_id, text);
+        let unanswered = |(record, _): &&&(pb::DeliveryRecord, pb::Delivery)| {
+            !answered.contains(&record.reminder_id.as_str())
+        };
+        let Some((record, delivery)) = sent
+            .iter()
+            .find(|d| about(d) && unanswered(d))
+            .or_else(|| sent.iter().find(|d| unanswered(d)))
+            .copied()
+        else {
+            println!("  {text:?}: no sent message left to answer");
+            continue;
+        };
+        answered.push(&record.reminder_id);
+        let body = serde_json::json!({ "reminder_id": record.reminder_id, "text": text }).to_string();
         let answer = post(&webhooks, "/webhooks/sandbox/replies", &body).await?;
-        println!("  {text:?} -> {answer}");
+        println!("  {text:?} to \"{}\" -> {answer}", delivery.subject);
+    }
+
+    // Accounts acts on each reply within a moment (claimed-paid hold, promise, dispute) and
+    // queues what a person must see.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut ledger = AccountsServiceClient::new(grpc(&env, &accounts_url, &tenant, "recobro:read").await?);
+    println!("\nwhat the replies changed:");
+    let mut seen_debtors = Vec::new();
+    for (record, _) in &sent {
+        if !answered.contains(&record.reminder_id.as_str()) || seen_debtors.contains(&record.debtor_id) {
+            continue;
+        }
+        seen_debtors.push(record.debtor_id.clone());
+        let invoices = ledger
+            .list_invoices(pb::ListInvoicesRequest {
+                tenant_id: tenant.clone(),
+                debtor_id: record.debtor_id.clone(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .invoices;
+        for invoice in invoices {
+            let date = |d: &Option<pb::Date>| {
+                d.as_ref()
+                    .map(|d| format!("{}-{:02}-{:02}", d.year, d.month, d.day))
+            };
+            let mut case = Vec::new();
+            if let Some(until) = date(&invoice.claimed_paid_until) {
+                case.push(format!("claimed paid, reminders paused through {until}"));
+            }
+            if let Some(promised) = date(&invoice.promised_date) {
+                case.push(format!("promise to pay on {promised}, ladder paused"));
+            }
+            if invoice.disputed {
+                case.push("disputed, ladder paused".to_string());
+            }
+            if case.is_empty() {
+                case.push("ladder goes on".to_string());
+            }
+            println!("  {:<10} {}", invoice.number, case.join("; "));
+        }
+    }
+    let queue = ledger
+        .list_work_items(pb::ListWorkItemsRequest {
+            tenant_id: tenant.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .work_items;
+    println!(
+        "\nthe collectors' work queue ({} items, soonest due first):",
+        queue.len()
+    );
+    for item in queue {
+        let due = item
+            .due_at
+            .as_ref()
+            .and_then(time::from_timestamp)
+            .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        println!(
+            "  {:<16} due {due}  {:?}: {}",
+            item.kind().as_str_name().trim_start_matches("WORK_ITEM_KIND_"),
+            item.reply_text,
+            item.reason
+        );
     }
     println!("\ndone. Services keep running; `make down` stops everything.");
     Ok(())

@@ -41,6 +41,9 @@ pub enum Hold {
     /// included.
     LegalHold,
     Dispute,
+    /// The debtor says it is paid; a person is confirming (accounts lifts it when the payment
+    /// is recorded, a person says otherwise, or the hold's days run out).
+    ClaimedPaid,
     Promise,
     /// The plan's instalment reminders replace the ladder.
     PaymentPlan,
@@ -56,6 +59,8 @@ impl Hold {
         let invoice = snapshot.invoice.as_ref()?;
         if invoice.disputed {
             Some(Hold::Dispute)
+        } else if invoice.claimed_paid_until.is_some() {
+            Some(Hold::ClaimedPaid)
         } else if invoice.promised_date.is_some() {
             Some(Hold::Promise)
         } else if !invoice.payment_plan_id.is_empty() {
@@ -76,6 +81,7 @@ impl Hold {
         match self {
             Hold::LegalHold => "legal hold",
             Hold::Dispute => "dispute",
+            Hold::ClaimedPaid => "claimed paid",
             Hold::Promise => "promise",
             Hold::PaymentPlan => "payment plan",
         }
@@ -272,10 +278,30 @@ mod tests {
         assert!(Hold::LegalHold.holds_instalments());
         assert!(Hold::Dispute.holds_instalments());
         assert!(Hold::Promise.holds_instalments());
+        assert!(Hold::ClaimedPaid.holds_instalments());
         assert!(!Hold::PaymentPlan.holds_instalments());
         // Lifted, the invoice's own hold shows again.
         held.debtor.as_mut().expect("debtor").legal_hold = false;
         assert_eq!(Hold::of(&held), Some(Hold::Dispute));
+    }
+
+    #[test]
+    fn a_claimed_payment_holds_the_invoice_until_accounts_lifts_it() {
+        let mut held = snapshot(false);
+        let invoice = held.invoice.as_mut().expect("invoice");
+        invoice.claimed_paid_until = Some(pb::Date {
+            year: 2026,
+            month: 12,
+            day: 15,
+        });
+        invoice.promised_date = Some(pb::Date {
+            year: 2026,
+            month: 12,
+            day: 20,
+        });
+        assert_eq!(Hold::of(&held), Some(Hold::ClaimedPaid));
+        held.invoice.as_mut().expect("invoice").claimed_paid_until = None;
+        assert_eq!(Hold::of(&held), Some(Hold::Promise));
     }
 
     #[test]

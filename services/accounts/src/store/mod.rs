@@ -9,6 +9,7 @@ mod debtors;
 mod holds;
 mod invoices;
 mod portfolio;
+mod work_items;
 
 pub use cases::*;
 pub use consent::*;
@@ -16,6 +17,7 @@ pub use debtors::*;
 pub use holds::*;
 pub use invoices::*;
 pub use portfolio::*;
+pub use work_items::*;
 
 use recobro_common::outbox::Queued;
 use sqlx::{PgPool, Postgres, Transaction};

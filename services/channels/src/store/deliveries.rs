@@ -124,6 +124,21 @@ pub async fn delivery(pool: &PgPool, reminder_id: Uuid) -> Result<Option<Deliver
     row.map(from_row).transpose()
 }
 
+/// The invoices of the reminders a statement covered (each delivered through it): what a reply
+/// to the statement is about.
+pub async fn invoices_of_reminders(pool: &PgPool, reminder_ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    if reminder_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "SELECT DISTINCT invoice_id FROM deliveries WHERE reminder_id = ANY($1) AND invoice_id IS NOT NULL
+         ORDER BY invoice_id",
+    )
+    .bind(reminder_ids)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn deliveries(
     pool: &PgPool,
     tenant_id: &str,

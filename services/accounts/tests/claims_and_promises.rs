@@ -1,0 +1,128 @@
+//! Against PostgreSQL: a claimed-paid hold nobody resolves ends by itself after its days, and a
+//! broken promise queues a work item for a collector, once. Each change is published (queued in
+//! the outbox as the invoice's new state).
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use prost::Message as _;
+use recobro_accounts::promises::PromiseJudge;
+use recobro_common::config::Config;
+use recobro_proto::v1 as pb;
+use uuid::Uuid;
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, d).expect("date")
+}
+
+/// The states of `invoice_id` queued for accounts.events.v1, oldest first.
+async fn published(pool: &sqlx::PgPool, invoice_id: Uuid) -> Vec<pb::Invoice> {
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM outbox ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .expect("outbox");
+    payloads
+        .iter()
+        .filter_map(
+            |payload| match pb::AccountEvent::decode(payload.as_slice()).ok()?.change? {
+                pb::account_event::Change::InvoiceChanged(changed) => changed.invoice,
+                _ => None,
+            },
+        )
+        .filter(|invoice| invoice.invoice_id == invoice_id.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unconfirmed_claim_ends_after_its_days_and_a_broken_promise_queues_one_item() {
+    let id = Uuid::new_v4().simple().to_string()[..10].to_string();
+    let env = recobro_testkit::env_with(&[("RECOBRO_DB_SCHEMA", format!("claims_{id}"))]);
+    let config = Config::from_env(&env, "accounts", 0).expect("config (deploy/local/env.sh)");
+    let pool = recobro_accounts::migrate_and_connect(&config)
+        .await
+        .expect("PostgreSQL is up (deploy/local/up.sh)");
+    let debtor = Uuid::new_v4();
+    let (claimed, promised) = (Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query("INSERT INTO tenants (tenant_id) VALUES ('acme')")
+        .execute(&pool)
+        .await
+        .expect("tenant");
+    sqlx::query(
+        "INSERT INTO debtors (debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country)
+         VALUES ($1, 'acme', 'C-1', 'Ferretería', 'company', 'America/Bogota', 'es-CO', 'CO')",
+    )
+    .bind(debtor)
+    .execute(&pool)
+    .await
+    .expect("debtor");
+    for (invoice, number, claimed_until) in [(claimed, "FE-1", Some(day(9))), (promised, "FE-2", None)] {
+        sqlx::query(
+            "INSERT INTO invoices (invoice_id, tenant_id, debtor_id, external_id, number, amount_minor, currency,
+                 issue_date, due_date, status, version, claimed_paid_until)
+             VALUES ($1, 'acme', $2, $3, $3, 100000, 'COP', '2026-11-01', '2026-11-30', 'open', 1, $4)",
+        )
+        .bind(invoice)
+        .bind(debtor)
+        .bind(number)
+        .bind(claimed_until)
+        .execute(&pool)
+        .await
+        .expect("invoice");
+    }
+    let promise = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO promises (promise_id, tenant_id, invoice_id, promised_date, amount_minor, currency, made_on,
+             grace_days, state)
+         VALUES ($1, 'acme', $2, '2026-12-04', 100000, 'COP', '2026-12-01', 2, 'open')",
+    )
+    .bind(promise)
+    .bind(promised)
+    .execute(&pool)
+    .await
+    .expect("promise");
+    let judge = PromiseJudge {
+        pool: pool.clone(),
+        account_events_topic: "accounts.events.v1".into(),
+        every: Duration::from_secs(300),
+        broken_promise_sla: Duration::from_secs(24 * 3600),
+    };
+
+    // Held through the 9th: still held on the 9th, lifted on the 10th, and published.
+    assert_eq!(judge.lift_expired_claims(day(9)).await.expect("lift"), 0);
+    assert_eq!(judge.lift_expired_claims(day(10)).await.expect("lift"), 1);
+    let states = published(&pool, claimed).await;
+    let last = states.last().expect("the lifted hold is published");
+    assert_eq!(last.claimed_paid_until, None);
+    assert!(last.revision > 1, "{last:?}");
+    assert_eq!(judge.lift_expired_claims(day(11)).await.expect("lift"), 0, "once");
+
+    // Promised for the 4th with two days of grace, unpaid on the 7th: broken, one item.
+    assert_eq!(judge.judge_due(day(7)).await.expect("judge"), 1);
+    assert_eq!(judge.judge_due(day(8)).await.expect("judge"), 0);
+    let items: Vec<(String, String, Vec<Uuid>, Option<Uuid>)> =
+        sqlx::query_as("SELECT kind, state, invoice_ids, promise_id FROM work_items")
+            .fetch_all(&pool)
+            .await
+            .expect("work items");
+    assert_eq!(
+        items,
+        [(
+            "broken_promise".to_string(),
+            "open".to_string(),
+            vec![promised],
+            Some(promise)
+        )]
+    );
+    assert_eq!(
+        published(&pool, promised)
+            .await
+            .last()
+            .map(|i| i.promised_date.is_none()),
+        Some(true),
+        "the broken promise no longer holds the ladder"
+    );
+    sqlx::query(&format!("DROP SCHEMA claims_{id} CASCADE"))
+        .execute(&pool)
+        .await
+        .expect("clean up");
+}
