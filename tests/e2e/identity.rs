@@ -16,7 +16,7 @@ use crate::helpers::{Grpc, Stack};
 use crate::pki::{ALL_SCOPES, ClientCert, SigningKey, channel, claims};
 
 /// Every RPC with the scope it needs: the contract the README states.
-const RPCS: [(&str, &str, &str); 25] = [
+const RPCS: [(&str, &str, &str); 29] = [
     ("AccountsService", "UpsertTenant", "recobro:admin"),
     ("AccountsService", "UpsertDebtor", "recobro:write"),
     ("AccountsService", "GetDebtor", "recobro:read"),
@@ -31,6 +31,10 @@ const RPCS: [(&str, &str, &str); 25] = [
     ("AccountsService", "ResolveDispute", "recobro:write"),
     ("AccountsService", "BulkImport", "recobro:write"),
     ("AccountsService", "GetKpis", "recobro:read"),
+    ("AccountsService", "ListWorkItems", "recobro:read"),
+    ("AccountsService", "ClaimWorkItem", "recobro:write"),
+    ("AccountsService", "AddWorkItemNote", "recobro:write"),
+    ("AccountsService", "ResolveWorkItem", "recobro:write"),
     ("SchedulingService", "ListReminders", "recobro:read"),
     ("SchedulingService", "PreviewSchedule", "recobro:read"),
     ("SchedulingService", "ListStrategies", "recobro:read"),
@@ -229,6 +233,37 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
         "GetKpis" => a
             .get_kpis(pb::GetKpisRequest {
                 tenant_id,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        "ListWorkItems" => a
+            .list_work_items(pb::ListWorkItemsRequest {
+                tenant_id,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        "ClaimWorkItem" => a
+            .claim_work_item(pb::ClaimWorkItemRequest {
+                tenant_id,
+                work_item_id: uuid::Uuid::new_v4().to_string(),
+            })
+            .await
+            .map(|_| ()),
+        "AddWorkItemNote" => a
+            .add_work_item_note(pb::AddWorkItemNoteRequest {
+                tenant_id,
+                work_item_id: uuid::Uuid::new_v4().to_string(),
+                text: "intruder".into(),
+            })
+            .await
+            .map(|_| ()),
+        "ResolveWorkItem" => a
+            .resolve_work_item(pb::ResolveWorkItemRequest {
+                tenant_id,
+                work_item_id: uuid::Uuid::new_v4().to_string(),
+                outcome: pb::WorkItemOutcome::NoAction as i32,
                 ..Default::default()
             })
             .await
