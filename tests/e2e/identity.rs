@@ -67,6 +67,7 @@ struct Target {
     tenant: String,
     debtor_id: String,
     invoice_id: String,
+    work_item_id: String,
 }
 
 /// A date a week from now: valid wherever a request needs one.
@@ -247,14 +248,14 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
         "ClaimWorkItem" => a
             .claim_work_item(pb::ClaimWorkItemRequest {
                 tenant_id,
-                work_item_id: uuid::Uuid::new_v4().to_string(),
+                work_item_id: target.work_item_id.clone(),
             })
             .await
             .map(|_| ()),
         "AddWorkItemNote" => a
             .add_work_item_note(pb::AddWorkItemNoteRequest {
                 tenant_id,
-                work_item_id: uuid::Uuid::new_v4().to_string(),
+                work_item_id: target.work_item_id.clone(),
                 text: "intruder".into(),
             })
             .await
@@ -262,7 +263,7 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
         "ResolveWorkItem" => a
             .resolve_work_item(pb::ResolveWorkItemRequest {
                 tenant_id,
-                work_item_id: uuid::Uuid::new_v4().to_string(),
+                work_item_id: target.work_item_id.clone(),
                 outcome: pb::WorkItemOutcome::NoAction as i32,
                 ..Default::default()
             })
@@ -426,6 +427,7 @@ async fn every_rpc_refuses_every_wrong_caller_and_changes_nothing() {
         tenant: stack.tenant.clone(),
         debtor_id: debtor.debtor.expect("debtor").debtor_id,
         invoice_id: invoice.invoice_id,
+        work_item_id: uuid::Uuid::new_v4().to_string(),
     };
     // Let the ledger's events reach scheduling and settle before counting.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -534,9 +536,9 @@ async fn every_rpc_refuses_every_wrong_caller_and_changes_nothing() {
         .expect("a bound token over its own certificate");
 }
 
-/// The RPCs that take a debtor's, an invoice's or a dispute's id. The others act on the
+/// The RPCs that take a debtor's, an invoice's, a dispute's or a work item's id. The others act on the
 /// caller's own tenant (its debtors, invoices, templates, KPIs) or on none.
-const BY_ID: [&str; 15] = [
+const BY_ID: [&str; 18] = [
     "GetDebtor",
     "SetConsent",
     "SetLegalHold",
@@ -552,6 +554,9 @@ const BY_ID: [&str; 15] = [
     "GetContactBudget",
     "SendMessage",
     "GetConversation",
+    "ClaimWorkItem",
+    "AddWorkItemNote",
+    "ResolveWorkItem",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -560,11 +565,48 @@ async fn another_tenants_caller_finds_none_of_our_ids_and_changes_nothing() {
     let (mut accounts, debtor) = crate::accounts::ledger_with_debtor(&stack, &stack.tenant).await;
     let invoice = crate::accounts::invoice(&mut accounts, &stack.tenant, "F-1", 100_000_00, 5).await;
     let debtor_id = debtor.debtor.expect("debtor").debtor_id;
+    // A reply nobody understood: a work item of ours.
+    let reply = pb::DebtorResponse {
+        response_id: "r-1".into(),
+        tenant_id: stack.tenant.clone(),
+        debtor_id: debtor_id.clone(),
+        intent: pb::ResponseIntent::Other as i32,
+        text: "hola".into(),
+        received_at: Some(recobro_common::time::timestamp(chrono::Utc::now())),
+        invoice_ids: vec![invoice.invoice_id.clone()],
+        ..Default::default()
+    };
+    stack
+        .publish(
+            &stack.topics.responses,
+            &debtor_id,
+            &crate::helpers::encode(&reply),
+            None,
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + crate::HOP;
+    let work_item_id = loop {
+        let items = accounts
+            .list_work_items(pb::ListWorkItemsRequest::default())
+            .await
+            .expect("our work items")
+            .into_inner()
+            .work_items;
+        if let Some(item) = items.first() {
+            break item.work_item_id.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reply never queued an item"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     // Our ids, and no tenant named: the caller's own tenant, from its token.
     let ours = Target {
         tenant: String::new(),
         debtor_id: debtor_id.clone(),
         invoice_id: invoice.invoice_id.clone(),
+        work_item_id,
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = table_sizes(&stack).await;
@@ -601,6 +643,17 @@ async fn another_tenants_caller_finds_none_of_our_ids_and_changes_nothing() {
         .filter(|(_, code, _)| *code != Some(Code::NotFound))
         .collect();
     assert!(wrong.is_empty(), "with our ids, as another tenant: {wrong:#?}");
+    let theirs = intruder
+        .accounts
+        .list_work_items(pb::ListWorkItemsRequest::default())
+        .await
+        .expect("their own queue")
+        .into_inner()
+        .work_items;
+    assert!(
+        theirs.is_empty(),
+        "another tenant sees our work items: {theirs:?}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(table_sizes(&stack).await, before, "no row added or removed");
     assert_eq!(

@@ -54,6 +54,7 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("pf", "por favor"),
     ("pfv", "por favor"),
     ("d", "de"),
+    ("m", "me"),
     ("vc", "voce"),
     ("vcs", "voces"),
     ("ta", "esta"),

@@ -22,10 +22,10 @@ pub const OPT_OUT: &[&str] = &[
     r"\bdejen?me en paz\b|\bdejenme tranquil",
     r"\babsten\w* de (contact|escrib|llam|comunic|mand|envi)",
     r"\bces(e|en|ar)\b|\bcease\b",
-    r"\b(no|ya no) (quiero|queremos|deseo|deseamos) (mas |seguir |)(recibir|mensaj|correo|mail|email|llamad|contact|notific|que me|que nos|sms|whats)",
-    r"\b(quiten|quitar|quitenme|saquen|sacar|saquenme|sacarme|borren|borrar|borrenme|eliminen|eliminar|elimine|eliminenme|remuevan|remover|remova|removam|remocao|retiren|retirar|tiren|tirem|tirar|tira|exclua|excluam|excluir|exclusao|apaguem|apagar|apaguen|supresion|suprimir|supriman|delete|remove|take|dar de baja|desvincular|desvinculen|desvinculem)(me|nos|la|lo|las|los)?\b .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|list|database|records)\b",
+    r"\b(no|ya no) (quiero|queremos|deseo|deseamos) (mas |seguir |)(recibi|mensaj|correo|mail|email|llamad|contact|notific|que me|que nos|sms|whats)",
+    r"\b(quiten|quitar|quitenme|saquen|sacar|saquenme|sacarme|borren|borrar|borrenme|eliminen|eliminar|elimine|eliminenme|remuevan|remover|remova|removam|remocao|retiren|retirar|retirem|tiren|tirem|tirar|tira|exclua|excluam|excluir|exclusao|apaguem|apagar|apaguen|supresion|suprimir|supriman|delete|remove|take|dar de baja|desvincular|desvinculen|desvinculem)(me|nos|la|lo|las|los)?\b .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|contato|contacto|telefone|telefono|sistema|email|correo|list|database|records|system)\b",
     r"\brevo(co|ca|car|cacion|go|gar|gacao|ke|king)\b",
-    r"\b(no|nao) autoriz\w* (mas |mais |)(el |o |)(contact|contat|llam|lig|mensaj|mensag|tratamiento|uso)",
+    r"\b(no|nao) autoriz\w* (mas |mais |)(el |o |)(contact|contat|llam|lig|mensaj|mensag|tratamiento|uso|envio)",
     // Wrong number: this number is not the debtor's, so it is never written to again.
     r"\b(numero|telefono|celular|cel|email|correo) (equivocado|errado|incorrecto|errad)\b",
     r"\b(wrong|incorrect) (number|person|email)\b",
@@ -59,6 +59,26 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(stop|quit|cease) (\w+ )?(texting|calling|emailing|messaging|contacting|sending|harass|bother|writing|msg|reaching)",
     r"\bremove (me|us|my|this|our)\b|\btake (me|us|my \w+|this number) off\b",
     r"\bleave (me|us) alone\b|\blose (my|this) number\b",
+    // "ya basta de escribirme", "cancelar mensajes", "parenle ya", "nao entre mais em contato".
+    r"\b(basta|ya basta|chega) (ya |ja |)(de|com|con) (escrib|mand|llam|molest|contact|insist|ligar|mandar|escrever|mensag|mensaj)",
+    r"\bcancel\w* (\w+ ){0,2}(mensaj|mensag|msj|envio|sms|notific|whats|correos|llamad|ligac|recordatorio|lembrete)",
+    r"\b(parenle|parale|parenla|parenle ya)\b",
+    r"\b(nao|n|no) (entre|entrem|entra|entren|entres|entrar) (mais |mas |)(em |en |)(contato|contacto)",
+    r"\bno (quiero|queremos|deseo) (ningun|ninguna|ningun tipo de) (contacto|mensaje|llamada|comunicacion|notificacion)",
+    r"\bno (quiero|queremos) saber (mas |)nada\b",
+    r"\b(deseo|quiero|prefiero|desejo|quero|prefiro|solicito) (no|nao) (recibir|receber|ser contactad|ser contatad|que me)",
+    r"\b(no|nao) (recibir|receber) (mas|mais)\b",
+    r"\bdar\w* de baja\b|\b(solicit|pid|pido|quiero|favor)\w* .{0,20}\bbaja\b",
+    r"\b(pertenece|pertence|es de|e de|belongs to) (a |)(otra persona|outra pessoa|someone else|alguien mas|otro)\b",
+    r"\b(troquei|cambie|mude) de (numero|celular|telefono|telefone)\b",
+    // A short command about the messages themselves: "parar mensajes", "cancelar suscripcion".
+    r"\b(parar|para|pare|detener|frenar|suspender|suspendan|suspende) (los |las |os |as |con los |)(mensaj|mensag|msj|msg|sms|whats|zap|envio|notific|llamad|ligac|correos|emails)",
+    r"\bcancel\w* (la |mi |a |minha |my |)(suscripcion|subscricao|assinatura|subscription|inscripcion|inscricao)\b",
+    r"\b(nao|n|no) (me |nos |)(chama|chame|chamem|llamen|llames|escreva|escrevam) (mais|mas|nunca)\b",
+    r"\b(borren|borrenlo|borrenla|borrar|apaguem|apague|eliminen|elimina|delete)(lo|la|me|nos|)\b",
+    r"\b(lo|la) compre hace\b|\bya no es (de|del) (la persona|el senor|la senora|quien|q|que)\b|\b(ya no|no) es (el|la) (persona|numero|telefono) (que|q)\b",
+    r"\b(os|los|les|te|lo|vos) denuncio\b|\bcomo vuelva a\b",
+    r"\b(y |e |)(no|nao) (por|pelo|via) (whatsapp|whats|zap|sms|telefono|telefone|llamadas|ligacoes|mensajes|mensagens|este medio|aqui)\b",
 ];
 
 /// Claiming the debt is already paid (Latin American Spanish "cancelar" is paying it).
@@ -73,16 +93,20 @@ pub const ALREADY_PAID: &[&str] = &[
     r"\b(se|me) (desconto|debito|cargo|cobro) .{0,30}\b(tarjeta|cuenta|automatic)\w*",
     r"\b(pago|transferencia|deposito|giro|cheque) (salio|se envio|se fue|se hizo|se realizo|fue enviad)",
     r"\b(empresa|esposo|esposa|hermano|hermana|mama|papa|hijo|hija|jefe|contador|contadora|socio|marido|mujer|tesoreria|wife|husband|mom|dad|son|daughter|boss) (ya |)(realizo|hizo|efectuo|pago|cancelo|transfirio|deposito|consigno|paid)\b",
-    r"\b(pague|pagamos|transferi|transferimos|deposite|depositamos|consigne|consignamos|abone|abonamos|salde|liquide) (ayer|hoy|el|la|esta|este|antier|anoche|anteayer|hace|con|por|en|desde|via|todo|toda|lo|la|los)\b",
+    r"\b(pague|pagamos|transferi|transferimos|deposite|depositamos|consigne|consignamos|abone|abonamos|salde|liquide) (ayer|hoy|el|la|esta|este|antier|anoche|anteayer|hace|con|por|en|desde|via|todo|toda|lo|la|los|al)\b",
     r"\b(se|fue|fueron|ha sido|esta|estan|quedo|quedaron|quedamos|estamos) (pagad|cancelad|saldad|liquidad|abonad|a paz y salvo|al dia|paz y salvo)\w*",
     r"\bse (pago|cancelo|abono|transfirio|deposito|consigno|realizo el pago|hizo el pago|hizo la transferencia)\b",
     r"\b(pago|transferencia|deposito|consignacion) .{0,60}\b(se realizo|se hizo|se efectuo|fue (realizad|hech|efectuad|enviad|aplicad)\w*)",
     r"\b(hice|hicimos|realice|realizamos|efectue|efectuamos) (el|la|un|una) (pago|deposito|transferencia|consignacion|abono|yape|plin|bizum|nequi|giro|sinpe|spei|pse)\b",
     r"\b(mande|mandamos|envie|enviamos) (la plata|el dinero|el pago|la transferencia|el deposito)\b",
     r"\b(comprobante|voucher|soporte de pago|constancia de pago|paz y salvo)\b",
+    r"\bacab\w* de (pagar|transferir|depositar|consignar|hacer el pago|fazer o pix|fazer o pagamento|mandar el pago)\b",
+    r"\bfue (por|via|con) (yape|plin|nequi|pix|transferencia|deposito|daviplata|mercado pago)\b|\bya lo solte\b",
+    r"\b(pague|pagamos|paguei|pagamos) (al|a la|a su|a ustedes|ao|a voces) (cobrador|cobradora|asesor|gestor|senor|senora|moco|moca|empresa|banco|tienda|oficina)\b",
     // Portuguese: "já paguei", "já tá pago", "paguei ontem", "segue comprovante", "dar baixa".
     r"\bja (\w+ ){0,2}(paguei|pagamos|pago|paga|pagos|quitei|quitamos|quitado|quitada|quitou|transferi|depositei|efetuei|realizei|acertei|acertamos|pagou)\b",
     r"\b(pagou|pagaram|quitou|quitaram|transferiu|depositou)\b",
+    r"\b(pagamento|pix|ted|transferencia|deposito|boleto) (\w+ ){0,1}(foi|ja foi) (realizad|feit|efetuad|pag|enviad|compensad)\w*",
     r"\b(mandei|enviei|fiz|fizemos|mandamos|enviamos|passei|passamos|caiu) (o |a |um |uma |)(pix|ted|doc|transferencia|deposito|pagamento)\b",
     r"\b(venmod|venmoed|zelled|paypald|paypaled|cashappd|cashapped)\b",
     r"\b(transferencia|pix|pagamento|deposito|ted|pago|consignacion) (feit|realizad|efetuad|enviad|concluid|hech|efectuad)\w*",
@@ -99,6 +123,8 @@ pub const ALREADY_PAID: &[&str] = &[
     r"\bsent (it|that|this|the money|the funds|you)\b",
     r"\b(payment|transfer|check|funds|wire) (was|were|has been|have been) (sent|made|issued|mailed|processed|wired|remitted|cashed|deposited)\b",
     r"\b(cleared|went through|was cashed|remittance)\b",
+    r"\b(invoice|bill|balance|amount|it) (was|were|has been|have been) (remitted|processed|paid|settled)\b",
+    r"\bprocessed (this|the|your|that) (invoice|bill|payment)\b",
     r"\b(receipt|confirmation number|confirmation attached|proof of payment|transaction id)\b",
     r"\b(card|account) (was|got|has been) (charged|debited)\b",
 ];
@@ -107,6 +133,9 @@ pub const ALREADY_PAID: &[&str] = &[
 /// ("I get paid on the 15th", "aún no pagué", "I haven't paid").
 pub const NOT_PAID: &[&str] = &[
     r"\b(get|gets|getting|got|be|being|will be) paid\b",
+    r"\b(provide|send|share|need|request)\w* (\w+ ){0,4}(remittance|payment) (details|information|info|instructions)\b",
+    // "en cuanto me pague el patrón" is the debtor being paid, not paying.
+    r"\b(en cuanto|cuando|apenas|luego que|assim que|quando) (me |nos |)(pague|paguen|paguem|pagar|cobre|cobremos)\b",
     r"\b(no|nao|not|havent|hasnt|didnt|never|todavia no|aun no|ainda nao|ainda n|have not|has not|did not) (\w+ ){0,2}(pagado|pague|pagamos|pagado|pagada|paguei|pago|paid|pay|cancele)\b",
     r"\b(voy a|vamos a|vou|vamos) (\w+ ){0,1}(mandar|enviar) (el |o |)(comprobante|comprovante)",
     r"\b(until|till|til|hasta que|ate) (\w+ ){0,2}(paid|pague|pagado|pago|quitad)\w*",
@@ -146,6 +175,19 @@ pub const DISPUTE: &[&str] = &[
     r"\b(reclamo|reclamacion|impugn|disput|objet)\w*",
     r"\bde donde (sacan|sacaron|salio) (esa|esta|la|el|ese|este) (deuda|factura|cobro|cuenta|monto|saldo)\b",
     r"\bno (pienso|vamos a|voy a|pensamos) pagar\w*",
+    r"\b(robaron|robo de|roubaram|roubo de|suplantaron|suplantacion) (la |a |mi |minha |mis |meus |)(identidad|identidade|datos|dados|documentos|cedula|tarjeta)\b",
+    r"\bno (saque|contrate|pedi|solicite|autorice|firme|compre|adquiri|tome)\b",
+    r"\bno (tengo|tenemos) (ninguna|ningun|ni una) (cuenta|deuda|credito|contrato|relacion|prestamo|factura)\b|\b(nao|n) (tenho|temos) (nenhuma|nenhum) (conta|divida|contrato|emprestimo)\b",
+    r"\b(intereses|interes|cargos|recargos|calculo|mora) .{0,25}\b(mal|incorrect|equivocad|errone|inflad|abusiv)\w*",
+    r"\bnunca se (hizo|realizo|presto|entrego|instalo|hicieron|realizaron)\b",
+    r"\binflad[oa]s?\b|\bde donde (salen|sale)\b",
+    r"\b(dos veces|duas vezes|2 vezes|2x|twice)\b",
+    r"\b(ta|esta|isso|eso|esto|tudo) (\w+ ){0,1}(errad|equivocad)\w*",
+    r"\bno (tienen|tiene) (por que|porque|derecho a) cobr|\blo cancele\b|\b(la|lo) di de baja\b|\bdi de baja\b",
+    r"\bnunca (lo |la |me lo |me la |)(instalaron|conectaron|activaron|entregaron)\b|\b(y|e) (me |)(quieren|quieres|quiere) cobrar\b",
+    r"\b(no|nao) tengo nada con\b|\bque deuda\b|\bcomo voy a deber\b|\b(me|nos) dieron de baja\b",
+    r"\b(wrong|incorrect) (rate|price|quantity|tax|terms|po)\b|\bcorrected invoice\b|\bcredit (memo|note)\b",
+    r"\b(seguir|siguen|sigan) factur",
     // Portuguese.
     r"\b(nao|n) (devo|devemos)\b",
     r"\b(desconheco|desconhecemos)|\b(nao|n) (a |o |)(reconheco|reconhecemos)",
@@ -164,6 +206,7 @@ pub const DISPUTE: &[&str] = &[
     r"\b(golpe|fraude)\b",
     r"\bcontest\w*",
     r"\b(nao|n) vou pagar\b",
+    r"\b(nao|n) (e|eh) devid|\bcancelei (a|o)\b",
     // English.
     r"\b(dont|do not|doesnt|does not) owe\b",
     r"\b(isnt|is not|not|aint) (my|our|mine|ours)\b",
@@ -188,7 +231,8 @@ pub const DISPUTE: &[&str] = &[
 
 /// Asking whether it is a scam ("isso é golpe?") is a question, not a dispute: removed from the
 /// raw text (the question mark is gone once normalised) before `DISPUTE` is read.
-pub const SCAM_QUESTION: &str = r"(?i)\b(scam|fraud|golpe|estafa|fraude)\b[^.!?]{0,15}\?";
+pub const SCAM_QUESTION: &str =
+    r"(?i)\b(scam|fraud|golpe|estafa|fraude)\b[^.!?]{0,15}\?|\bis (this|it|that) (a |)(scam|fraud)\b";
 
 /// Paying, in the present or future (with `WHEN`, a promise).
 pub const PAY: &[&str] = &[
@@ -203,6 +247,7 @@ pub const PAY: &[&str] = &[
     r"\b(pay|paying|settle|settling)\b",
     r"\b(send|sending|wire|transfer|mail) (it|the money|the payment|payment|you|the rest|the balance|half|\d+)\b",
     r"\b(make|process|submit|schedule) (a |the |)payment\b",
+    r"\b(abonar|abonaremos|efetuaremos|efetuarei|realizaremos|realizarei|faremos|farei|faco|faz|fazer) (o |a |el |la |)(pagamento|pix|transferencia|deposito|pago|abono)\b",
     r"\b(can do|could do|can send|can give|scheduled|check run|payment run|pay run)\b",
 ];
 
@@ -212,6 +257,8 @@ pub const WHEN: &[&str] = &[
     r"\b(el|dia|hasta el|antes del|para el) \d{1,2}(ro|vo|to)?\b|\b\d{1,2} de\b|\b\d{1,2} \d{1,2}\b|\ben \d+ dias\b|\bcuando (me|cobre|reciba|llegue|cobremos|cobro)\b",
     r"\b(segunda|terca|quarta|quinta|sexta|amanha|hoje|hj|semana que vem|mes que vem|fim do mes|final do mes|comeco do mes|inicio do mes|janeiro|fevereiro|marco|junho|julho|setembro|outubro|novembro|dezembro)\b",
     r"\b(ate o dia|ate dia|ate a|assim que|quando (cair|receber|sair|entrar))\b",
+    r"\ben cuanto (cobre|me paguen|me pague|reciba|me llegue|tenga|cobremos)\b|\b(aguinaldo|prima|decimo|13o|decimo terceiro|bonus|tax refund|reembolso)\b",
+    r"\b(este|el|al|fin de|el proximo) (finde|fin de semana|fds)\b|\bfinde\b",
     r"\b(en la tarde|en la noche|en la manana|al rato|mas tarde|hoy mismo|mes entrante|del mes|later today)\b",
     r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|today|tonight|next week|next month|end of the month|end of month|this week|payday|paycheck|next check|january|february|march|april|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b",
     r"\b(on|by|before) the \d{1,2}(st|nd|rd|th)?\b|\b\d{1,2}(st|nd|rd|th)\b|\bin \d+ (days|weeks)\b|\b(by|on|before) \d{1,2}\b",
@@ -220,8 +267,9 @@ pub const WHEN: &[&str] = &[
 /// A commitment that needs no date ("voy a pagar", "pagarei", "I'll pay", "sin falta").
 pub const COMMIT: &[&str] = &[
     r"\b(voy a pagar|vamos a pagar|voy a depositar|voy a transferir|voy a cancelar|pagare|pagaremos|le prometo|te prometo|les prometo|lo juro|sin falta|dame hasta|denme hasta|deme hasta|esperenme|esperame|no puedo pagar hasta|queda programado|quedo programado)\b",
-    r"\b(me da|me de|me deem|dame|denme|deme|give me|gimme) (ate|hasta|until|till)\b",
+    r"\b(me da|me de|me deem|dame|denme|deme|give me|gimme) (ate|hasta|until|till|til)\b",
     r"\b(imma|ima|gonna|going to) (have|pay|send|get)\b",
+    r"\b(voy a abonar|vamos a abonar|will remit|well remit|ill put it|will put it|i got you)\b",
     r"\b(vou pagar|vamos pagar|pagarei|vou quitar|vou acertar|sem falta|prometo|consigo pagar|posso pagar|vou fazer o pix|vou transferir|vou depositar)\b",
     r"\b(will pay|ill pay|i will pay|we will pay|well pay|gonna pay|going to pay|will send|ill send|gonna send|ill have it|will have it|i promise|payment will|will process|can pay|well process|ill get you|ill get it|ill take care|will take care|ill handle|will handle)\b",
 ];
