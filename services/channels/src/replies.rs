@@ -14,6 +14,8 @@ use regex::Regex;
 /// The phrase table, compiled once.
 struct Table {
     opt_out: Vec<Regex>,
+    maybe_opt_out: Vec<Regex>,
+    not_opt_out: Vec<Regex>,
     already_paid: Vec<Regex>,
     not_paid: Vec<Regex>,
     dispute: Vec<Regex>,
@@ -32,6 +34,8 @@ fn compile(patterns: &[&str]) -> Vec<Regex> {
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| Table {
     opt_out: compile(phrases::OPT_OUT),
+    maybe_opt_out: compile(phrases::MAYBE_OPT_OUT),
+    not_opt_out: compile(phrases::NOT_OPT_OUT),
     already_paid: compile(phrases::ALREADY_PAID),
     not_paid: compile(phrases::NOT_PAID),
     dispute: compile(phrases::DISPUTE),
@@ -72,6 +76,8 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("tmrw", "tomorrow"),
     ("mañ", "manana"),
     ("num", "nao"),
+    ("naum", "nao"),
+    ("kero", "quero"),
 ];
 
 /// Lowercase, accents removed, punctuation and emojis turned into spaces, a letter repeated
@@ -133,7 +139,7 @@ fn any(patterns: &[Regex], text: &str) -> bool {
 pub fn classify(original: &str) -> ResponseIntent {
     let text = normalize(original);
     let table = &*TABLE;
-    if any(&table.opt_out, &text) {
+    if any(&table.opt_out, &text) || (any(&table.maybe_opt_out, &text) && !any(&table.not_opt_out, &text)) {
         return ResponseIntent::OptOut;
     }
     // "I get paid on the 15th" and "aún no pagué" are no payment claim.

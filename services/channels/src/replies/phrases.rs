@@ -8,7 +8,7 @@
 /// or promises to pay is still an opt-out.
 pub const OPT_OUT: &[&str] = &[
     // The whole message is a keyword (Twilio's defaults, and Spanish and Portuguese ones).
-    r"^(stop|stopall|unsubscribe|end|quit|revoke|optout|opt out|cancel|baja|parar|cancelar|alto|detener|sair|pare|descadastrar|remover|remove)( (por favor|please|ya|ja|now))?$",
+    r"^(stop|stopall|unsubscribe|end|quit|revoke|optout|opt out|cancel|baja|parar|para|basta|ya basta|chega|cancelar|alto|detener|sair|pare|descadastrar|remover|remove)( (por favor|please|ya|ja|now))?$",
     // A keyword anywhere ("STOP a estos mensajes").
     r"\b(stop|stopall|unsubscribe|optout|opt out|opt me out|parem|paren)\b",
     r"\b(desuscrib|desinscrib|descadastr|desafili)",
@@ -23,7 +23,7 @@ pub const OPT_OUT: &[&str] = &[
     r"\babsten\w* de (contact|escrib|llam|comunic|mand|envi)",
     r"\bces(e|en|ar)\b|\bcease\b",
     r"\b(no|ya no) (quiero|queremos|deseo|deseamos) (mas |seguir |)(recibi|mensaj|correo|mail|email|llamad|contact|notific|que me|que nos|sms|whats)",
-    r"\b(quiten|quitar|quitenme|saquen|sacar|saquenme|sacarme|borren|borrar|borrenme|eliminen|eliminar|elimine|eliminenme|remuevan|remover|remova|removam|remocao|retiren|retirar|retirem|tiren|tirem|tirar|tira|exclua|excluam|excluir|exclusao|apaguem|apagar|apaguen|supresion|suprimir|supriman|delete|remove|take|dar de baja|desvincular|desvinculen|desvinculem)(me|nos|la|lo|las|los)?\b .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|contato|contacto|telefone|telefono|sistema|email|correo|list|database|records|system)\b",
+    r"\b(quiten|quitar|quitenme|quitame|saquen|sacar|saquenme|sacarme|sacame|sacanos|borrame|eliminame|tirame|borren|borrar|borrenme|eliminen|eliminar|elimine|eliminenme|remuevan|remover|remova|removam|remocao|retiren|retirar|retirem|tiren|tirem|tirar|tira|exclua|excluam|excluir|exclusao|apaguem|apagar|apaguen|supresion|suprimir|supriman|delete|remove|take|dar de baja|desvincular|desvinculen|desvinculem)(me|nos|la|lo|las|los)?\b .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|contato|contacto|telefone|telefono|sistema|email|correo|list|database|records|system)\b",
     r"\brevo(co|ca|car|cacion|go|gar|gacao|ke|king)\b",
     r"\b(no|nao) autoriz\w* (mas |mais |)(el |o |)(contact|contat|llam|lig|mensaj|mensag|tratamiento|uso|envio)",
     // Wrong number: this number is not the debtor's, so it is never written to again.
@@ -77,8 +77,35 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(nao|n|no) (me |nos |)(chama|chame|chamem|llamen|llames|escreva|escrevam) (mais|mas|nunca)\b",
     r"\b(borren|borrenlo|borrenla|borrar|apaguem|apague|eliminen|elimina|delete)(lo|la|me|nos|)\b",
     r"\b(lo|la) compre hace\b|\bya no es (de|del) (la persona|el senor|la senora|quien|q|que)\b|\b(ya no|no) es (el|la) (persona|numero|telefono) (que|q)\b",
+    r"^(salir|sair|salirme|sairme|me salgo|desuscribir|baja ya)( por favor| please| ja| ya|)$",
+    r"\bpor (whatsapp|whats|zap|sms|telefone|telefono|llamada|ligacao) (nao|no)$|\b(so|solo|somente|apenas|only) (aceito|acepto|accept)\b",
+    r"\b(nao|n) (liguem|ligue|mandem|enviem|escrevam|contatem|procurem|chamem|incomodem|perturbem)\b",
+    r"\b(nao|n|no|dont|do not) (me |)(liguem|ligue|llamen|llames|llame|escriban|manden|mandem|call|text|contact|contacten|busquen|procurem) (\w+ ){0,3}(trabalho|trabajo|oficina|escritorio|work|office|job)\b",
+    r"\bcess(em|e|ar|ou)\b",
+    r"\b(no|nao|n) (mas|mais) (msj|msjs|msg|msgs|mensaj|mensag|sms|whats|zap|llamad|ligac|correos|emails|textos)",
+    r"\b(nao|n|no) (quero|quiero|queremos) (mais |mas |)(ser|seguir siendo|continuar sendo) (contatad|contactad|llamad|ligad|molestad|incomodad|cobrad)",
+    r"\bno (me |nos |)(hablen|hables|hable|vuelvan a hablar|volvais a|volvais|vuelvas a|vuelva a) ",
+    r"\b(no conozco|nao conheco|dont know|do not know) (a |)(ese|esa|esse|essa|this|that|la|el|o|a) (senor|senora|persona|pessoa|person|guy|lady|moco|moca|cliente)\b",
     r"\b(os|los|les|te|lo|vos) denuncio\b|\bcomo vuelva a\b",
     r"\b(y |e |)(no|nao) (por|pelo|via) (whatsapp|whats|zap|sms|telefono|telefone|llamadas|ligacoes|mensajes|mensagens|este medio|aqui)\b",
+];
+
+/// What might be an opt-out, read after `OPT_OUT`: a "no", "stop" or "enough" a few words before
+/// messages, calls or a channel ("no mas msjs porfa", "chega de zap", "dont want ur texts").
+/// Opt-out recall comes first, so these lean wide; `NOT_OPT_OUT` keeps out the replies that only
+/// say a message did not arrive or could not be read.
+pub const MAYBE_OPT_OUT: &[&str] = &[
+    r"\b(no|nao|n|ya no|ja nao|nunca|never|dont|do not|stop|basta|chega|pare|parem|paren|dejen|deja|deixem|deixa|cancel\w*|quit|enough|sin|sem|nada de)\b( \w+){0,4} (mensaj\w*|mensag\w*|msj\w*|msgs?|sms|whats\w*|zap|wpp|llamad\w*|ligac\w*|ligando|llamando|texts?|texting|messages?|messaging|calls?|calling|correos?|emails?|recordatorios?|lembretes?|notificacion\w*|notificac\w*|avisos?)\b",
+];
+
+/// Replies about a message that did not arrive or could not be opened: never an opt-out by
+/// `MAYBE_OPT_OUT` alone.
+pub const NOT_OPT_OUT: &[&str] = &[
+    // Portuguese "no email", "no zap" is "in the email": something sent there.
+    r"\b(mandei|enviei|mando|envio|mandamos|enviamos|manda|envia|mande|envie|sent|send|anexei|anexo|adjunto|segue)\b .{0,40}\b(no|pelo|por el|por|in|by|via|al|ao) (email|e mail|mail|whats\w*|zap|sms|correo|wpp)\b",
+    // An automatic out-of-office answer.
+    r"\b(sem acesso|sin acceso|without access|out of office|fuera de la oficina|ferias|vacaciones|vacation|resposta automatica|respuesta automatica|mensagem automatica|mensaje automatico|auto reply)\b",
+    r"\b(llego|llegaron|llega|recibi|recibo|recibimos|chegou|chega o|recebi|recebo|received|receive|got|get|link|enlace|abrir|abre|abro|open|ver|veo|vejo|see|entiendo|entendi|entendo|understand|funciona|funcionou|works|aparece|carga|carrega|loads?)\b",
 ];
 
 /// Claiming the debt is already paid (Latin American Spanish "cancelar" is paying it).
@@ -125,6 +152,9 @@ pub const ALREADY_PAID: &[&str] = &[
     r"\b(cleared|went through|was cashed|remittance)\b",
     r"\b(invoice|bill|balance|amount|it) (was|were|has been|have been) (remitted|processed|paid|settled)\b",
     r"\bprocessed (this|the|your|that) (invoice|bill|payment)\b",
+    r"\b(fue|foi) (procesad|processad)\w*",
+    r"\b(payment|transfer|it) went (thru|through)\b",
+    r"^(paguei|pague|pagado|ya pague|ja paguei)\b",
     r"\b(receipt|confirmation number|confirmation attached|proof of payment|transaction id)\b",
     r"\b(card|account) (was|got|has been) (charged|debited)\b",
 ];
@@ -133,9 +163,12 @@ pub const ALREADY_PAID: &[&str] = &[
 /// ("I get paid on the 15th", "aún no pagué", "I haven't paid").
 pub const NOT_PAID: &[&str] = &[
     r"\b(get|gets|getting|got|be|being|will be) paid\b",
-    r"\b(provide|send|share|need|request)\w* (\w+ ){0,4}(remittance|payment) (details|information|info|instructions)\b",
+    r"\b(provide|send|share|need|request)\w* (\w+ ){0,8}(remittance|payment) (details|information|info|instructions)\b",
     // "en cuanto me pague el patrón" is the debtor being paid, not paying.
     r"\b(en cuanto|cuando|apenas|luego que|assim que|quando) (me |nos |)(pague|paguen|paguem|pagar|cobre|cobremos)\b",
+    r"\b(e|y) (ja|ya) (pago|pagamos)\b",
+    r"\bya (hice|hicimos|realice|puse|pusimos) (la|el|una|un) (denuncia|reclamo|queja|reclamacion|demanda)\b",
+    r"\b(on|upon) receipt\b",
     r"\b(no|nao|not|havent|hasnt|didnt|never|todavia no|aun no|ainda nao|ainda n|have not|has not|did not) (\w+ ){0,2}(pagado|pague|pagamos|pagado|pagada|paguei|pago|paid|pay|cancele)\b",
     r"\b(voy a|vamos a|vou|vamos) (\w+ ){0,1}(mandar|enviar) (el |o |)(comprobante|comprovante)",
     r"\b(until|till|til|hasta que|ate) (\w+ ){0,2}(paid|pague|pagado|pago|quitad)\w*",
@@ -178,7 +211,7 @@ pub const DISPUTE: &[&str] = &[
     r"\b(robaron|robo de|roubaram|roubo de|suplantaron|suplantacion) (la |a |mi |minha |mis |meus |)(identidad|identidade|datos|dados|documentos|cedula|tarjeta)\b",
     r"\bno (saque|contrate|pedi|solicite|autorice|firme|compre|adquiri|tome)\b",
     r"\bno (tengo|tenemos) (ninguna|ningun|ni una) (cuenta|deuda|credito|contrato|relacion|prestamo|factura)\b|\b(nao|n) (tenho|temos) (nenhuma|nenhum) (conta|divida|contrato|emprestimo)\b",
-    r"\b(intereses|interes|cargos|recargos|calculo|mora) .{0,25}\b(mal|incorrect|equivocad|errone|inflad|abusiv)\w*",
+    r"\b(intereses|interes|cargos|recargos|calculo|mora|juros|multa) .{0,25}\b(mal|incorrect|equivocad|errone|errad|inflad|abusiv)\w*",
     r"\bnunca se (hizo|realizo|presto|entrego|instalo|hicieron|realizaron)\b",
     r"\binflad[oa]s?\b|\bde donde (salen|sale)\b",
     r"\b(dos veces|duas vezes|2 vezes|2x|twice)\b",
@@ -186,8 +219,12 @@ pub const DISPUTE: &[&str] = &[
     r"\bno (tienen|tiene) (por que|porque|derecho a) cobr|\blo cancele\b|\b(la|lo) di de baja\b|\bdi de baja\b",
     r"\bnunca (lo |la |me lo |me la |)(instalaron|conectaron|activaron|entregaron)\b|\b(y|e) (me |)(quieren|quieres|quiere) cobrar\b",
     r"\b(no|nao) tengo nada con\b|\bque deuda\b|\bcomo voy a deber\b|\b(me|nos) dieron de baja\b",
+    r"\b(clonaron|clonada|clonado|clonaram|clone)\b|\b(no|nao) (las|los|la|lo|as|os|a|o) (hice|fiz|realice|realizei)\b",
+    r"\b(ya|ja) (estaba|estava|estaban|estavam) (incluid|incluso|incluida|pagad|cobrad)\w*",
+    r"\b(es|e|eh|ta|esta) injust\w*|\bunfair\b",
     r"\b(wrong|incorrect) (rate|price|quantity|tax|terms|po)\b|\bcorrected invoice\b|\bcredit (memo|note)\b",
     r"\b(seguir|siguen|sigan) factur",
+    r"\b(que|q) (no|nao) (hice|realice|fiz|fizemos|hicimos|reconozco|reconheco)\b",
     // Portuguese.
     r"\b(nao|n) (devo|devemos)\b",
     r"\b(desconheco|desconhecemos)|\b(nao|n) (a |o |)(reconheco|reconhecemos)",
@@ -226,7 +263,7 @@ pub const DISPUTE: &[&str] = &[
     r"\b(dont|do not|didnt|did not) recogni[sz]e\b|\bidentity\b|\bnot opened by me\b|\b(someone|somebody) (opened|used|stole)\b",
     r"\bnot in the contract\b|\b(dont|do not|wont) accept\b",
     r"\b(dont|do not|doesnt|does not) match\b|\b(dont|do not) agree\b|\bnever (told|agreed)\b",
-    r"\b(didnt|did not) (get|receive|order)\b",
+    r"\b(didnt|did not) (get|receive) (the |any |my |our |)(goods|product|products|service|order|items|package|merchandise|delivery|shipment)\b|\b(didnt|did not) order\b",
 ];
 
 /// Asking whether it is a scam ("isso é golpe?") is a question, not a dispute: removed from the
@@ -267,9 +304,11 @@ pub const WHEN: &[&str] = &[
 /// A commitment that needs no date ("voy a pagar", "pagarei", "I'll pay", "sin falta").
 pub const COMMIT: &[&str] = &[
     r"\b(voy a pagar|vamos a pagar|voy a depositar|voy a transferir|voy a cancelar|pagare|pagaremos|le prometo|te prometo|les prometo|lo juro|sin falta|dame hasta|denme hasta|deme hasta|esperenme|esperame|no puedo pagar hasta|queda programado|quedo programado)\b",
+    r"\b(deme|dame|denme|me da|me de|deem|de-me|give me|gimme) (un|una|dos|tres|uma|duas|a|one|two|\d+) (dia|dias|semana|semanas|mes|meses|day|days|week|weeks|month)\b .{0,30}\b(y|e|and) (le |te |lhe |)(pago|liquido|cancelo|deposito|pagar|quito|pay|settle)",
     r"\b(me da|me de|me deem|dame|denme|deme|give me|gimme) (ate|hasta|until|till|til)\b",
     r"\b(imma|ima|gonna|going to) (have|pay|send|get)\b",
     r"\b(voy a abonar|vamos a abonar|will remit|well remit|ill put it|will put it|i got you)\b",
+    r"\b(ciclo de pagos|corrida de pagos|programacion de pagos|calendario de pagos|lote de pagos|payment run|payment cycle|ciclo de pagamentos)\b",
     r"\b(vou pagar|vamos pagar|pagarei|vou quitar|vou acertar|sem falta|prometo|consigo pagar|posso pagar|vou fazer o pix|vou transferir|vou depositar)\b",
     r"\b(will pay|ill pay|i will pay|we will pay|well pay|gonna pay|going to pay|will send|ill send|gonna send|ill have it|will have it|i promise|payment will|will process|can pay|well process|ill get you|ill get it|ill take care|will take care|ill handle|will handle)\b",
 ];
