@@ -16,7 +16,7 @@ use crate::helpers::{Grpc, Stack};
 use crate::pki::{ALL_SCOPES, ClientCert, SigningKey, channel, claims};
 
 /// Every RPC with the scope it needs: the contract the README states.
-const RPCS: [(&str, &str, &str); 29] = [
+const RPCS: [(&str, &str, &str); 31] = [
     ("AccountsService", "UpsertTenant", "recobro:admin"),
     ("AccountsService", "UpsertDebtor", "recobro:write"),
     ("AccountsService", "GetDebtor", "recobro:read"),
@@ -35,6 +35,8 @@ const RPCS: [(&str, &str, &str); 29] = [
     ("AccountsService", "ClaimWorkItem", "recobro:write"),
     ("AccountsService", "AddWorkItemNote", "recobro:write"),
     ("AccountsService", "ResolveWorkItem", "recobro:write"),
+    ("AccountsService", "ListHandoffs", "recobro:read"),
+    ("AccountsService", "UpdateHandoff", "recobro:write"),
     ("SchedulingService", "ListReminders", "recobro:read"),
     ("SchedulingService", "PreviewSchedule", "recobro:read"),
     ("SchedulingService", "ListStrategies", "recobro:read"),
@@ -68,6 +70,7 @@ struct Target {
     debtor_id: String,
     invoice_id: String,
     work_item_id: String,
+    handoff_id: String,
 }
 
 /// A date a week from now: valid wherever a request needs one.
@@ -269,6 +272,22 @@ async fn call(clients: &mut Clients, method: &str, target: &Target) -> Result<()
             })
             .await
             .map(|_| ()),
+        "ListHandoffs" => a
+            .list_handoffs(pb::ListHandoffsRequest {
+                tenant_id,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        "UpdateHandoff" => a
+            .update_handoff(pb::UpdateHandoffRequest {
+                tenant_id,
+                handoff_id: target.handoff_id.clone(),
+                state: pb::HandoffState::Returned as i32,
+                note: "intruder".into(),
+            })
+            .await
+            .map(|_| ()),
         "ListReminders" => s
             .list_reminders(pb::ListRemindersRequest {
                 tenant_id,
@@ -428,6 +447,7 @@ async fn every_rpc_refuses_every_wrong_caller_and_changes_nothing() {
         debtor_id: debtor.debtor.expect("debtor").debtor_id,
         invoice_id: invoice.invoice_id,
         work_item_id: uuid::Uuid::new_v4().to_string(),
+        handoff_id: uuid::Uuid::new_v4().to_string(),
     };
     // Let the ledger's events reach scheduling and settle before counting.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -536,9 +556,9 @@ async fn every_rpc_refuses_every_wrong_caller_and_changes_nothing() {
         .expect("a bound token over its own certificate");
 }
 
-/// The RPCs that take a debtor's, an invoice's, a dispute's or a work item's id. The others act on the
+/// The RPCs that take a debtor's, an invoice's, a dispute's, a work item's or a hand-off's id. The others act on the
 /// caller's own tenant (its debtors, invoices, templates, KPIs) or on none.
-const BY_ID: [&str; 18] = [
+const BY_ID: [&str; 19] = [
     "GetDebtor",
     "SetConsent",
     "SetLegalHold",
@@ -557,6 +577,7 @@ const BY_ID: [&str; 18] = [
     "ClaimWorkItem",
     "AddWorkItemNote",
     "ResolveWorkItem",
+    "UpdateHandoff",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -584,6 +605,24 @@ async fn another_tenants_caller_finds_none_of_our_ids_and_changes_nothing() {
             None,
         )
         .await;
+    // And a case handed to legal: a hand-off of ours.
+    let to_legal = pb::Escalation {
+        escalation_id: "esc-1".into(),
+        tenant_id: stack.tenant.clone(),
+        debtor_id: debtor_id.clone(),
+        invoice_id: invoice.invoice_id.clone(),
+        kind: "legal".into(),
+        step: "legal-60".into(),
+        ..Default::default()
+    };
+    stack
+        .publish(
+            &stack.topics.escalations,
+            &debtor_id,
+            &crate::helpers::encode(&to_legal),
+            None,
+        )
+        .await;
     let deadline = tokio::time::Instant::now() + crate::HOP;
     let work_item_id = loop {
         let items = accounts
@@ -601,12 +640,29 @@ async fn another_tenants_caller_finds_none_of_our_ids_and_changes_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let handoff_id = loop {
+        let handoffs = accounts
+            .list_handoffs(pb::ListHandoffsRequest::default())
+            .await
+            .expect("our hand-offs")
+            .into_inner()
+            .handoffs;
+        if let Some(handoff) = handoffs.first() {
+            break handoff.handoff_id.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the escalation never made a hand-off"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     // Our ids, and no tenant named: the caller's own tenant, from its token.
     let ours = Target {
         tenant: String::new(),
         debtor_id: debtor_id.clone(),
         invoice_id: invoice.invoice_id.clone(),
         work_item_id,
+        handoff_id,
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = table_sizes(&stack).await;
@@ -654,6 +710,14 @@ async fn another_tenants_caller_finds_none_of_our_ids_and_changes_nothing() {
         theirs.is_empty(),
         "another tenant sees our work items: {theirs:?}"
     );
+    let theirs = intruder
+        .accounts
+        .list_handoffs(pb::ListHandoffsRequest::default())
+        .await
+        .expect("their own hand-offs")
+        .into_inner()
+        .handoffs;
+    assert!(theirs.is_empty(), "another tenant sees our hand-offs: {theirs:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(table_sizes(&stack).await, before, "no row added or removed");
     assert_eq!(

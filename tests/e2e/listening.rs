@@ -397,3 +397,114 @@ async fn no_reconozco_esta_factura_opens_a_dispute_and_a_person_can_reject_it() 
     assert!(resumed.revision > disputed.revision);
     reminders_until(&stack, &tenant, &f1, some_pending).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalations_queue_collectors_and_record_hand_offs_that_a_person_moves() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let dead_letters = stack.follow(&stack.topics.dead_letter);
+    let (mut accounts, debtor) = crate::accounts::ledger_with_debtor(&stack, &tenant).await;
+    let invoice = crate::accounts::invoice(&mut accounts, &tenant, "F-1", 100_000_00, -30).await;
+    let debtor_id = debtor.debtor.expect("debtor").debtor_id;
+    let escalation = |id: &str, kind: &str, step: &str| pb::Escalation {
+        escalation_id: id.into(),
+        tenant_id: tenant.clone(),
+        debtor_id: debtor_id.clone(),
+        invoice_id: invoice.invoice_id.clone(),
+        kind: kind.into(),
+        step: step.into(),
+        ..Default::default()
+    };
+    let to_collector = escalation("esc-1", "collector", "collector-20");
+    let to_legal = escalation("esc-2", "legal", "legal-60");
+    for event in [
+        &to_collector,
+        &to_legal,
+        &to_collector,
+        &to_legal,
+        &escalation("esc-3", "bailiff", "x"),
+    ] {
+        stack
+            .publish(&stack.topics.escalations, &debtor_id, &encode(event), None)
+            .await;
+    }
+    // A kind this version does not know is parked, naming the field.
+    let parked = dead_letters
+        .find(HOP, |r| r.header("recobro-dlq-service") == Some("accounts"))
+        .await;
+    let reason = parked.header("recobro-dlq-reason").expect("reason");
+    assert!(reason.starts_with("kind"), "{reason}");
+
+    // The collector step is one work item (redelivered, still one), due after its SLA.
+    let items = work_items_until(&mut accounts, &tenant, |items| !items.is_empty()).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].kind(), pb::WorkItemKind::Collector);
+    assert_eq!(items[0].invoice_ids, std::slice::from_ref(&invoice.invoice_id));
+    let created = items[0]
+        .created_at
+        .as_ref()
+        .and_then(time::from_timestamp)
+        .expect("created");
+    let due = items[0]
+        .due_at
+        .as_ref()
+        .and_then(time::from_timestamp)
+        .expect("due");
+    assert_eq!(due - created, chrono::Duration::hours(48), "the collector SLA");
+
+    // The legal step is one hand-off, sent; a person records it accepted, then returned.
+    let handoffs = accounts
+        .list_handoffs(pb::ListHandoffsRequest {
+            tenant_id: tenant.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("hand-offs")
+        .into_inner()
+        .handoffs;
+    assert_eq!(handoffs.len(), 1, "{handoffs:?}");
+    let handoff = &handoffs[0];
+    assert_eq!(handoff.target(), pb::HandoffTarget::Legal);
+    assert_eq!(handoff.state(), pb::HandoffState::Sent);
+    assert_eq!(handoff.escalation_id, "esc-2");
+    let update = |state: pb::HandoffState| pb::UpdateHandoffRequest {
+        tenant_id: tenant.clone(),
+        handoff_id: handoff.handoff_id.clone(),
+        state: state as i32,
+        note: "expediente 2026-118".into(),
+    };
+    let accepted = accounts
+        .update_handoff(update(pb::HandoffState::Accepted))
+        .await
+        .expect("accepted")
+        .into_inner();
+    assert_eq!(accepted.state(), pb::HandoffState::Accepted);
+    assert_eq!(accepted.updated_by, "e2e-client");
+    let returned = accounts
+        .update_handoff(update(pb::HandoffState::Returned))
+        .await
+        .expect("returned")
+        .into_inner();
+    assert_eq!(returned.state(), pb::HandoffState::Returned);
+    let back = accounts
+        .update_handoff(update(pb::HandoffState::Accepted))
+        .await
+        .expect_err("a returned case is not accepted again");
+    assert_eq!(back.code(), tonic::Code::FailedPrecondition);
+    let sent = accounts
+        .update_handoff(update(pb::HandoffState::Sent))
+        .await
+        .expect_err("only ACCEPTED or RETURNED");
+    assert_eq!(sent.code(), tonic::Code::InvalidArgument);
+    let returned_only = accounts
+        .list_handoffs(pb::ListHandoffsRequest {
+            tenant_id: tenant.clone(),
+            state: pb::HandoffState::Returned as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("returned hand-offs")
+        .into_inner()
+        .handoffs;
+    assert_eq!(returned_only.len(), 1);
+}

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::domain::{self, Contact, LegalHold};
 use crate::error::AccountsError;
 use crate::events::{self, DebtorChange};
+use crate::handoffs;
 use crate::holds::{self, HoldRequest};
 use crate::kpi;
 use crate::states::{Consent, InvoiceStatus, SettlementKind, TenantRole};
@@ -205,6 +206,8 @@ pub fn method_scopes() -> MethodScopes {
             ("ClaimWorkItem", Scope::Write),
             ("AddWorkItemNote", Scope::Write),
             ("ResolveWorkItem", Scope::Write),
+            ("ListHandoffs", Scope::Read),
+            ("UpdateHandoff", Scope::Write),
         ],
     )
 }
@@ -851,6 +854,29 @@ impl AccountsService for Accounts {
             .resolve(&tenant_id, &request, &caller.subject)
             .await?;
         Ok(Response::new(item))
+    }
+
+    async fn list_handoffs(
+        &self,
+        request: Request<pb::ListHandoffsRequest>,
+    ) -> Result<Response<pb::ListHandoffsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        Ok(Response::new(
+            handoffs::list(&self.pool, &tenant_id, &request).await?,
+        ))
+    }
+
+    async fn update_handoff(
+        &self,
+        request: Request<pb::UpdateHandoffRequest>,
+    ) -> Result<Response<pb::Handoff>, Status> {
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let tenant_id = caller.tenant_for(&request.tenant_id)?;
+        let handoff = handoffs::update(&self.pool, &tenant_id, &request, &caller.subject).await?;
+        Ok(Response::new(handoff))
     }
 }
 

@@ -6,8 +6,10 @@ pub mod backfill;
 pub mod csv_import;
 mod domain;
 mod error;
+mod escalations;
 mod events;
 mod grpc;
+mod handoffs;
 mod holds;
 
 pub use grpc::method_scopes;
@@ -81,6 +83,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "listening",
         sql: include_str!("../migrations/0007_listening.sql"),
     },
+    db::Step {
+        version: 10,
+        description: "hand-offs",
+        sql: include_str!("../migrations/0008_handoffs.sql"),
+    },
 ];
 
 /// Accounts' own settings on top of the shared ones.
@@ -116,6 +123,7 @@ impl Settings {
                     dispute: hours(env, "RECOBRO_WORK_SLA_DISPUTE_HOURS", 48)?,
                     reply: hours(env, "RECOBRO_WORK_SLA_REPLY_HOURS", 72)?,
                     broken_promise: hours(env, "RECOBRO_WORK_SLA_BROKEN_PROMISE_HOURS", 24)?,
+                    collector: hours(env, "RECOBRO_WORK_SLA_COLLECTOR_HOURS", 48)?,
                 },
             },
         })
@@ -234,6 +242,28 @@ impl Application {
             kafka::run_batch_consumer(
                 responses_consumer,
                 opt_outs,
+                producer.clone(),
+                config.topics.dead_letter.clone(),
+                "accounts",
+                Batching {
+                    max_batch: 500,
+                    linger: Duration::from_millis(5),
+                },
+                shutdown.clone(),
+            ),
+        );
+        // A ladder's escalations: work items for collectors, hand-offs for everyone else.
+        let escalations_group = format!("{group}-escalations");
+        let escalations_consumer =
+            kafka::consumer(&config.kafka, &escalations_group, &[&config.topics.escalations])?;
+        tasks.spawn(
+            "escalation consumer",
+            kafka::run_batch_consumer(
+                escalations_consumer,
+                escalations::EscalationIngest {
+                    pool: pool.clone(),
+                    sla: settings.listening.sla.clone(),
+                },
                 producer.clone(),
                 config.topics.dead_letter.clone(),
                 "accounts",

@@ -44,6 +44,7 @@ pub struct WorkSla {
     pub dispute: Duration,
     pub reply: Duration,
     pub broken_promise: Duration,
+    pub collector: Duration,
 }
 
 impl WorkSla {
@@ -54,6 +55,7 @@ impl WorkSla {
             WorkKind::Dispute => self.dispute,
             WorkKind::Reply => self.reply,
             WorkKind::BrokenPromise => self.broken_promise,
+            WorkKind::Collector => self.collector,
         }
     }
 
@@ -217,6 +219,7 @@ pub async fn apply(
                 invoice_ids: &invoices,
                 response_id: Some(response_id),
                 promise_id: None,
+                escalation_id: None,
                 reply_text: &reply.text,
                 reason: &reason,
                 created_at: now,

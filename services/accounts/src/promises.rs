@@ -80,6 +80,7 @@ impl PromiseJudge {
                         invoice_ids: &[invoice_id],
                         response_id: None,
                         promise_id: Some(promise_id),
+                        escalation_id: None,
                         reply_text: "",
                         reason: &format!("the promise to pay by {promised_date} was not kept"),
                         created_at: now,

@@ -75,13 +75,68 @@ named! {
 
 named! {
     /// Why a work item is in the queue.
-    "work item kind", "claimed_paid, unclear_promise, dispute, reply or broken_promise",
+    "work item kind", "claimed_paid, unclear_promise, dispute, reply, broken_promise or collector",
     pub enum WorkKind {
         ClaimedPaid => "claimed_paid",
         UnclearPromise => "unclear_promise",
         Dispute => "dispute",
         Reply => "reply",
         BrokenPromise => "broken_promise",
+        Collector => "collector",
+    }
+}
+
+named! {
+    /// Who a ladder's escalation hands the case to: a collector of the creditor's own (a work
+    /// item) or someone outside (a hand-off record).
+    "escalation kind", "collector, agency, credit_bureau or legal",
+    pub enum EscalationKind {
+        Collector => "collector",
+        Agency => "agency",
+        CreditBureau => "credit_bureau",
+        Legal => "legal",
+    }
+}
+
+named! {
+    "hand-off state", "sent, accepted or returned",
+    pub enum HandoffState {
+        Sent => "sent",
+        Accepted => "accepted",
+        Returned => "returned",
+    }
+}
+
+impl From<HandoffState> for pb::HandoffState {
+    fn from(state: HandoffState) -> pb::HandoffState {
+        match state {
+            HandoffState::Sent => pb::HandoffState::Sent,
+            HandoffState::Accepted => pb::HandoffState::Accepted,
+            HandoffState::Returned => pb::HandoffState::Returned,
+        }
+    }
+}
+
+impl TryFrom<pb::HandoffState> for HandoffState {
+    type Error = ();
+    fn try_from(state: pb::HandoffState) -> Result<HandoffState, ()> {
+        HandoffState::ALL
+            .iter()
+            .copied()
+            .find(|known| pb::HandoffState::from(*known) == state)
+            .ok_or(())
+    }
+}
+
+impl EscalationKind {
+    /// The hand-off target, for every kind but a collector.
+    pub fn target(self) -> Option<pb::HandoffTarget> {
+        match self {
+            EscalationKind::Collector => None,
+            EscalationKind::Agency => Some(pb::HandoffTarget::Agency),
+            EscalationKind::CreditBureau => Some(pb::HandoffTarget::CreditBureau),
+            EscalationKind::Legal => Some(pb::HandoffTarget::Legal),
+        }
     }
 }
 
@@ -117,6 +172,7 @@ impl From<WorkKind> for pb::WorkItemKind {
             WorkKind::Dispute => pb::WorkItemKind::Dispute,
             WorkKind::Reply => pb::WorkItemKind::Reply,
             WorkKind::BrokenPromise => pb::WorkItemKind::BrokenPromise,
+            WorkKind::Collector => pb::WorkItemKind::Collector,
         }
     }
 }
@@ -303,6 +359,12 @@ mod tests {
         round_trips(WorkKind::ALL);
         round_trips(WorkState::ALL);
         round_trips(WorkOutcome::ALL);
+        round_trips(EscalationKind::ALL);
+        round_trips(HandoffState::ALL);
+        assert!("collections".parse::<EscalationKind>().is_err());
+        for state in HandoffState::ALL {
+            assert_eq!(HandoffState::try_from(pb::HandoffState::from(*state)), Ok(*state));
+        }
         for kind in WorkKind::ALL {
             assert_eq!(WorkKind::try_from(pb::WorkItemKind::from(*kind)), Ok(*kind));
         }

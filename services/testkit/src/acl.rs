@@ -54,11 +54,13 @@ pub fn service(topics: &Topics, service: &str) -> Vec<Acl> {
     use Pattern::{Literal, Prefixed};
     use Resource::{Group, Topic};
     let (reads, writes): (Vec<(&str, Pattern)>, Vec<&str>) = match service {
-        // Responses: an opt-out withdraws the contact point in the ledger.
+        // Responses: an opt-out withdraws the contact point in the ledger, a reply acts on the
+        // case. Escalations: work items for collectors, hand-off records.
         "accounts" => (
             vec![
                 (topics.erp_invoices_prefix.as_str(), Prefixed),
                 (&topics.responses, Literal),
+                (&topics.escalations, Literal),
             ],
             vec![&topics.account_events, &topics.dead_letter],
         ),
@@ -156,6 +158,7 @@ mod tests {
         );
         let accounts = service(&topics, "accounts");
         assert!(reads(&accounts).contains(&"t.channel.responses.v1"));
+        assert!(reads(&accounts).contains(&"t.collections.escalations.v1"));
         // Reading the ledger does not let channels write it, nor responses let accounts answer.
         assert!(
             !channels

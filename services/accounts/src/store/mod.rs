@@ -6,6 +6,7 @@
 mod cases;
 mod consent;
 mod debtors;
+mod handoffs;
 mod holds;
 mod invoices;
 mod portfolio;
@@ -14,6 +15,7 @@ mod work_items;
 pub use cases::*;
 pub use consent::*;
 pub use debtors::*;
+pub use handoffs::*;
 pub use holds::*;
 pub use invoices::*;
 pub use portfolio::*;

@@ -61,22 +61,23 @@ pub struct NewWorkItem<'a> {
     pub kind: WorkKind,
     pub debtor_id: Uuid,
     pub invoice_ids: &'a [Uuid],
-    /// The response or the broken promise it comes from: one item each.
+    /// The response, broken promise or escalation it comes from: one item each.
     pub response_id: Option<&'a str>,
     pub promise_id: Option<Uuid>,
+    pub escalation_id: Option<&'a str>,
     pub reply_text: &'a str,
     pub reason: &'a str,
     pub created_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
 }
 
-/// Queues an item; `None` when its response or promise already has one.
+/// Queues an item; `None` when its response, promise or escalation already has one.
 pub async fn insert_work_item(tx: &mut Tx<'_>, item: &NewWorkItem<'_>) -> Result<Option<Uuid>, sqlx::Error> {
     let work_item_id = Uuid::new_v4();
     let inserted = sqlx::query(
         "INSERT INTO work_items (work_item_id, tenant_id, kind, state, debtor_id, invoice_ids, response_id,
-             promise_id, reply_text, reason, created_at, due_at)
-         VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+             promise_id, reply_text, reason, created_at, due_at, escalation_id)
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
     )
     .bind(work_item_id)
     .bind(item.tenant_id)
@@ -89,6 +90,7 @@ pub async fn insert_work_item(tx: &mut Tx<'_>, item: &NewWorkItem<'_>) -> Result
     .bind(item.reason)
     .bind(item.created_at)
     .bind(item.due_at)
+    .bind(item.escalation_id)
     .execute(&mut **tx)
     .await?;
     Ok((inserted.rows_affected() == 1).then_some(work_item_id))
