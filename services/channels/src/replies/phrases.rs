@@ -82,6 +82,8 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(nao|n) (liguem|ligue|mandem|enviem|escrevam|contatem|procurem|chamem|incomodem|perturbem)\b",
     r"\b(nao|n|no|dont|do not) (me |)(liguem|ligue|llamen|llames|llame|escriban|manden|mandem|call|text|contact|contacten|busquen|procurem) (\w+ ){0,3}(trabalho|trabajo|oficina|escritorio|work|office|job)\b",
     r"\bcess(em|e|ar|ou)\b",
+    // Data-protection wording: "derecho de oposición", "supresión de mis datos", LGPD.
+    r"\b(derecho de oposicion|derecho de supresion|direito de oposicao|lgpd|habeas data|ley 1581|gdpr)\b|\b(suprimid|suprimir|eliminad|borrad|excluid|apagad)\w* (mis|meus|os meus|my) (datos|dados|data)\b|\b(no|nao) se me contacte\b",
     r"\b(no|nao|n) (mas|mais) (msj|msjs|msg|msgs|mensaj|mensag|sms|whats|zap|llamad|ligac|correos|emails|textos)",
     r"\b(nao|n|no) (quero|quiero|queremos) (mais |mas |)(ser|seguir siendo|continuar sendo) (contatad|contactad|llamad|ligad|molestad|incomodad|cobrad)",
     r"\bno (me |nos |)(hablen|hables|hable|vuelvan a hablar|volvais a|volvais|vuelvas a|vuelva a) ",
@@ -154,6 +156,8 @@ pub const ALREADY_PAID: &[&str] = &[
     r"\bprocessed (this|the|your|that) (invoice|bill|payment)\b",
     r"\b(fue|foi) (procesad|processad)\w*",
     r"\b(payment|transfer|it) went (thru|through)\b",
+    r"\b(le di|les di|entregue|entregamos|deixei|entreguei) (el dinero|la plata|el efectivo|o dinheiro|a grana) (al|a la|ao|a)\b",
+    r"\b(dropped off|dropped|left|handed) (a |the |)(money order|check|cash|payment)\b",
     r"^(paguei|pague|pagado|ya pague|ja paguei)\b",
     r"\b(receipt|confirmation number|confirmation attached|proof of payment|transaction id)\b",
     r"\b(card|account) (was|got|has been) (charged|debited)\b",
@@ -167,6 +171,7 @@ pub const NOT_PAID: &[&str] = &[
     // "en cuanto me pague el patrón" is the debtor being paid, not paying.
     r"\b(en cuanto|cuando|apenas|luego que|assim que|quando) (me |nos |)(pague|paguen|paguem|pagar|cobre|cobremos)\b",
     r"\b(e|y) (ja|ya) (pago|pagamos)\b",
+    r"\bpague con (\w+ ){0,3}(atraso|retraso|demora)\b|\bpaid on time\b",
     r"\bya (hice|hicimos|realice|puse|pusimos) (la|el|una|un) (denuncia|reclamo|queja|reclamacion|demanda)\b",
     r"\b(on|upon) receipt\b",
     r"\b(no|nao|not|havent|hasnt|didnt|never|todavia no|aun no|ainda nao|ainda n|have not|has not|did not) (\w+ ){0,2}(pagado|pague|pagamos|pagado|pagada|paguei|pago|paid|pay|cancele)\b",
@@ -225,6 +230,13 @@ pub const DISPUTE: &[&str] = &[
     r"\b(wrong|incorrect) (rate|price|quantity|tax|terms|po)\b|\bcorrected invoice\b|\bcredit (memo|note)\b",
     r"\b(seguir|siguen|sigan) factur",
     r"\b(que|q) (no|nao) (hice|realice|fiz|fizemos|hicimos|reconozco|reconheco)\b",
+    r"\b(tasa|taxa|rate|tarifa) .{0,30}\b(no es la|nao e a|not the|no corresponde|errad|equivocad|wrong|incorrect)",
+    r"\b(cerre|cancele|cerramos|encerrei|fechei|closed|cancelled|canceled) (esa|esta|mi|la|essa|a|minha|that|my|the) (tarjeta|cuenta|cartao|conta|card|account|membership|membresia|plan)\b",
+    r"\bwhy (am i|are we|is it) (being |still |)(billed|charged)\b",
+    r"\bnunca (fiz|fizemos|tome|tomamos|saque|pedi|took|had) (\w+ ){0,1}(emprestimo|prestamo|credito|loan)\b",
+    r"\b(mora|multa|late fee|recargo) (\w+ ){0,2}(mal|errad|wrong)\w*",
+    r"\b(tarjeta|cuenta|cartao|conta|plan|linea|linha) (\w+ ){0,2}(la |lo |a |o |)(cerre|cancele|encerrei|cancelei|fechei)\b",
+    r"\b(what is this|whats this) .{0,20}\b(fee|charge)\b",
     // Portuguese.
     r"\b(nao|n) (devo|devemos)\b",
     r"\b(desconheco|desconhecemos)|\b(nao|n) (a |o |)(reconheco|reconhecemos)",
@@ -309,6 +321,8 @@ pub const COMMIT: &[&str] = &[
     r"\b(imma|ima|gonna|going to) (have|pay|send|get)\b",
     r"\b(voy a abonar|vamos a abonar|will remit|well remit|ill put it|will put it|i got you)\b",
     r"\b(ciclo de pagos|corrida de pagos|programacion de pagos|calendario de pagos|lote de pagos|payment run|payment cycle|ciclo de pagamentos)\b",
+    r"\b(check run|scheduled (this |the |)(invoice |bill |)for payment|programad\w* para (pago|pagamento)|agendad\w* para (pago|pagamento))\b",
+    r"\bme (pongo|pondre|ponemos) al dia\b|\b(fico|ficarei|vou ficar) em dia\b|\bcatch up\b",
     r"\b(vou pagar|vamos pagar|pagarei|vou quitar|vou acertar|sem falta|prometo|consigo pagar|posso pagar|vou fazer o pix|vou transferir|vou depositar)\b",
     r"\b(will pay|ill pay|i will pay|we will pay|well pay|gonna pay|going to pay|will send|ill send|gonna send|ill have it|will have it|i promise|payment will|will process|can pay|well process|ill get you|ill get it|ill take care|will take care|ill handle|will handle)\b",
 ];
