@@ -94,8 +94,10 @@ impl EscalationIngest {
                 kind,
                 step,
             } = escalation;
-            let state = store::invoice_states(&mut tx, Some(tenant_id), &[*invoice_id]).await?;
-            if state.first().map(|s| s.invoice.debtor_id) != Some(*debtor_id) {
+            let owner = store::debtor_of_invoice(&mut tx, *invoice_id).await?;
+            if owner.as_ref().map(|(tenant, debtor)| (tenant.as_str(), *debtor))
+                != Some((tenant_id.as_str(), *debtor_id))
+            {
                 refused.push((
                     *index,
                     format!(

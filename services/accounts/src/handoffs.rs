@@ -2,20 +2,17 @@
 //! bureau or legal team accepts or returns the case. Sent → accepted → returned, or sent →
 //! returned; asking again for the state it is in returns it as it is.
 
-use chrono::{DateTime, Utc};
 use recobro_common::grpc::Refusal;
-use recobro_common::page::PageRequest;
+use recobro_common::page::{PageRequest, parse_time_id_key, time_id_key};
 use recobro_common::time;
 use recobro_proto::v1 as pb;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::domain;
 use crate::error::AccountsError;
 use crate::states::HandoffState;
 use crate::store::{self, HandoffRow};
-
-const MAX_NOTE: usize = 2_000;
+use crate::work_queue;
 
 pub async fn list(
     pool: &PgPool,
@@ -31,19 +28,11 @@ pub async fn list(
     };
     let query = format!("ListHandoffs|{tenant_id}|{:?}", state.map(HandoffState::as_str));
     let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-    let after = page.after_key(|key| {
-        let (micros, id) = key.split_once('|')?;
-        Some((
-            DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?,
-            Uuid::parse_str(id).ok()?,
-        ))
-    })?;
+    let after = page.after_key(parse_time_id_key)?;
     let mut tx = store::snapshot(pool).await?;
     let rows = store::handoffs(&mut tx, tenant_id, state, after, page.limit()).await?;
     tx.commit().await?;
-    let (rows, next_page_token) = page.page(rows, &query, |row| {
-        format!("{}|{}", row.created_at.timestamp_micros(), row.handoff_id)
-    });
+    let (rows, next_page_token) = page.page(rows, &query, |row| time_id_key(row.created_at, row.handoff_id));
     Ok(pb::ListHandoffsResponse {
         handoffs: rows.iter().map(to_proto).collect(),
         next_page_token,
@@ -62,10 +51,7 @@ pub async fn update(
         pb::HandoffState::Returned => HandoffState::Returned,
         _ => return Err(Refusal::invalid("state", "must be ACCEPTED or RETURNED").into()),
     };
-    let note = request.note.trim();
-    if note.chars().count() > MAX_NOTE {
-        return Err(Refusal::invalid("note", format!("is longer than {MAX_NOTE} characters")).into());
-    }
+    let note = work_queue::note_text("note", &request.note)?.unwrap_or_default();
     let mut tx = pool.begin().await?;
     let current = store::lock_handoff(&mut tx, tenant_id, handoff_id)
         .await?
@@ -73,7 +59,7 @@ pub async fn update(
     match (current.state, wanted) {
         (now, wanted) if now == wanted => {}
         (HandoffState::Sent, _) | (HandoffState::Accepted, HandoffState::Returned) => {
-            store::set_handoff_state(&mut tx, handoff_id, wanted, who, note).await?;
+            store::set_handoff_state(&mut tx, handoff_id, wanted, who, &note).await?;
             tracing::info!(%tenant_id, %handoff_id, state = wanted.as_str(), "hand-off moved");
         }
         (now, wanted) => {

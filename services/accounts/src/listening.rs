@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::domain;
 use crate::error::AccountsError;
 use crate::events;
+use crate::promises;
 use crate::states::WorkKind;
 use crate::store::{self, NewWorkItem, Tx};
 
@@ -60,8 +61,13 @@ impl WorkSla {
     }
 
     pub fn due(&self, kind: WorkKind, from: DateTime<Utc>) -> DateTime<Utc> {
-        from + chrono::Duration::from_std(self.of(kind)).unwrap_or(chrono::Duration::days(1))
+        due_after(from, self.of(kind))
     }
+}
+
+/// When an item queued at `from` with this SLA is due (a day, for an SLA too long to add).
+pub fn due_after(from: DateTime<Utc>, sla: Duration) -> DateTime<Utc> {
+    from + chrono::Duration::from_std(sla).unwrap_or(chrono::Duration::days(1))
 }
 
 /// What the debtor meant, for the ledger (opt-outs are consent, handled apart).
@@ -264,29 +270,19 @@ async fn promise(
         }
         Some(date) => date,
     };
-    let mut recorded = 0;
-    for state in store::invoice_states(tx, Some(&reply.tenant_id), invoices).await? {
-        let outstanding = state.outstanding_minor();
-        if state.disputed || outstanding == 0 {
-            continue;
-        }
-        let amount = pb::Money {
-            amount_minor: outstanding,
-            currency: state.invoice.currency.clone(),
-        };
-        store::insert_promise(
-            tx,
-            &reply.tenant_id,
-            state.invoice.invoice_id,
-            date,
-            &amount,
-            settings.promise_grace_days,
-        )
-        .await?;
-        applied.changed.push((state.invoice.invoice_id, "promise_made"));
-        recorded += 1;
-    }
-    if recorded == 0 {
+    let promised = promises::promise_what_is_owed(
+        tx,
+        &reply.tenant_id,
+        invoices,
+        date,
+        settings.promise_grace_days,
+        |state| !state.disputed,
+    )
+    .await?;
+    applied
+        .changed
+        .extend(promised.iter().map(|id| (*id, "promise_made")));
+    if promised.is_empty() {
         return Ok(Some((
             WorkKind::UnclearPromise,
             format!("a promise to pay for {date}, but no open invoice could take it"),

@@ -9,10 +9,12 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::InvoiceState;
 use crate::error::AccountsError;
 use crate::events;
 use crate::kpi::{self, PromiseState};
-use crate::states::WorkKind;
+use crate::listening;
+use crate::states::{InvoiceStatus, WorkKind};
 use crate::store;
 
 pub struct PromiseJudge {
@@ -68,8 +70,10 @@ impl PromiseJudge {
                 PromiseState::Open | PromiseState::Cancelled => continue,
             };
             store::decide_promise(&mut tx, promise_id, state).await?;
-            if state == PromiseState::Broken {
-                let (tenant_id, debtor_id) = store::debtor_of_invoice(&mut tx, invoice_id).await?;
+            // The promise's invoice is always there: a promise references it.
+            if state == PromiseState::Broken
+                && let Some((tenant_id, debtor_id)) = store::debtor_of_invoice(&mut tx, invoice_id).await?
+            {
                 let now = chrono::Utc::now();
                 store::insert_work_item(
                     &mut tx,
@@ -84,9 +88,7 @@ impl PromiseJudge {
                         reply_text: "",
                         reason: &format!("the promise to pay by {promised_date} was not kept"),
                         created_at: now,
-                        due_at: now
-                            + chrono::Duration::from_std(self.broken_promise_sla)
-                                .unwrap_or(chrono::Duration::days(1)),
+                        due_at: listening::due_after(now, self.broken_promise_sla),
                     },
                 )
                 .await?;
@@ -130,4 +132,31 @@ impl PromiseJudge {
         }
         Ok(lifted.len())
     }
+}
+
+/// Records a promise for `date` on each of `invoice_ids` that is open, still owes something and
+/// passes `takes` (a reply's promise skips disputed invoices), for what it still owes; an
+/// earlier open promise on it is replaced. Returns the invoices promised.
+pub(crate) async fn promise_what_is_owed(
+    tx: &mut store::Tx<'_>,
+    tenant_id: &str,
+    invoice_ids: &[uuid::Uuid],
+    date: chrono::NaiveDate,
+    grace_days: i32,
+    takes: impl Fn(&InvoiceState) -> bool,
+) -> Result<Vec<uuid::Uuid>, AccountsError> {
+    let mut promised = Vec::new();
+    for state in store::invoice_states(tx, Some(tenant_id), invoice_ids).await? {
+        let outstanding = state.outstanding_minor();
+        if state.invoice.status != InvoiceStatus::Open || outstanding == 0 || !takes(&state) {
+            continue;
+        }
+        let amount = recobro_proto::v1::Money {
+            amount_minor: outstanding,
+            currency: state.invoice.currency.clone(),
+        };
+        store::insert_promise(tx, tenant_id, state.invoice.invoice_id, date, &amount, grace_days).await?;
+        promised.push(state.invoice.invoice_id);
+    }
+    Ok(promised)
 }

@@ -107,6 +107,15 @@ named! {
     }
 }
 
+/// The value of `all` a proto enum value stands for; `Err` for one with no counterpart (its
+/// UNSPECIFIED, or a value this version does not know).
+fn from_proto<T: Copy, P: PartialEq + From<T>>(all: &[T], value: P) -> Result<T, ()> {
+    all.iter()
+        .copied()
+        .find(|known| P::from(*known) == value)
+        .ok_or(())
+}
+
 impl From<HandoffState> for pb::HandoffState {
     fn from(state: HandoffState) -> pb::HandoffState {
         match state {
@@ -120,11 +129,7 @@ impl From<HandoffState> for pb::HandoffState {
 impl TryFrom<pb::HandoffState> for HandoffState {
     type Error = ();
     fn try_from(state: pb::HandoffState) -> Result<HandoffState, ()> {
-        HandoffState::ALL
-            .iter()
-            .copied()
-            .find(|known| pb::HandoffState::from(*known) == state)
-            .ok_or(())
+        from_proto(HandoffState::ALL, state)
     }
 }
 
@@ -180,11 +185,7 @@ impl From<WorkKind> for pb::WorkItemKind {
 impl TryFrom<pb::WorkItemKind> for WorkKind {
     type Error = ();
     fn try_from(kind: pb::WorkItemKind) -> Result<WorkKind, ()> {
-        WorkKind::ALL
-            .iter()
-            .copied()
-            .find(|known| pb::WorkItemKind::from(*known) == kind)
-            .ok_or(())
+        from_proto(WorkKind::ALL, kind)
     }
 }
 
@@ -201,11 +202,7 @@ impl From<WorkState> for pb::WorkItemState {
 impl TryFrom<pb::WorkItemState> for WorkState {
     type Error = ();
     fn try_from(state: pb::WorkItemState) -> Result<WorkState, ()> {
-        WorkState::ALL
-            .iter()
-            .copied()
-            .find(|known| pb::WorkItemState::from(*known) == state)
-            .ok_or(())
+        from_proto(WorkState::ALL, state)
     }
 }
 
@@ -226,11 +223,7 @@ impl From<WorkOutcome> for pb::WorkItemOutcome {
 impl TryFrom<pb::WorkItemOutcome> for WorkOutcome {
     type Error = ();
     fn try_from(outcome: pb::WorkItemOutcome) -> Result<WorkOutcome, ()> {
-        WorkOutcome::ALL
-            .iter()
-            .copied()
-            .find(|known| pb::WorkItemOutcome::from(*known) == outcome)
-            .ok_or(())
+        from_proto(WorkOutcome::ALL, outcome)
     }
 }
 

@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use recobro_common::grpc::Refusal;
-use recobro_common::page::PageRequest;
+use recobro_common::page::{PageRequest, parse_time_id_key, time_id_key};
 use recobro_common::time;
 use recobro_proto::v1 as pb;
 use sqlx::PgPool;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::domain;
 use crate::error::AccountsError;
 use crate::events;
+use crate::promises;
 use crate::states::{InvoiceStatus, WorkKind, WorkOutcome, WorkState};
 use crate::store::{self, WorkFilter, WorkItemRow};
 
@@ -71,13 +72,7 @@ impl WorkQueue<'_> {
             due_before.map(|at| at.timestamp_micros()),
         );
         let page = PageRequest::parse(request.page_size, &request.page_token, &query)?;
-        let after = page.after_key(|key| {
-            let (micros, id) = key.split_once('|')?;
-            Some((
-                DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?,
-                Uuid::parse_str(id).ok()?,
-            ))
-        })?;
+        let after = page.after_key(parse_time_id_key)?;
         let filter = WorkFilter {
             state,
             kind,
@@ -88,9 +83,8 @@ impl WorkQueue<'_> {
         let mut tx = store::snapshot(self.pool).await?;
         let items = store::work_items(&mut tx, tenant_id, &filter, page.limit()).await?;
         tx.commit().await?;
-        let (items, next_page_token) = page.page(items, &query, |item| {
-            format!("{}|{}", item.due_at.timestamp_micros(), item.work_item_id)
-        });
+        let (items, next_page_token) =
+            page.page(items, &query, |item| time_id_key(item.due_at, item.work_item_id));
         Ok(pb::ListWorkItemsResponse {
             work_items: items.iter().map(to_proto).collect(),
             next_page_token,
@@ -229,19 +223,9 @@ async fn act(
         WorkOutcome::PromiseSet => {
             let date = promised_date.expect("checked with the request");
             let mut changed = store::lift_claimed_paid(tx, invoices).await?;
-            for state in store::invoice_states(tx, Some(tenant_id), invoices).await? {
-                let outstanding = state.outstanding_minor();
-                if state.invoice.status != InvoiceStatus::Open || outstanding == 0 {
-                    continue;
-                }
-                let amount = pb::Money {
-                    amount_minor: outstanding,
-                    currency: state.invoice.currency.clone(),
-                };
-                store::insert_promise(tx, tenant_id, state.invoice.invoice_id, date, &amount, grace_days)
-                    .await?;
-                changed.push(state.invoice.invoice_id);
-            }
+            changed.extend(
+                promises::promise_what_is_owed(tx, tenant_id, invoices, date, grace_days, |_| true).await?,
+            );
             changed.sort();
             changed.dedup();
             (changed, "promise_made")
@@ -271,7 +255,7 @@ fn promise_date(date: Option<&pb::Date>) -> Result<NaiveDate, AccountsError> {
 }
 
 /// A note as given, trimmed; `None` when empty; refused when too long.
-fn note_text(field: &str, text: &str) -> Result<Option<String>, AccountsError> {
+pub(crate) fn note_text(field: &str, text: &str) -> Result<Option<String>, AccountsError> {
     let text = text.trim();
     if text.chars().count() > MAX_NOTE {
         return Err(invalid(field, &format!("is longer than {MAX_NOTE} characters")));

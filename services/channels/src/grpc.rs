@@ -3,7 +3,7 @@
 use chrono::Utc;
 use recobro_common::grpc::Refusal;
 use recobro_common::identity::{Caller, MethodScopes, Scope};
-use recobro_common::page::PageRequest;
+use recobro_common::page::{PageRequest, parse_time_id_key, time_id_key};
 use recobro_common::time;
 use recobro_proto::v1::channels_service_server::ChannelsService;
 use recobro_proto::v1::{
@@ -78,7 +78,7 @@ impl ChannelsService for Channels {
         let page = PageRequest::parse(request.page_size, &request.page_token, &query)
             .map_err(ChannelsError::from)?;
         // The key is (time in microseconds, reminder id).
-        let after = page.after_key(delivery_key).map_err(ChannelsError::from)?;
+        let after = page.after_key(parse_time_id_key).map_err(ChannelsError::from)?;
         let deliveries = store::deliveries(&self.pool, &tenant_id, debtor_id, after, page.limit())
             .await
             .map_err(ChannelsError::from)?;
@@ -86,7 +86,7 @@ impl ChannelsService for Channels {
             self.known_debtor(&tenant_id, debtor_id).await?;
         }
         let (deliveries, next_page_token) = page.page(deliveries, &query, |delivery| {
-            format!("{} {}", delivery.at.timestamp_micros(), delivery.reminder_id)
+            time_id_key(delivery.at, delivery.reminder_id)
         });
         Ok(Response::new(ListDeliveriesResponse {
             next_page_token,
@@ -526,14 +526,6 @@ fn conversation_key(key: &str) -> Option<store::ConversationKey> {
     Some((
         chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
         inbound.parse().ok()?,
-        id.parse().ok()?,
-    ))
-}
-
-fn delivery_key(key: &str) -> Option<(chrono::DateTime<Utc>, Uuid)> {
-    let (micros, id) = key.split_once(' ')?;
-    Some((
-        chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
         id.parse().ok()?,
     ))
 }

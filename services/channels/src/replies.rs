@@ -8,6 +8,7 @@ mod phrases;
 
 use std::sync::LazyLock;
 
+use recobro_common::text::unaccented;
 use recobro_proto::v1::ResponseIntent;
 use regex::Regex;
 
@@ -85,14 +86,7 @@ const SPELLINGS: &[(&str, &str)] = &[
 fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.to_lowercase().chars() {
-        let c = match c {
-            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'í' | 'ì' | 'î' | 'ï' => 'i',
-            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
-            'ú' | 'ù' | 'û' | 'ü' => 'u',
-            'ç' => 'c',
-            'ñ' => 'n',
+        let c = match unaccented(c) {
             '\'' | '’' | '´' | '`' => continue,
             c if c.is_alphanumeric() => c,
             _ => ' ',

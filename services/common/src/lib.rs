@@ -18,6 +18,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod tasks;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 
 pub use config::{Config, ConfigError, Env};

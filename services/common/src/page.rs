@@ -97,6 +97,21 @@ impl PageRequest {
     }
 }
 
+/// The key of a row listed by (time, id), most listings' order: the time in microseconds and
+/// the id, for [`PageRequest::page`].
+pub fn time_id_key(at: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> String {
+    format!("{} {id}", at.timestamp_micros())
+}
+
+/// The (time, id) a page starts after, read back from [`time_id_key`]'s key.
+pub fn parse_time_id_key(key: &str) -> Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)> {
+    let (micros, id) = key.split_once(' ')?;
+    Some((
+        chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id.parse().ok()?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +216,20 @@ mod tests {
                 .expect("first"),
             None
         );
+    }
+
+    #[test]
+    fn a_time_and_id_key_reads_back_and_a_bad_one_does_not() {
+        let at = chrono::DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time");
+        let id = uuid::Uuid::from_u128(7);
+        assert_eq!(parse_time_id_key(&time_id_key(at, id)), Some((at, id)));
+        for bad in [
+            "",
+            "123",
+            "x 00000000-0000-0000-0000-000000000007",
+            "123 not-an-id",
+        ] {
+            assert_eq!(parse_time_id_key(bad), None, "{bad:?}");
+        }
     }
 }

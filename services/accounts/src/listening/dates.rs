@@ -9,6 +9,7 @@
 //! makes sense month-first ("12/15") is read that way.
 
 use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
+use recobro_common::text::unaccented;
 
 /// The promised date in `text`, written on `today` (the debtor's local date).
 pub fn promised_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
@@ -24,26 +25,18 @@ pub fn promised_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
         .or_else(|| relative_day(&words, today))
 }
 
-/// Lower case, no accents, words split on anything but letters, digits and the date
-/// separators; "segunda-feira" is "segunda".
+/// Lower case, no accents, words split on anything but letters, digits and the date separator
+/// ("segunda-feira" is "segunda" and "feira").
 fn words(text: &str) -> Vec<String> {
     let mut out = String::with_capacity(text.len());
     for c in text.to_lowercase().chars() {
-        out.push(match c {
-            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'í' | 'ì' | 'î' | 'ï' => 'i',
-            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
-            'ú' | 'ù' | 'û' | 'ü' => 'u',
-            'ç' => 'c',
-            'ñ' => 'n',
+        out.push(match unaccented(c) {
             '/' => '/',
             c if c.is_alphanumeric() => c,
             _ => ' ',
         });
     }
-    out.replace("-feira", " ")
-        .split_whitespace()
+    out.split_whitespace()
         .map(|word| word.trim_matches('/').to_string())
         .filter(|word| !word.is_empty())
         .collect()

@@ -117,6 +117,22 @@ pub async fn resolve_dispute(
     .await
 }
 
+/// Open disputes of these invoices, resolved with `resolution`; returns the invoices.
+pub async fn resolve_disputes_of(
+    tx: &mut Tx<'_>,
+    invoice_ids: &[Uuid],
+    resolution: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE disputes SET resolved_at = now(), resolution = $2
+         WHERE invoice_id = ANY($1) AND resolved_at IS NULL RETURNING invoice_id",
+    )
+    .bind(invoice_ids)
+    .bind(resolution)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 pub async fn create_plan(
     tx: &mut Tx<'_>,
     tenant_id: &str,

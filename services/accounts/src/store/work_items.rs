@@ -303,26 +303,13 @@ pub async fn debtor_zone_and_open_invoices(
     Ok((zone, super::open_invoice_ids(tx, debtor_id).await?))
 }
 
-/// The debtor of an invoice, for a work item about it.
-pub async fn debtor_of_invoice(tx: &mut Tx<'_>, invoice_id: Uuid) -> Result<(String, Uuid), sqlx::Error> {
+/// The tenant and debtor of an invoice (`None`: no such invoice), for a work item about it.
+pub async fn debtor_of_invoice(
+    tx: &mut Tx<'_>,
+    invoice_id: Uuid,
+) -> Result<Option<(String, Uuid)>, sqlx::Error> {
     sqlx::query_as("SELECT tenant_id, debtor_id FROM invoices WHERE invoice_id = $1")
         .bind(invoice_id)
-        .fetch_one(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await
-}
-
-/// Open disputes of these invoices, resolved with `resolution`; returns the invoices.
-pub async fn resolve_disputes_of(
-    tx: &mut Tx<'_>,
-    invoice_ids: &[Uuid],
-    resolution: &str,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE disputes SET resolved_at = now(), resolution = $2
-         WHERE invoice_id = ANY($1) AND resolved_at IS NULL RETURNING invoice_id",
-    )
-    .bind(invoice_ids)
-    .bind(resolution)
-    .fetch_all(&mut **tx)
-    .await
 }
