@@ -124,6 +124,7 @@ impl Settings {
                     reply: hours(env, "RECOBRO_WORK_SLA_REPLY_HOURS", 72)?,
                     broken_promise: hours(env, "RECOBRO_WORK_SLA_BROKEN_PROMISE_HOURS", 24)?,
                     collector: hours(env, "RECOBRO_WORK_SLA_COLLECTOR_HOURS", 48)?,
+                    unsure_opt_out: hours(env, "RECOBRO_WORK_SLA_UNSURE_OPT_OUT_HOURS", 24)?,
                 },
             },
         })
@@ -234,6 +235,7 @@ impl Application {
             opt_outs: responses::OptOutIngest {
                 pool: pool.clone(),
                 account_events_topic: config.topics.account_events.clone(),
+                unsure_sla: settings.listening.sla.unsure_opt_out,
             },
             listening: settings.listening.clone(),
         };

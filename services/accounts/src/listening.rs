@@ -46,6 +46,7 @@ pub struct WorkSla {
     pub reply: Duration,
     pub broken_promise: Duration,
     pub collector: Duration,
+    pub unsure_opt_out: Duration,
 }
 
 impl WorkSla {
@@ -57,6 +58,7 @@ impl WorkSla {
             WorkKind::Reply => self.reply,
             WorkKind::BrokenPromise => self.broken_promise,
             WorkKind::Collector => self.collector,
+            WorkKind::UnsureOptOut => self.unsure_opt_out,
         }
     }
 

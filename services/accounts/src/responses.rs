@@ -7,8 +7,14 @@
 //! Only channels may write that topic (broker ACL), so a response's tenant is trusted; its
 //! point must still be that tenant's. A response that does not decode or names another
 //! tenant's point is parked with the reason. Every other intent is a reply `listening` acts on.
+//!
+//! An opt-out channels read from a weak signal (`opt_out_unsure`) is honoured the same way, and
+//! also queues an UNSURE_OPT_OUT work item: a person confirms it with the debtor, and grants
+//! consent again (`SetConsent`) if the debtor did not mean it.
 
 use std::collections::HashMap;
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -23,7 +29,8 @@ use crate::domain;
 use crate::error::AccountsError;
 use crate::events::{self, DebtorChange};
 use crate::listening::{self, Applied, ListeningSettings, Reply};
-use crate::store;
+use crate::states::WorkKind;
+use crate::store::{self, NewWorkItem};
 
 /// Where an opt-out came from when channels does not say.
 const DEFAULT_SOURCE: &str = "reply";
@@ -31,6 +38,8 @@ const DEFAULT_SOURCE: &str = "reply";
 pub struct OptOutIngest {
     pub pool: PgPool,
     pub account_events_topic: String,
+    /// How soon a person should confirm an opt-out read from a weak signal.
+    pub unsure_sla: Duration,
 }
 
 /// The consumer of `channel.responses.v1`: opt-outs withdraw consent, replies act on the case.
@@ -49,6 +58,10 @@ pub struct OptOut {
     pub point_id: Uuid,
     pub source: String,
     pub received_at: DateTime<Utc>,
+    /// Read from a weak signal: a person confirms it.
+    pub unsure: bool,
+    /// What the debtor wrote, for that person (empty for a bounce or an unsubscribe).
+    pub text: String,
 }
 
 /// What a response asks of the ledger: an opt-out of one point, or nothing (`None`).
@@ -87,6 +100,8 @@ pub fn parse(payload: &[u8]) -> Result<Option<OptOut>, String> {
         point_id,
         source: source.to_string(),
         received_at,
+        unsure: response.opt_out_unsure,
+        text: response.text,
     }))
 }
 
@@ -200,7 +215,27 @@ impl OptOutIngest {
                 opt_out.received_at,
             )
             .await?;
-            tracing::info!(%tenant_id, %debtor_id, %point_id, %response_id, withdrawn, "opt-out applied");
+            tracing::info!(%tenant_id, %debtor_id, %point_id, %response_id, withdrawn, unsure = opt_out.unsure, "opt-out applied");
+            if opt_out.unsure && withdrawn {
+                let now = Utc::now();
+                store::insert_work_item(
+                    &mut tx,
+                    &NewWorkItem {
+                        tenant_id,
+                        kind: WorkKind::UnsureOptOut,
+                        debtor_id,
+                        invoice_ids: &[],
+                        response_id: Some(response_id),
+                        promise_id: None,
+                        escalation_id: None,
+                        reply_text: &opt_out.text,
+                        reason: "a reply read as an opt-out from a weak signal: consent for the point is withdrawn; confirm it with the debtor and grant it again (SetConsent) only if they did not mean it",
+                        created_at: now,
+                        due_at: listening::due_after(now, self.unsure_sla),
+                    },
+                )
+                .await?;
+            }
             if withdrawn {
                 changed.insert(debtor_id, trace.clone());
             }

@@ -83,6 +83,7 @@ named! {
         Reply => "reply",
         BrokenPromise => "broken_promise",
         Collector => "collector",
+        UnsureOptOut => "unsure_opt_out",
     }
 }
 
@@ -178,6 +179,7 @@ impl From<WorkKind> for pb::WorkItemKind {
             WorkKind::Reply => pb::WorkItemKind::Reply,
             WorkKind::BrokenPromise => pb::WorkItemKind::BrokenPromise,
             WorkKind::Collector => pb::WorkItemKind::Collector,
+            WorkKind::UnsureOptOut => pb::WorkItemKind::UnsureOptOut,
         }
     }
 }

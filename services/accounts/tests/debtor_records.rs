@@ -42,6 +42,7 @@ async fn setup() -> Ledger {
         opt_outs: OptOutIngest {
             pool: pool.clone(),
             account_events_topic: config.topics.account_events.clone(),
+            unsure_sla: std::time::Duration::from_secs(24 * 3600),
         },
         pool,
     }
@@ -273,6 +274,8 @@ fn opt_out(response_id: &str, tenant_id: &str, point_id: Uuid, at: DateTime<Utc>
         point_id,
         source: "sendgrid bounce".into(),
         received_at: at,
+        unsure: false,
+        text: String::new(),
     }
 }
 
@@ -371,4 +374,57 @@ async fn tenants_and_debtors_stored_before_records_existed_are_published_once_at
         .expect("backfill");
     assert_eq!((again.tenants, again.debtors), (0, 0), "once");
     assert!(published(&ledger.pool).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unsure_opt_out_is_honoured_and_a_person_is_asked_to_confirm_it() {
+    let ledger = setup().await;
+    ledger
+        .ingest
+        .apply(&[erp("e1", 1, "a@tornillo.example", "+573001234567")])
+        .await
+        .expect("e1");
+    let first = record(&published(&ledger.pool).await);
+    let email = Uuid::parse_str(&point(&first, "a@tornillo.example").point_id).expect("uuid");
+    let phone = Uuid::parse_str(&point(&first, "+573001234567").point_id).expect("uuid");
+
+    let now = Utc::now();
+    let unsure = OptOut {
+        unsure: true,
+        text: "estoy harto de tanto mensaje".into(),
+        ..opt_out("r-unsure", "acme", phone, now)
+    };
+    let refused = ledger
+        .opt_outs
+        .apply(&[
+            (0, unsure.clone(), None),
+            (1, opt_out("r-sure", "acme", email, now), None),
+            (2, unsure, None),
+        ])
+        .await
+        .expect("opt-outs");
+    assert!(refused.is_empty(), "{refused:?}");
+    let events = published(&ledger.pool).await;
+    let debtor = record(&events);
+    assert_eq!(point(&debtor, "+573001234567").consent(), pb::Consent::Withdrawn);
+    assert_eq!(
+        point(&debtor, "a@tornillo.example").consent(),
+        pb::Consent::Withdrawn
+    );
+
+    let items: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT response_id, kind, reply_text FROM work_items WHERE tenant_id = 'acme' ORDER BY response_id",
+    )
+    .fetch_all(&ledger.pool)
+    .await
+    .expect("work items");
+    assert_eq!(
+        items,
+        [(
+            "r-unsure".to_string(),
+            "unsure_opt_out".to_string(),
+            "estoy harto de tanto mensaje".to_string()
+        )],
+        "one item for the unsure opt-out, none for the sure one, once per response"
+    );
 }

@@ -24,6 +24,8 @@ struct Table {
     when: Vec<Regex>,
     commit: Vec<Regex>,
     scam_question: Regex,
+    stop_word: Regex,
+    contact_word: Regex,
 }
 
 fn compile(patterns: &[&str]) -> Vec<Regex> {
@@ -44,6 +46,8 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| Table {
     when: compile(phrases::WHEN),
     commit: compile(phrases::COMMIT),
     scam_question: compile(&[phrases::SCAM_QUESTION]).remove(0),
+    stop_word: compile(&[phrases::STOP_WORD]).remove(0),
+    contact_word: compile(&[phrases::CONTACT_WORD]).remove(0),
 });
 
 /// SMS and chat spellings, written out ("q" is "que", "x favor" is "por favor", "vc" is "você").
@@ -79,6 +83,14 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("num", "nao"),
     ("naum", "nao"),
     ("kero", "quero"),
+    ("kiero", "quiero"),
+    ("pagei", "paguei"),
+    ("recieve", "receive"),
+    ("realize", "realice"),
+    ("ke", "que"),
+    ("nunk", "nunca"),
+    ("nunka", "nunca"),
+    ("fabor", "favor"),
 ];
 
 /// Lowercase, accents removed, punctuation and emojis turned into spaces, a letter repeated
@@ -95,6 +107,7 @@ fn normalize(text: &str) -> String {
     }
     let out = without_emphasis(&out);
     out.split_whitespace()
+        .map(without_doubled_end)
         .map(|word| {
             SPELLINGS
                 .iter()
@@ -124,24 +137,60 @@ fn without_emphasis(text: &str) -> String {
     out
 }
 
+/// A word ending in a doubled "a", "i" or "u" written once ("yaa", "bajaa", "siii" after
+/// `without_emphasis`): no Spanish, Portuguese or English word ends so, while "ee" and "oo" do.
+fn without_doubled_end(word: &str) -> &str {
+    for end in ["aa", "ii", "uu"] {
+        if word.len() > end.len() && word.ends_with(end) {
+            return &word[..word.len() - 1];
+        }
+    }
+    word
+}
+
 fn any(patterns: &[Regex], text: &str) -> bool {
     patterns.iter().any(|pattern| pattern.is_match(text))
 }
 
-/// What a reply means, in order: an opt-out, a payment claim, a dispute, a promise to pay
-/// (paying with a when, or a commitment), or anything else (for a person).
+/// What a reply means, and whether an opt-out was read from a weak signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    pub intent: ResponseIntent,
+    /// An opt-out only `phrases::STOP_WORD` and `phrases::CONTACT_WORD` found: honoured, and a
+    /// person confirms it with the debtor.
+    pub opt_out_unsure: bool,
+}
+
+impl Reading {
+    /// A reading no weak signal decided.
+    pub fn sure(intent: ResponseIntent) -> Reading {
+        Reading {
+            intent,
+            opt_out_unsure: false,
+        }
+    }
+}
+
+/// What a reply means (see `read`).
 pub fn classify(original: &str) -> ResponseIntent {
+    read(original).intent
+}
+
+/// What a reply means, in order: an opt-out, a payment claim, a dispute, a promise to pay
+/// (paying with a when, or a commitment), a possible opt-out (see `phrases::STOP_WORD`), or
+/// anything else (for a person).
+pub fn read(original: &str) -> Reading {
     let text = normalize(original);
     let table = &*TABLE;
     if any(&table.opt_out, &text) || (any(&table.maybe_opt_out, &text) && !any(&table.not_opt_out, &text)) {
-        return ResponseIntent::OptOut;
+        return Reading::sure(ResponseIntent::OptOut);
     }
     // "I get paid on the 15th" and "aún no pagué" are no payment claim.
     let mut claim = text.clone();
     for pattern in &table.not_paid {
         claim = pattern.replace_all(&claim, " ").into_owned();
     }
-    if any(&table.already_paid, &claim) {
+    let intent = if any(&table.already_paid, &claim) {
         ResponseIntent::AlreadyPaid
     } else if any(
         &table.dispute,
@@ -150,9 +199,18 @@ pub fn classify(original: &str) -> ResponseIntent {
         ResponseIntent::Dispute
     } else if any(&table.commit, &text) || (any(&table.pay, &text) && any(&table.when, &text)) {
         ResponseIntent::PromiseToPay
+    } else if table.stop_word.is_match(&text)
+        && table.contact_word.is_match(&text)
+        && !any(&table.not_opt_out, &text)
+    {
+        return Reading {
+            intent: ResponseIntent::OptOut,
+            opt_out_unsure: true,
+        };
     } else {
         ResponseIntent::Other
-    }
+    };
+    Reading::sure(intent)
 }
 
 #[cfg(test)]

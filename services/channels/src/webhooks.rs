@@ -23,6 +23,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::provider::{EmailChoice, ProviderSettings, SmsChoice, WhatsAppChoice};
+use crate::replies::Reading;
 use crate::store::{self, Handling};
 use crate::unsubscribe::UnsubscribeKeys;
 
@@ -187,9 +188,10 @@ async fn record(
     handling: &mut Handling,
     delivery: &store::Delivery,
     text: String,
-    intent: pb::ResponseIntent,
+    reading: Reading,
     source: Source,
 ) -> Result<pb::DebtorResponse, Rejection> {
+    let intent = reading.intent;
     // What the answered message was about: the reminder's invoice, or a statement's invoices.
     let invoice_ids = match delivery.invoice_id {
         Some(invoice_id) => vec![invoice_id],
@@ -211,6 +213,7 @@ async fn record(
         sender: delivery.recipient.clone(),
         point_id: delivery.point_id.map(|id| id.to_string()).unwrap_or_default(),
         source: source.as_str().to_string(),
+        opt_out_unsure: reading.opt_out_unsure,
     };
     let opt_out = intent == pb::ResponseIntent::OptOut;
     if opt_out && delivery.point_id.is_none() {
@@ -235,6 +238,7 @@ async fn record(
         debtor_id = %response.debtor_id,
         point_id = %response.point_id,
         intent = intent.as_str_name(),
+        opt_out_unsure = reading.opt_out_unsure,
         source = source.as_str(),
         "debtor response recorded"
     );
@@ -269,13 +273,13 @@ async fn reply_from(
         tracing::info!(reminder_id = %delivery.reminder_id, "a retried reply ignored");
         return Ok(());
     };
-    let intent = crate::replies::classify(text);
+    let reading = crate::replies::read(text);
     record(
         webhooks,
         &mut handling,
         &delivery,
         text.to_string(),
-        intent,
+        reading,
         Source::Reply,
     )
     .await?;

@@ -51,13 +51,14 @@ pub(super) async fn sandbox_reply(
     let mut handling = Handling::begin_unkeyed(&webhooks.pool)
         .await
         .map_err(unavailable)?;
-    let intent = replies::classify(&reply.text);
+    let reading = replies::read(&reply.text);
+    let intent = reading.intent;
     let response = record(
         &webhooks,
         &mut handling,
         &delivery,
         reply.text,
-        intent,
+        reading,
         Source::Reply,
     )
     .await?;

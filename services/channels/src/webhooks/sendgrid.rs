@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::event_keys::{self, EventSource};
 use super::{Rejection, Source, Webhooks, forbidden, record, unavailable};
 use crate::provider::redacted;
+use crate::replies::Reading;
 use crate::signatures;
 use crate::store::{self, Handling};
 
@@ -181,7 +182,7 @@ async fn handle(webhooks: &Webhooks, details: &Value) -> Result<(), Rejection> {
             &mut handling,
             &delivery,
             String::new(),
-            pb::ResponseIntent::OptOut,
+            Reading::sure(pb::ResponseIntent::OptOut),
             source,
         )
         .await?;

@@ -12,6 +12,7 @@ use recobro_proto::v1 as pb;
 
 use super::event_keys::{self, EventSource};
 use super::{Rejection, Source, Webhooks, record, unavailable};
+use crate::replies::Reading;
 use crate::store::{self, Handling};
 
 pub(super) async fn unsubscribe(
@@ -53,7 +54,7 @@ pub(super) async fn unsubscribe(
         &mut handling,
         &delivery,
         String::new(),
-        pb::ResponseIntent::OptOut,
+        Reading::sure(pb::ResponseIntent::OptOut),
         Source::OneClickUnsubscribe,
     )
     .await?;
