@@ -508,3 +508,51 @@ async fn escalations_queue_collectors_and_record_hand_offs_that_a_person_moves()
         .handoffs;
     assert_eq!(returned_only.len(), 1);
 }
+
+/// A reply no rule placed but that speaks of stopping and of calls is honoured as an opt-out
+/// (opt-outs come first) and a person is asked, within a day, to confirm it with the debtor.
+#[tokio::test]
+async fn a_reply_that_might_be_an_opt_out_is_honoured_and_a_person_confirms_it() {
+    let stack = Stack::start().await;
+    let tenant = stack.tenant.clone();
+    let text = "me tienen arto con tantas llamadas";
+    let response = answered(&stack, text).await;
+    assert_eq!(response.intent(), pb::ResponseIntent::OptOut);
+    assert!(response.opt_out_unsure, "{response:?}");
+    let mut accounts = accounts(&stack).await;
+    let items = work_items_until(&mut accounts, &tenant, |items| !items.is_empty()).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!(item.kind(), pb::WorkItemKind::UnsureOptOut);
+    assert_eq!(item.debtor_id, debtor_id(&tenant, "D-1"));
+    assert_eq!(item.response_id, response.response_id);
+    assert_eq!(item.reply_text, text);
+    let created = item
+        .created_at
+        .as_ref()
+        .and_then(time::from_timestamp)
+        .expect("created");
+    let due = item.due_at.as_ref().and_then(time::from_timestamp).expect("due");
+    assert_eq!(
+        due - created,
+        chrono::Duration::hours(24),
+        "the unsure opt-out SLA"
+    );
+    // The point it came from is withdrawn: the debtor has no consented route left on it.
+    let debtor = accounts
+        .get_debtor(pb::GetDebtorRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: debtor_id(&tenant, "D-1"),
+        })
+        .await
+        .expect("debtor")
+        .into_inner();
+    let withdrawn: Vec<&pb::ContactPoint> = debtor
+        .contacts
+        .iter()
+        .flat_map(|c| &c.points)
+        .filter(|p| p.point_id == response.point_id)
+        .collect();
+    assert_eq!(withdrawn.len(), 1, "{debtor:?}");
+    assert_eq!(withdrawn[0].consent(), pb::Consent::Withdrawn);
+}
