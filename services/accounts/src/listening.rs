@@ -8,6 +8,7 @@
 //! The invoices are those the answered message was about (channels says which); with none
 //! named, the debtor's open invoices. Invoices of another debtor are never touched.
 
+pub mod amounts;
 pub mod dates;
 
 use std::collections::HashMap;
@@ -279,6 +280,7 @@ async fn promise(
         date,
         settings.promise_grace_days,
         |state| !state.disputed,
+        |currency| amounts::promised_amount(&reply.text, currency),
     )
     .await?;
     applied

@@ -14,6 +14,7 @@ use crate::error::AccountsError;
 use crate::events;
 use crate::kpi::{self, PromiseState};
 use crate::listening;
+use crate::listening::amounts::PromisedAmount;
 use crate::states::{InvoiceStatus, WorkKind};
 use crate::store;
 
@@ -135,8 +136,10 @@ impl PromiseJudge {
 }
 
 /// Records a promise for `date` on each of `invoice_ids` that is open, still owes something and
-/// passes `takes` (a reply's promise skips disputed invoices), for what it still owes; an
-/// earlier open promise on it is replaced. Returns the invoices promised.
+/// passes `takes` (a reply's promise skips disputed invoices); an earlier open promise on it is
+/// replaced. The amount is what it still owes, unless `amount_in` reads one for the invoice's
+/// currency: a share of what each owes, or a sum spread over the oldest first (an invoice it
+/// does not reach gets no promise, and its ladder goes on). Returns the invoices promised.
 pub(crate) async fn promise_what_is_owed(
     tx: &mut store::Tx<'_>,
     tenant_id: &str,
@@ -144,16 +147,35 @@ pub(crate) async fn promise_what_is_owed(
     date: chrono::NaiveDate,
     grace_days: i32,
     takes: impl Fn(&InvoiceState) -> bool,
+    amount_in: impl Fn(&str) -> Option<PromisedAmount>,
 ) -> Result<Vec<uuid::Uuid>, AccountsError> {
     let mut promised = Vec::new();
-    for state in store::invoice_states(tx, Some(tenant_id), invoice_ids).await? {
+    let mut states = store::invoice_states(tx, Some(tenant_id), invoice_ids).await?;
+    states.sort_by_key(|state| (state.invoice.due_date, state.invoice.invoice_id));
+    // What is left of a promised sum, by currency.
+    let mut left: HashMap<String, i64> = HashMap::new();
+    for state in states {
         let outstanding = state.outstanding_minor();
         if state.invoice.status != InvoiceStatus::Open || outstanding == 0 || !takes(&state) {
             continue;
         }
+        let currency = &state.invoice.currency;
+        let amount_minor = match amount_in(currency) {
+            None => outstanding,
+            Some(PromisedAmount::Share(percent)) => (outstanding * i64::from(percent) / 100).max(1),
+            Some(PromisedAmount::Minor(sum)) => {
+                let left = left.entry(currency.clone()).or_insert(sum);
+                let take = (*left).min(outstanding);
+                *left -= take;
+                take
+            }
+        };
+        if amount_minor == 0 {
+            continue;
+        }
         let amount = recobro_proto::v1::Money {
-            amount_minor: outstanding,
-            currency: state.invoice.currency.clone(),
+            amount_minor,
+            currency: currency.clone(),
         };
         store::insert_promise(tx, tenant_id, state.invoice.invoice_id, date, &amount, grace_days).await?;
         promised.push(state.invoice.invoice_id);

@@ -224,7 +224,8 @@ async fn act(
             let date = promised_date.expect("checked with the request");
             let mut changed = store::lift_claimed_paid(tx, invoices).await?;
             changed.extend(
-                promises::promise_what_is_owed(tx, tenant_id, invoices, date, grace_days, |_| true).await?,
+                promises::promise_what_is_owed(tx, tenant_id, invoices, date, grace_days, |_| true, |_| None)
+                    .await?,
             );
             changed.sort();
             changed.dedup();

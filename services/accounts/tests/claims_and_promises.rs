@@ -126,3 +126,110 @@ async fn an_unconfirmed_claim_ends_after_its_days_and_a_broken_promise_queues_on
         .await
         .expect("clean up");
 }
+
+/// "Le pago 1.500 el 20": a promise for the 20th of 1,500 pesos, spread over the oldest
+/// invoice first; the invoice it does not reach gets no promise and its ladder goes on. "La
+/// mitad" promises half of what each owes.
+#[tokio::test]
+async fn a_promise_with_an_amount_covers_that_much_oldest_first() {
+    use recobro_accounts::listening::{self, Applied, ListeningSettings, Reply, ReplyIntent, WorkSla};
+
+    let id = Uuid::new_v4().simple().to_string()[..10].to_string();
+    let env = recobro_testkit::env_with(&[("RECOBRO_DB_SCHEMA", format!("amounts_{id}"))]);
+    let config = Config::from_env(&env, "accounts", 0).expect("config (deploy/local/env.sh)");
+    let pool = recobro_accounts::migrate_and_connect(&config)
+        .await
+        .expect("PostgreSQL is up (deploy/local/up.sh)");
+    let debtor = Uuid::new_v4();
+    let (older, newer, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query("INSERT INTO tenants (tenant_id) VALUES ('acme')")
+        .execute(&pool)
+        .await
+        .expect("tenant");
+    sqlx::query(
+        "INSERT INTO debtors (debtor_id, tenant_id, external_id, name, kind, time_zone, locale, country)
+         VALUES ($1, 'acme', 'C-1', 'Ferretería', 'company', 'America/Mexico_City', 'es-MX', 'MX')",
+    )
+    .bind(debtor)
+    .execute(&pool)
+    .await
+    .expect("debtor");
+    // 1,000.00 MXN each; the older due first.
+    for (invoice, number, due) in [
+        (newer, "FE-2", "2026-11-20"),
+        (older, "FE-1", "2026-11-01"),
+        (other, "FE-3", "2026-11-25"),
+    ] {
+        sqlx::query(
+            "INSERT INTO invoices (invoice_id, tenant_id, debtor_id, external_id, number, amount_minor, currency,
+                 issue_date, due_date, status, version)
+             VALUES ($1, 'acme', $2, $3, $3, 100000, 'MXN', '2026-10-01', $4::date, 'open', 1)",
+        )
+        .bind(invoice)
+        .bind(debtor)
+        .bind(number)
+        .bind(due)
+        .execute(&pool)
+        .await
+        .expect("invoice");
+    }
+    let hours = |h: u64| Duration::from_secs(h * 3600);
+    let settings = ListeningSettings {
+        claim_days: 5,
+        promise_horizon_days: 45,
+        promise_grace_days: 2,
+        sla: WorkSla {
+            claimed_paid: hours(24),
+            unclear_promise: hours(24),
+            dispute: hours(48),
+            reply: hours(72),
+            broken_promise: hours(24),
+            collector: hours(48),
+            unsure_opt_out: hours(24),
+        },
+    };
+    let received_at = chrono::DateTime::parse_from_rfc3339("2026-12-07T15:00:00Z")
+        .expect("time")
+        .to_utc();
+    let reply = |response_id: &str, invoice_ids: Vec<Uuid>, text: &str| Reply {
+        response_id: response_id.into(),
+        tenant_id: "acme".into(),
+        debtor_id: debtor,
+        invoice_ids,
+        intent: ReplyIntent::PromiseToPay,
+        text: text.into(),
+        received_at,
+    };
+    let mut tx = pool.begin().await.expect("tx");
+    let mut applied = Applied { changed: Vec::new() };
+    for reply in [
+        reply("r-1", vec![newer, older], "Le pago $1.500 el 20"),
+        reply("r-2", vec![other], "el viernes le pago la mitad"),
+    ] {
+        listening::apply(&mut tx, &settings, &reply, &mut applied)
+            .await
+            .expect("apply")
+            .expect("accepted");
+    }
+    tx.commit().await.expect("commit");
+    let promises: Vec<(Uuid, NaiveDate, i64, String)> = sqlx::query_as(
+        "SELECT invoice_id, promised_date, amount_minor, currency FROM promises ORDER BY promised_date, amount_minor DESC",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("promises");
+    assert_eq!(
+        promises,
+        [
+            // Friday the 11th, half of what FE-3 owes.
+            (other, day(11), 50_000, "MXN".to_string()),
+            // The 20th: FE-1 (older) in full, FE-2 the 500 left.
+            (older, day(20), 100_000, "MXN".to_string()),
+            (newer, day(20), 50_000, "MXN".to_string()),
+        ]
+    );
+    sqlx::query(&format!("DROP SCHEMA amounts_{id} CASCADE"))
+        .execute(&pool)
+        .await
+        .expect("clean up");
+}
