@@ -16,7 +16,7 @@ pub const OPT_OUT: &[&str] = &[
     // Spanish: "no me escriban", "no vuelvan a escribir", "dejen de llamarme", "absténganse".
     r"\b(no|ni) (me |nos |le |les |lo |la |los |las )?(vuelv\w* a |volver a |sig\w* |anden |esten |estes |este |sigan |)(escrib|escriv|contact|llam|mand|envi|molest|busq|busc|jod|fastidi|text|whats|acos|marc|marq|telefon|ching|fried|friegu)",
     // "me opongo a recibir", "no deseo ser contactado", "déjenme en paz", "deixarem em paz".
-    r"\b(me opongo|me oponho|nos oponemos|oponho me|i object) (a|to)\b|\bderecho de oposicion\b",
+    r"\b(me opongo|me oponho|nos oponemos|oponho me|i object) (a|al|ao|to)\b|\bderecho de oposicion\b",
     r"\b(no|nao) (deseo|desejo|quiero|quero|queremos) ser (contactad|contatad|llamad|molestad|incomodad|importunad)",
     r"\b(dej|deix)\w* (\w+ ){0,1}(en|em) paz\b",
     r"^(baja|vaja|baixa)\b",
@@ -24,6 +24,9 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(sacame|saquenme|sacanos|sacarme|tirame|tirenme) de\b",
     r"\bbloque(ando|ei|arei|are|aremos|amos|ado este|ar este|ar o|ar esse)\b",
     r"\b(desinscr|dessubscr|desubscr)",
+    r"\b(pra|para) me (tirar|tirarem|remover|removerem|excluir|excluirem)\b|\b(no|nao) (tengo|tenho) (ningun |nenhum |)interes\w* (en|em) (recibir|receber)\b|\bnot interested in (receiving|getting|these)\b",
+    r"\b(eso|pues|ok|bueno|entonces|favor) baja\b|\bno more of (these|this|them|your)\b|\bno (seguir|continuar) (escribiendo|llamando|mandando|enviando|contactando)\b",
+    r"\bni (un|una|uno|um|uma) (mensaje|msj|sms|llamada|correo|mensagem|ligacao|email) (mas|mais)\b|^alto\b",
     r"\b(pedi|pedimos|pido|pedido) .{0,30}\b(parar|pararem|que paren|que parem|que pare|la baja|a baixa)\b",
     r"\b(switch|turn|shut) (these|the|those|this|my|your|all) (\w+ ){0,2}(reminders|alerts|notifications|messages|texts) off\b",
     r"^(me esquece|me esquecam|esquece|esquecam|olvidame|olvidenme|bloqueado|bloqueada|blocked)$",
@@ -42,7 +45,7 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(no|ya no) (quiero|queremos|deseo|deseamos) (mas |seguir |)(recibi|mensaj|correo|mail|email|llamad|contact|notific|que me|que nos|sms|whats)",
     r"\b(quiten|quitar|quitenme|quitame|saquen|sacar|saquenme|sacarme|sacame|sacanos|borrame|eliminame|tirame|borren|borrar|borrenme|eliminen|eliminar|elimine|eliminenme|remuevan|remover|remova|removam|remocao|retiren|retirar|retirem|tiren|tirem|tirar|tira|exclua|excluam|excluir|exclusao|apaguem|apagar|apaguen|supresion|suprimir|supriman|delete|remove|take|dar de baja|desvincular|desvinculen|desvinculem)(me|nos|la|lo|las|los)?\b .{0,80}\b(lista|listas|base|datos|dados|numero|registro|registros|cadastro|contatos|contato|contacto|telefone|telefono|sistema|email|correo|list|database|records|system)\b",
     r"\brevo(co|ca|car|cacion|go|gar|gacao|ke|king)\b",
-    r"\b(no|nao) autoriz\w* (que me |que nos |)(mas |mais |)(el |o |)(contact|contat|llam|lig|mensaj|mensag|tratamiento|uso|envio)",
+    r"\b(no|nao) (les |lhes |)autoriz\w* (a |que me |que nos |)(mas |mais |)(el |o |)(contact|contat|llam|lig|mensaj|mensag|tratamiento|uso|envio)",
     // Wrong number: this number is not the debtor's, so it is never written to again.
     r"\b(numero|telefono|celular|cel|email|correo) (equivocado|errado|incorrecto|errad)\b",
     r"\b(wrong|incorrect) (number|person|email)\b",
@@ -133,7 +136,7 @@ pub const NOT_OPT_OUT: &[&str] = &[
     // Portuguese "no email", "no zap" is "in the email": something sent there.
     r"\b(mandei|enviei|mando|envio|mandamos|enviamos|manda|envia|mande|envie|sent|send|anexei|anexo|adjunto|segue)\b .{0,40}\b(no|pelo|por el|por|in|by|via|al|ao) (email|e mail|mail|whats\w*|zap|sms|correo|wpp)\b",
     // An automatic out-of-office answer.
-    r"\b(sem acesso|sin acceso|without access|out of office|fuera de la oficina|ferias|vacaciones|vacation|resposta automatica|respuesta automatica|mensagem automatica|mensaje automatico|auto reply)\b",
+    r"\b(sem acesso|sin acceso|without access|no access|out of office|out of the office|fuera de la oficina|ferias|vacaciones|vacation|resposta automatica|respuesta automatica|mensagem automatica|mensaje automatico|auto reply)\b",
     r"\b(llego|llegaron|llega|recibi|recibo|recibimos|chegou|chega o|recebi|recebo|received|receive|got|get|link|enlace|abrir|abre|abro|open|ver|veo|vejo|see|entiendo|entendi|entendo|understand|funciona|funcionou|works|aparece|carga|carrega|loads?)\b",
 ];
 
@@ -163,6 +166,9 @@ pub const ALREADY_PAID: &[&str] = &[
     r"^(pago|pagado|pagada|paid)$|\bprocessed (the |a |)payment\b|\b(le |les |)deje el (cheque|dinero|efectivo|pago)\b",
     r"\bja (\w+ ){0,1}(efectuei|efetuou|efectuou|realizou|fez|liquidei|liquidamos)\b|\bya me (lo |la |)(cobraron|descontaron|debitaron)\b",
     r"\b(pagamento|pago) .{0,30}\b(ja foi|foi) (feito|realizado|efetuado|efectuado)\b",
+    r"\b(squared|settled) (this|it|that|the bill|the balance) up\b|\bse (saldo|liquido)\b|\b(esta|foi|ja esta|quedo|is) (regularizad|regularizo)\w*",
+    r"\b(sent|made) (the |an |a |my |)(interac |)(e transfer|etransfer)\b|\b(te|le|les) lo (pase|mande|envie|transferi|deposite) (por|via|con)\b|\bya (fue|fui|fuimos|foi) a pagar\b",
+    r"\bfoi (efectuad|efetuad|realizad|feit)\w* o (pagamento|pago|deposito|pix)\b|\b(pago|pagamento|payment) .{0,40}\b(fue emitido|foi emitido|was issued)\b",
     r"\b(fue|foi|ha sido|has been) (cubiert|abonad|liquidad|saldad|coberta|quitad)\w*",
     r"\b(on|por|em|en) (direct debit|debito automatico|autopay|auto pay|domiciliacion)\b",
     r"\b(cheque|check|pago|dinero|efectivo|dinheiro) .{0,30}\b(fue entregad|foi entregu|was handed|was delivered|se entrego)\w*",
@@ -269,6 +275,10 @@ pub const DISPUTE: &[&str] = &[
     r"\bdiferente (do|de lo|del|da) (acordad|pactad|combinad|cotizad|orcad)\w*|\bdifferent from (the |what we |)(agreed|quote)\w*|\b(nova fatura|factura corregida|nueva factura)\b",
     r"\b(ya|ja) (la |lo |a |o |)(habia |tinha |)(sido |)(refinanci|renegoci)\w*",
     r"\brefinanc(e|ed|ing)\b",
+    r"\b(reading|lectura|leitura) (\w+ ){0,2}(off|wrong|mal|errad|equivocad)\w*|\b(antigo|anterior) (morador|dono|inquilino|propietario|dueno)\b|\b(previous|former) (tenant|owner)\b",
+    r"\b(mercadoria|mercancia|pedido|produto|producto|goods|order) (\w+ ){0,1}(nao|no|never|didnt) (chegou|llego|arrived|came)\b|\b(nao|no) (recebi|recibi|received) (a |la |el |o |the |)(mercadoria|mercancia|pedido|produto|producto|goods|order)\b",
+    r"\b(cancelei|cancele|cancelled|canceled) (essa|esta|esa|este|ese|la|el|a|o|minha|meu|mi|my|the|that) \w+ (antes|en|in|em|desde|hace|before)\b|\bno me (hicieron|realizaron|dieron|prestaron) (el|la) (servicio|consulta|tratamiento|instalacion|trabajo)\b",
+    r"\b(servico|servicio|service) que (nao|no) (recebi|recibi|use|usei|received)\b|\bpelo plano\b|\bcorrigid\w*",
     r"\b(signed|assinado|firmado) (agreement|contract|contrato)\b|\b(mostra|mostrem|muestren|muestrenme|show me|copy of) (\w+ ){0,3}(contrato|contract|agreement)\b",
     r"\bse (refinancio|renegocio|renegociou|refinanciou)\b|\b(refinancie|renegocie|renegociei|refinanciei)\b|\bmemoria de calculo\b",
     r"\bno (la|lo|las|los) (debo|devo)\b|\berror (de|del|do) (su |seu |)sistema\b|\b(seguro|insurance) (\w+ ){0,1}(cubr|cobr|cover)\w*|\b(cubria|cubre|cobria|covered by) (el seguro|o seguro|insurance)\b",
@@ -321,7 +331,8 @@ pub const DISPUTE: &[&str] = &[
     r"\b(chegou|veio|chegaram|vieram) (\w+ ){0,2}(quebrad|danificad|com defeito|estragad|incomplet|errad)",
     r"\b(devolvi|devolvemos|devolucao|devolvido|devolvida)\b",
     r"\b(nao|n) (e|eh) (meu|minha|nosso|nossa|da nossa|do meu|de nossa|da minha)\b",
-    r"\b(golpe|fraude)\b",
+    // "isso é golpe"; Spanish "de golpe" is "all at once".
+    r"\b(e|eh|um|isso|puro) golpe\b|\bgolpe (do|da|de cpf)\b|\bfraude\b",
     r"\bcontest\w*",
     r"\b(nao|n) vou pagar\b",
     r"\b(nao|n) (e|eh) devid|\bcancelei (a|o)\b",
@@ -356,6 +367,7 @@ pub const SCAM_QUESTION: &str =
 pub const PAY: &[&str] = &[
     r"\b(pago|pagamos|pagando|pagare|pagaremos|pagaria|pagar|paso a pagar|abonar|abonaremos|abono|abonare|abonamos|deposito|depositare|depositamos|consigno|consignare|consignamos|transfiero|transferire|transferimos|cancelo|cancelare|cancelamos|giro|pagarle|pagarles|depositarle|cancelarle|liquido|liquidare|liquidamos|cubro|cubrire|yapeo|plineo|resuelvo|arreglo|regularizo|resolvo|paga|liquidar|procedere a \w+)\b",
     r"\b(le|te|les|lhe) (doy|dou|dare|voy a dar|puedo dar|vou dar|posso dar)\b|\b(clear it|sort it out|settle up|square up)\b",
+    r"\bclear (the|my|this|our) (balance|bill|invoice|account)\b|\b(procederemos|procedere|procedemos) (al|a|ao) (abono|pago|pagamento)\b|\b(va|van|vai|vao) a (depositar|pagar|transferir)\b|\b(va|van|vai|vao) (depositar|pagar|transferir)\b",
     r"\b(regularizo|regularizar|regularizarei|regularizamos|soluciono|solucionare|cancelar|promise|prometo)\b",
     r"\b(le|te|les) tengo (el dinero|la plata|el pago|lo del pago)\b|\b(iremos|vamos|vou|irei) (efectuar|efetuar|fazer|realizar) (o |el |)(pagamento|pago)\b",
     r"\b(hago|hacemos|hare|haremos|faco|farei) (el |la |o |un |una |)(yape|plin|bizum|pix|nequi|transfer|transferencia|deposito|mbway|mb way)\b",
@@ -380,6 +392,7 @@ pub const PAY: &[&str] = &[
 pub const WHEN: &[&str] = &[
     r"\b(this evening|esta noche|en la noche|end of week|end of the week|dia do pagamento|dia de pago|payday)\b",
     r"\bquando (o |a |)(meu |minha |)\w+ (mandar|cair|receber|pagar|depositar)\b|\bapenas (me paguen|cobre|reciba|me pague)\b|\b(en|em|in) (unas|uns|umas|about) \w+ (dias|semanas|days|weeks)\b",
+    r"\ba \d+ dias\b|\bya mero\b|\b(apenas|cuando|deje que) me caiga\b|\b(deixa|deja) (eu |que me |me )(receber|cobrar|paguen|pague)\b|\b(unos|uns|algunos|alguns) dias\b",
     r"\b(juevez|mierc|mnn|mñn|mna|puente|despues del|despues de la|final da semana|fim da semana|fin de semana|deje que me paguen|dejame que me paguen)\b",
     r"\b(en|em|in) (un|una|dos|tres|cuatro|cinco|uma|duas|quatro|a|one|two|three|a couple of) (dias|dia|semanas|semana|mes|meses|days|day|weeks|week|month)\b",
     r"\b(lunes|martes|miercoles|jueves|viernes|sabado|domingo|manana|pasado manana|hoy|esta tarde|esta noche|fin de mes|fin del mes|finales de|principios? de|quincena|semana|proxima|proximo|siguiente|primero|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre)\b",
