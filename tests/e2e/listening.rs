@@ -510,7 +510,7 @@ async fn escalations_queue_collectors_and_record_hand_offs_that_a_person_moves()
 }
 
 /// A reply no rule placed but that speaks of stopping and of calls is honoured as an opt-out
-/// (opt-outs come first) and a person is asked, within a day, to confirm it with the debtor.
+/// and a person is asked, within a day, to confirm it with the debtor.
 #[tokio::test]
 async fn a_reply_that_might_be_an_opt_out_is_honoured_and_a_person_confirms_it() {
     let stack = Stack::start().await;

@@ -242,7 +242,7 @@ pub async fn apply(
 }
 
 /// Records the promise a reply makes on each of its invoices that can take one (open, not
-/// disputed), for what each still owes; a date that cannot be read, is past or is beyond the
+/// disputed), for what each still owes or the amount it names (`amounts`); a date that cannot be read, is past or is beyond the
 /// horizon is a work item instead.
 async fn promise(
     tx: &mut Tx<'_>,

@@ -154,6 +154,7 @@ pub(crate) async fn promise_what_is_owed(
     states.sort_by_key(|state| (state.invoice.due_date, state.invoice.invoice_id));
     // What is left of a promised sum, by currency.
     let mut left: HashMap<String, i64> = HashMap::new();
+    let mut sum_currency: Option<String> = None;
     for state in states {
         let outstanding = state.outstanding_minor();
         if state.invoice.status != InvoiceStatus::Open || outstanding == 0 || !takes(&state) {
@@ -162,8 +163,18 @@ pub(crate) async fn promise_what_is_owed(
         let currency = &state.invoice.currency;
         let amount_minor = match amount_in(currency) {
             None => outstanding,
-            Some(PromisedAmount::Share(percent)) => (outstanding * i64::from(percent) / 100).max(1),
+            Some(PromisedAmount::Share(percent)) => {
+                i64::try_from(i128::from(outstanding) * i128::from(percent) / 100)
+                    .unwrap_or(outstanding)
+                    .max(1)
+            }
+            // A sum is in the currency of the oldest invoice it reaches; invoices in another
+            // currency get none (the debtor named one sum, not one per currency).
             Some(PromisedAmount::Minor(sum)) => {
+                let currency_of_sum = sum_currency.get_or_insert_with(|| currency.clone());
+                if currency_of_sum != currency {
+                    continue;
+                }
                 let left = left.entry(currency.clone()).or_insert(sum);
                 let take = (*left).min(outstanding);
                 *left -= take;

@@ -229,7 +229,7 @@ impl OptOutIngest {
                         promise_id: None,
                         escalation_id: None,
                         reply_text: &opt_out.text,
-                        reason: "a reply read as an opt-out from a weak signal: consent for the point is withdrawn; confirm it with the debtor and grant it again (SetConsent) only if they did not mean it",
+                        reason: &format!("a reply read as an opt-out from a weak signal: consent for point {point_id} is withdrawn; confirm it with the debtor and grant it again (SetConsent) only if they did not mean it"),
                         created_at: now,
                         due_at: listening::due_after(now, self.unsure_sla),
                     },

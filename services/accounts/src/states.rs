@@ -75,7 +75,7 @@ named! {
 
 named! {
     /// Why a work item is in the queue.
-    "work item kind", "claimed_paid, unclear_promise, dispute, reply, broken_promise or collector",
+    "work item kind", "claimed_paid, unclear_promise, dispute, reply, broken_promise, collector or unsure_opt_out",
     pub enum WorkKind {
         ClaimedPaid => "claimed_paid",
         UnclearPromise => "unclear_promise",

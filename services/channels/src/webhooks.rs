@@ -223,13 +223,18 @@ async fn record(
             "an opt-out for a delivery without a contact point: recorded, no point withdrawn"
         );
     }
-    let sender_stop =
-        (opt_out && source == Source::Reply && delivery.channel.uses_phone() && !delivery.sender.is_empty())
-            .then(|| store::SenderStop {
-                channel: delivery.channel,
-                sender: &delivery.sender,
-                address: &delivery.recipient,
-            });
+    // An unsure opt-out withdraws the point (which a person can grant again) but not our sender
+    // for that number, which nothing grants again.
+    let sender_stop = (opt_out
+        && !reading.opt_out_unsure
+        && source == Source::Reply
+        && delivery.channel.uses_phone()
+        && !delivery.sender.is_empty())
+    .then(|| store::SenderStop {
+        channel: delivery.channel,
+        sender: &delivery.sender,
+        address: &delivery.recipient,
+    });
     store::record_response(handling, &response, sender_stop, &webhooks.responses_topic)
         .await
         .map_err(unavailable)?;

@@ -4,8 +4,8 @@
 //!
 //! A bare number counts only right after a paying verb ("abono 200"): "el 15" is a day. Amounts
 //! are in the invoice's currency (a debtor writing "dólares" to a peso invoice is read in pesos:
-//! people name the money they mean, not an ISO code); a person sees the reply on the promise's
-//! work item when it is unclear.
+//! people name the money they mean, not an ISO code). A promise recorded from a reply queues no
+//! work item, so a misread amount shows only on the promise itself (and the reply it cites).
 
 use recobro_common::money::minor_unit_digits;
 use recobro_common::text::unaccented;
@@ -56,6 +56,78 @@ const MONEY_AFTER: &[&str] = &[
     "bob",
 ];
 
+/// Words after a number that make it a date or a count, not money.
+const NOT_MONEY_AFTER: &[&str] = &[
+    "de",
+    "del",
+    "do",
+    "da",
+    "of",
+    "cuotas",
+    "cuota",
+    "parcelas",
+    "parcela",
+    "meses",
+    "mes",
+    "dias",
+    "dia",
+    "semanas",
+    "semana",
+    "days",
+    "weeks",
+    "months",
+    "instalments",
+    "installments",
+    "payments",
+    "pagos",
+    "facturas",
+    "faturas",
+    "invoices",
+    "st",
+    "nd",
+    "rd",
+    "th",
+];
+
+/// Month names (es, pt, en) after a number: "15 diciembre" is a date.
+const MONTHS: &[&str] = &[
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "setiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+    "janeiro",
+    "fevereiro",
+    "marco",
+    "maio",
+    "junho",
+    "julho",
+    "setembro",
+    "outubro",
+    "novembro",
+    "dezembro",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
 /// Words right before a bare number that make it an amount paid, not a day.
 const PAYING: &[&str] = &[
     "pago",
@@ -101,30 +173,42 @@ pub fn promised_amount(text: &str, currency: &str) -> Option<PromisedAmount> {
         };
         let (major, cents) = number_of(number)?;
         let next = words.get(i + 1).map(String::as_str);
-        let thousands = matches!(next, Some("mil" | "k" | "lucas" | "luca"));
-        let money = marked || thousands || next.is_some_and(|w| MONEY_AFTER.contains(&w));
-        let paid = before.is_some_and(|w| PAYING.contains(&w));
+        let multiplier: i64 = match next {
+            Some("mil" | "k" | "lucas" | "luca") => 1_000,
+            Some("millones" | "millon" | "milhoes" | "milhao" | "million" | "millions" | "palos") => {
+                1_000_000
+            }
+            _ => 1,
+        };
+        let money = marked || multiplier > 1 || next.is_some_and(|w| MONEY_AFTER.contains(&w));
+        // After a paying verb a bare number is money unless what follows makes it a date or a
+        // count ("le pago 15 de diciembre", "pago 2 cuotas").
+        let counted = next.is_some_and(|w| NOT_MONEY_AFTER.contains(&w) || MONTHS.contains(&w));
+        let paid = before.is_some_and(|w| PAYING.contains(&w)) && !counted;
         if !(money || paid) {
             return None;
         }
-        let major = if thousands {
-            major.checked_mul(1000)?
-        } else {
-            major
-        };
-        let scale = 10_i64.checked_pow(digits)?;
-        let cents = scaled_cents(cents, digits)?;
-        let minor = major.checked_mul(scale)?.checked_add(cents)?;
+        let scale = 10_i64.checked_pow(digits)?.checked_mul(multiplier)?;
+        let minor = major.checked_mul(scale)?.checked_add(fraction(cents, scale)?)?;
         (minor > 0).then_some(PromisedAmount::Minor(minor))
     })
 }
 
-/// "la mitad", "metade", "half", "50%", "50 por ciento".
+/// "la mitad", "metade", "half", "50%", "50 por ciento"; not "a mitad de mes" (a date).
 fn share(words: &[String]) -> Option<u8> {
-    if words
-        .iter()
-        .any(|w| matches!(w.as_str(), "mitad" | "metade" | "half"))
-    {
+    let half = words.iter().enumerate().any(|(i, w)| {
+        let of_a_period = words
+            .get(i + 1)
+            .is_some_and(|w| matches!(w.as_str(), "de" | "del" | "do" | "da" | "of"))
+            && words.get(i + 2).is_some_and(|w| {
+                matches!(
+                    w.as_str(),
+                    "mes" | "semana" | "month" | "week" | "the" | "quincena"
+                )
+            });
+        matches!(w.as_str(), "mitad" | "metade" | "half") && !of_a_period
+    });
+    if half {
         return Some(50);
     }
     words.iter().enumerate().find_map(|(i, word)| {
@@ -161,15 +245,13 @@ fn number_of(word: &str) -> Option<(i64, Option<&str>)> {
     Some((whole.parse().ok()?, cents))
 }
 
-/// Decimals as written, in minor units of a currency with `digits` of them ("5" is 50 cents).
-fn scaled_cents(cents: Option<&str>, digits: u32) -> Option<i64> {
-    let Some(cents) = cents else { return Some(0) };
-    let written = u32::try_from(cents.len()).ok()?;
-    if written > digits {
-        return Some(0);
-    }
-    let value: i64 = cents.parse().ok()?;
-    value.checked_mul(10_i64.checked_pow(digits - written)?)
+/// Decimals as written, in minor units when one whole unit is `scale` of them ("1,5 mil" pesos:
+/// ",5" of 100,000 is 50,000); what is finer than a minor unit is dropped.
+fn fraction(decimals: Option<&str>, scale: i64) -> Option<i64> {
+    let Some(decimals) = decimals else { return Some(0) };
+    let written = u32::try_from(decimals.len()).ok()?;
+    let value: i64 = decimals.parse().ok()?;
+    Some(value.checked_mul(scale)? / 10_i64.checked_pow(written)?)
 }
 
 /// Lower case, no accents; "$", "%", ".", "," and "/" kept inside words ("R$300" is "$300",
@@ -185,7 +267,8 @@ fn words(text: &str) -> Vec<String> {
     }
     out.split_whitespace()
         .map(|word| {
-            // "r$300", "us$50" and "s/200" name the currency; "300." ends a sentence.
+            // "r$300" and "us$50" name the currency ("s/200" for soles is not read); "300." ends
+            // a sentence.
             let word = word.trim_start_matches(|c: char| c.is_ascii_alphabetic() && word.contains('$'));
             word.trim_end_matches(['.', ',']).to_string()
         })
@@ -208,6 +291,9 @@ mod tests {
             ("I'll send $75.50 on Friday", "USD", 7_550),
             ("le pago 20 lucas el sabado", "CLP", 20_000),
             ("te mando 1,200.5 el martes", "USD", 120_050),
+            ("te pago 1,5 mil el viernes", "COP", 150_000),
+            ("le pago 2,5 lucas el lunes", "CLP", 2_500),
+            ("le pago 2 millones el viernes", "COP", 200_000_000),
         ] {
             assert_eq!(
                 promised_amount(text, currency),
@@ -242,6 +328,10 @@ mod tests {
             "on the 3rd",
             "15/12 sin falta",
             "pago 15/12",
+            "le pago 15 de diciembre",
+            "I will pay 15 December",
+            "pago 2 cuotas el viernes",
+            "le pago a mitad de mes, el 15",
             "pago el viernes sin falta",
             "factura 4412 el dia 28",
             "le pago 0 pesos",

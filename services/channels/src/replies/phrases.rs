@@ -125,7 +125,7 @@ pub const MAYBE_OPT_OUT: &[&str] = &[
 /// calls, a channel or a contact list (`CONTACT_WORD`) makes it an opt-out, unless `NOT_OPT_OUT`
 /// says it is about a message that did not arrive. Opt-out recall comes first: a debtor who
 /// meant something else loses a channel, one who meant this and was ignored is harassed.
-pub const STOP_WORD: &str = r"\b(desativ|desactiv|desabilit|deshabilit|bloq|block|opor|opon|opong|object|no longer|ya no|ja nao|no more|nunca mais|nunca mas|dont want|do not want|dont wish|do not wish|no deseo|nao desejo|no quiero|nao quero|stop|parar|paren|parem|pare|dejen|deixem|remov|borr|apag|elimin|exclu|delet|unsub|baja|sair|salir|enough|chega|basta|harto|harta|arto|tired of|sick of|dej\w* de|deix\w* de|esquec|olvid|permiso|permissao|permission|rather you|no me interesa|nao me interessa|not interested|repep|do not call)";
+pub const STOP_WORD: &str = r"\b(desativ|desactiv|desabilit|deshabilit|bloq|blocked|blocking|opor\b|me opon|oponho|opongo|object|no longer|ya no|ja nao|no more|nunca mais|nunca mas|dont want|do not want|dont wish|do not wish|no deseo|nao desejo|no quiero|nao quero|stop|parar|paren|parem|pare|dejen|deixem|remov|borr|apag|elimin|exclu|delet|unsub|baja|sair|salir|enough|chega|basta|harto|harta|arto|tired of|sick of|dej\w* de|deix\w* de|permiso|permissao|permission|rather you|no me interesa|nao me interessa|not interested|repep|do not call)";
 
 /// See `STOP_WORD`.
 pub const CONTACT_WORD: &str = r"\b(mensaj|mensag|msj|msg|sms|notific|alert|llamad|ligac|call|text|whats|zap|wpp|correo|email|e mail|numero|number|contact|contat|cadastro|registro|records|lista|list|escrib|escriv|escrev|llam|yam|lig(a|ar|am|ue|uem|ando|uen)\b|reminder|recordatorio|lembrete|aviso)";
