@@ -261,6 +261,8 @@ pub struct InvoiceState {
     pub promised_date: Option<NaiveDate>,
     /// The debtor says it is paid: collection pauses through this date.
     pub claimed_paid_until: Option<NaiveDate>,
+    /// A claimed-paid hold ended with no payment recorded: reminders acknowledge the claim.
+    pub claim_unconfirmed: bool,
     pub plan_id: Option<Uuid>,
     pub segment: String,
 }
@@ -283,6 +285,7 @@ impl InvoiceState {
             disputed: self.disputed,
             promised_date: self.promised_date.map(time::date),
             claimed_paid_until: self.claimed_paid_until.map(time::date),
+            claim_unconfirmed: self.claim_unconfirmed,
             payment_plan_id: self.plan_id.map(|id| id.to_string()).unwrap_or_default(),
             segment: self.segment.clone(),
             ..self.invoice.to_proto()

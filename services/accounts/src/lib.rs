@@ -88,6 +88,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "hand-offs",
         sql: include_str!("../migrations/0008_handoffs.sql"),
     },
+    db::Step {
+        version: 11,
+        description: "unconfirmed claims",
+        sql: include_str!("../migrations/0009_claim_unconfirmed.sql"),
+    },
 ];
 
 /// Accounts' own settings on top of the shared ones.

@@ -1,4 +1,5 @@
-//! Against PostgreSQL: a claimed-paid hold nobody resolves ends by itself after its days, and a
+//! Against PostgreSQL: a claimed-paid hold nobody resolves ends by itself after its days (and
+//! the invoice is marked so its reminders acknowledge the claim), and a
 //! broken promise queues a work item for a collector, once. Each change is published (queued in
 //! the outbox as the invoice's new state).
 
@@ -93,6 +94,10 @@ async fn an_unconfirmed_claim_ends_after_its_days_and_a_broken_promise_queues_on
     let states = published(&pool, claimed).await;
     let last = states.last().expect("the lifted hold is published");
     assert_eq!(last.claimed_paid_until, None);
+    assert!(
+        last.claim_unconfirmed,
+        "its reminders acknowledge the claim: {last:?}"
+    );
     assert!(last.revision > 1, "{last:?}");
     assert_eq!(judge.lift_expired_claims(day(11)).await.expect("lift"), 0, "once");
 

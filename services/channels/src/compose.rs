@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use recobro_common::time;
-use recobro_rules::Applied;
+use recobro_rules::{Applied, Channel};
 
 use crate::locale;
 use crate::reminder::Reminder;
@@ -128,21 +128,32 @@ pub fn render_statement(
     Ok((template_id, variables, rendered))
 }
 
-/// The reminder's template in the debtor's language (the tenant's wording first).
+/// The reminder's template in the debtor's language (the tenant's wording first). After a
+/// claimed payment nobody confirmed (`Invoice.claim_unconfirmed`), an email or SMS opens by
+/// acknowledging the claim; a WhatsApp template is text Meta approved, so it goes as approved.
 pub fn render_template(
     reminder: &Reminder,
     variables: &Variables,
     wordings: &Wordings,
 ) -> Result<Rendered, String> {
     let event = &reminder.event;
-    templates::render_for(
+    let mut rendered = templates::render_for(
         &event.tenant_id,
         &event.template_id,
         &reminder.debtor.locale,
         variables,
         wordings,
     )
-    .map_err(|err| format!("template: {err}"))
+    .map_err(|err| format!("template: {err}"))?;
+    let claim_unconfirmed = event
+        .invoice
+        .as_ref()
+        .is_some_and(|invoice| invoice.claim_unconfirmed);
+    if claim_unconfirmed && reminder.channel != Channel::Whatsapp {
+        let note = templates::claim_note(templates::language(&reminder.debtor.locale));
+        rendered.body = format!("{note}\n\n{}", rendered.body);
+    }
+    Ok(rendered)
 }
 
 /// One-off free-form text, as it goes: the caller's text and the opt-out line.
@@ -196,6 +207,41 @@ mod tests {
         })
         .expect("valid reminder")
         .with_ledger(&ledger, chrono_tz::America::Bogota)
+    }
+
+    #[test]
+    fn after_an_unconfirmed_claim_an_email_or_sms_acknowledges_it_and_whatsapp_goes_as_approved() {
+        let book = Rulebook::shipped().expect("packs");
+        let rules = book.for_debtor("acme", "CO", None);
+        for (channel, claim_unconfirmed, acknowledged) in [
+            (pb::Channel::Email, true, true),
+            (pb::Channel::Sms, true, true),
+            (pb::Channel::Whatsapp, true, false),
+            (pb::Channel::Email, false, false),
+        ] {
+            let mut reminder = reminder(channel);
+            reminder.event.template_id = "overdue".into();
+            reminder.event.due_date = Some(pb::Date {
+                year: 2026,
+                month: 11,
+                day: 30,
+            });
+            reminder
+                .event
+                .invoice
+                .as_mut()
+                .expect("invoice")
+                .claim_unconfirmed = claim_unconfirmed;
+            let variables = variables(&reminder, &rules, "https://pay.example/i/");
+            let rendered = render_template(&reminder, &variables, &Wordings::new()).expect("rendered");
+            assert_eq!(
+                rendered.body.starts_with(templates::claim_note("es")),
+                acknowledged,
+                "{channel:?}, claim unconfirmed {claim_unconfirmed}: {}",
+                rendered.body
+            );
+            assert!(rendered.body.contains("A-1001"), "{}", rendered.body);
+        }
     }
 
     #[test]

@@ -90,6 +90,22 @@ pub fn all() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
     all
 }
 
+/// What a reminder says first after the debtor's claimed payment could not be confirmed in
+/// time (a hold that ended with no payment recorded), in a template language.
+pub fn claim_note(language: &str) -> &'static str {
+    match language {
+        "pt" => {
+            "Você nos informou que já pagou esta fatura, mas ainda não conseguimos confirmar o pagamento. Se já pagou, responda a esta mensagem com o comprovante e vamos verificar."
+        }
+        "en" => {
+            "You told us this invoice was paid, but we have not been able to confirm the payment yet. If you have paid, reply to this message with the receipt and we will check it."
+        }
+        _ => {
+            "Nos indicó que ya pagó esta factura, pero aún no hemos podido confirmar el pago. Si ya pagó, responda a este mensaje con el comprobante y lo revisaremos."
+        }
+    }
+}
+
 /// The template's language for a locale: its language if we have it, else Spanish.
 pub fn language(locale: &str) -> &'static str {
     match locale

@@ -101,7 +101,9 @@ pub async fn settle(
         "UPDATE invoices SET settled_minor = settled_minor + $2,
             status = CASE WHEN status = 'open' AND settled_minor + $2 >= amount_minor THEN 'paid' ELSE status END,
             -- Paid in full: a claimed-paid hold has nothing left to wait for.
-            claimed_paid_until = CASE WHEN settled_minor + $2 >= amount_minor THEN NULL ELSE claimed_paid_until END
+            claimed_paid_until = CASE WHEN settled_minor + $2 >= amount_minor THEN NULL ELSE claimed_paid_until END,
+            -- A payment answers a claim nobody confirmed: reminders stop acknowledging it.
+            claim_unconfirmed = false
          WHERE invoice_id = $1",
     )
     .bind(invoice_id)
@@ -131,12 +133,13 @@ struct StateRow {
     disputed: bool,
     promised_date: Option<NaiveDate>,
     claimed_paid_until: Option<NaiveDate>,
+    claim_unconfirmed: bool,
 }
 
 const STATE_SELECT: &str =
     "SELECT i.invoice_id, i.debtor_id, i.tenant_id, i.external_id, i.number, i.amount_minor, i.currency,
         i.issue_date, i.due_date, i.status, i.version, i.revision, i.settled_minor, i.plan_id,
-        i.claimed_paid_until,
+        i.claimed_paid_until, i.claim_unconfirmed,
         EXISTS (SELECT 1 FROM disputes x WHERE x.invoice_id = i.invoice_id AND x.resolved_at IS NULL) AS disputed,
         (SELECT min(p.promised_date) FROM promises p WHERE p.invoice_id = i.invoice_id AND p.state = 'open')
             AS promised_date
@@ -164,6 +167,7 @@ impl StateRow {
             disputed: self.disputed,
             promised_date: self.promised_date,
             claimed_paid_until: self.claimed_paid_until,
+            claim_unconfirmed: self.claim_unconfirmed,
             segment,
         })
     }

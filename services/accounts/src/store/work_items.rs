@@ -16,7 +16,7 @@ pub async fn hold_claimed_paid(
     until: NaiveDate,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE invoices SET claimed_paid_until = GREATEST(claimed_paid_until, $2)
+        "UPDATE invoices SET claimed_paid_until = GREATEST(claimed_paid_until, $2), claim_unconfirmed = false
          WHERE invoice_id = ANY($1) AND status = 'open' RETURNING invoice_id",
     )
     .bind(invoice_ids)
@@ -25,10 +25,11 @@ pub async fn hold_claimed_paid(
     .await
 }
 
-/// Lifts the claimed-paid holds on `invoice_ids`; returns the invoices that had one.
+/// Lifts the claimed-paid holds on `invoice_ids` (a person decided: nothing is left to
+/// acknowledge); returns the invoices that had one.
 pub async fn lift_claimed_paid(tx: &mut Tx<'_>, invoice_ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE invoices SET claimed_paid_until = NULL
+        "UPDATE invoices SET claimed_paid_until = NULL, claim_unconfirmed = false
          WHERE invoice_id = ANY($1) AND claimed_paid_until IS NOT NULL RETURNING invoice_id",
     )
     .bind(invoice_ids)
@@ -44,7 +45,7 @@ pub async fn lift_expired_claims(
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE invoices SET claimed_paid_until = NULL WHERE invoice_id IN (
+        "UPDATE invoices SET claimed_paid_until = NULL, claim_unconfirmed = true WHERE invoice_id IN (
              SELECT invoice_id FROM invoices WHERE claimed_paid_until < $1
              ORDER BY claimed_paid_until LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING invoice_id",
