@@ -111,11 +111,11 @@ pub const OPT_OUT: &[&str] = &[
     r"\b(os|los|les|te|lo|vos) denuncio\b|\bcomo vuelva a\b",
     r"\b(y |e |)(no|nao) (por|pelo|via) (whatsapp|whats|zap|sms|telefono|telefone|llamadas|ligacoes|mensajes|mensagens|este medio|aqui)\b",
     // "can you not text me here anymore", "dinnae text me again", "não voltem a ligar".
-    r"\b(not|dont|dinnae|never|no|nao|n) (\w+ ){0,2}(text|message|call|email|contact|ring|write|mensaj\w*|llam\w*|escrib\w*|contact\w*|lig\w*|mand\w*|escrev\w*) (\w+ ){0,4}(anymore|any more|again)\b",
-    r"\b(no|nao|n) (vuelvan|volvais|voltem|volte|vuelva) a (\w+ ){0,2}(llamar|escribir|contactar|mandar|enviar|utilizar|usar|ligar|escrever|contatar|mandar|enviar)\b",
-    r"\b(no|nao|not) (autorizo|autoriso|autorizamos|authori[sz]e) (\w+ ){0,2}(contact|contat|llam|lig|escrib|mensaj|mensag)\w*",
-    r"\b(email|e mail|correo|carta|letter|post|mail) only\b|\b(solo|so|somente|apenas) (me |nos |)(contact|contat|escrib|escrev|llam|lig)\w* (por|pelo|via|em|en) (carta|correo|email|e mail|mail)\b",
-    r"\b(desist|knock it off|quit (texting|calling|messaging|emailing))\b|\b(quit|tir)\w*(me|nos) de (sus|seus|vuestra|su|la|a) \w+",
+    r"\b(not|dont|dinnae|never|no|nao|n) ([a-z0-9]+ ){0,2}(text|message|call|email|contact|ring|write|mensaj[a-z0-9]*|llam[a-z0-9]*|escrib[a-z0-9]*|contact[a-z0-9]*|lig[a-z0-9]*|mand[a-z0-9]*|escrev[a-z0-9]*) ([a-z0-9]+ ){0,4}(anymore|any more|again)\b",
+    r"\b(no|nao|n) (vuelvan|volvais|voltem|volte|vuelva) a ([a-z0-9]+ ){0,2}(llamar|escribir|contactar|mandar|enviar|utilizar|usar|ligar|escrever|contatar|mandar|enviar)\b",
+    r"\b(no|nao|not) (autorizo|autoriso|autorizamos|authori[sz]e) ([a-z0-9]+ ){0,2}(contact|contat|llam|lig|escrib|mensaj|mensag)[a-z0-9]*",
+    r"\b(email|e mail|correo|carta|letter|post|mail) only\b|\b(solo|so|somente|apenas) (me |nos |)(contact|contat|escrib|escrev|llam|lig)[a-z0-9]* (por|pelo|via|em|en) (carta|correo|email|e mail|mail)\b",
+    r"\b(desist|knock it off|quit (texting|calling|messaging|emailing))\b|\b(quit|tir)[a-z0-9]*(me|nos) de (sus|seus|vuestra|su|la|a) [a-z0-9]+",
     r"\b(pongan|ponga|poner) alto\b|\bpara com (esses|essas|isso|esse|essa|as|os)\b",
 ];
 
@@ -132,7 +132,7 @@ pub const MAYBE_OPT_OUT: &[&str] = &[
 /// calls, a channel or a contact list (`CONTACT_WORD`) makes it an opt-out, unless `NOT_OPT_OUT`
 /// says it is about a message that did not arrive. Opt-out recall comes first: a debtor who
 /// meant something else loses a channel, one who meant this and was ignored is harassed.
-pub const STOP_WORD: &str = r"\b(desativ|desactiv|desabilit|deshabilit|bloq|blocked|blocking|opor\b|me opon|oponho|opongo|object|no longer|ya no|ja nao|no more|nunca mais|nunca mas|dont want|do not want|dont wish|do not wish|no deseo|nao desejo|no quiero|nao quero|stop|parar|paren|parem|pare|dejen|deixem|remov|borr|apag|elimin|exclu|delet|unsub|baja|sair|salir|enough|chega|basta|harto|harta|arto|tired of|sick of|dej\w* de|deix\w* de|permiso|permissao|permission|rather you|rather not|no me interesa|nao me interessa|not interested|repep|do not call|anymore|any more|desist|alto\b|knock it off)";
+pub const STOP_WORD: &str = r"\b(desativ|desactiv|desabilit|deshabilit|bloq|blocked|blocking|opor\b|me opon|oponho|opongo|object|no longer|ya no|ja nao|no more|nunca mais|nunca mas|dont want|do not want|dont wish|do not wish|no deseo|nao desejo|no quiero|nao quero|stop|parar|paren|parem|pare|dejen|deixem|remov|borr|apag|elimin|exclu|delet|unsub|baja|sair|salir|enough|chega|basta|harto|harta|arto|tired of|sick of|dej[a-z0-9]* de|deix[a-z0-9]* de|permiso|permissao|permission|rather you|rather not|no me interesa|nao me interessa|not interested|repep|do not call|anymore|any more|desist|alto\b|knock it off)";
 
 /// See `STOP_WORD`.
 pub const CONTACT_WORD: &str = r"\b(mensaj|mensag|msj|msg|sms|notific|alert|llamad|ligac|call|text|whats|zap|wpp|correo|email|e mail|numero|number|contact|contat|cadastro|registro|records|lista|list|escrib|escriv|escrev|llam|yam|lig(a|ar|am|ue|uem|ando|uen)\b|reminder|recordatorio|lembrete|aviso|envios|medio\b|canal|phone|telefon|celular|line\b|linea|dados|datos\b)";
@@ -150,7 +150,7 @@ pub const NOT_OPT_OUT: &[&str] = &[
 /// Claiming the debt is already paid (Latin American Spanish "cancelar" is paying it).
 pub const ALREADY_PAID: &[&str] = &[
     r"\bya se (efectuo|realizo|hizo|pago|deposito|transfirio|mando|envio) (el |la |un |una |)(pago|deposito|transferencia|yapeo|yape|plin|abono)\b|\bya me puse al dia\b",
-    r"\b(sent|mailed|posted) (you |)(the|a|my|our) (cheque|check)\b|\b(cheque|check) (\w+ ){0,3}(cashed|cleared)\b|\bpay it already\b",
+    r"\b(sent|mailed|posted) (you |)(the|a|my|our) (cheque|check)\b|\b(cheque|check) ([a-z0-9]+ ){0,3}(cashed|cleared)\b|\bpay it already\b",
     r"\b(pago|paguei) (via|por|pelo|com) (mbway|mb way|multibanco|pix|boleto|transferencia)\b|\b(boleto|fatura|conta) (foi |)(pago|paga) (hoje|ontem|ja)\b",
     r"\b(le|les) deposite\b|\bfui al banco (esta manana|ayer|hoy|el)\b",
     // Spanish: "ya pagué", "ya la salde", "ya cancelé", "ya hice la transferencia".
@@ -243,12 +243,12 @@ pub const NOT_PAID: &[&str] = &[
 /// Contesting the debt or the invoice. Checked after a payment claim.
 pub const DISPUTE: &[&str] = &[
     r"\b(no|nao) (me |nos |)(cuadra|cuadran|batem)\b|\bno (nos |me |)corresponden\b|\bcomo (que|q) (debo|devo|le debo|\d+)\b",
-    r"\b(no|nao) (es|e|eh|esta) (correct|corret)\w*|\b(not|isnt|is not) (correct|accurate)\b",
+    r"\b(no|nao) (es|e|eh|esta) (correct|corret)[a-z0-9]*|\b(not|isnt|is not) (correct|accurate)\b",
     r"\b(descuento|desconto|discount|bonificacion)\b .{0,40}\b(no|nao|not|wasnt|never)\b|\b(no|nao) (me |nos |)(aplicaron|aplicaram|aplicou|respetaron|respeitaram) (el |la |o |a |)(descuento|desconto|bonificacion)",
-    r"\b(no|nao) (funciono|funcionou|sirve|sirvio|serve|funciona)\b .{0,50}\b(pag|cobr|complet)\w*|\b(pag|cobr)\w* .{0,50}\b(no|nao) (funciono|funcionou|sirvio|funciona)\b",
-    r"\b(rechaz|recus|devolv)\w* (la |a |esta |esa |essa |the |this |)(factura|fatura|invoice|cobro|cobranca)\b",
-    r"\b(retire|retiramos|retirei|saque|sacamos|tire|tirei) (a |)(mi |minha |meu |mis |nuestr\w* |)(hija|hijo|hijos|filha|filho|filhos|nena|nene)\b|\bse retiro\b|\bme (sali|retire|di de baja) del?\b",
-    r"\b(cancelled|canceled|cancele|cancelei) (this|that|the|my|mi|el|la|esa|ese|essa|esse|o|a) \w+ (back |)(in|on|en|em|hace|desde|before|antes|last)\b",
+    r"\b(no|nao) (funciono|funcionou|sirve|sirvio|serve|funciona)\b .{0,50}\b(pag|cobr|complet)[a-z0-9]*|\b(pag|cobr)[a-z0-9]* .{0,50}\b(no|nao) (funciono|funcionou|sirvio|funciona)\b",
+    r"\b(rechaz|recus|devolv)[a-z0-9]* (la |a |esta |esa |essa |the |this |)(factura|fatura|invoice|cobro|cobranca)\b",
+    r"\b(retire|retiramos|retirei|saque|sacamos|tire|tirei) (a |)(mi |minha |meu |mis |nuestr[a-z0-9]* |)(hija|hijo|hijos|filha|filho|filhos|nena|nene)\b|\bse retiro\b|\bme (sali|retire|di de baja) del?\b",
+    r"\b(cancelled|canceled|cancele|cancelei) (this|that|the|my|mi|el|la|esa|ese|essa|esse|o|a) [a-z0-9]+ (back |)(in|on|en|em|hace|desde|before|antes|last)\b",
     r"\bnunca (desbloquei|desbloquee|active|ativei|activated|unlocked|used|use|usei)\b",
     // Spanish.
     r"\bno (le |les |te |)(debo|debemos)\b",
@@ -384,8 +384,8 @@ pub const SCAM_QUESTION: &str =
 
 /// Paying, in the present or future (with `WHEN`, a promise).
 pub const PAY: &[&str] = &[
-    r"\b(sera|seran|vai ser|will be) (abonad|pagad|cancelad|liquidad|transferid|realizad|quitad)\w*|\b(quitacao|liquidacao|liquidacion|abono) (\w+ ){0,3}(sera|vai ser|will be) (realizad|efetuad|efectuad|feit|hech|made)\w*",
-    r"\b(drop|bring) (the |)(money|cash|payment)\b|\bput \w+ down\b|\bmando (pelo|por|via)\b|\b(le|les|te) (damos|daremos|dejo|dejamos)\b",
+    r"\b(sera|seran|vai ser|will be) (abonad|pagad|cancelad|liquidad|transferid|realizad|quitad)[a-z0-9]*|\b(quitacao|liquidacao|liquidacion|abono) ([a-z0-9]+ ){0,3}(sera|vai ser|will be) (realizad|efetuad|efectuad|feit|hech|made)[a-z0-9]*",
+    r"\b(drop|bring) (the |)(money|cash|payment)\b|\bput [a-z0-9]+ down\b|\bmando (pelo|por|via)\b|\b(le|les|te) (damos|daremos|dejo|dejamos)\b",
     r"\b(pago|pagamos|pagando|pagare|pagaremos|pagaria|pagar|paso a pagar|abonar|abonaremos|abono|abonare|abonamos|deposito|depositare|depositamos|consigno|consignare|consignamos|transfiero|transferire|transferimos|cancelo|cancelare|cancelamos|giro|pagarle|pagarles|depositarle|cancelarle|liquido|liquidare|liquidamos|cubro|cubrire|yapeo|plineo|resuelvo|arreglo|regularizo|resolvo|paga|liquidar|procedere a \w+)\b",
     r"\b(le|te|les|lhe) (doy|dou|dare|voy a dar|puedo dar|vou dar|posso dar)\b|\b(clear it|sort it out|settle up|square up)\b",
     r"\bclear (the|my|this|our) (balance|bill|invoice|account)\b|\b(procederemos|procedere|procedemos) (al|a|ao) (abono|pago|pagamento)\b|\b(va|van|vai|vao) a (depositar|pagar|transferir)\b|\b(va|van|vai|vao) (depositar|pagar|transferir)\b",
