@@ -1,5 +1,5 @@
 # The two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: demo test lint up down chaos
+.PHONY: demo test lint up down chaos bench
 
 demo: ## stack up, services built and started, a demo portfolio published, reminders shown
 	bash deploy/local/demo.sh
@@ -10,10 +10,14 @@ test: ## unit and end-to-end tests against the real local stack
 chaos: ## the full chaos run (100,000 reminders, release builds); `make test` runs a short one
 	bash deploy/local/chaos.sh
 
-lint: ## formatting, clippy and the dependency check (deny.toml), as CI runs them
+bench: ## every benchmark (release builds, real stack), one line per figure, compared with docs/benchmarks.md
+	bash deploy/local/bench.sh
+
+lint: ## formatting, clippy, the dependency check (deny.toml) and the Kubernetes manifests, as CI runs them
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo deny --locked check bans licenses sources
+	bash deploy/manifests/check.sh
 
 up: ## only the local stack (Kafka, Redis, PostgreSQL)
 	bash deploy/local/up.sh

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Every benchmark in one go against the real local stack (release builds): one line per figure
+# in the format of docs/benchmarks.md (`name: number`), then a table comparing each figure with
+# the newest one recorded there under the same name (the first entry in the file whose line
+# starts with that name; entries are newest first). Recording is by hand: a figure goes into
+# docs/benchmarks.md with the command, the machine, the date and the commit under it.
+set -euo pipefail
+here="$(dirname "${BASH_SOURCE[0]}")"
+source "$here/env.sh"
+bash "$here/toolchain.sh"
+bash "$here/up.sh"
+source "$here/env.sh"
+cd "$REPO"
+commit="$(git rev-parse --short HEAD)"
+dirty="$(git status --porcelain --untracked-files=no | head -1)"
+[[ -n "$dirty" ]] && commit="$commit+changes"
+
+benches=(
+  "recobro-accounts ingest"
+  "recobro-accounts grpc_auth"
+  "recobro-channels sends"
+  "recobro-channels contact_budget"
+  "recobro-channels reply_accuracy"
+  "recobro-scheduling month_end"
+)
+packages=()
+for bench in "${benches[@]}"; do packages+=(-p "${bench%% *}"); done
+cargo bench --locked --no-run "${packages[@]}"
+
+figures="$(mktemp)"
+held_out="$(mktemp -d)"
+trap 'rm -rf "$figures" "$held_out"' EXIT
+# The classifier is measured on the sets kept unseen (tests/replies/holdout-*), not on the
+# ones it was tuned on.
+cp tests/replies/holdout-*.tsv "$held_out/"
+export BENCH_REPLIES_DIR="$held_out"
+for bench in "${benches[@]}"; do
+  package="${bench%% *}"
+  name="${bench##* }"
+  echo "== $package $name ($commit)"
+  out="$(mktemp)"
+  if ! cargo bench --locked -q -p "$package" --bench "$name" >"$out" 2>/dev/null; then
+    cat "$out"
+    echo "bench $package $name failed" >&2
+    exit 1
+  fi
+  cat "$out"
+  # A per-set figure of reply_accuracy is named after its set ("holdout-aa replies read right").
+  awk '/^[^ ].* replies\):$/ { set = $1 " "; next }
+       /^ / { sub(/^ +/, ""); $0 = set $0 }
+       /^[^:]+: [0-9]+(\.[0-9]+)?$/ { print }' "$out" >>"$figures"
+  rm -f "$out"
+done
+
+echo
+echo "figure | now ($commit) | recorded | ratio"
+echo "--- | --- | --- | ---"
+awk -v doc="docs/benchmarks.md" '
+  BEGIN {
+    # The newest recorded entry for each name: the first line starting with it.
+    while ((getline line < doc) > 0) {
+      if (line !~ /: [0-9]+(\.[0-9]+)?$/) continue
+      value = line; sub(/.*: /, "", value)
+      entries[++n] = line; values[n] = value
+    }
+  }
+  {
+    value = $0; sub(/.*: /, "", value)
+    name = $0; sub(/: [0-9.]+$/, "", name)
+    recorded = ""; ratio = "-"
+    for (i = 1; i <= n; i++) {
+      if (index(entries[i], name) == 1) { recorded = values[i]; break }
+    }
+    if (recorded != "" && recorded + 0 != 0) ratio = sprintf("%.2f", value / recorded)
+    printf "%s | %s | %s | %s\n", name, value, (recorded == "" ? "-" : recorded), ratio
+  }
+' "$figures"
+echo "(ratio is now / recorded; for seconds and milliseconds lower is better)"
