@@ -1,6 +1,6 @@
 //! Who may touch which topic and consumer group: the broker's ACLs for Recobro's principals,
 //! for one environment's topic prefix. The local stack (`recobro-stack grant`) and every
-//! end-to-end test stack grant exactly these; `k8s/kafka-users.yaml` states the same for Strimzi
+//! end-to-end test stack grant exactly these; `k8s/components/strimzi/kafka-users.yaml` states the same for Strimzi
 //! (a test below fails when the two differ).
 
 use recobro_common::config::Topics;
@@ -177,7 +177,7 @@ mod tests {
         );
     }
 
-    /// The ACLs of `k8s/kafka-users.yaml`, read line by line in that file's own layout (one
+    /// The ACLs of `k8s/components/strimzi/kafka-users.yaml`, read line by line in that file's own layout (one
     /// `- resource:` block per ACL), not as YAML in general. A value it does not know fails.
     fn strimzi_acls(yaml: &str) -> Vec<Acl> {
         let mut acls = Vec::new();
@@ -238,12 +238,12 @@ mod tests {
         let topics = Topics::with_prefix("");
         let mut expected = services(&topics);
         expected.extend(connector(&topics, "erp-acme", "acme"));
-        let stated = strimzi_acls(include_str!("../../../k8s/kafka-users.yaml"));
+        let stated = strimzi_acls(include_str!("../../../k8s/components/strimzi/kafka-users.yaml"));
         for acl in &expected {
-            assert!(stated.contains(acl), "k8s/kafka-users.yaml lacks {acl:?}");
+            assert!(stated.contains(acl), "k8s/components/strimzi/kafka-users.yaml lacks {acl:?}");
         }
         for acl in &stated {
-            assert!(expected.contains(acl), "k8s/kafka-users.yaml adds {acl:?}");
+            assert!(expected.contains(acl), "k8s/components/strimzi/kafka-users.yaml adds {acl:?}");
         }
         assert_eq!(stated.len(), expected.len(), "an ACL stated twice");
     }
