@@ -84,6 +84,7 @@ pub struct Ports {
     pub grpc: u16,
     pub health: u16,
     pub http: u16,
+    pub metrics: u16,
 }
 
 pub struct Service {
@@ -112,6 +113,8 @@ pub struct Stack {
     pub channels_port: u16,
     /// Plaintext health of accounts, scheduling and channels.
     pub health_ports: [u16; 3],
+    /// Plaintext `GET /metrics` of accounts, scheduling and channels.
+    pub metrics_ports: [u16; 3],
     pub http_port: u16,
     pub producer: FutureProducer,
     pub services: Vec<Service>,
@@ -264,6 +267,7 @@ impl Stack {
             scheduling_port: free_port(),
             channels_port: free_port(),
             health_ports: [free_port(), free_port(), free_port()],
+            metrics_ports: [free_port(), free_port(), free_port()],
             http_port: free_port(),
             producer: recobro_common::kafka::producer(&kafka_admin()).expect("producer"),
             services: Vec::new(),
@@ -298,15 +302,17 @@ impl Stack {
     }
 
     fn spawn(&self, name: &'static str, redis: String, extra: Vec<(&'static str, String)>) -> Service {
-        let (grpc_port, health_port) = match name {
-            "accounts" => (self.accounts_port, self.health_ports[0]),
-            "scheduling" => (self.scheduling_port, self.health_ports[1]),
-            _ => (self.channels_port, self.health_ports[2]),
+        let index = match name {
+            "accounts" => 0,
+            "scheduling" => 1,
+            _ => 2,
         };
+        let grpc_port = [self.accounts_port, self.scheduling_port, self.channels_port][index];
         let ports = Ports {
             grpc: grpc_port,
-            health: health_port,
+            health: self.health_ports[index],
             http: self.http_port,
+            metrics: self.metrics_ports[index],
         };
         self.spawn_on(name, name, ports, redis, extra)
     }
@@ -324,6 +330,7 @@ impl Stack {
             grpc: free_port(),
             health: free_port(),
             http: free_port(),
+            metrics: free_port(),
         };
         (self.spawn_on(name, label, ports, redis_url(), extra), ports)
     }
@@ -356,6 +363,7 @@ impl Stack {
             grpc: grpc_port,
             health: health_port,
             http: http_port,
+            metrics: metrics_port,
         } = ports;
         let pki = crate::pki::pki();
         migrate(&binary, name, &self.database_url, &out);
@@ -368,6 +376,9 @@ impl Stack {
             .env("RECOBRO_TOKEN_ISSUER", crate::pki::ISSUER)
             .env("RECOBRO_TOKEN_AUDIENCE", crate::pki::AUDIENCE)
             .env("RECOBRO_HEALTH_ADDR", format!("127.0.0.1:{health_port}"))
+            .env("RECOBRO_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+            // Consumer lag reported every second, so a test sees it move.
+            .env("RECOBRO_KAFKA_STATS_SECONDS", "1")
             // Each service as its own Kafka principal, PostgreSQL role and Redis user.
             .env("RECOBRO_SECRETS_DIR", secrets_of(name))
             .env("RECOBRO_KAFKA_USERNAME", name)

@@ -10,6 +10,7 @@ mod identity;
 mod ledger;
 mod limits;
 mod listening;
+mod metrics;
 mod pki;
 mod recipients;
 mod scheduling;

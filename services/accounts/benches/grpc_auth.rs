@@ -55,6 +55,7 @@ fn settings(pki: &Pki, id: &str) -> anyhow::Result<Settings> {
     env.extend([
         ("RECOBRO_GRPC_ADDR".into(), "127.0.0.1:0".into()),
         ("RECOBRO_HEALTH_ADDR".into(), "127.0.0.1:0".into()),
+        ("RECOBRO_METRICS_ADDR".into(), "127.0.0.1:0".into()),
         ("RECOBRO_DB_SCHEMA".into(), format!("bench_{id}")),
         ("RECOBRO_TOPIC_PREFIX".into(), format!("bench{id}.")),
     ]);

@@ -104,6 +104,18 @@ pub enum ErpKind {
     CreditNote,
 }
 
+impl ErpKind {
+    /// Its name in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErpKind::Upsert => "upsert",
+            ErpKind::Paid => "paid",
+            ErpKind::Cancelled => "cancelled",
+            ErpKind::CreditNote => "credit_note",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreditNote {
     pub external_id: String,

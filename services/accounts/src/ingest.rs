@@ -105,12 +105,15 @@ impl InvoiceIngest {
             .into_iter()
             .collect();
         let mut upserts: Vec<&Traced> = Vec::new();
+        let mut applied: HashMap<&'static str, u64> = HashMap::new();
         for traced in events {
             let (event, _) = traced;
             // Seen before (or twice in this batch): no second effect.
             if !fresh.remove(&(event.tenant_id.clone(), event.event_id.clone())) {
+                *applied.entry("duplicate").or_default() += 1;
                 continue;
             }
+            *applied.entry(event.kind.as_str()).or_default() += 1;
             if event.kind == ErpKind::Upsert {
                 upserts.push(traced);
                 continue;
@@ -122,6 +125,12 @@ impl InvoiceIngest {
         }
         self.apply_upserts(&mut tx, &upserts).await?;
         tx.commit().await?;
+        let erp_events = &recobro_common::metrics::metrics().erp_events;
+        for (kind, count) in applied {
+            erp_events
+                .get_or_create(&recobro_common::metrics::label("kind", kind))
+                .inc_by(count);
+        }
         Ok(())
     }
 

@@ -176,6 +176,7 @@ impl Application {
         let listeners = serve::Listeners {
             grpc: TcpListener::bind(settings.common.grpc_addr).await?,
             health: Some(TcpListener::bind(settings.identity.health_addr).await?),
+            metrics: Some(TcpListener::bind(settings.identity.metrics_addr).await?),
             limits: settings.common.grpc_limits,
         };
         Ok(Application {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message as _;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
 use recobro_common::config::Config;
 use recobro_common::kafka::{self, BatchHandler, Batching, Failure};
@@ -52,7 +52,7 @@ async fn a_consumer_waiting_out_an_outage_longer_than_the_poll_interval_stays_in
     let group = format!("outage-{id}");
     // As services consume, with the poll interval as short as librdkafka allows beside a 6 s
     // session, so that the outage below outlasts it.
-    let consumer: StreamConsumer = config
+    let consumer: kafka::KafkaConsumer = config
         .kafka
         .client_config()
         .set("group.id", &group)
@@ -63,7 +63,7 @@ async fn a_consumer_waiting_out_an_outage_longer_than_the_poll_interval_stays_in
         .set("session.timeout.ms", "6000")
         .set("max.poll.interval.ms", "7000")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .create()
+        .create_with_context(kafka::LagContext { group: group.clone() })
         .expect("consumer");
     consumer.subscribe(&[&topic]).expect("subscribe");
     let producer = kafka::producer(&config.kafka).expect("producer");

@@ -659,6 +659,7 @@ impl Dispatcher {
         if let Some(verdict) = decision::at_this_hour(rules, reminder.time_zone, now) {
             return Ok(Outcome::Ruled(verdict));
         }
+        let deciding = std::time::Instant::now();
         let decision = self
             .budget
             .reserve(
@@ -671,6 +672,10 @@ impl Dispatcher {
             )
             .await
             .map_err(budget_unavailable)?;
+        recobro_common::metrics::metrics()
+            .budget_seconds
+            .get_or_create(&Vec::new())
+            .observe(deciding.elapsed().as_secs_f64());
         match decision {
             Decision::Allowed => {}
             Decision::Full(full) => {
@@ -706,6 +711,13 @@ impl Dispatcher {
                 return Err(Failure::Retry("another worker is sending this reminder".into()));
             }
             SendClaim::Unknown { since } => {
+                recobro_common::metrics::metrics()
+                    .outcome_unknown
+                    .get_or_create(&recobro_common::metrics::label(
+                        "provider",
+                        delivery.provider.clone(),
+                    ))
+                    .inc();
                 // It may well have reached the debtor: its contact budget stays spent.
                 return Ok(Outcome::Failed(format!(
                     "{}: a worker stopped while {} was being called (since {}); \
@@ -829,7 +841,15 @@ impl Dispatcher {
                 "another worker holds or has sent this reminder".into(),
             ));
         }
+        let calling = std::time::Instant::now();
         let sent = self.providers.send(channel, message).await;
+        recobro_common::metrics::metrics()
+            .provider_seconds
+            .get_or_create(&recobro_common::metrics::label(
+                "provider",
+                self.providers.name(channel),
+            ))
+            .observe(calling.elapsed().as_secs_f64());
         if sent.is_ok() {
             let sends = self.sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if self.exit_after_sends.is_some_and(|limit| sends >= limit) {

@@ -119,6 +119,7 @@ impl Application {
         let grpc = serve::Listeners {
             grpc: TcpListener::bind(config.grpc_addr).await?,
             health: Some(TcpListener::bind(settings.identity.health_addr).await?),
+            metrics: Some(TcpListener::bind(settings.identity.metrics_addr).await?),
             limits: config.grpc_limits,
         };
         let http = TcpListener::bind(settings.http_addr).await?;

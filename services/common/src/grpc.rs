@@ -11,6 +11,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::identity::{AsCaller, AuthLayer, Security, accept_tls};
+use crate::metrics::MetricsLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("health server: {0}")]
     Health(String),
+    #[error("metrics server: {0}")]
+    Metrics(String),
 }
 
 /// The ports a service listens on: gRPC (TLS and tokens) and plaintext health for probes.
@@ -28,6 +31,8 @@ pub struct Listeners {
     pub grpc: TcpListener,
     /// Serves only `grpc.health.v1`, without TLS: kubelet's gRPC probes cannot speak TLS.
     pub health: Option<TcpListener>,
+    /// Serves `GET /metrics` (Prometheus text), without TLS like health.
+    pub metrics: Option<TcpListener>,
     /// What one call and one connection may take on `grpc`.
     pub limits: Limits,
 }
@@ -68,6 +73,9 @@ pub async fn serve(
         }
         None => None,
     };
+    let metrics_only = listeners
+        .metrics
+        .map(|listener| tokio::spawn(crate::metrics::serve(listener, shutdown.clone())));
     let names: Vec<String> = service_names.iter().map(|name| name.to_string()).collect();
     let draining = {
         let shutdown = shutdown.clone();
@@ -98,6 +106,7 @@ pub async fn serve(
                 .concurrency_limit_per_connection(listeners.limits.calls_per_connection)
                 .load_shed(true)
                 .trace_fn(call_span)
+                .layer(MetricsLayer)
                 .layer(AuthLayer::new(guard))
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, draining)
@@ -109,6 +118,7 @@ pub async fn serve(
                 .concurrency_limit_per_connection(listeners.limits.calls_per_connection)
                 .load_shed(true)
                 .trace_fn(call_span)
+                .layer(MetricsLayer)
                 .layer(AsCaller(caller))
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(TcpIncoming::from(listeners.grpc), draining)
@@ -119,6 +129,12 @@ pub async fn serve(
         health_only
             .await
             .map_err(|err| ServeError::Health(err.to_string()))??;
+    }
+    if let Some(metrics_only) = metrics_only {
+        metrics_only
+            .await
+            .map_err(|err| ServeError::Metrics(err.to_string()))?
+            .map_err(|err| ServeError::Metrics(err.to_string()))?;
     }
     Ok(())
 }

@@ -15,11 +15,17 @@ use crate::secret::Secret;
 
 mod consume;
 mod held;
+mod lag;
 mod trace;
 
 pub use consume::{BatchHandler, Batching, Failure, Handler, isolate, run_batch_consumer, run_consumer};
 pub use held::{Held, POLL_EVERY};
 pub use trace::{context_from_traceparent, message_traceparent, trace_context, trace_headers, traceparent};
+
+pub use lag::LagContext;
+
+/// Every Recobro consumer: it reports its lag per partition (`lag`).
+pub type KafkaConsumer = StreamConsumer<LagContext>;
 
 pub const TRACEPARENT: &str = "traceparent";
 pub const DLQ_REASON: &str = "recobro-dlq-reason";
@@ -33,6 +39,8 @@ pub struct KafkaSettings {
     pub password: Secret,
     /// PEM file of the CA that signed the brokers' certificates; the system's roots if unset.
     pub ca: Option<PathBuf>,
+    /// How often a consumer reports its lag per partition (`RECOBRO_KAFKA_STATS_SECONDS`, 15).
+    pub stats_interval: Duration,
 }
 
 impl KafkaSettings {
@@ -45,6 +53,7 @@ impl KafkaSettings {
             username: env.or("RECOBRO_KAFKA_USERNAME", default_username),
             password: Secret::from_file(env, "RECOBRO_KAFKA_PASSWORD_FILE", "kafka-password")?,
             ca: env.path("RECOBRO_KAFKA_CA"),
+            stats_interval: Duration::from_secs(env.parse_or("RECOBRO_KAFKA_STATS_SECONDS", 15)?),
         })
     }
 
@@ -86,7 +95,7 @@ pub const PATTERN_REFRESH: Duration = Duration::from_secs(10);
 
 /// A consumer in `group` that commits only offsets we stored explicitly. A topic starting with
 /// `^` is a regular expression (librdkafka's pattern subscription).
-pub fn consumer(kafka: &KafkaSettings, group: &str, topics: &[&str]) -> Result<StreamConsumer, KafkaError> {
+pub fn consumer(kafka: &KafkaSettings, group: &str, topics: &[&str]) -> Result<KafkaConsumer, KafkaError> {
     let mut config = kafka.client_config();
     config
         .set("group.id", group)
@@ -95,14 +104,20 @@ pub fn consumer(kafka: &KafkaSettings, group: &str, topics: &[&str]) -> Result<S
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
-        .set("partition.assignment.strategy", "cooperative-sticky");
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set(
+            "statistics.interval.ms",
+            kafka.stats_interval.as_millis().max(1).to_string(),
+        );
     if topics.iter().any(|topic| topic.starts_with('^')) {
         config.set(
             "topic.metadata.refresh.interval.ms",
             PATTERN_REFRESH.as_millis().to_string(),
         );
     }
-    let consumer: StreamConsumer = config.create()?;
+    let consumer: KafkaConsumer = config.create_with_context(LagContext {
+        group: group.to_string(),
+    })?;
     consumer.subscribe(topics)?;
     Ok(consumer)
 }
@@ -123,7 +138,10 @@ pub fn enqueue(
 pub async fn acknowledged(delivery: DeliveryFuture) -> Result<(), KafkaError> {
     match delivery.await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err((err, _))) => Err(err),
+        Ok(Err((err, _))) => {
+            count_producer_error(&err);
+            Err(err)
+        }
         Err(_cancelled) => Err(KafkaError::Canceled),
     }
 }
@@ -165,7 +183,22 @@ pub async fn publish(
         .send(record, Duration::from_secs(30))
         .await
         .map(|_| ())
-        .map_err(|(err, _)| err)
+        .map_err(|(err, _)| {
+            count_producer_error(&err);
+            err
+        })
+}
+
+/// A failed publish, by librdkafka's error code (a bounded set).
+fn count_producer_error(err: &KafkaError) {
+    let code = err
+        .rdkafka_error_code()
+        .map(|code| format!("{code:?}"))
+        .unwrap_or_else(|| "other".to_string());
+    crate::metrics::metrics()
+        .kafka_producer_errors
+        .get_or_create(&crate::metrics::label("code", code))
+        .inc();
 }
 
 #[cfg(test)]

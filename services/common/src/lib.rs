@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod identity;
 pub mod ids;
 pub mod kafka;
+pub mod metrics;
 pub mod names;
 pub mod outbox;
 pub mod page;

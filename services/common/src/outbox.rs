@@ -84,7 +84,12 @@ type Row = (i64, String, String, Vec<u8>, Option<String>);
 
 /// Publishes queued events in order until `shutdown`, then drains what is left.
 pub async fn relay(pool: PgPool, producer: FutureProducer, batch: i64, shutdown: CancellationToken) {
+    let mut measured = std::time::Instant::now() - BACKLOG_EVERY;
     loop {
+        if measured.elapsed() >= BACKLOG_EVERY {
+            measured = std::time::Instant::now();
+            measure_backlog(&pool).await;
+        }
         match relay_batch(&pool, &producer, batch).await {
             Ok(0) => {
                 if shutdown.is_cancelled() {
@@ -104,6 +109,28 @@ pub async fn relay(pool: PgPool, producer: FutureProducer, batch: i64, shutdown:
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+/// How often the relay measures what waits in the outbox.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Sets the outbox gauges: rows waiting and the age of the oldest (0 when empty). A failed
+/// query leaves them as they were; the relay's own errors are logged where they happen.
+async fn measure_backlog(pool: &PgPool) {
+    let measured: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0) FROM outbox",
+    )
+    .fetch_one(pool)
+    .await;
+    if let Ok((rows, oldest)) = measured {
+        let metrics = crate::metrics::metrics();
+        let table = crate::metrics::label("table", "outbox");
+        metrics.outbox_backlog.get_or_create(&table).set(rows);
+        metrics
+            .outbox_oldest_seconds
+            .get_or_create(&table)
+            .set(oldest.round() as i64);
     }
 }
 

@@ -157,6 +157,7 @@ impl Application {
         let listeners = serve::Listeners {
             grpc: TcpListener::bind(config.grpc_addr).await?,
             health: Some(TcpListener::bind(settings.identity.health_addr).await?),
+            metrics: Some(TcpListener::bind(settings.identity.metrics_addr).await?),
             limits: config.grpc_limits,
         };
         Ok(Application {

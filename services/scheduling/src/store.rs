@@ -284,6 +284,16 @@ const DUE_COLUMNS: &str = "r.reminder_id, r.debtor_id, r.invoice_id, r.consolida
 /// and only with its debtor's statement lock, held until the transaction ends: one replica
 /// forms a debtor's statement, the others skip that debtor for the round instead of each
 /// sending part of it.
+/// Pending reminders whose time has come, counted up to `cap`.
+pub async fn count_due(pool: &sqlx::PgPool, cap: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM reminders WHERE state = 'pending' AND fire_at <= now() LIMIT $1) due",
+    )
+    .bind(cap)
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn claim_due(
     tx: &mut Transaction<'_, Postgres>,
     limit: i64,

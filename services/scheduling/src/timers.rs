@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use prost::Message as _;
+use recobro_common::metrics::{label, metrics};
 use recobro_common::outbox::{self, Queued};
 use recobro_common::{kafka, time};
 use recobro_proto::v1::{self as pb};
@@ -18,6 +19,11 @@ use crate::change::Hold;
 use crate::statement;
 use crate::store::{self, DueReminder};
 use crate::stored::{self, EscalationKind, InvoiceState, ReminderAction, ReminderState};
+
+/// How often the due-but-not-fired gauge is measured, and where its count stops (a count over
+/// a month-end backlog would cost more than the figure is worth).
+const DUE_EVERY: Duration = Duration::from_secs(5);
+const DUE_COUNT_CAP: i64 = 100_000;
 
 pub struct Timers {
     pub pool: PgPool,
@@ -32,7 +38,20 @@ pub struct Timers {
 
 impl Timers {
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut measured = std::time::Instant::now() - DUE_EVERY;
         while !shutdown.is_cancelled() {
+            if measured.elapsed() >= DUE_EVERY {
+                measured = std::time::Instant::now();
+                match store::count_due(&self.pool, DUE_COUNT_CAP).await {
+                    Ok(due) => {
+                        metrics()
+                            .timers_due
+                            .get_or_create(&label("state", "pending"))
+                            .set(due);
+                    }
+                    Err(err) => tracing::warn!(error = %err, "counting due reminders failed"),
+                }
+            }
             let pause = match self.fire_due().await {
                 Ok(fired) if fired as i64 >= self.batch => Duration::ZERO,
                 Ok(_) => Duration::from_millis(200),
@@ -54,6 +73,13 @@ impl Timers {
         let mut due = store::claim_due(&mut tx, self.batch, self.statement_gather).await?;
         let claimed = due.len();
         let now = chrono::Utc::now();
+        let lateness = &metrics().timer_lateness_seconds;
+        for reminder in &due {
+            let late = (now - reminder.fire_at).num_milliseconds().max(0) as f64 / 1000.0;
+            lateness
+                .get_or_create(&label("action", reminder.action.as_str()))
+                .observe(late);
+        }
         // A debtor with a reminder due now that may join a statement: the rest of their day's
         // reminders join it (see `statement`).
         let days = window_ends(&due, now);

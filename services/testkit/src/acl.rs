@@ -240,10 +240,16 @@ mod tests {
         expected.extend(connector(&topics, "erp-acme", "acme"));
         let stated = strimzi_acls(include_str!("../../../k8s/components/strimzi/kafka-users.yaml"));
         for acl in &expected {
-            assert!(stated.contains(acl), "k8s/components/strimzi/kafka-users.yaml lacks {acl:?}");
+            assert!(
+                stated.contains(acl),
+                "k8s/components/strimzi/kafka-users.yaml lacks {acl:?}"
+            );
         }
         for acl in &stated {
-            assert!(expected.contains(acl), "k8s/components/strimzi/kafka-users.yaml adds {acl:?}");
+            assert!(
+                expected.contains(acl),
+                "k8s/components/strimzi/kafka-users.yaml adds {acl:?}"
+            );
         }
         assert_eq!(stated.len(), expected.len(), "an ACL stated twice");
     }

@@ -425,5 +425,45 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
         })
         .collect();
     outbox::enqueue_many(&mut tx, &queued).await?;
-    tx.commit().await
+    tx.commit().await?;
+    count(&kept);
+    Ok(())
+}
+
+/// A status as the metrics name it (a deferral is stored under no status of its own).
+fn metric_status(status: DeliveryStatus) -> &'static str {
+    match status {
+        DeliveryStatus::Deferred => "deferred",
+        other => status_name(other),
+    }
+}
+
+/// The stored outcomes in the metrics: every one by channel, provider and status, and those a
+/// contact rule deferred or suppressed by pack and rule (both bounded: the packs' own names).
+fn count(kept: &[&Recorded]) {
+    let metrics = recobro_common::metrics::metrics();
+    for outcome in kept {
+        let delivery = &outcome.delivery;
+        metrics
+            .sends
+            .get_or_create(&vec![
+                ("channel", delivery.channel.as_str().to_string()),
+                ("provider", delivery.provider.clone()),
+                ("status", metric_status(delivery.status).to_string()),
+            ])
+            .inc();
+        if matches!(
+            delivery.status,
+            DeliveryStatus::Deferred | DeliveryStatus::Suppressed
+        ) {
+            metrics
+                .rule_decisions
+                .get_or_create(&vec![
+                    ("decision", metric_status(delivery.status).to_string()),
+                    ("pack", delivery.pack.clone()),
+                    ("rule", delivery.rule.clone()),
+                ])
+                .inc();
+        }
+    }
 }

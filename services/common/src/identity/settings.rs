@@ -39,6 +39,9 @@ pub struct IdentitySettings {
     pub reflection: bool,
     /// The plaintext port that serves only `grpc.health.v1`, for kubelet's probes.
     pub health_addr: SocketAddr,
+    /// Where `GET /metrics` is served (plaintext): `RECOBRO_METRICS_ADDR`, by default the gRPC
+    /// port plus 2000 (52051-52053).
+    pub metrics_addr: SocketAddr,
 }
 
 fn flag(env: &impl Env, name: &str) -> Result<bool, ConfigError> {
@@ -65,6 +68,10 @@ impl IdentitySettings {
             "RECOBRO_HEALTH_ADDR",
             SocketAddr::from(([0, 0, 0, 0], health_port)),
         )?;
+        let metrics_addr = env.parse_or(
+            "RECOBRO_METRICS_ADDR",
+            SocketAddr::from(([0, 0, 0, 0], grpc_port.saturating_add(2000))),
+        )?;
         let optional_path = |name: &str| env.get(name).filter(|v| !v.trim().is_empty()).map(PathBuf::from);
         let client_ca = optional_path("RECOBRO_TLS_CLIENT_CA");
         let client_cert_required = flag(env, "RECOBRO_TLS_CLIENT_CERT_REQUIRED")?;
@@ -88,6 +95,7 @@ impl IdentitySettings {
             allow_untyped_tokens: flag(env, "RECOBRO_TOKEN_ALLOW_UNTYPED")?,
             reflection: flag(env, "RECOBRO_GRPC_REFLECTION")?,
             health_addr,
+            metrics_addr,
         })
     }
 }
@@ -109,6 +117,7 @@ pub(crate) fn for_tests(dir: &std::path::Path) -> IdentitySettings {
         allow_untyped_tokens: false,
         reflection: false,
         health_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
     }
 }
 
@@ -138,6 +147,7 @@ mod tests {
         let settings = IdentitySettings::from_env(&env(&REQUIRED), 50051).expect("valid");
         assert_eq!(settings.keys, KeySource::File("/keys/jwks.json".into()));
         assert_eq!(settings.health_addr, "0.0.0.0:51051".parse().expect("addr"));
+        assert_eq!(settings.metrics_addr, "0.0.0.0:52051".parse().expect("addr"));
         assert_eq!(settings.tenant_claim, "tenant_id");
         assert!(!settings.reflection && !settings.allow_untyped_tokens && !settings.require_bound_tokens);
         for (missing, _) in REQUIRED {

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use crate::kafka::KafkaConsumer;
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, error::KafkaError};
@@ -39,7 +40,7 @@ pub trait Handler: Send + Sync + 'static {
 /// their order), then commits what was stored. While a message is handled, retried through an
 /// outage or parked, the consumer keeps polling (see [`Held`]).
 pub async fn run_consumer<H: Handler>(
-    consumer: StreamConsumer,
+    consumer: KafkaConsumer,
     handler: H,
     producer: FutureProducer,
     dead_letter_topic: String,
@@ -123,7 +124,7 @@ async fn handle_until_done<H: Handler>(
     }
 }
 
-fn commit(consumer: &StreamConsumer) {
+fn commit(consumer: &KafkaConsumer) {
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) | Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
         Err(err) => tracing::warn!(error = %err, "final offset commit failed"),
@@ -186,7 +187,16 @@ async fn park(
             record = record.payload(payload);
         }
         match producer.send(record, Duration::from_secs(30)).await {
-            Ok(_) => return,
+            Ok(_) => {
+                crate::metrics::metrics()
+                    .dead_letters
+                    .get_or_create(&vec![
+                        ("service", service.to_string()),
+                        ("topic", message.topic().to_string()),
+                    ])
+                    .inc();
+                return;
+            }
             Err((err, _)) => {
                 tracing::error!(error = %err, "dead-letter publish failed, retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -218,7 +228,7 @@ pub struct Batching {
 /// Like [`run_consumer`], but hands the handler up to `max_batch` messages at a time: as many as
 /// arrive while the first is being collected, never waiting more than `linger` for more.
 pub async fn run_batch_consumer<H: BatchHandler>(
-    consumer: StreamConsumer,
+    consumer: KafkaConsumer,
     handler: H,
     producer: FutureProducer,
     dead_letter_topic: String,
@@ -263,6 +273,7 @@ pub async fn run_batch_consumer<H: BatchHandler>(
             messaging.batch.message_count = batch.len(),
         );
         // The batch applied (its poison isolated and parked), while the consumer keeps polling.
+        let started = std::time::Instant::now();
         let work = async {
             let parked = isolate(batch.len(), |range| {
                 handler.handle_batch(&batch[range]).instrument(span.clone())
@@ -285,6 +296,16 @@ pub async fn run_batch_consumer<H: BatchHandler>(
                 return;
             }
         }
+        let group = crate::metrics::label("group", consumer.context().group.clone());
+        let metrics = crate::metrics::metrics();
+        metrics
+            .kafka_batch_messages
+            .get_or_create(&group)
+            .observe(batch.len() as f64);
+        metrics
+            .kafka_batch_seconds
+            .get_or_create(&group)
+            .observe(started.elapsed().as_secs_f64());
         for message in &batch {
             if let Err(err) = consumer.store_offset_from_message(message) {
                 tracing::warn!(error = %err, "storing the offset failed; the message may be seen again");

@@ -10,10 +10,11 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::kafka::KafkaConsumer;
 use futures_util::Stream;
 use rdkafka::Message;
 use rdkafka::TopicPartitionList;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::BorrowedMessage;
 
 /// Far below librdkafka's default `max.poll.interval.ms` (300 s) and any value worth setting.
@@ -21,13 +22,13 @@ pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// Messages that arrived while work went on, and the partitions paused because of them.
 pub struct Held<'c> {
-    consumer: &'c StreamConsumer,
+    consumer: &'c KafkaConsumer,
     messages: Vec<BorrowedMessage<'c>>,
     paused: Vec<(String, i32)>,
 }
 
 impl<'c> Held<'c> {
-    pub fn new(consumer: &'c StreamConsumer) -> Held<'c> {
+    pub fn new(consumer: &'c KafkaConsumer) -> Held<'c> {
         Held {
             consumer,
             messages: Vec::new(),
