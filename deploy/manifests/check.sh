@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Renders every kustomize overlay in k8s/overlays and checks the output offline: built-in kinds
 # against Kubernetes' OpenAPI schemas (kubernetes-validate, strict: an unknown field fails),
-# custom resources against their CRDs (KEDA's, from its Go module) or, for Strimzi, against the
-# subset in strimzi.yaml (crds.py). Installs its tools once, from the Go module proxy and PyPI.
+# custom resources against their CRDs (KEDA's and the Prometheus Operator's, from their Go
+# modules) or, for Strimzi, against the subset in strimzi.yaml (crds.py); and the alert rules
+# and dashboards' PromQL with Prometheus's own loader and parser (deploy/monitoring/check).
+# Installs its tools once, from the Go module proxy and PyPI.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -20,8 +22,27 @@ if [ ! -x "$tools/venv/bin/kubernetes-validate" ]; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q kubernetes-validate==1.37.0
 fi
-keda_crds="$(cd "$tools" && go mod download -json github.com/kedacore/keda/v2@v2.17.2 |
-  "$tools/venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/config/crd/bases"
+module_dir() {  # a Go module's source, from the module proxy (cached)
+  (cd "$tools" && go mod download -json "$1") |
+    "$tools/venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])'
+}
+keda_crds="$(module_dir github.com/kedacore/keda/v2@v2.17.2)/config/crd/bases"
+prometheus_crds="$(module_dir github.com/prometheus-operator/prometheus-operator@v0.85.0)/example/prometheus-operator-crd"
+# The alerts and the dashboards' PromQL, read by Prometheus's own rule loader and parser.
+checker="$tools/bin/recobro-monitoring-check-$(sha256sum "$repo/deploy/monitoring/check/go.sum" | cut -c1-12)"
+if [ ! -x "$checker" ]; then
+  echo "[manifests] go build the monitoring check (once)"
+  (cd "$repo/deploy/monitoring/check" && go build -o "$checker" .)
+fi
+"$checker" -rules "$repo/deploy/monitoring/rules.yaml" "$repo"/k8s/components/prometheus/dashboards/*.json
+"$tools/venv/bin/python" - "$repo/deploy/monitoring/rules.yaml" "$repo/k8s/components/prometheus/prometheus-rule.yaml" <<'PY'
+import sys, yaml
+plain = yaml.safe_load(open(sys.argv[1]))["groups"]
+operator = yaml.safe_load(open(sys.argv[2]))["spec"]["groups"]
+if plain != operator:
+    sys.exit("the PrometheusRule's groups differ from deploy/monitoring/rules.yaml")
+print("[manifests] the PrometheusRule carries the same alerts as deploy/monitoring/rules.yaml")
+PY
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
@@ -36,4 +57,6 @@ done
 echo "[manifests] built-in kinds valid against Kubernetes $kubernetes_version (strict)"
 "$tools/venv/bin/python" "$here/crds.py" \
   "$keda_crds/keda.sh_scaledobjects.yaml" "$keda_crds/keda.sh_triggerauthentications.yaml" \
+  "$prometheus_crds/monitoring.coreos.com_podmonitors.yaml" \
+  "$prometheus_crds/monitoring.coreos.com_prometheusrules.yaml" \
   "$here/strimzi.yaml" -- "${rendered[@]}"

@@ -118,6 +118,8 @@ pub struct Stack {
     pub http_port: u16,
     pub producer: FutureProducer,
     pub services: Vec<Service>,
+    /// Settings every service of this stack gets (the OTLP test's collector).
+    pub service_env: Vec<(&'static str, String)>,
 }
 
 /// Where the debtor is: a time zone whose local hour is `local_hour` right now, so tests do not
@@ -237,6 +239,15 @@ impl Stack {
         channels_redis: Option<String>,
         channels_env: Vec<(&'static str, String)>,
     ) -> Stack {
+        Stack::start_with_service_env(channels_redis, channels_env, Vec::new()).await
+    }
+
+    /// The same, with settings for every service.
+    pub async fn start_with_service_env(
+        channels_redis: Option<String>,
+        channels_env: Vec<(&'static str, String)>,
+        service_env: Vec<(&'static str, String)>,
+    ) -> Stack {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let topics = Topics::with_prefix(&format!("e2e{id}."));
         let tenant = format!("tenant-{id}");
@@ -271,6 +282,7 @@ impl Stack {
             http_port: free_port(),
             producer: recobro_common::kafka::producer(&kafka_admin()).expect("producer"),
             services: Vec::new(),
+            service_env,
         };
         for name in ["accounts", "scheduling", "channels"] {
             let (redis, extra) = if name == "channels" {
@@ -408,6 +420,7 @@ impl Stack {
             .env("RECOBRO_EMAIL_PROVIDER", "sandbox")
             .env("RECOBRO_SMS_PROVIDER", "sandbox")
             .env("RECOBRO_WHATSAPP_PROVIDER", "sandbox")
+            .envs(self.service_env.clone())
             .envs(extra)
             .stdout(Stdio::from(out.try_clone().expect("log file")))
             .stderr(Stdio::from(out))

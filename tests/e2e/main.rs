@@ -15,6 +15,7 @@ mod pki;
 mod recipients;
 mod scheduling;
 mod statements;
+mod traces;
 mod trust;
 
 use std::time::Duration;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::kafka::KafkaConsumer;
+use opentelemetry::trace::TraceContextExt as _;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -272,6 +273,15 @@ pub async fn run_batch_consumer<H: BatchHandler>(
             messaging.operation = "process",
             messaging.batch.message_count = batch.len(),
         );
+        // One span cannot have each message's trace as its parent: it links to them (the SDK
+        // keeps the first 128), so a trace followed from an ERP event or a reminder reaches it.
+        for message in &batch {
+            let context = trace_context(message.headers());
+            let linked = context.span().span_context().clone();
+            if linked.is_valid() {
+                span.add_link(linked);
+            }
+        }
         // The batch applied (its poison isolated and parked), while the consumer keeps polling.
         let started = std::time::Instant::now();
         let work = async {
