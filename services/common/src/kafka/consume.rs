@@ -226,6 +226,9 @@ pub struct Batching {
     pub linger: Duration,
 }
 
+/// The links a batch span keeps: the OpenTelemetry SDK's default `max_links_per_span`.
+const LINKS_PER_BATCH: usize = 128;
+
 /// Like [`run_consumer`], but hands the handler up to `max_batch` messages at a time: as many as
 /// arrive while the first is being collected, never waiting more than `linger` for more.
 pub async fn run_batch_consumer<H: BatchHandler>(
@@ -274,8 +277,9 @@ pub async fn run_batch_consumer<H: BatchHandler>(
             messaging.batch.message_count = batch.len(),
         );
         // One span cannot have each message's trace as its parent: it links to them (the SDK
-        // keeps the first 128), so a trace followed from an ERP event or a reminder reaches it.
-        for message in &batch {
+        // keeps the first 128, so later ones are not even read), so a trace followed from an ERP
+        // event or a reminder reaches it.
+        for message in batch.iter().take(LINKS_PER_BATCH) {
             let context = trace_context(message.headers());
             let linked = context.span().span_context().clone();
             if linked.is_valid() {

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -44,12 +44,8 @@ static KNOWN_PATHS: LazyLock<HashSet<String>> = LazyLock::new(|| {
 });
 
 /// The method label of a request path.
-pub(super) fn method_label(path: &str) -> &str {
-    if KNOWN_PATHS.contains(path) {
-        path
-    } else {
-        "unknown"
-    }
+pub(super) fn method_label(path: &str) -> &'static str {
+    KNOWN_PATHS.get(path).map_or("unknown", String::as_str)
 }
 
 #[derive(Clone, Default)]
@@ -87,7 +83,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
-        let method: Arc<str> = Arc::from(method_label(request.uri().path()));
+        let method = method_label(request.uri().path());
         let started = Instant::now();
         Box::pin(async move {
             let response = inner.call(request).await;
