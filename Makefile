@@ -13,11 +13,12 @@ chaos: ## the full chaos run (100,000 reminders, release builds); `make test` ru
 bench: ## every benchmark (release builds, real stack), one line per figure, compared with docs/benchmarks.md
 	bash deploy/local/bench.sh
 
-lint: ## formatting, clippy, the dependency check (deny.toml) and the Kubernetes manifests, as CI runs them
+lint: ## formatting, clippy, the dependency check (deny.toml), the Kubernetes manifests and the protos (buf lint, buf breaking), as CI runs them
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo deny --locked check bans licenses sources
 	bash deploy/manifests/check.sh
+	bash deploy/proto/check.sh
 
 up: ## only the local stack (Kafka, Redis, PostgreSQL)
 	bash deploy/local/up.sh

@@ -5,6 +5,8 @@ set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
 source "$here/env.sh"
 bash "$here/toolchain.sh"
+# ghz and the Python example, for tests/e2e/clients.rs.
+source "$here/clients.sh"
 bash "$here/up.sh"
 # Again, for what up.sh may just have made (the token signing key id).
 source "$here/env.sh"

@@ -14,6 +14,9 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v java >/dev/null || missing+=(default-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v curl >/dev/null || missing+=(curl)
+command -v unzip >/dev/null || missing+=(unzip)
+# Python virtualenvs for the manifest check and the Python client example.
+python3 -c "import ensurepip" 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[toolchain] apt-get install ${missing[*]}"
   apt-get update -qq >/dev/null
@@ -33,4 +36,19 @@ if ! cargo deny --version >/dev/null 2>&1; then
   echo "[toolchain] cargo install cargo-deny (once)"
   cargo install cargo-deny --locked --no-default-features --version 0.20.2 >/dev/null 2>&1 \
     || { echo "[toolchain] cargo install cargo-deny failed" >&2; exit 1; }
+fi
+# Go, for the tools built from the Go module proxy (kustomize, buf, ghz, the monitoring check):
+# Debian's is too old, so the toolchain comes from the proxy itself, as `go` fetches newer ones.
+go_version="1.26.8"
+tools="${RECOBRO_TOOLS_DIR:-$HOME/.cache/recobro-tools}"
+if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ] && [ ! -x "$tools/go/bin/go" ]; then
+  echo "[toolchain] Go $go_version from the Go module proxy (once)"
+  mkdir -p "$tools"
+  zip="$(mktemp)"
+  curl -fsSL -o "$zip" "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$go_version.linux-amd64.zip"
+  unpacked="$(mktemp -d)"
+  unzip -q "$zip" -d "$unpacked"
+  mv "$unpacked/golang.org/toolchain@v0.0.1-go$go_version.linux-amd64" "$tools/go"
+  chmod -R a+x "$tools/go/bin" "$tools/go/pkg/tool"
+  rm -rf "$zip" "$unpacked"
 fi

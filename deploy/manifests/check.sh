@@ -10,7 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 tools="${RECOBRO_TOOLS_DIR:-$HOME/.cache/recobro-tools}"
 kubernetes_version="1.33.0"
-export PATH="$PATH:/usr/local/go/bin"
+export PATH="$PATH:/usr/local/go/bin:$tools/go/bin"
 command -v go >/dev/null || { echo "[manifests] go not found (the Go toolchain builds kustomize)" >&2; exit 1; }
 mkdir -p "$tools/bin"
 if [ ! -x "$tools/bin/kustomize" ]; then

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod channels;
+mod clients;
 mod consent;
 mod helpers;
 mod identity;
