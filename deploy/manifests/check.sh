@@ -53,6 +53,36 @@ for overlay in "$repo"/k8s/overlays/*/; do
   echo "[manifests] rendered overlay $name: $(grep -c '^kind:' "$out/$name.yaml") resources"
   rendered+=("$out/$name.yaml")
 done
+# Migrations: every Deployment migrates in its init container, or awaits a migration Job that
+# the same overlay renders; the schema owner's password reaches no container but a migrating one.
+"$tools/venv/bin/python" - "${rendered[@]}" <<'PY'
+import sys, yaml
+for path in sys.argv[1:]:
+    docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    jobs = {d["metadata"]["name"] for d in docs if d["kind"] == "Job"}
+    for d in docs:
+        if d["kind"] not in ("Deployment", "Job"):
+            continue
+        pod = d["spec"]["template"]["spec"]
+        owner_volumes = {v["name"] for v in pod.get("volumes", [])
+                         if v.get("secret", {}).get("secretName", "").endswith("-migrate")}
+        name = d["metadata"]["name"]
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            migrating = c.get("args") == ["migrate"]
+            mounted = {m["name"] for m in c.get("volumeMounts", [])} & owner_volumes
+            if mounted and not migrating:
+                sys.exit(f"{path}: {name}/{c['name']} mounts a schema owner's password")
+        if d["kind"] == "Deployment":
+            steps = [c.get("args") for c in pod.get("initContainers", [])]
+            if ["migrate"] in steps:
+                continue
+            if ["await-schema"] in steps and "recobro-migrate" in jobs:
+                if owner_volumes:
+                    sys.exit(f"{path}: {name} still declares the owner's Secret")
+                continue
+            sys.exit(f"{path}: {name} neither migrates nor awaits a migration Job")
+print("[manifests] migrations: each service migrates in its init container or awaits the Job; owner passwords only where migrating")
+PY
 "$tools/venv/bin/kubernetes-validate" --strict --quiet --no-warn -k "$kubernetes_version" "${rendered[@]}"
 echo "[manifests] built-in kinds valid against Kubernetes $kubernetes_version (strict)"
 "$tools/venv/bin/python" "$here/crds.py" \

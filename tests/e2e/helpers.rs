@@ -619,7 +619,7 @@ async fn create_topics(topics: &Topics, erp_topic: &str) {
 
 /// `recobro-<name> migrate`, as the schema's owner role: what a Kubernetes Job does before the
 /// service starts (the service's own role may not change the schema).
-fn migrate(binary: &std::path::Path, name: &str, database_url: &str, log: &std::fs::File) {
+pub(crate) fn migrate(binary: &std::path::Path, name: &str, database_url: &str, log: &std::fs::File) {
     let status = Command::new(binary)
         .arg("migrate")
         .env("RECOBRO_SECRETS_DIR", secrets_of(&format!("{name}-owner")))
@@ -636,7 +636,7 @@ fn migrate(binary: &std::path::Path, name: &str, database_url: &str, log: &std::
 
 /// A database of this stack's own, provisioned like production's: a schema per service owned
 /// by its `_owner` role, its runtime role limited to rows (deploy/postgres/schemas.sql).
-async fn create_database(id: &str) -> String {
+pub(crate) async fn create_database(id: &str) -> String {
     let admin_settings =
         recobro_common::db::DatabaseSettings::from_env(&recobro_common::config::ProcessEnv, "recobro")
             .expect("PostgreSQL settings (source deploy/local/env.sh)");

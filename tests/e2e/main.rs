@@ -12,6 +12,7 @@ mod ledger;
 mod limits;
 mod listening;
 mod metrics;
+mod migrations;
 mod pki;
 mod recipients;
 mod scheduling;

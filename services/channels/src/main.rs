@@ -7,8 +7,14 @@ use recobro_common::{config::ProcessEnv, shutdown, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("recobro-channels")?;
-    if cli::command(std::env::args())? == Command::Migrate {
-        return Ok(cli::migrate(&ProcessEnv, "channels", recobro_channels::MIGRATIONS).await?);
+    match cli::command(std::env::args())? {
+        Command::Migrate => {
+            return Ok(cli::migrate(&ProcessEnv, "channels", recobro_channels::MIGRATIONS).await?);
+        }
+        Command::AwaitSchema => {
+            return Ok(cli::await_schema(&ProcessEnv, "channels", recobro_channels::MIGRATIONS).await?);
+        }
+        Command::Serve => {}
     }
     let settings = Settings::from_env(&ProcessEnv)?;
     let drain = Duration::from_secs(settings.common.drain_seconds);

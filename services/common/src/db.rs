@@ -275,6 +275,31 @@ pub async fn connect(
     Ok(pool)
 }
 
+/// Waits until `schema` is migrated to the last of `steps`: tries [`connect`] every two seconds
+/// (the database may not even answer yet) until it succeeds or `patience` runs out, then
+/// answers the last refusal.
+pub async fn await_schema(
+    database: &DatabaseSettings,
+    schema: &str,
+    steps: &[Step],
+    patience: std::time::Duration,
+) -> Result<(), sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match connect(database, schema, steps).await {
+            Ok(pool) => {
+                pool.close().await;
+                return Ok(());
+            }
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(%schema, reason = %described(&error), "schema not ready yet; waiting");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// Migrates, then connects: for tools, tests and benchmarks that run with one role that may do
 /// both (the local stack's administrator). Services never do this.
 pub async fn migrate_and_connect(

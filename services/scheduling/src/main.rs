@@ -7,8 +7,14 @@ use recobro_scheduling::{Application, Settings};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("recobro-scheduling")?;
-    if cli::command(std::env::args())? == Command::Migrate {
-        return Ok(cli::migrate(&ProcessEnv, "scheduling", recobro_scheduling::MIGRATIONS).await?);
+    match cli::command(std::env::args())? {
+        Command::Migrate => {
+            return Ok(cli::migrate(&ProcessEnv, "scheduling", recobro_scheduling::MIGRATIONS).await?);
+        }
+        Command::AwaitSchema => {
+            return Ok(cli::await_schema(&ProcessEnv, "scheduling", recobro_scheduling::MIGRATIONS).await?);
+        }
+        Command::Serve => {}
     }
     let settings = Settings::from_env(&ProcessEnv)?;
     let drain = Duration::from_secs(settings.common.drain_seconds);
