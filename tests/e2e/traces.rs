@@ -2,8 +2,9 @@
 //! protocol, over TLS, as the services insist) receives the spans of one reminder from all three
 //! services: accounts' batch links to the ERP event's trace, scheduling's firing links back to
 //! it and starts the reminder's trace, and channels' batch links to that trace, which the
-//! delivery record carries. No span attribute carries the debtor's data. (A reply is not linked
-//! to the delivery's trace yet.)
+//! delivery record carries. The debtor's reply starts a trace of its own in channels, linked to
+//! the delivery's, which the published response carries on to accounts. No span attribute
+//! carries the debtor's data.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -106,6 +107,7 @@ async fn one_reminders_spans_reach_a_collector_from_all_three_services_linked() 
     )
     .await;
     let deliveries = stack.follow(&stack.topics.deliveries);
+    let responses = stack.follow(&stack.topics.responses);
 
     let erp_trace = uuid::Uuid::new_v4().simple().to_string();
     let traceparent = format!(
@@ -163,11 +165,52 @@ async fn one_reminders_spans_reach_a_collector_from_all_three_services_linked() 
         "the delivery continues the trace of the firing that links to the ERP event"
     );
 
-    // Ids only: no attribute of any span names the debtor, their address or number.
+    // The debtor answers: channels records the reply in a trace of its own, linked to the
+    // delivery's; the response carries that trace, and accounts' batch that reads it links to it.
+    let reminder_id = delivery.decode::<pb::DeliveryRecord>().reminder_id;
+    let (status, body) = crate::helpers::post_json(
+        stack.http_port,
+        "/webhooks/sandbox/replies",
+        &format!(r#"{{"reminder_id": "{reminder_id}", "text": "ya la pagué ayer"}}"#),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let response = responses.find(HOP, |_| true).await;
+    let reply_trace = response
+        .trace_id()
+        .expect("the response carries its trace")
+        .to_string();
+    assert_ne!(reply_trace, delivery_trace, "a reply starts a trace of its own");
+    let started = Instant::now();
+    let spans = loop {
+        let spans = collector.spans();
+        let reply = spans.iter().any(|(s, span)| {
+            s == "recobro-channels"
+                && hex(&span.trace_id) == reply_trace
+                && span
+                    .links
+                    .iter()
+                    .any(|link| hex(&link.trace_id) == delivery_trace)
+        });
+        let read = spans
+            .iter()
+            .any(|(s, span)| s == "recobro-accounts" && in_or_linked(span, &reply_trace));
+        if reply && read {
+            break spans;
+        }
+        assert!(
+            started.elapsed() < HOP,
+            "reply spans missing after {HOP:?}: channels' reply linked to the delivery {reply}, accounts in or linked to the reply's trace {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    // Ids only: no attribute of any span names the debtor, their address or number, or what
+    // they wrote.
     for (service, span) in &spans {
         for attribute in &span.attributes {
             let text = format!("{:?}", attribute.value);
-            for personal in ["Tornillo", "tesoreria@", "3001234567"] {
+            for personal in ["Tornillo", "tesoreria@", "3001234567", "pagué"] {
                 assert!(
                     !text.contains(personal),
                     "{service} span {:?} attribute {} carries {personal:?}",

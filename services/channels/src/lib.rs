@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "decision covered",
         sql: include_str!("../migrations/0008_decision_covered.sql"),
     },
+    db::Step {
+        version: 11,
+        description: "delivery trace",
+        sql: include_str!("../migrations/0009_delivery_trace.sql"),
+    },
 ];
 
 /// Connects as the service's runtime role; the schema must be migrated already.

@@ -20,6 +20,7 @@ use recobro_common::secret::Secret;
 use recobro_common::{Channel, time};
 use recobro_proto::v1 as pb;
 use sqlx::PgPool;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::provider::{EmailChoice, ProviderSettings, SmsChoice, WhatsAppChoice};
@@ -235,7 +236,22 @@ async fn record(
         sender: &delivery.sender,
         address: &delivery.recipient,
     });
+    // A reply starts a trace of its own (it may come days later), linked to the delivery's, so
+    // the path from the ERP event to the delivery and on to the answer can be followed.
+    let span = tracing::info_span!(
+        parent: None,
+        "debtor response",
+        reminder_id = %delivery.reminder_id,
+        source = source.as_str()
+    );
+    if let Some(traceparent) = store::delivery_traceparent(&webhooks.pool, delivery.reminder_id)
+        .await
+        .map_err(unavailable)?
+    {
+        recobro_common::kafka::link_to_traceparent(&span, &traceparent);
+    }
     store::record_response(handling, &response, sender_stop, &webhooks.responses_topic)
+        .instrument(span)
         .await
         .map_err(unavailable)?;
     tracing::info!(

@@ -20,7 +20,10 @@ mod trace;
 
 pub use consume::{BatchHandler, Batching, Failure, Handler, isolate, run_batch_consumer, run_consumer};
 pub use held::{Held, POLL_EVERY};
-pub use trace::{context_from_traceparent, message_traceparent, trace_context, trace_headers, traceparent};
+pub use trace::{
+    context_from_traceparent, link_to_traceparent, message_traceparent, trace_context, trace_headers,
+    traceparent,
+};
 
 pub use lag::LagContext;
 

@@ -124,6 +124,16 @@ pub async fn delivery(pool: &PgPool, reminder_id: Uuid) -> Result<Option<Deliver
     row.map(from_row).transpose()
 }
 
+/// The trace a delivery's record continued (none for deliveries recorded before traces were
+/// stored, or sent without one).
+pub async fn delivery_traceparent(pool: &PgPool, reminder_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT traceparent FROM deliveries WHERE reminder_id = $1")
+        .bind(reminder_id)
+        .fetch_optional(pool)
+        .await
+        .map(Option::flatten)
+}
+
 /// The invoices of the reminders a statement covered (each delivered through it): what a reply
 /// to the statement is about.
 pub async fn invoices_of_reminders(pool: &PgPool, reminder_ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
@@ -346,22 +356,22 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
         return Ok(());
     }
     let mut tx = pool.begin().await?;
-    let finals: Vec<&Delivery> = outcomes
+    let final_outcomes: Vec<&Recorded> = outcomes
         .iter()
-        .map(|o| &o.delivery)
-        .filter(|d| d.status != DeliveryStatus::Deferred)
+        .filter(|o| o.delivery.status != DeliveryStatus::Deferred)
         .collect();
+    let finals: Vec<&Delivery> = final_outcomes.iter().map(|o| &o.delivery).collect();
     let inserted: Vec<(Uuid,)> = sqlx::query_as(
         "INSERT INTO deliveries (reminder_id, tenant_id, debtor_id, invoice_id, channel, provider, status, reason,
                                  provider_message_id, subject, body, created_at, rule, pack, recipient, point_id, sender,
-                                 covered)
+                                 covered, traceparent)
          SELECT r, t, d, i, ch, pr, st, re, pm, su, bo, ca, ru, pa, rc, pt, se,
                 -- One row's covered ids travel comma-joined: UNNEST cannot take ragged arrays.
-                COALESCE(string_to_array(NULLIF(cv, ''), ',')::uuid[], '{}')
+                COALESCE(string_to_array(NULLIF(cv, ''), ',')::uuid[], '{}'), tp
          FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::text[],
-                     $14::text[], $15::text[], $16::uuid[], $17::text[], $18::text[])
-              AS x(r, t, d, i, ch, pr, st, re, pm, su, bo, ca, ru, pa, rc, pt, se, cv)
+                     $14::text[], $15::text[], $16::uuid[], $17::text[], $18::text[], $19::text[])
+              AS x(r, t, d, i, ch, pr, st, re, pm, su, bo, ca, ru, pa, rc, pt, se, cv, tp)
          ON CONFLICT (reminder_id) DO NOTHING
          RETURNING reminder_id",
     )
@@ -383,6 +393,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Recorded], topic: &str) 
     .bind(finals.iter().map(|d| d.point_id).collect::<Vec<_>>())
     .bind(finals.iter().map(|d| d.sender.as_str()).collect::<Vec<_>>())
     .bind(finals.iter().map(|d| covered_text(d)).collect::<Vec<_>>())
+    .bind(final_outcomes.iter().map(|o| o.traceparent.clone()).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
     let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().map(|(id,)| id).collect();

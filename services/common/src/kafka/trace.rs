@@ -47,6 +47,19 @@ pub fn context_from_traceparent(traceparent: &str) -> opentelemetry::Context {
     opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
 }
 
+/// Links `span` to the trace a stored `traceparent` names: a debtor's reply starts a trace of its
+/// own, linked to the delivery it answers (a reply can come days later, so it is no child).
+pub fn link_to_traceparent(span: &tracing::Span, traceparent: &str) {
+    use opentelemetry::trace::TraceContextExt as _;
+    let linked = context_from_traceparent(traceparent)
+        .span()
+        .span_context()
+        .clone();
+    if linked.is_valid() {
+        span.add_link(linked);
+    }
+}
+
 struct HeaderInjector(OwnedHeaders);
 
 impl Injector for HeaderInjector {
