@@ -978,6 +978,47 @@ async fn reflection_speaks_v1_and_v1alpha_lists_only_its_own_service_and_needs_a
     names.sort();
     assert_eq!(names, expected);
 
+    // An error's google.rpc.BadRequest detail is described too, with every file it imports,
+    // so a reflection client (grpcurl, ghz) decodes it without proto files of its own.
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(
+        channel(stack.channels_port, ClientCert::Client, Some(&token)).await,
+    );
+    let mut wanted = vec![v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+        "google.rpc.BadRequest".to_string(),
+    )];
+    let mut described = std::collections::BTreeSet::new();
+    let mut messages = std::collections::BTreeSet::new();
+    while let Some(request) = wanted.pop() {
+        let mut answers = client
+            .server_reflection_info(tokio_stream::iter(vec![v1::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(request.clone()),
+            }]))
+            .await
+            .expect("reflection")
+            .into_inner();
+        let answer = answers.message().await.expect("answer").expect("one answer");
+        let Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+            answer.message_response
+        else {
+            panic!("{request:?} is not described: {:?}", answer.message_response);
+        };
+        for bytes in files.file_descriptor_proto {
+            let file = prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("a file descriptor");
+            let package = file.package().to_string();
+            messages.extend(file.message_type.iter().map(|m| format!("{package}.{}", m.name())));
+            for dependency in &file.dependency {
+                if !described.contains(dependency) {
+                    wanted.push(v1::server_reflection_request::MessageRequest::FileByFilename(
+                        dependency.clone(),
+                    ));
+                }
+            }
+            described.insert(file.name().to_string());
+        }
+    }
+    assert!(messages.contains("google.rpc.BadRequest"), "{messages:?}");
+
     // Without a token, reflection is refused like any API.
     let mut anonymous = v1::server_reflection_client::ServerReflectionClient::new(
         channel(stack.channels_port, ClientCert::Client, None).await,

@@ -140,7 +140,7 @@ pub async fn serve(
 }
 
 /// Reflection in both protocol versions (clients such as `ghz` speak only v1alpha), listing
-/// only the services this server serves.
+/// only the services this server serves, and describing `google.rpc` error details.
 fn reflection_services(
     service_names: &[&str],
 ) -> Result<
@@ -157,7 +157,10 @@ fn reflection_services(
     let builder = || {
         let mut builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(recobro_proto::v1::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc.Status and its details (BadRequest...), so that a reflection client
+            // decodes an error's details without proto files of its own.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
         for name in service_names {
             builder = builder.with_service_name(*name);
         }
