@@ -46,6 +46,8 @@ make_secrets() {
   for p in admin channels; do new_secret "$p" redis-password; done
   # Signs channels' one-click unsubscribe links (one key per line; the first signs).
   new_secret channels unsubscribe-keys
+  # Signs the payment links in reminders (same format: one key per line; the first signs).
+  new_secret channels payment-link-keys
 }
 password() { cat "$SECRETS/$1/$2"; }
 KAFKA_PRINCIPALS="admin accounts scheduling channels erp-demo erp-test"
@@ -223,7 +225,7 @@ create_topics() {
   local spec name parts
   # Tenants' ERP topics (erp.invoices.v1.<tenant id>) are made when a tenant is onboarded.
   for spec in accounts.events.v1:6 reminders.due.v1:6 \
-              channel.deliveries.v1:6 channel.responses.v1:6 collections.escalations.v1:6 recobro.deadletter.v1:3; do
+              channel.deliveries.v1:6 channel.responses.v1:6 collections.escalations.v1:6 payments.events.v1:6 recobro.deadletter.v1:3; do
     name="${spec%:*}"; parts="${spec#*:}"
     grep -qxF "$name" <<<"$TOPICS" && continue
     say "kafka: creating topic $name ($parts partitions)"

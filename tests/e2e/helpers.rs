@@ -248,9 +248,25 @@ impl Stack {
         channels_env: Vec<(&'static str, String)>,
         service_env: Vec<(&'static str, String)>,
     ) -> Stack {
+        Stack::start_full(channels_redis, move |_| channels_env, service_env).await
+    }
+
+    /// With settings for channels that name the stack's tenant (given to `channels_env`).
+    pub async fn start_configured_with(
+        channels_env: impl FnOnce(&str) -> Vec<(&'static str, String)>,
+    ) -> Stack {
+        Stack::start_full(None, channels_env, Vec::new()).await
+    }
+
+    async fn start_full(
+        channels_redis: Option<String>,
+        channels_env: impl FnOnce(&str) -> Vec<(&'static str, String)>,
+        service_env: Vec<(&'static str, String)>,
+    ) -> Stack {
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let topics = Topics::with_prefix(&format!("e2e{id}."));
         let tenant = format!("tenant-{id}");
+        let channels_env = channels_env(&tenant);
         let erp_topic = topics.erp_invoices_of(&tenant);
         create_topics(&topics, &erp_topic).await;
         // What production grants, for this stack's prefix: each service its own topics and

@@ -983,9 +983,11 @@ async fn reflection_speaks_v1_and_v1alpha_lists_only_its_own_service_and_needs_a
     let mut client = v1::server_reflection_client::ServerReflectionClient::new(
         channel(stack.channels_port, ClientCert::Client, Some(&token)).await,
     );
-    let mut wanted = vec![v1::server_reflection_request::MessageRequest::FileContainingSymbol(
-        "google.rpc.BadRequest".to_string(),
-    )];
+    let mut wanted = vec![
+        v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+            "google.rpc.BadRequest".to_string(),
+        ),
+    ];
     let mut described = std::collections::BTreeSet::new();
     let mut messages = std::collections::BTreeSet::new();
     while let Some(request) = wanted.pop() {
@@ -1006,7 +1008,11 @@ async fn reflection_speaks_v1_and_v1alpha_lists_only_its_own_service_and_needs_a
         for bytes in files.file_descriptor_proto {
             let file = prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("a file descriptor");
             let package = file.package().to_string();
-            messages.extend(file.message_type.iter().map(|m| format!("{package}.{}", m.name())));
+            messages.extend(
+                file.message_type
+                    .iter()
+                    .map(|m| format!("{package}.{}", m.name())),
+            );
             for dependency in &file.dependency {
                 if !described.contains(dependency) {
                     wanted.push(v1::server_reflection_request::MessageRequest::FileByFilename(

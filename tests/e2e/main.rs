@@ -13,6 +13,7 @@ mod limits;
 mod listening;
 mod metrics;
 mod migrations;
+mod payments;
 mod pki;
 mod recipients;
 mod scheduling;

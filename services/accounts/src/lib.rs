@@ -11,6 +11,7 @@ mod events;
 mod grpc;
 mod handoffs;
 mod holds;
+mod payments;
 
 pub use grpc::method_scopes;
 pub mod ingest;
@@ -93,6 +94,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         description: "unconfirmed claims",
         sql: include_str!("../migrations/0009_claim_unconfirmed.sql"),
     },
+    db::Step {
+        version: 12,
+        description: "payment reversals",
+        sql: include_str!("../migrations/0010_payment_reversals.sql"),
+    },
 ];
 
 /// Accounts' own settings on top of the shared ones.
@@ -130,6 +136,8 @@ impl Settings {
                     broken_promise: hours(env, "RECOBRO_WORK_SLA_BROKEN_PROMISE_HOURS", 24)?,
                     collector: hours(env, "RECOBRO_WORK_SLA_COLLECTOR_HOURS", 48)?,
                     unsure_opt_out: hours(env, "RECOBRO_WORK_SLA_UNSURE_OPT_OUT_HOURS", 24)?,
+                    payment_mismatch: hours(env, "RECOBRO_WORK_SLA_PAYMENT_MISMATCH_HOURS", 24)?,
+                    payment_reversed: hours(env, "RECOBRO_WORK_SLA_PAYMENT_REVERSED_HOURS", 24)?,
                 },
             },
         })
@@ -255,6 +263,29 @@ impl Application {
                 "accounts",
                 Batching {
                     max_batch: 500,
+                    linger: Duration::from_millis(5),
+                },
+                shutdown.clone(),
+            ),
+        );
+        // What debtors paid through their payment links (channels verified the provider):
+        // settled in the ledger, or a work item when it cannot be applied as asked.
+        let payments_group = format!("{group}-payments");
+        let payments_consumer = kafka::consumer(&config.kafka, &payments_group, &[&config.topics.payments])?;
+        tasks.spawn(
+            "payment consumer",
+            kafka::run_batch_consumer(
+                payments_consumer,
+                payments::PaymentIngest {
+                    pool: pool.clone(),
+                    account_events_topic: config.topics.account_events.clone(),
+                    sla: settings.listening.sla.clone(),
+                },
+                producer.clone(),
+                config.topics.dead_letter.clone(),
+                "accounts",
+                Batching {
+                    max_batch: 200,
                     linger: Duration::from_millis(5),
                 },
                 shutdown.clone(),

@@ -48,6 +48,8 @@ pub struct WorkSla {
     pub broken_promise: Duration,
     pub collector: Duration,
     pub unsure_opt_out: Duration,
+    pub payment_mismatch: Duration,
+    pub payment_reversed: Duration,
 }
 
 impl WorkSla {
@@ -60,6 +62,8 @@ impl WorkSla {
             WorkKind::BrokenPromise => self.broken_promise,
             WorkKind::Collector => self.collector,
             WorkKind::UnsureOptOut => self.unsure_opt_out,
+            WorkKind::PaymentMismatch => self.payment_mismatch,
+            WorkKind::PaymentReversed => self.payment_reversed,
         }
     }
 

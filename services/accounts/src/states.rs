@@ -75,7 +75,7 @@ named! {
 
 named! {
     /// Why a work item is in the queue.
-    "work item kind", "claimed_paid, unclear_promise, dispute, reply, broken_promise, collector or unsure_opt_out",
+    "work item kind", "claimed_paid, unclear_promise, dispute, reply, broken_promise, collector, unsure_opt_out, payment_mismatch or payment_reversed",
     pub enum WorkKind {
         ClaimedPaid => "claimed_paid",
         UnclearPromise => "unclear_promise",
@@ -84,6 +84,8 @@ named! {
         BrokenPromise => "broken_promise",
         Collector => "collector",
         UnsureOptOut => "unsure_opt_out",
+        PaymentMismatch => "payment_mismatch",
+        PaymentReversed => "payment_reversed",
     }
 }
 
@@ -180,6 +182,8 @@ impl From<WorkKind> for pb::WorkItemKind {
             WorkKind::BrokenPromise => pb::WorkItemKind::BrokenPromise,
             WorkKind::Collector => pb::WorkItemKind::Collector,
             WorkKind::UnsureOptOut => pb::WorkItemKind::UnsureOptOut,
+            WorkKind::PaymentMismatch => pb::WorkItemKind::PaymentMismatch,
+            WorkKind::PaymentReversed => pb::WorkItemKind::PaymentReversed,
         }
     }
 }

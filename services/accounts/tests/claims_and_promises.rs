@@ -191,6 +191,8 @@ async fn a_promise_with_an_amount_covers_that_much_oldest_first() {
             broken_promise: hours(24),
             collector: hours(48),
             unsure_opt_out: hours(24),
+            payment_mismatch: hours(24),
+            payment_reversed: hours(24),
         },
     };
     let received_at = chrono::DateTime::parse_from_rfc3339("2026-12-07T15:00:00Z")

@@ -211,7 +211,9 @@ async fn main() -> anyhow::Result<()> {
         rulebook: Rulebook::shipped()?,
         providers: Providers::sandbox(),
         deliveries_topic: config.topics.deliveries.clone(),
-        payment_link_base: "https://pay.example/i/".into(),
+        payment_links: std::sync::Arc::new(recobro_channels::payments::PaymentLinks::ephemeral(
+            "https://pay.example",
+        )),
         max_attempts: 5,
         sends: std::sync::atomic::AtomicU64::new(0),
         exit_after_sends: None,

@@ -8,6 +8,7 @@ use recobro_common::time;
 use recobro_rules::{Applied, Channel};
 
 use crate::locale;
+use crate::payments::PaymentLinks;
 use crate::reminder::Reminder;
 use crate::templates::{self, Rendered, Wordings, statement};
 
@@ -15,16 +16,13 @@ use crate::templates::{self, Rendered, Wordings, statement};
 pub type Variables = HashMap<&'static str, String>;
 
 /// The variables a template may use, in the debtor's locale.
-pub fn variables(reminder: &Reminder, rules: &Applied<'_>, payment_link_base: &str) -> Variables {
+pub fn variables(reminder: &Reminder, rules: &Applied<'_>, links: &PaymentLinks) -> Variables {
     let debtor = &reminder.debtor;
     let invoice = reminder.event.invoice.clone().unwrap_or_default();
     let mut variables = HashMap::from([
         ("debtor_name", debtor.name.clone()),
         ("invoice_number", invoice.number),
-        (
-            "payment_link",
-            format!("{payment_link_base}{}", invoice.invoice_id),
-        ),
+        ("payment_link", invoice_link(links, reminder, &invoice.invoice_id)),
     ]);
     // An instalment's own amount; else what is still owed, after partial payments and credit
     // notes, is what the debtor reads.
@@ -53,6 +51,13 @@ pub fn variables(reminder: &Reminder, rules: &Applied<'_>, payment_link_base: &s
     variables
 }
 
+/// The invoice's payment link, bound to the reminder's tenant (an id that does not parse gives
+/// a link that opens nothing: the reminder was refused long before if it had one).
+fn invoice_link(links: &PaymentLinks, reminder: &Reminder, invoice_id: &impl ToString) -> String {
+    let invoice_id = uuid::Uuid::parse_str(&invoice_id.to_string()).unwrap_or_default();
+    links.url(&reminder.event.tenant_id, invoice_id)
+}
+
 /// A statement as it goes: the template of the most advanced step's tone in the form the
 /// channel takes (a list by email, a summary by SMS and WhatsApp), one line per covered invoice
 /// in the order given, and the total per currency. Returns the template id it used with the
@@ -60,7 +65,7 @@ pub fn variables(reminder: &Reminder, rules: &Applied<'_>, payment_link_base: &s
 pub fn render_statement(
     reminder: &Reminder,
     rules: &Applied<'_>,
-    payment_link_base: &str,
+    links: &PaymentLinks,
     wordings: &Wordings,
     now: DateTime<Utc>,
 ) -> Result<(&'static str, Variables, Rendered), String> {
@@ -78,10 +83,7 @@ pub fn render_statement(
         let invoice = &covered.invoice;
         let mut line = HashMap::from([
             ("invoice_number", invoice.number.clone()),
-            (
-                "payment_link",
-                format!("{payment_link_base}{}", covered.invoice_id),
-            ),
+            ("payment_link", invoice_link(links, reminder, &covered.invoice_id)),
         ]);
         // What is still owed, after partial payments and credit notes.
         if let Some(amount) = invoice
@@ -104,11 +106,8 @@ pub fn render_statement(
     let mut variables = HashMap::from([
         ("debtor_name", debtor.name.clone()),
         ("invoice_count", reminder.covered.len().to_string()),
-        // The statement's own link, as an invoice's link ends with its id.
-        (
-            "payment_link",
-            format!("{payment_link_base}{}", reminder.reminder_id),
-        ),
+        // The statement's own link (not served yet: each line has its invoice's link).
+        ("payment_link", links.statement_url(reminder.reminder_id)),
     ]);
     if let Some(total) = statement::total(owed, locale) {
         variables.insert("total", total);
@@ -181,6 +180,14 @@ mod tests {
     use recobro_proto::v1 as pb;
     use recobro_rules::Rulebook;
 
+    fn links() -> PaymentLinks {
+        PaymentLinks::new(
+            "https://pay.example",
+            "test-payment-key-0123456789abcdefghijklmnop",
+        )
+        .expect("keys")
+    }
+
     fn reminder(channel: pb::Channel) -> Reminder {
         let ledger = pb::Debtor {
             time_zone: "America/Bogota".into(),
@@ -232,7 +239,7 @@ mod tests {
                 .as_mut()
                 .expect("invoice")
                 .claim_unconfirmed = claim_unconfirmed;
-            let variables = variables(&reminder, &rules, "https://pay.example/i/");
+            let variables = variables(&reminder, &rules, &links());
             let rendered = render_template(&reminder, &variables, &Wordings::new()).expect("rendered");
             assert_eq!(
                 rendered.body.starts_with(templates::claim_note("es")),
@@ -248,8 +255,15 @@ mod tests {
     fn variables_carry_the_link_amount_and_the_countrys_opt_out_sentence() {
         let book = Rulebook::shipped().expect("packs");
         let rules = book.for_debtor("acme", "CO", None);
-        let variables = variables(&reminder(pb::Channel::Email), &rules, "https://pay.example/i/");
-        assert_eq!(variables["payment_link"], "https://pay.example/i/inv-1");
+        let variables = variables(&reminder(pb::Channel::Email), &rules, &links());
+        // The link is ours, opaque, and bound to the reminder's tenant and invoice.
+        let link = &variables["payment_link"];
+        assert!(link.starts_with("https://pay.example/pay/"), "{link}");
+        assert!(!link.contains("inv-1"), "{link}");
+        let bound = links()
+            .verify(link.rsplit('/').next().expect("token"))
+            .expect("our token");
+        assert_eq!(bound.tenant_id, "acme");
         assert_eq!(variables["invoice_number"], "A-1001");
         assert!(
             variables["amount"].contains("1.250.000"),
@@ -317,14 +331,8 @@ mod tests {
             .map(|(number, minor)| (number.as_str(), *minor, "COP", "2026-11-21", "overdue"))
             .collect();
         let reminder = statement(pb::Channel::Email, &rows);
-        let (template, variables, rendered) = render_statement(
-            &reminder,
-            &rules,
-            "https://pay.example/i/",
-            &Wordings::new(),
-            now(),
-        )
-        .expect("renders");
+        let (template, variables, rendered) =
+            render_statement(&reminder, &rules, &links(), &Wordings::new(), now()).expect("renders");
         assert_eq!(template, "statement_overdue");
         assert_eq!(rendered.subject, "Estado de cuenta: 6 facturas pendientes");
         for (n, (number, _)) in invoices.iter().enumerate() {
@@ -334,7 +342,7 @@ mod tests {
                 "{}",
                 rendered.body
             );
-            let link = format!("https://pay.example/i/{}", uuid::Uuid::from_u128(200 + n as u128));
+            let link = links().url("acme", uuid::Uuid::from_u128(200 + n as u128));
             assert!(rendered.body.contains(&link), "{}", rendered.body);
         }
         assert!(
@@ -351,7 +359,7 @@ mod tests {
         );
         assert_eq!(
             variables["payment_link"],
-            format!("https://pay.example/i/{}", uuid::Uuid::from_u128(1))
+            links().statement_url(uuid::Uuid::from_u128(1))
         );
         assert!(rendered.body.ends_with(variables["opt_out"].as_str()));
     }
@@ -368,14 +376,8 @@ mod tests {
                 ("FE-3", 250_000_00, "COP", "2026-12-03", "preventive"),
             ],
         );
-        let (template, variables, rendered) = render_statement(
-            &reminder,
-            &rules,
-            "https://pay.example/i/",
-            &Wordings::new(),
-            now(),
-        )
-        .expect("renders");
+        let (template, variables, rendered) =
+            render_statement(&reminder, &rules, &links(), &Wordings::new(), now()).expect("renders");
         assert_eq!(
             template, "statement_final_notice",
             "one invoice is at its final notice"
@@ -397,8 +399,7 @@ mod tests {
             ],
         );
         let (template, _, rendered) =
-            render_statement(&sms, &rules, "https://pay.example/i/", &Wordings::new(), now())
-                .expect("renders");
+            render_statement(&sms, &rules, &links(), &Wordings::new(), now()).expect("renders");
         assert_eq!(template, "statement_summary_overdue");
         assert!(!rendered.body.contains("FE-1"), "{}", rendered.body);
         assert!(rendered.body.contains(" 2 facturas"), "{}", rendered.body);
@@ -410,7 +411,7 @@ mod tests {
                 ("FE-2", 1, "COP", "2026-11-21", "instalment"),
             ],
         );
-        assert!(render_statement(&odd, &rules, "https://pay.example/i/", &Wordings::new(), now()).is_err());
+        assert!(render_statement(&odd, &rules, &links(), &Wordings::new(), now()).is_err());
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub struct Dispatcher {
     pub rulebook: Rulebook,
     pub providers: Providers,
     pub deliveries_topic: String,
-    pub payment_link_base: String,
+    /// Every reminder's payment link: an opaque token for its tenant and invoice.
+    pub payment_links: std::sync::Arc<crate::payments::PaymentLinks>,
     /// Attempts through a provider that keeps failing transiently before the delivery is
     /// recorded as failed: nothing is retried forever.
     pub max_attempts: u32,
@@ -645,7 +646,7 @@ impl Dispatcher {
         delivery.point_id = Some(chosen.point_id);
         delivery.sender = self.providers.sender(channel).to_string();
         let composed = if reminder.is_statement() {
-            compose::render_statement(reminder, rules, &self.payment_link_base, wordings, now)
+            compose::render_statement(reminder, rules, &self.payment_links, wordings, now)
         } else {
             self.compose_one(reminder, rules, to, wordings, now).await?
         };
@@ -791,7 +792,7 @@ impl Dispatcher {
         wordings: &Wordings,
         now: DateTime<Utc>,
     ) -> Result<Result<(&'r str, compose::Variables, Rendered), String>, Failure> {
-        let variables = compose::variables(reminder, rules, &self.payment_link_base);
+        let variables = compose::variables(reminder, rules, &self.payment_links);
         if !compose::is_free_form(reminder) {
             return Ok(compose::render_template(reminder, &variables, wordings)
                 .map(|rendered| (reminder.event.template_id.as_str(), variables, rendered)));

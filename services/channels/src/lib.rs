@@ -8,7 +8,9 @@ pub mod delivery;
 mod error;
 mod grpc;
 pub mod ledger;
+mod link_keys;
 mod locale;
+pub mod payments;
 pub mod provider;
 mod recheck;
 mod recipient;
@@ -89,6 +91,11 @@ pub const MIGRATIONS: &[db::Step] = &[
         version: 11,
         description: "delivery trace",
         sql: include_str!("../migrations/0009_delivery_trace.sql"),
+    },
+    db::Step {
+        version: 12,
+        description: "payment links",
+        sql: include_str!("../migrations/0010_payment_links.sql"),
     },
 ];
 
@@ -178,6 +185,7 @@ impl Application {
             &format!("{}-ledger", config.topics.consumer_group("channels")),
             &[&config.topics.account_events],
         )?;
+        let payment_links = std::sync::Arc::new(settings.payment_links);
         let dispatcher = std::sync::Arc::new(delivery::Dispatcher {
             pool: pool.clone(),
             ledger: ledger::LedgerFence::new(pool.clone(), &config.kafka, &config.topics.account_events)?,
@@ -190,7 +198,7 @@ impl Application {
                 .build(&http_client, &settings.public_url)
                 .map_err(anyhow::Error::msg)?,
             deliveries_topic: config.topics.deliveries.clone(),
-            payment_link_base: settings.payment_link_base,
+            payment_links: payment_links.clone(),
             max_attempts: settings.max_attempts,
             sends: std::sync::atomic::AtomicU64::new(0),
             exit_after_sends: settings.exit_after_sends,
@@ -237,7 +245,15 @@ impl Application {
             &config.topics,
             &settings.public_url,
             &settings.providers,
-        ));
+        ))
+        .merge(payments::router(payments::Payments {
+            pool: pool.clone(),
+            links: payment_links,
+            providers: std::sync::Arc::new(settings.payment_providers),
+            http: http_client.clone(),
+            payments_topic: config.topics.payments.clone(),
+            public_url: settings.public_url.trim_end_matches('/').to_string(),
+        }));
         tracing::info!(grpc = %grpc.grpc.local_addr()?, http = %http.local_addr()?, "channels serving");
         let http_shutdown = shutdown.clone();
         tasks.spawn("webhook server", async move {

@@ -20,8 +20,10 @@ pub struct Settings {
     pub identity: IdentitySettings,
     /// Where provider webhooks arrive.
     pub http_addr: SocketAddr,
-    /// The invoice id is appended to make the debtor's payment link.
-    pub payment_link_base: String,
+    /// Sign every reminder's payment link (`payment-link-keys`).
+    pub payment_links: crate::payments::PaymentLinks,
+    /// Each tenant's payment provider per currency (`RECOBRO_PAYMENT_PROVIDERS_FILE`).
+    pub payment_providers: crate::payments::PaymentProviders,
     /// Our base URL as providers reach it (webhook signatures, callbacks and unsubscribe links
     /// use it).
     pub public_url: String,
@@ -52,14 +54,16 @@ impl Settings {
                 reason: "channels' keys live under `channels` (its Redis user may touch nothing else)".into(),
             });
         }
+        let public_url = env.or("RECOBRO_PUBLIC_URL", "http://localhost:8080");
         Ok(Settings {
             common,
             redis: RedisSettings::from_env(env, "channels")?,
             redis_prefix,
             identity: IdentitySettings::from_env(env, 50053)?,
             http_addr,
-            payment_link_base: env.or("RECOBRO_PAYMENT_LINK_BASE", "https://pay.recobro.example/i/"),
-            public_url: env.or("RECOBRO_PUBLIC_URL", "http://localhost:8080"),
+            payment_links: crate::payments::PaymentLinks::from_env(env, &public_url)?,
+            payment_providers: crate::payments::PaymentProviders::from_env(env)?,
+            public_url,
             max_attempts: env.parse_or("RECOBRO_MAX_SEND_ATTEMPTS", 5)?,
             exit_after_sends: env
                 .get("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS")
@@ -88,6 +92,7 @@ mod tests {
             std::fs::write(secrets.join(file), "pw").expect("write");
         }
         std::fs::write(secrets.join("unsubscribe-keys"), "k".repeat(40)).expect("write");
+        std::fs::write(secrets.join("payment-link-keys"), "p".repeat(40)).expect("write");
         let secrets = secrets.display().to_string();
         let identity = [
             ("RECOBRO_SECRETS_DIR", secrets.as_str()),

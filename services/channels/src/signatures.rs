@@ -80,6 +80,102 @@ pub fn meta_valid(app_secret: &str, body: &[u8], header: &str) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Why a payment webhook's signature was refused (answered to the provider, never with a secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Malformed,
+    Forged,
+    Stale,
+}
+
+/// Stripe's `Stripe-Signature` ("t=<unix seconds>,v1=<hex>[,v1=...]"): HMAC-SHA256 with the
+/// endpoint's signing secret over "<t>.<raw body>"; any v1 may match (several while the secret
+/// rolls). A timestamp more than `tolerance` from `now` (either way) is a replay.
+pub fn stripe_valid(
+    signing_secret: &str,
+    body: &[u8],
+    header: &str,
+    now: i64,
+    tolerance: std::time::Duration,
+) -> Result<(), Refused> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v1)) => signatures.push(hex::decode(v1).map_err(|_| Refused::Malformed)?),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or(Refused::Malformed)?;
+    if signatures.is_empty() {
+        return Err(Refused::Malformed);
+    }
+    let signed = |expected: &[u8]| {
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(signing_secret.as_bytes()) else {
+            return false;
+        };
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(expected).is_ok()
+    };
+    if !signatures.iter().any(|expected| signed(expected)) {
+        return Err(Refused::Forged);
+    }
+    if (now - timestamp).unsigned_abs() > tolerance.as_secs() {
+        return Err(Refused::Stale);
+    }
+    Ok(())
+}
+
+/// Mercado Pago's `x-signature` ("ts=<time>,v1=<hex>"): HMAC-SHA256 with the application's
+/// webhook secret over the manifest "id:<data.id>;request-id:<x-request-id>;ts:<ts>;", where
+/// data.id is the query string's (lower-cased when alphanumeric). `ts` may be in seconds or
+/// milliseconds; more than `tolerance` from `now` (seconds) is a replay.
+pub fn mercadopago_valid(
+    webhook_secret: &str,
+    data_id: &str,
+    request_id: &str,
+    header: &str,
+    now: i64,
+    tolerance: std::time::Duration,
+) -> Result<(), Refused> {
+    let mut ts = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("ts", value)) => ts = Some(value.trim().to_string()),
+            Some(("v1", value)) => v1 = Some(hex::decode(value.trim()).map_err(|_| Refused::Malformed)?),
+            _ => {}
+        }
+    }
+    let (Some(ts), Some(expected)) = (ts, v1) else {
+        return Err(Refused::Malformed);
+    };
+    let seconds = ts.parse::<i64>().map_err(|_| Refused::Malformed)?;
+    let seconds = if seconds > 100_000_000_000 {
+        seconds / 1000
+    } else {
+        seconds
+    };
+    let data_id = if data_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        data_id.to_ascii_lowercase()
+    } else {
+        data_id.to_string()
+    };
+    let manifest = format!("id:{data_id};request-id:{request_id};ts:{ts};");
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(webhook_secret.as_bytes()) else {
+        return Err(Refused::Forged);
+    };
+    mac.update(manifest.as_bytes());
+    mac.verify_slice(&expected).map_err(|_| Refused::Forged)?;
+    if (now - seconds).unsigned_abs() > tolerance.as_secs() {
+        return Err(Refused::Stale);
+    }
+    Ok(())
+}
+
 /// SendGrid's signed event webhook: an ECDSA P-256 (SHA-256) signature, base64 DER, over the
 /// timestamp header followed by the raw body, checked with the account's public key (base64
 /// DER). A timestamp more than `max_age` old (or from the future) is a replay and refused.
@@ -305,4 +401,88 @@ mod tests {
 
     // hmac.new(b"app-secret", b'{"object":"whatsapp_business_account","entry":[]}', sha256).hexdigest()
     const META_SIGNATURE: &str = "sha256=d3e4f9da0ce6c71ab3dba55929b8eeeee2455349e534924ead19f98d143e904f";
+
+    fn hmac_hex(secret: &str, message: &str) -> String {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn stripe_signatures_are_checked_with_their_timestamp() {
+        let tolerance = std::time::Duration::from_secs(300);
+        let body = br#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+        let now = 1_800_000_000;
+        let signature = hmac_hex(
+            "whsec_test",
+            &format!("{now}.{}", std::str::from_utf8(body).expect("utf8")),
+        );
+        let header = format!("t={now},v1={signature}");
+        assert_eq!(
+            stripe_valid("whsec_test", body, &header, now + 10, tolerance),
+            Ok(())
+        );
+        // Several v1 while the secret rolls: any may match.
+        let rolling = format!("t={now},v1={},v1={signature}", "00".repeat(32));
+        assert_eq!(stripe_valid("whsec_test", body, &rolling, now, tolerance), Ok(()));
+        assert_eq!(
+            stripe_valid("whsec_other", body, &header, now, tolerance),
+            Err(Refused::Forged)
+        );
+        assert_eq!(
+            stripe_valid("whsec_test", b"{}", &header, now, tolerance),
+            Err(Refused::Forged)
+        );
+        assert_eq!(
+            stripe_valid("whsec_test", body, &header, now + 301, tolerance),
+            Err(Refused::Stale),
+            "replayed after five minutes"
+        );
+        assert_eq!(
+            stripe_valid("whsec_test", body, "v1=abc", now, tolerance),
+            Err(Refused::Malformed)
+        );
+        assert_eq!(
+            stripe_valid("whsec_test", body, "", now, tolerance),
+            Err(Refused::Malformed)
+        );
+    }
+
+    #[test]
+    fn mercadopago_signatures_cover_the_resource_the_request_and_the_time() {
+        let tolerance = std::time::Duration::from_secs(300);
+        let now = 1_800_000_000;
+        let manifest = format!("id:123456;request-id:req-1;ts:{now};");
+        let header = format!("ts={now},v1={}", hmac_hex("mp-secret", &manifest));
+        assert_eq!(
+            mercadopago_valid("mp-secret", "123456", "req-1", &header, now, tolerance),
+            Ok(())
+        );
+        assert_eq!(
+            mercadopago_valid("mp-secret", "123457", "req-1", &header, now, tolerance),
+            Err(Refused::Forged),
+            "another payment"
+        );
+        assert_eq!(
+            mercadopago_valid("mp-secret", "123456", "req-2", &header, now, tolerance),
+            Err(Refused::Forged),
+            "another request"
+        );
+        assert_eq!(
+            mercadopago_valid("mp-secret", "123456", "req-1", &header, now + 600, tolerance),
+            Err(Refused::Stale)
+        );
+        // Milliseconds, and an alphanumeric id lower-cased as documented.
+        let ms = now * 1000;
+        let manifest = format!("id:abc123;request-id:req-1;ts:{ms};");
+        let header = format!("ts={ms},v1={}", hmac_hex("mp-secret", &manifest));
+        assert_eq!(
+            mercadopago_valid("mp-secret", "ABC123", "req-1", &header, now, tolerance),
+            Ok(())
+        );
+        assert_eq!(
+            mercadopago_valid("mp-secret", "1", "req-1", "ts=1", now, tolerance),
+            Err(Refused::Malformed)
+        );
+    }
 }

@@ -1,34 +1,32 @@
 //! One-click unsubscribe tokens (RFC 8058): what an email's `List-Unsubscribe` link carries.
 //!
 //! A token binds one reminder, its channel and the contact point it went to, signed with
-//! HMAC-SHA256 so that nobody can make one for someone else's address. The keys come from a
-//! file (`RECOBRO_UNSUBSCRIBE_KEYS_FILE`, default `unsubscribe-keys` in the secrets folder),
-//! one per line: the first signs, every one listed verifies, so a key is rotated by putting a
-//! new one first and removing the old one once the emails that carry it no longer matter.
-//! Each key's id (derived from the key, so a line is only the key) travels in the token and
-//! picks the key that verifies it.
+//! HMAC-SHA256 (crate::link_keys) so that nobody can make one for someone else's address. The
+//! keys come from a file (`RECOBRO_UNSUBSCRIBE_KEYS_FILE`, default `unsubscribe-keys` in the
+//! secrets folder), one per line: the first signs, every one listed verifies.
 //!
 //! Token: URL-safe base64 without padding of
 //! `version (1) | key id (4) | reminder id (16) | point id (16) | channel (1) | HMAC-SHA256 (32)`,
 //! the HMAC over everything before it. Ids only: no address is in it.
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use recobro_common::Channel;
 use recobro_common::config::{ConfigError, Env};
-use recobro_common::secret::Secret;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+#[cfg(test)]
+use crate::link_keys::KEY_ID_LEN;
+use crate::link_keys::LinkKeys;
+
 const VERSION: u8 = 1;
-const KEY_ID_LEN: usize = 4;
+#[cfg(test)]
 const SIGNED_LEN: usize = 1 + KEY_ID_LEN + 16 + 16 + 1;
+#[cfg(test)]
 const TOKEN_LEN: usize = SIGNED_LEN + 32;
-/// Long enough that guessing is hopeless (the local stack makes 32 random alphanumerics).
-const MIN_KEY_CHARS: usize = 32;
+const BODY_LEN: usize = 16 + 16 + 1;
 /// Where the keys are read from unless `RECOBRO_UNSUBSCRIBE_KEYS_FILE` names a file.
 pub const KEYS_FILE_SETTING: &str = "RECOBRO_UNSUBSCRIBE_KEYS_FILE";
 const KEYS_FILE_NAME: &str = "unsubscribe-keys";
+const PURPOSE: &str = "unsubscribe";
 
 /// What a token is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,101 +36,49 @@ pub struct Link {
     pub channel: Channel,
 }
 
-struct Key {
-    id: [u8; KEY_ID_LEN],
-    secret: Secret,
-}
-
 /// The signing keys, first one signing.
-pub struct UnsubscribeKeys {
-    keys: Vec<Key>,
-}
+pub struct UnsubscribeKeys(LinkKeys);
 
 impl UnsubscribeKeys {
     /// The keys file named by `RECOBRO_UNSUBSCRIBE_KEYS_FILE`, else `unsubscribe-keys` in the
     /// secrets folder; a missing, empty or malformed file stops the service at start.
     pub fn from_env(env: &impl Env) -> Result<UnsubscribeKeys, ConfigError> {
-        let file = Secret::from_file(env, KEYS_FILE_SETTING, KEYS_FILE_NAME)?;
-        UnsubscribeKeys::parse(file.expose()).map_err(|reason| ConfigError::Invalid {
-            name: KEYS_FILE_SETTING.into(),
-            value: recobro_common::secret::secret_path(env, KEYS_FILE_SETTING, KEYS_FILE_NAME)
-                .display()
-                .to_string(),
-            reason,
-        })
+        LinkKeys::from_env(env, KEYS_FILE_SETTING, KEYS_FILE_NAME, PURPOSE).map(UnsubscribeKeys)
     }
 
     /// One key per line (blank lines and `#` comments skipped). The reason for a refusal never
     /// holds a key.
     pub fn parse(text: &str) -> Result<UnsubscribeKeys, String> {
-        let mut keys: Vec<Key> = Vec::new();
-        for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if line.chars().count() < MIN_KEY_CHARS {
-                return Err(format!(
-                    "the key on line {} is shorter than {MIN_KEY_CHARS} characters",
-                    number + 1
-                ));
-            }
-            let id = key_id(line);
-            if keys.iter().any(|key| key.id == id) {
-                return Err(format!("the key on line {} is listed twice", number + 1));
-            }
-            keys.push(Key {
-                id,
-                secret: Secret::new(line),
-            });
-        }
-        if keys.is_empty() {
-            return Err("no key in the file".into());
-        }
-        Ok(UnsubscribeKeys { keys })
+        LinkKeys::parse(text, PURPOSE).map(UnsubscribeKeys)
     }
 
     /// A key of its own, known to nobody: links signed with it verify nowhere else (for
     /// benchmarks and tests that never unsubscribe).
     pub fn ephemeral() -> UnsubscribeKeys {
-        let key = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-        UnsubscribeKeys::parse(&key).expect("two random UUIDs make a long enough key")
+        UnsubscribeKeys(LinkKeys::ephemeral(PURPOSE))
     }
 
     /// The token for `link`, signed with the first key.
     pub fn mint(&self, link: &Link) -> String {
-        let key = &self.keys[0];
-        let mut token = Vec::with_capacity(TOKEN_LEN);
-        token.push(VERSION);
-        token.extend_from_slice(&key.id);
-        token.extend_from_slice(link.reminder_id.as_bytes());
-        token.extend_from_slice(link.point_id.as_bytes());
-        token.push(channel_byte(link.channel));
-        let tag = mac(&key.secret, &token).finalize().into_bytes();
-        token.extend_from_slice(&tag);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token)
+        let mut body = Vec::with_capacity(BODY_LEN);
+        body.extend_from_slice(link.reminder_id.as_bytes());
+        body.extend_from_slice(link.point_id.as_bytes());
+        body.push(channel_byte(link.channel));
+        self.0.seal(VERSION, &body)
     }
 
     /// What `token` is bound to, if one of our keys signed it (checked in constant time);
     /// `None` for anything else, without saying why.
     pub fn verify(&self, token: &str) -> Option<Link> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token.trim())
-            .ok()?;
-        if bytes.len() != TOKEN_LEN || bytes[0] != VERSION {
+        let body = self.0.open(VERSION, token)?;
+        if body.len() != BODY_LEN {
             return None;
         }
-        let (signed, tag) = bytes.split_at(SIGNED_LEN);
-        let key = self
-            .keys
-            .iter()
-            .find(|key| key.id[..] == signed[1..1 + KEY_ID_LEN])?;
-        mac(&key.secret, signed).verify_slice(tag).ok()?;
-        let id = |at: usize| Uuid::from_slice(&signed[at..at + 16]).ok();
+        let id = |at: usize| Uuid::from_slice(&body[at..at + 16]).ok();
         Some(Link {
-            reminder_id: id(1 + KEY_ID_LEN)?,
-            point_id: id(1 + KEY_ID_LEN + 16)?,
-            channel: channel_from_byte(signed[SIGNED_LEN - 1])?,
+            reminder_id: id(0)?,
+            point_id: id(16)?,
+            channel: channel_from_byte(body[BODY_LEN - 1])?,
         })
     }
 }
@@ -152,24 +98,6 @@ impl UnsubscribeLinks {
             self.keys.mint(link)
         )
     }
-}
-
-fn mac(secret: &Secret, signed: &[u8]) -> Hmac<Sha256> {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key length");
-    mac.update(signed);
-    mac
-}
-
-/// A short id derived from the key: which key to verify with, without revealing it.
-fn key_id(key: &str) -> [u8; KEY_ID_LEN] {
-    let digest = Sha256::new()
-        .chain_update(b"recobro unsubscribe key id\0")
-        .chain_update(key.as_bytes())
-        .finalize();
-    let mut id = [0; KEY_ID_LEN];
-    id.copy_from_slice(&digest[..KEY_ID_LEN]);
-    id
 }
 
 fn channel_byte(channel: Channel) -> u8 {
@@ -210,6 +138,7 @@ mod tests {
 
     /// The token with its raw bytes changed by `change`, re-encoded (the signature kept).
     fn tampered(token: &str, change: impl Fn(&mut Vec<u8>)) -> String {
+        use base64::Engine as _;
         let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut bytes = engine.decode(token).expect("base64");
         change(&mut bytes);

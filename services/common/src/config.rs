@@ -22,6 +22,7 @@ pub struct Topics {
     pub deliveries: String,
     pub responses: String,
     pub escalations: String,
+    pub payments: String,
     pub dead_letter: String,
 }
 
@@ -35,6 +36,7 @@ impl Topics {
             deliveries: format!("{prefix}channel.deliveries.v1"),
             responses: format!("{prefix}channel.responses.v1"),
             escalations: format!("{prefix}collections.escalations.v1"),
+            payments: format!("{prefix}payments.events.v1"),
             dead_letter: format!("{prefix}recobro.deadletter.v1"),
         }
     }
@@ -70,13 +72,14 @@ impl Topics {
     }
 
     /// The topics that exist once per environment (tenants' ERP topics are made per tenant).
-    pub fn all(&self) -> [&str; 6] {
+    pub fn all(&self) -> [&str; 7] {
         [
             &self.account_events,
             &self.reminders_due,
             &self.deliveries,
             &self.responses,
             &self.escalations,
+            &self.payments,
             &self.dead_letter,
         ]
     }

@@ -55,12 +55,14 @@ pub fn service(topics: &Topics, service: &str) -> Vec<Acl> {
     use Resource::{Group, Topic};
     let (reads, writes): (Vec<(&str, Pattern)>, Vec<&str>) = match service {
         // Responses: an opt-out withdraws the contact point in the ledger, a reply acts on the
-        // case. Escalations: work items for collectors, hand-off records.
+        // case. Escalations: work items for collectors, hand-off records. Payments: what debtors
+        // paid through their payment links, settled in the ledger.
         "accounts" => (
             vec![
                 (topics.erp_invoices_prefix.as_str(), Prefixed),
                 (&topics.responses, Literal),
                 (&topics.escalations, Literal),
+                (&topics.payments, Literal),
             ],
             vec![&topics.account_events, &topics.dead_letter],
         ),
@@ -69,13 +71,19 @@ pub fn service(topics: &Topics, service: &str) -> Vec<Acl> {
             vec![&topics.reminders_due, &topics.escalations, &topics.dead_letter],
         ),
         // Account events: channels keeps its own view of the ledger (consent, legal hold,
-        // tenant role) and sends only where it allows.
+        // tenant role) and sends only where it allows; its payment links charge what it says is
+        // owed. Payments: what providers confirmed or reversed.
         "channels" => (
             vec![
                 (&topics.reminders_due, Literal),
                 (&topics.account_events, Literal),
             ],
-            vec![&topics.deliveries, &topics.responses, &topics.dead_letter],
+            vec![
+                &topics.deliveries,
+                &topics.responses,
+                &topics.payments,
+                &topics.dead_letter,
+            ],
         ),
         _ => (Vec::new(), Vec::new()),
     };

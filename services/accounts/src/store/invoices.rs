@@ -113,6 +113,102 @@ pub async fn settle(
     Ok(true)
 }
 
+/// Whether a settlement of this kind and external id is recorded for the tenant.
+pub async fn settlement_exists(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    kind: SettlementKind,
+    external_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM settlements WHERE tenant_id = $1 AND kind = $2 AND external_id = $3)",
+    )
+    .bind(tenant_id)
+    .bind(kind.as_str())
+    .bind(external_id)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Whether this reversal (by its external id) was applied already.
+pub async fn reversal_exists(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    external_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM settlement_reversals WHERE tenant_id = $1 AND external_id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(external_id)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// What a reversal did: the invoice it reopened (or reduced) and by how much.
+pub struct Reversed {
+    pub invoice_id: Uuid,
+    pub amount_minor: i64,
+}
+
+/// Gives back `amount_minor` of the payment settled as `payment_external_id` (at most what is
+/// left of it), once per `reversal_external_id`: the invoice owes it again, and a paid invoice
+/// reopens. `None` when that payment was never settled, or this reversal was applied already.
+pub async fn reverse_payment(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    payment_external_id: &str,
+    reversal_external_id: &str,
+    amount_minor: i64,
+) -> Result<Option<Reversed>, sqlx::Error> {
+    let settlement: Option<(Uuid, Uuid, i64)> = sqlx::query_as(
+        "SELECT settlement_id, invoice_id, amount_minor - reversed_minor FROM settlements
+         WHERE tenant_id = $1 AND kind = 'payment' AND external_id = $2 FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(payment_external_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((settlement_id, invoice_id, left)) = settlement else {
+        return Ok(None);
+    };
+    let amount = amount_minor.min(left);
+    if amount <= 0 {
+        return Ok(None);
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO settlement_reversals (tenant_id, external_id, settlement_id, amount_minor)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(reversal_external_id)
+    .bind(settlement_id)
+    .bind(amount)
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
+    sqlx::query("UPDATE settlements SET reversed_minor = reversed_minor + $2 WHERE settlement_id = $1")
+        .bind(settlement_id)
+        .bind(amount)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE invoices SET settled_minor = settled_minor - $2,
+            status = CASE WHEN status = 'paid' AND settled_minor - $2 < amount_minor THEN 'open' ELSE status END
+         WHERE invoice_id = $1",
+    )
+    .bind(invoice_id)
+    .bind(amount)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(Reversed {
+        invoice_id,
+        amount_minor: amount,
+    }))
+}
+
 /// An invoice as `STATE_SELECT` reads it.
 #[derive(sqlx::FromRow)]
 struct StateRow {
@@ -256,7 +352,9 @@ pub async fn settlements_of(
     invoice_id: Uuid,
 ) -> Result<Vec<crate::kpi::Settlement>, sqlx::Error> {
     let rows: Vec<(String, i64, NaiveDate)> = sqlx::query_as(
-        "SELECT kind, amount_minor, on_date FROM settlements WHERE invoice_id = $1 ORDER BY on_date",
+        // A reversed payment counts for what was kept of it.
+        "SELECT kind, amount_minor - reversed_minor, on_date FROM settlements
+         WHERE invoice_id = $1 AND amount_minor > reversed_minor ORDER BY on_date",
     )
     .bind(invoice_id)
     .fetch_all(&mut **tx)

@@ -38,7 +38,8 @@ pub async fn portfolio(
     .fetch_all(pool)
     .await?;
     let settlements: Vec<(Uuid, String, i64, NaiveDate)> = sqlx::query_as(
-        "SELECT s.invoice_id, s.kind, s.amount_minor, s.on_date FROM settlements s WHERE s.tenant_id = $1",
+        "SELECT s.invoice_id, s.kind, s.amount_minor - s.reversed_minor, s.on_date FROM settlements s
+         WHERE s.tenant_id = $1 AND s.amount_minor > s.reversed_minor",
     )
     .bind(tenant_id)
     .fetch_all(pool)

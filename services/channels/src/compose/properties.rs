@@ -122,7 +122,7 @@ proptest! {
     fn a_template_renders_iff_its_variables_are_known_and_leaves_no_placeholder(reminder in reminder()) {
         let debtor = &reminder.debtor;
         let rules = rulebook().for_debtor("acme", &debtor.country, None);
-        let variables = variables(&reminder, &rules, "https://pay.example/i/");
+        let variables = variables(&reminder, &rules, &crate::payments::PaymentLinks::ephemeral("https://pay.example"));
         let language = crate::templates::language(&debtor.locale);
         let template = crate::templates::all()
             .into_iter()
@@ -158,7 +158,7 @@ proptest! {
     fn free_form_text_ends_with_the_opt_out_line(reminder in reminder()) {
         let debtor = &reminder.debtor;
         let rules = rulebook().for_debtor("acme", &debtor.country, None);
-        let variables = variables(&reminder, &rules, "https://pay.example/i/");
+        let variables = variables(&reminder, &rules, &crate::payments::PaymentLinks::ephemeral("https://pay.example"));
         let opt_out = rules
             .opt_out_sentence(crate::templates::language(&debtor.locale))
             .expect("every shipped pack has an opt-out sentence");

@@ -4,6 +4,7 @@
 mod decisions;
 mod deliveries;
 mod ledger;
+mod payments;
 mod provider_events;
 mod responses;
 mod templates;
@@ -11,6 +12,7 @@ mod templates;
 pub use decisions::*;
 pub use deliveries::*;
 pub use ledger::*;
+pub use payments::*;
 pub use provider_events::*;
 pub use responses::*;
 pub use templates::*;

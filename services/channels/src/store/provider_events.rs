@@ -45,3 +45,30 @@ impl Handling {
         &mut self.tx
     }
 }
+
+/// Whether `key` of `provider` was handled (for events whose handling is idempotent in itself
+/// and marked handled after it: a replay is answered at once).
+pub async fn provider_event_seen(
+    pool: &sqlx::PgPool,
+    provider: &str,
+    key: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM provider_events WHERE provider = $1 AND event_key = $2)")
+        .bind(provider)
+        .bind(key)
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn provider_event_handled(
+    pool: &sqlx::PgPool,
+    provider: &str,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO provider_events (provider, event_key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(provider)
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
