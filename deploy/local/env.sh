@@ -49,6 +49,8 @@ export RECOBRO_GRPC_REFLECTION="${RECOBRO_GRPC_REFLECTION:-true}"
 export RECOBRO_EMAIL_PROVIDER="${RECOBRO_EMAIL_PROVIDER:-sandbox}"
 export RECOBRO_SMS_PROVIDER="${RECOBRO_SMS_PROVIDER:-sandbox}"
 export RECOBRO_WHATSAPP_PROVIDER="${RECOBRO_WHATSAPP_PROVIDER:-sandbox}"
+# Payment links: the sandbox checkout for every tenant (deploy/local/payments.toml).
+export RECOBRO_PAYMENT_PROVIDERS_FILE="${RECOBRO_PAYMENT_PROVIDERS_FILE:-$REPO/deploy/local/payments.toml}"
 # The dev CA signs the broker's, Redis's and PostgreSQL's certificates too.
 export RECOBRO_KAFKA_CA="${RECOBRO_KAFKA_CA:-$RECOBRO_PKI_DIR/ca.pem}"
 export RECOBRO_REDIS_CA="${RECOBRO_REDIS_CA:-$RECOBRO_PKI_DIR/ca.pem}"

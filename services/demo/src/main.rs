@@ -247,6 +247,60 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    // The debtor pays through the link in a reminder: the sandbox's checkout, then the ledger
+    // settles the invoice and its remaining reminders are cancelled (shown in the ladders below).
+    if let Some((number, link)) = delivered
+        .iter()
+        .filter(|(record, _)| record.covered_reminder_ids.is_empty())
+        .find_map(|(_, delivery)| {
+            let number = PORTFOLIO
+                .iter()
+                .map(|a| a.number)
+                .find(|number| delivery.body.contains(number))?;
+            let start = delivery.body.find("/pay/")?;
+            let from = delivery.body[..start].rfind("http")?;
+            let link: String = delivery.body[from..].chars().take_while(|c| !c.is_whitespace()).collect();
+            Some((number, link))
+        })
+    {
+        println!("\nthe debtor of {number} opens the payment link in that reminder:\n  {link}");
+        match pay_in_sandbox(&link).await {
+            Ok(checkout) => println!("  -> 303 to the checkout {checkout}\n  -> \"pay\" pressed there (sandbox: no money moves)"),
+            Err(err) => println!("  the payment did not go through: {err}"),
+        }
+        let mut ledger = AccountsServiceClient::new(grpc(&env, &accounts_url, &tenant, "recobro:read").await?);
+        let invoice_id = recobro_common::ids::invoice_id(&tenant, number).to_string();
+        // The debtor's ERP id is that of its first invoice in the portfolio (as published above).
+        let debtor = PORTFOLIO.iter().find(|a| a.number == number).map(|a| a.debtor).unwrap_or_default();
+        let customer = PORTFOLIO.iter().position(|a| a.debtor == debtor).unwrap_or_default();
+        let debtor_id = recobro_common::ids::debtor_id(&tenant, &format!("C-{customer}")).to_string();
+        let started = tokio::time::Instant::now();
+        let mut paid = false;
+        while started.elapsed() < Duration::from_secs(30) && !paid {
+            let invoices = ledger
+                .list_invoices(pb::ListInvoicesRequest {
+                    tenant_id: tenant.clone(),
+                    debtor_id: debtor_id.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .invoices;
+            paid = invoices
+                .iter()
+                .any(|i| i.invoice_id == invoice_id && i.status() == pb::InvoiceStatus::Paid);
+            if !paid {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        println!(
+            "  ledger: {number} {}",
+            if paid { "PAID; its remaining reminders are cancelled" } else { "not paid yet" }
+        );
+        // Scheduling hears of it through accounts' events.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
     println!("\neach invoice's ladder, in the debtor's local time:");
     let mut scheduling =
         SchedulingServiceClient::new(grpc(&env, &scheduling_url, &tenant, "recobro:read").await?);
@@ -377,6 +431,27 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("\ndone. Services keep running; `make down` stops everything.");
     Ok(())
+}
+
+/// Opens a payment link as a browser does (no redirect followed), then presses the sandbox
+/// checkout's "pay": returns the checkout's address.
+async fn pay_in_sandbox(link: &str) -> anyhow::Result<String> {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let opened = browser.get(link).send().await?;
+    anyhow::ensure!(opened.status().as_u16() == 303, "the link answered {}", opened.status());
+    let checkout = opened
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let page = browser.get(&checkout).send().await?.text().await?;
+    anyhow::ensure!(page.contains("id=\"pay\""), "the checkout page has no pay button");
+    let paid = browser.post(&checkout).send().await?;
+    anyhow::ensure!(paid.status().is_success(), "paying answered {}", paid.status());
+    Ok(checkout)
 }
 
 fn short_state(state: pb::ReminderState) -> &'static str {

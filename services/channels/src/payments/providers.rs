@@ -2,7 +2,8 @@
 //! in `RECOBRO_PAYMENT_PROVIDERS_FILE` (TOML), each credential a file of its own like every other
 //! secret. Without an account for an invoice's tenant and currency its link says that paying
 //! online is not available; the sandbox is used only where chosen, since its "pay" button
-//! settles an invoice without moving money.
+//! settles an invoice without moving money. `tenant_id = "*"` (every tenant) is accepted for the
+//! sandbox only, as the local stack's demo uses it.
 //!
 //! ```toml
 //! [[account]]
@@ -148,6 +149,11 @@ impl PaymentProviders {
                 ),
                 ProviderKind::Sandbox => (None, None, ""),
             };
+            // Every tenant ("*"): only for the sandbox, on a local stack or a demo, since a real
+            // account's money belongs to one tenant.
+            if entry.tenant_id.trim() == "*" && kind != ProviderKind::Sandbox {
+                return Err(at("tenant_id \"*\" (every tenant) is for the sandbox only"));
+            }
             let api_base = entry.api_base.unwrap_or_else(|| default_base.to_string());
             if kind != ProviderKind::Sandbox
                 && !api_base.starts_with("https://")
@@ -187,10 +193,12 @@ impl PaymentProviders {
         Ok(providers)
     }
 
-    /// The account that takes `tenant_id`'s payments in `currency`.
+    /// The account that takes `tenant_id`'s payments in `currency` (the tenant's own, else a
+    /// sandbox for every tenant where one is configured).
     pub fn for_payment(&self, tenant_id: &str, currency: &str) -> Option<Arc<Account>> {
         self.by_currency
             .get(&(tenant_id.to_string(), currency.to_string()))
+            .or_else(|| self.by_currency.get(&("*".to_string(), currency.to_string())))
             .cloned()
     }
 
@@ -269,6 +277,13 @@ mod tests {
             let err = PaymentProviders::parse(&text, &read).err().expect(expected);
             assert!(err.contains(expected), "{expected}: {err}");
         }
+        let every = "[[account]]\nname = \"a\"\ntenant_id = \"*\"\ncurrencies = [\"USD\"]\nprovider = \"stripe\"\n\
+                     secret_key_file = \"/s/key\"\nwebhook_secret_file = \"/s/hook\"\n";
+        assert!(PaymentProviders::parse(every, &read).err().expect("every").contains("sandbox only"));
+        let sandbox = "[[account]]\nname = \"a\"\ntenant_id = \"*\"\ncurrencies = [\"USD\"]\nprovider = \"sandbox\"\n";
+        let providers = PaymentProviders::parse(sandbox, &read).expect("a sandbox for every tenant");
+        assert_eq!(providers.for_payment("anyone", "USD").expect("USD").kind, ProviderKind::Sandbox);
+        assert!(providers.for_payment("anyone", "EUR").is_none());
         let twice = "[[account]]\nname = \"a\"\ntenant_id = \"acme\"\ncurrencies = [\"USD\"]\nprovider = \"sandbox\"\n\
                      [[account]]\nname = \"b\"\ntenant_id = \"acme\"\ncurrencies = [\"USD\"]\nprovider = \"sandbox\"\n";
         assert!(
