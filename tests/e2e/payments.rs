@@ -26,17 +26,19 @@ const STRIPE_HOOK: &str = "whsec_recobro_test";
 const MP_TOKEN: &str = "APP_USR-recobro-test";
 const MP_HOOK: &str = "mp-webhook-secret";
 
+/// One call to a stand-in: (path, idempotency key, the fields it checked).
+type Call = (String, String, HashMap<String, String>);
+
 /// What a provider stand-in was asked.
 #[derive(Clone, Default)]
 struct Asked {
-    /// (path, idempotency key, parsed body) per call.
-    calls: Arc<Mutex<Vec<(String, String, HashMap<String, String>)>>>,
+    calls: Arc<Mutex<Vec<Call>>>,
     /// Mercado Pago payments the stand-in knows, by id (JSON answered by GET /v1/payments/{id}).
     payments: Arc<Mutex<HashMap<String, serde_json::Value>>>,
 }
 
 impl Asked {
-    fn calls(&self) -> Vec<(String, String, HashMap<String, String>)> {
+    fn calls(&self) -> Vec<Call> {
         self.calls.lock().expect("calls").clone()
     }
 }
@@ -172,12 +174,11 @@ async fn stack_paying_with(provider: &str, api_port: u16) -> Stack {
     };
     // Stack ids are random: the file names the tenant the stack will make.
     let file = dir.join("providers.toml");
-    let stack = Stack::start_configured_with(|tenant| {
+    Stack::start_configured_with(|tenant| {
         std::fs::write(&file, config(tenant)).expect("providers file");
         vec![("RECOBRO_PAYMENT_PROVIDERS_FILE", file.display().to_string())]
     })
-    .await;
-    stack
+    .await
 }
 
 /// Invoice F-1 (1,250,000.00 COP), ten days overdue; its first reminder's payment link.

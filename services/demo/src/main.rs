@@ -259,20 +259,33 @@ async fn main() -> anyhow::Result<()> {
                 .find(|number| delivery.body.contains(number))?;
             let start = delivery.body.find("/pay/")?;
             let from = delivery.body[..start].rfind("http")?;
-            let link: String = delivery.body[from..].chars().take_while(|c| !c.is_whitespace()).collect();
+            let link: String = delivery.body[from..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
             Some((number, link))
         })
     {
         println!("\nthe debtor of {number} opens the payment link in that reminder:\n  {link}");
         match pay_in_sandbox(&link).await {
-            Ok(checkout) => println!("  -> 303 to the checkout {checkout}\n  -> \"pay\" pressed there (sandbox: no money moves)"),
+            Ok(checkout) => println!(
+                "  -> 303 to the checkout {checkout}\n  -> \"pay\" pressed there (sandbox: no money moves)"
+            ),
             Err(err) => println!("  the payment did not go through: {err}"),
         }
-        let mut ledger = AccountsServiceClient::new(grpc(&env, &accounts_url, &tenant, "recobro:read").await?);
+        let mut ledger =
+            AccountsServiceClient::new(grpc(&env, &accounts_url, &tenant, "recobro:read").await?);
         let invoice_id = recobro_common::ids::invoice_id(&tenant, number).to_string();
         // The debtor's ERP id is that of its first invoice in the portfolio (as published above).
-        let debtor = PORTFOLIO.iter().find(|a| a.number == number).map(|a| a.debtor).unwrap_or_default();
-        let customer = PORTFOLIO.iter().position(|a| a.debtor == debtor).unwrap_or_default();
+        let debtor = PORTFOLIO
+            .iter()
+            .find(|a| a.number == number)
+            .map(|a| a.debtor)
+            .unwrap_or_default();
+        let customer = PORTFOLIO
+            .iter()
+            .position(|a| a.debtor == debtor)
+            .unwrap_or_default();
         let debtor_id = recobro_common::ids::debtor_id(&tenant, &format!("C-{customer}")).to_string();
         let started = tokio::time::Instant::now();
         let mut paid = false;
@@ -295,7 +308,11 @@ async fn main() -> anyhow::Result<()> {
         }
         println!(
             "  ledger: {number} {}",
-            if paid { "PAID; its remaining reminders are cancelled" } else { "not paid yet" }
+            if paid {
+                "PAID; its remaining reminders are cancelled"
+            } else {
+                "not paid yet"
+            }
         );
         // Scheduling hears of it through accounts' events.
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -440,7 +457,11 @@ async fn pay_in_sandbox(link: &str) -> anyhow::Result<String> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let opened = browser.get(link).send().await?;
-    anyhow::ensure!(opened.status().as_u16() == 303, "the link answered {}", opened.status());
+    anyhow::ensure!(
+        opened.status().as_u16() == 303,
+        "the link answered {}",
+        opened.status()
+    );
     let checkout = opened
         .headers()
         .get("location")

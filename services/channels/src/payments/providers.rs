@@ -279,10 +279,19 @@ mod tests {
         }
         let every = "[[account]]\nname = \"a\"\ntenant_id = \"*\"\ncurrencies = [\"USD\"]\nprovider = \"stripe\"\n\
                      secret_key_file = \"/s/key\"\nwebhook_secret_file = \"/s/hook\"\n";
-        assert!(PaymentProviders::parse(every, &read).err().expect("every").contains("sandbox only"));
-        let sandbox = "[[account]]\nname = \"a\"\ntenant_id = \"*\"\ncurrencies = [\"USD\"]\nprovider = \"sandbox\"\n";
+        assert!(
+            PaymentProviders::parse(every, &read)
+                .err()
+                .expect("every")
+                .contains("sandbox only")
+        );
+        let sandbox =
+            "[[account]]\nname = \"a\"\ntenant_id = \"*\"\ncurrencies = [\"USD\"]\nprovider = \"sandbox\"\n";
         let providers = PaymentProviders::parse(sandbox, &read).expect("a sandbox for every tenant");
-        assert_eq!(providers.for_payment("anyone", "USD").expect("USD").kind, ProviderKind::Sandbox);
+        assert_eq!(
+            providers.for_payment("anyone", "USD").expect("USD").kind,
+            ProviderKind::Sandbox
+        );
         assert!(providers.for_payment("anyone", "EUR").is_none());
         let twice = "[[account]]\nname = \"a\"\ntenant_id = \"acme\"\ncurrencies = [\"USD\"]\nprovider = \"sandbox\"\n\
                      [[account]]\nname = \"b\"\ntenant_id = \"acme\"\ncurrencies = [\"USD\"]\nprovider = \"sandbox\"\n";
