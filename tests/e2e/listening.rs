@@ -36,12 +36,12 @@ async fn answered(stack: &Stack, text: &str) -> pb::DebtorResponse {
     response
 }
 
-async fn accounts(stack: &Stack) -> AccountsServiceClient<Grpc> {
+pub(crate) async fn accounts(stack: &Stack) -> AccountsServiceClient<Grpc> {
     AccountsServiceClient::new(stack.grpc(stack.accounts_port).await)
 }
 
 /// The tenant's work items, once `done` holds.
-async fn work_items_until(
+pub(crate) async fn work_items_until(
     accounts: &mut AccountsServiceClient<Grpc>,
     tenant: &str,
     done: impl Fn(&[pb::WorkItem]) -> bool,
@@ -69,7 +69,7 @@ async fn work_items_until(
 }
 
 /// Invoice F-1 as accounts has it, once `done` holds.
-async fn invoice_until(
+pub(crate) async fn invoice_until(
     accounts: &mut AccountsServiceClient<Grpc>,
     stack: &Stack,
     done: impl Fn(&pb::Invoice) -> bool,

@@ -235,56 +235,11 @@ async fn open(link: &str) -> (u16, String, String) {
 }
 
 async fn invoice_until(stack: &Stack, done: impl Fn(&pb::Invoice) -> bool) -> pb::Invoice {
-    let mut accounts = AccountsServiceClient::new(stack.grpc(stack.accounts_port).await);
-    let wanted = invoice_id(&stack.tenant, "F-1");
-    let deadline = tokio::time::Instant::now() + HOP;
-    loop {
-        let invoice = accounts
-            .list_invoices(pb::ListInvoicesRequest {
-                tenant_id: stack.tenant.clone(),
-                debtor_id: debtor_id(&stack.tenant, "D-1"),
-                ..Default::default()
-            })
-            .await
-            .expect("invoices")
-            .into_inner()
-            .invoices
-            .into_iter()
-            .find(|i| i.invoice_id == wanted)
-            .expect("F-1");
-        if done(&invoice) {
-            return invoice;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "F-1 never got there: {invoice:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::listening::invoice_until(&mut crate::listening::accounts(stack).await, stack, done).await
 }
 
 async fn work_items_until(stack: &Stack, done: impl Fn(&[pb::WorkItem]) -> bool) -> Vec<pb::WorkItem> {
-    let mut accounts = AccountsServiceClient::new(stack.grpc(stack.accounts_port).await);
-    let deadline = tokio::time::Instant::now() + HOP;
-    loop {
-        let items = accounts
-            .list_work_items(pb::ListWorkItemsRequest {
-                tenant_id: stack.tenant.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("work items")
-            .into_inner()
-            .work_items;
-        if done(&items) {
-            return items;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "work queue never got there: {items:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::listening::work_items_until(&mut crate::listening::accounts(stack).await, &stack.tenant, done).await
 }
 
 fn outstanding(invoice: &pb::Invoice) -> i64 {

@@ -39,6 +39,41 @@ pub enum PaymentError {
     Unreadable { provider: &'static str, reason: String },
 }
 
+impl PaymentError {
+    fn unreachable(provider: &'static str, err: reqwest::Error) -> PaymentError {
+        PaymentError::Unreachable {
+            provider,
+            reason: err.without_url().to_string(),
+        }
+    }
+
+    fn unreadable(provider: &'static str, err: reqwest::Error) -> PaymentError {
+        PaymentError::Unreadable {
+            provider,
+            reason: err.without_url().to_string(),
+        }
+    }
+}
+
+/// A provider's answer, if it was a success; else what it was (the status only).
+async fn answered<T: serde::de::DeserializeOwned>(
+    provider: &'static str,
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, PaymentError> {
+    let response = sent.map_err(|err| PaymentError::unreachable(provider, err))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(PaymentError::Provider {
+            provider,
+            status: status.as_u16(),
+        });
+    }
+    response
+        .json()
+        .await
+        .map_err(|err| PaymentError::unreadable(provider, err))
+}
+
 /// What the payment routes share.
 #[derive(Clone)]
 pub struct Payments {

@@ -12,20 +12,6 @@ use crate::store::Checkout;
 
 const PROVIDER: &str = "mercadopago";
 
-fn unreachable(err: reqwest::Error) -> PaymentError {
-    PaymentError::Unreachable {
-        provider: PROVIDER,
-        reason: err.without_url().to_string(),
-    }
-}
-
-fn unreadable(err: reqwest::Error) -> PaymentError {
-    PaymentError::Unreadable {
-        provider: PROVIDER,
-        reason: err.without_url().to_string(),
-    }
-}
-
 #[derive(Deserialize)]
 struct Preference {
     id: String,
@@ -69,22 +55,14 @@ pub async fn create_preference(
             "pending": format!("{public_url}/pay/done"),
         },
     });
-    let response = http
+    let sent = http
         .post(format!("{}/checkout/preferences", account.api_base))
         .bearer_auth(token)
         .header("X-Idempotency-Key", &checkout.idempotency_key)
         .json(&body)
         .send()
-        .await
-        .map_err(unreachable)?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(PaymentError::Provider {
-            provider: PROVIDER,
-            status: status.as_u16(),
-        });
-    }
-    let preference: Preference = response.json().await.map_err(unreadable)?;
+        .await;
+    let preference: Preference = super::answered(PROVIDER, sent).await?;
     Ok((preference.id, preference.init_point))
 }
 
@@ -122,20 +100,12 @@ pub async fn fetch_payment(
             reason: "a payment id that is not alphanumeric".into(),
         });
     }
-    let response = http
+    let sent = http
         .get(format!("{}/v1/payments/{id}", account.api_base))
         .bearer_auth(token)
         .send()
-        .await
-        .map_err(unreachable)?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(PaymentError::Provider {
-            provider: PROVIDER,
-            status: status.as_u16(),
-        });
-    }
-    response.json().await.map_err(unreadable)
+        .await;
+    super::answered(PROVIDER, sent).await
 }
 
 #[cfg(test)]

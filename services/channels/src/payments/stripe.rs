@@ -51,28 +51,14 @@ pub async fn create_session(
         ("payment_intent_data[metadata][checkout_id]", checkout_id),
         ("payment_intent_data[metadata][invoice_id]", invoice_id),
     ];
-    let response = http
+    let sent = http
         .post(format!("{}/v1/checkout/sessions", account.api_base))
         .bearer_auth(key)
         .header("Idempotency-Key", &checkout.idempotency_key)
         .form(&form)
         .send()
-        .await
-        .map_err(|err| PaymentError::Unreachable {
-            provider: PROVIDER,
-            reason: err.without_url().to_string(),
-        })?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(PaymentError::Provider {
-            provider: PROVIDER,
-            status: status.as_u16(),
-        });
-    }
-    let session: Session = response.json().await.map_err(|err| PaymentError::Unreadable {
-        provider: PROVIDER,
-        reason: err.without_url().to_string(),
-    })?;
+        .await;
+    let session: Session = super::answered(PROVIDER, sent).await?;
     let url = session.url.ok_or(PaymentError::Unreadable {
         provider: PROVIDER,
         reason: "a session without a url".into(),
