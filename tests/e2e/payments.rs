@@ -214,6 +214,18 @@ async fn reminder_link(stack: &Stack) -> String {
     link
 }
 
+fn tool(variable: &str) -> std::path::PathBuf {
+    std::env::var(variable)
+        .unwrap_or_else(|_| {
+            panic!("{variable} is unset: run the tests with `make test` (deploy/local/clients.sh)")
+        })
+        .into()
+}
+
+fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -239,7 +251,8 @@ async fn invoice_until(stack: &Stack, done: impl Fn(&pb::Invoice) -> bool) -> pb
 }
 
 async fn work_items_until(stack: &Stack, done: impl Fn(&[pb::WorkItem]) -> bool) -> Vec<pb::WorkItem> {
-    crate::listening::work_items_until(&mut crate::listening::accounts(stack).await, &stack.tenant, done).await
+    crate::listening::work_items_until(&mut crate::listening::accounts(stack).await, &stack.tenant, done)
+        .await
 }
 
 fn outstanding(invoice: &pb::Invoice) -> i64 {
@@ -261,10 +274,25 @@ async fn the_sandbox_link_takes_the_payment_and_the_ladder_stops() {
     let text = page.text().await.expect("page");
     assert!(text.contains("125000000 COP"), "what is owed now: {text}");
 
-    let paid = client().post(&checkout).send().await.expect("pay");
-    assert_eq!(paid.status().as_u16(), 200);
-    // Paying twice pays once.
-    client().post(&checkout).send().await.expect("pay again");
+    // A real browser (headless Chromium) follows the link and presses "pay".
+    let browser = std::process::Command::new(tool("RECOBRO_EXAMPLE_PYTHON"))
+        .arg(repo().join("tests/browser/pay_in_sandbox.py"))
+        .arg(tool("RECOBRO_CHROMIUM"))
+        .arg(&link)
+        .output()
+        .expect("run the browser");
+    let saw = String::from_utf8_lossy(&browser.stdout).to_string();
+    assert!(
+        browser.status.success(),
+        "{saw}\n{}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    assert!(saw.contains(&format!("checkout: {checkout}")), "{saw}");
+    assert!(saw.contains("button: Pagar / Pay"), "{saw}");
+    assert!(saw.contains("after: Gracias."), "{saw}");
+    // Paying again pays nothing more.
+    let again = client().post(&checkout).send().await.expect("pay again");
+    assert_eq!(again.status().as_u16(), 200);
     let invoice = invoice_until(&stack, |i| i.status() == pb::InvoiceStatus::Paid).await;
     assert_eq!(outstanding(&invoice), 0);
     reminders_until(&stack, &stack.tenant, &invoice.invoice_id, |r| {
