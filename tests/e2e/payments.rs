@@ -425,6 +425,10 @@ async fn stripe_signed_events_settle_refund_and_flag_what_does_not_match() {
     );
     let invoice = invoice_until(&stack, |i| i.status() == pb::InvoiceStatus::Paid).await;
     assert_eq!(outstanding(&invoice), 0);
+    reminders_until(&stack, &stack.tenant, &invoice.invoice_id, |r| {
+        r.iter().all(|r| r.state() != pb::ReminderState::Pending)
+    })
+    .await;
 
     // Refunded in full: the invoice reopens for what was given back, with a work item.
     let refund = serde_json::json!({
@@ -439,6 +443,11 @@ async fn stripe_signed_events_settle_refund_and_flag_what_does_not_match() {
     );
     let invoice = invoice_until(&stack, |i| i.status() == pb::InvoiceStatus::Open).await;
     assert_eq!(outstanding(&invoice), 1_000_000_00);
+    // Collection resumes: the ladder has steps to come again.
+    reminders_until(&stack, &stack.tenant, &invoice.invoice_id, |r| {
+        r.iter().any(|r| r.state() == pb::ReminderState::Pending)
+    })
+    .await;
     work_items_until(&stack, |items| {
         items
             .iter()

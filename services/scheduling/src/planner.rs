@@ -118,9 +118,16 @@ impl Planner {
         now: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let before = store::held_status(&mut tx, change.invoice_id).await?;
         if !store::record_invoice(&mut tx, change).await? {
             tracing::info!(version = change.version, "stale invoice change ignored");
             return tx.commit().await;
+        }
+        // Open again after it was paid or cancelled: what closing cancelled is held (paused)
+        // for planning to place again, now or when a hold lifts.
+        if change.status == InvoiceState::Open && matches!(before, Some(InvoiceState::Paid | InvoiceState::Cancelled)) {
+            let revived = store::revive_cancelled(&mut tx, change.invoice_id).await?;
+            tracing::info!(revived, "invoice open again: its ladder resumes");
         }
         match effect(change.status, change.hold) {
             Effect::Hold(hold) => {
