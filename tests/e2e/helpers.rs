@@ -125,20 +125,7 @@ pub struct Stack {
 /// Where the debtor is: a time zone whose local hour is `local_hour` right now, so tests do not
 /// depend on the hour or weekday they run at. IANA's `Etc/GMT-N` is UTC+N.
 pub fn zone_at_local_hour(local_hour: i64) -> String {
-    use chrono::Timelike;
-    let utc_hour = i64::from(chrono::Utc::now().hour());
-    let mut offset = local_hour - utc_hour;
-    if offset < -12 {
-        offset += 24;
-    }
-    if offset > 14 {
-        offset -= 24;
-    }
-    match offset {
-        0 => "Etc/GMT".to_string(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
+    recobro_common::time::zone_at_local_hour(chrono::Utc::now(), local_hour)
 }
 
 /// A TCP relay to Redis that a test can cut and restore, to play an outage (TLS passes through).

@@ -6,9 +6,10 @@
 //! it no longer matter. Each key's id (derived from the key and the keys' purpose, so a line is
 //! only the key) travels in the token and picks the key that verifies it.
 //!
-//! Token: URL-safe base64 without padding of `version (1) | key id (4) | body | HMAC-SHA256 (32)`,
-//! the HMAC over everything before it. The version byte differs per kind of link, so a token of
-//! one kind never reads as another.
+//! Signed token: URL-safe base64 without padding of `version (1) | key id (4) | body |
+//! HMAC-SHA256 (32)`, the HMAC over everything before it. Sealed token (the body unreadable too):
+//! `version | key id | nonce (12) | ChaCha20-Poly1305 of the body | tag (16)`. The version byte
+//! differs per kind of link, so a token of one kind never reads as another.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -117,6 +118,75 @@ impl LinkKeys {
         mac(&key.secret, signed).verify_slice(tag).ok()?;
         Some(signed[1 + KEY_ID_LEN..].to_vec())
     }
+}
+
+impl LinkKeys {
+    /// `body` under `version`, sealed with the first key (ChaCha20-Poly1305, a key derived from
+    /// it): nobody can read the body from the token, or change it. The nonce is synthetic (an
+    /// HMAC of the body), so the same body always gives the same token and different bodies
+    /// never share a nonce. Token: `version | key id | nonce (12) | sealed body | tag (16)`.
+    pub fn seal_private(&self, version: u8, body: &[u8]) -> String {
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let key = &self.keys[0];
+        let mut header = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN);
+        header.push(version);
+        header.extend_from_slice(&key.id);
+        let synthetic = mac(&key.secret, &[&header[..], body].concat())
+            .finalize()
+            .into_bytes();
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&synthetic[..NONCE_LEN]);
+        header.extend_from_slice(&nonce);
+        let sealing = LessSafeKey::new(
+            UnboundKey::new(&CHACHA20_POLY1305, &sealing_key(&key.secret)).expect("a 32-byte key"),
+        );
+        let mut sealed = body.to_vec();
+        sealing
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&header[..1 + KEY_ID_LEN]),
+                &mut sealed,
+            )
+            .expect("a body this small always seals");
+        header.extend_from_slice(&sealed);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header)
+    }
+
+    /// The body of a token [`LinkKeys::seal_private`] made with one of our keys; `None` for
+    /// anything else, without saying why.
+    pub fn open_private(&self, version: u8, token: &str) -> Option<Vec<u8>> {
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.trim())
+            .ok()?;
+        if bytes.len() < 1 + KEY_ID_LEN + NONCE_LEN + SEAL_TAG_LEN || bytes[0] != version {
+            return None;
+        }
+        let key = self
+            .keys
+            .iter()
+            .find(|key| key.id[..] == bytes[1..1 + KEY_ID_LEN])?;
+        let (header, sealed) = bytes.split_at(1 + KEY_ID_LEN + NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&header[1 + KEY_ID_LEN..]).ok()?;
+        let opening = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &sealing_key(&key.secret)).ok()?);
+        let mut sealed = sealed.to_vec();
+        let body = opening
+            .open_in_place(nonce, Aad::from(&header[..1 + KEY_ID_LEN]), &mut sealed)
+            .ok()?;
+        Some(body.to_vec())
+    }
+}
+
+const NONCE_LEN: usize = 12;
+const SEAL_TAG_LEN: usize = 16;
+
+/// The sealing key: derived from the line's key, so one line serves both signing and sealing.
+fn sealing_key(secret: &Secret) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"recobro link sealing key\0")
+        .chain_update(secret.expose().as_bytes())
+        .finalize()
+        .into()
 }
 
 fn mac(secret: &Secret, signed: &[u8]) -> Hmac<Sha256> {

@@ -3,6 +3,25 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use recobro_proto::v1::Date;
 
+/// A fixed-offset IANA zone (`Etc/GMT±N`) where it is `local_hour` o'clock at `now`: for demos and
+/// tests that must not depend on the hour they run at.
+pub fn zone_at_local_hour(now: DateTime<Utc>, local_hour: i64) -> String {
+    use chrono::Timelike;
+    let mut offset = local_hour - i64::from(now.hour());
+    if offset < -12 {
+        offset += 24;
+    }
+    if offset > 14 {
+        offset -= 24;
+    }
+    // The Etc zones' signs are POSIX's: Etc/GMT-5 is five hours ahead of UTC.
+    match offset {
+        0 => "Etc/GMT".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
@@ -98,6 +117,19 @@ mod tests {
             let date = plannable_date(&on(year, 6, 1)).expect("plannable");
             assert!(date.checked_add_signed(chrono::Duration::days(3650)).is_some());
             assert!(date.checked_sub_signed(chrono::Duration::days(3650)).is_some());
+        }
+    }
+
+    #[test]
+    fn the_zone_at_a_local_hour_has_that_hour_now() {
+        use chrono::{TimeZone, Timelike};
+        for utc_hour in 0..24 {
+            let now = Utc
+                .with_ymd_and_hms(2026, 12, 6, utc_hour, 30, 0)
+                .single()
+                .expect("time");
+            let zone: chrono_tz::Tz = zone_at_local_hour(now, 12).parse().expect("an IANA zone");
+            assert_eq!(now.with_timezone(&zone).hour(), 12, "at {utc_hour}:30 UTC");
         }
     }
 }

@@ -26,6 +26,7 @@ const CONNECTOR: &str = "erp-demo";
 /// One invoice of the demo portfolio; `due_in_days` is negative when it is already overdue.
 /// Accounts with the same debtor name are one debtor's invoices (a company's reach it as one
 /// statement).
+#[derive(Clone, Copy)]
 struct Account {
     debtor: &'static str,
     kind: pb::DebtorKind,
@@ -129,16 +130,35 @@ async fn main() -> anyhow::Result<()> {
     // Published as the connector: the broker refuses it any other tenant's topic.
     let producer = kafka::producer(&connector)?;
     let today = Utc::now().date_naive();
+    // One more debtor, wherever it is midday now: contact rules allow its reminder whatever the
+    // hour and day the demo runs, so the demo always shows a message and its payment link.
+    let midday: &'static str =
+        Box::leak(recobro_common::time::zone_at_local_hour(Utc::now(), 12).into_boxed_str());
+    let portfolio: Vec<Account> = PORTFOLIO
+        .iter()
+        .copied()
+        .chain(std::iter::once(Account {
+            debtor: "Coastal Traders Inc",
+            kind: pb::DebtorKind::Company,
+            zone: midday,
+            locale: "en-US",
+            country: "US",
+            number: "INV-9009",
+            amount_minor: 980_00,
+            currency: "USD",
+            due_in_days: -3,
+        }))
+        .collect();
     println!(
         "publishing {} invoices for tenant {tenant} to {}",
-        PORTFOLIO.len(),
+        portfolio.len(),
         erp_topic
     );
-    for (index, account) in PORTFOLIO.iter().enumerate() {
+    for (index, account) in portfolio.iter().enumerate() {
         let (name, zone, number, due_in) =
             (account.debtor, account.zone, account.number, &account.due_in_days);
         // The debtor's ERP id: that of its first invoice in the portfolio.
-        let customer = PORTFOLIO
+        let customer = portfolio
             .iter()
             .position(|other| other.debtor == name)
             .unwrap_or(index);
@@ -247,81 +267,10 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    // The debtor pays through the link in a reminder: the sandbox's checkout, then the ledger
-    // settles the invoice and its remaining reminders are cancelled (shown in the ladders below).
-    if let Some((number, link)) = delivered
-        .iter()
-        .filter(|(record, _)| record.covered_reminder_ids.is_empty())
-        .find_map(|(_, delivery)| {
-            let number = PORTFOLIO
-                .iter()
-                .map(|a| a.number)
-                .find(|number| delivery.body.contains(number))?;
-            let start = delivery.body.find("/pay/")?;
-            let from = delivery.body[..start].rfind("http")?;
-            let link: String = delivery.body[from..]
-                .chars()
-                .take_while(|c| !c.is_whitespace())
-                .collect();
-            Some((number, link))
-        })
-    {
-        println!("\nthe debtor of {number} opens the payment link in that reminder:\n  {link}");
-        match pay_in_sandbox(&link).await {
-            Ok(checkout) => println!(
-                "  -> 303 to the checkout {checkout}\n  -> \"pay\" pressed there (sandbox: no money moves)"
-            ),
-            Err(err) => println!("  the payment did not go through: {err}"),
-        }
-        let mut ledger =
-            AccountsServiceClient::new(grpc(&env, &accounts_url, &tenant, "recobro:read").await?);
-        let invoice_id = recobro_common::ids::invoice_id(&tenant, number).to_string();
-        // The debtor's ERP id is that of its first invoice in the portfolio (as published above).
-        let debtor = PORTFOLIO
-            .iter()
-            .find(|a| a.number == number)
-            .map(|a| a.debtor)
-            .unwrap_or_default();
-        let customer = PORTFOLIO
-            .iter()
-            .position(|a| a.debtor == debtor)
-            .unwrap_or_default();
-        let debtor_id = recobro_common::ids::debtor_id(&tenant, &format!("C-{customer}")).to_string();
-        let started = tokio::time::Instant::now();
-        let mut paid = false;
-        while started.elapsed() < Duration::from_secs(30) && !paid {
-            let invoices = ledger
-                .list_invoices(pb::ListInvoicesRequest {
-                    tenant_id: tenant.clone(),
-                    debtor_id: debtor_id.clone(),
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .invoices;
-            paid = invoices
-                .iter()
-                .any(|i| i.invoice_id == invoice_id && i.status() == pb::InvoiceStatus::Paid);
-            if !paid {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }
-        println!(
-            "  ledger: {number} {}",
-            if paid {
-                "PAID; its remaining reminders are cancelled"
-            } else {
-                "not paid yet"
-            }
-        );
-        // Scheduling hears of it through accounts' events.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-
     println!("\neach invoice's ladder, in the debtor's local time:");
     let mut scheduling =
         SchedulingServiceClient::new(grpc(&env, &scheduling_url, &tenant, "recobro:read").await?);
-    for Account { number, .. } in PORTFOLIO {
+    for Account { number, .. } in &portfolio {
         let invoice_id = recobro_common::ids::invoice_id(&tenant, number).to_string();
         let Ok(plan) = scheduling
             .list_reminders(pb::ListRemindersRequest {
@@ -446,6 +395,93 @@ async fn main() -> anyhow::Result<()> {
             item.reason
         );
     }
+    // The debtor pays through the link in a reminder: the sandbox's checkout, then the ledger
+    // settles the invoice and its remaining reminders are cancelled.
+    if let Some((number, link)) = delivered
+        .iter()
+        .filter(|(record, _)| record.covered_reminder_ids.is_empty())
+        .find_map(|(_, delivery)| {
+            let number = portfolio
+                .iter()
+                .map(|a| a.number)
+                .find(|number| delivery.body.contains(number))?;
+            let start = delivery.body.find("/pay/")?;
+            let from = delivery.body[..start].rfind("http")?;
+            let link: String = delivery.body[from..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            Some((number, link))
+        })
+    {
+        println!("\nthe debtor of {number} opens the payment link in that reminder:\n  {link}");
+        match pay_in_sandbox(&link).await {
+            Ok(checkout) => println!(
+                "  -> 303 to the checkout {checkout}\n  -> \"pay\" pressed there (sandbox: no money moves)"
+            ),
+            Err(err) => println!("  the payment did not go through: {err}"),
+        }
+        let mut ledger =
+            AccountsServiceClient::new(grpc(&env, &accounts_url, &tenant, "recobro:read").await?);
+        let invoice_id = recobro_common::ids::invoice_id(&tenant, number).to_string();
+        // The debtor's ERP id is that of its first invoice in the portfolio (as published above).
+        let debtor = portfolio
+            .iter()
+            .find(|a| a.number == number)
+            .map(|a| a.debtor)
+            .unwrap_or_default();
+        let customer = portfolio
+            .iter()
+            .position(|a| a.debtor == debtor)
+            .unwrap_or_default();
+        let debtor_id = recobro_common::ids::debtor_id(&tenant, &format!("C-{customer}")).to_string();
+        let started = tokio::time::Instant::now();
+        let mut paid = false;
+        while started.elapsed() < Duration::from_secs(30) && !paid {
+            let invoices = ledger
+                .list_invoices(pb::ListInvoicesRequest {
+                    tenant_id: tenant.clone(),
+                    debtor_id: debtor_id.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .invoices;
+            paid = invoices
+                .iter()
+                .any(|i| i.invoice_id == invoice_id && i.status() == pb::InvoiceStatus::Paid);
+            if !paid {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        println!(
+            "  ledger: {number} {}",
+            if paid {
+                "PAID; its remaining reminders are cancelled"
+            } else {
+                "not paid yet"
+            }
+        );
+        // Scheduling hears of it through accounts' events.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut scheduling =
+            SchedulingServiceClient::new(grpc(&env, &scheduling_url, &tenant, "recobro:read").await?);
+        let plan = scheduling
+            .list_reminders(pb::ListRemindersRequest {
+                tenant_id: tenant.clone(),
+                invoice_id,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .reminders;
+        let steps: Vec<String> = plan
+            .iter()
+            .map(|r| format!("{} {}", r.step, short_state(r.state())))
+            .collect();
+        println!("  its ladder now: {}", steps.join(" | "));
+    }
+
     println!("\ndone. Services keep running; `make down` stops everything.");
     Ok(())
 }

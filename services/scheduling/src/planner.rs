@@ -125,7 +125,9 @@ impl Planner {
         }
         // Open again after it was paid or cancelled: what closing cancelled is held (paused)
         // for planning to place again, now or when a hold lifts.
-        if change.status == InvoiceState::Open && matches!(before, Some(InvoiceState::Paid | InvoiceState::Cancelled)) {
+        if change.status == InvoiceState::Open
+            && matches!(before, Some(InvoiceState::Paid | InvoiceState::Cancelled))
+        {
             let revived = store::revive_cancelled(&mut tx, change.invoice_id).await?;
             tracing::info!(revived, "invoice open again: its ladder resumes");
         }

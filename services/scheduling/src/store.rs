@@ -31,21 +31,26 @@ pub async fn held_status(
     tx: &mut Transaction<'_, Postgres>,
     invoice_id: Uuid,
 ) -> Result<Option<InvoiceState>, sqlx::Error> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM invoices WHERE invoice_id = $1 FOR UPDATE")
-        .bind(invoice_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM invoices WHERE invoice_id = $1 FOR UPDATE")
+            .bind(invoice_id)
+            .fetch_optional(&mut **tx)
+            .await?;
     status.map(|s| decoded("invoices.status", s.parse())).transpose()
 }
 
 /// An invoice that was paid or cancelled is open again (a refund, a chargeback, the ERP undoing
 /// a cancellation): the steps that closing cancelled become plannable again; planning then
 /// decides each one's moment, or cancels those the plan no longer has.
-pub async fn revive_cancelled(tx: &mut Transaction<'_, Postgres>, invoice_id: Uuid) -> Result<u64, sqlx::Error> {
-    let revived = sqlx::query("UPDATE reminders SET state = 'paused' WHERE invoice_id = $1 AND state = 'cancelled'")
-        .bind(invoice_id)
-        .execute(&mut **tx)
-        .await?;
+pub async fn revive_cancelled(
+    tx: &mut Transaction<'_, Postgres>,
+    invoice_id: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let revived =
+        sqlx::query("UPDATE reminders SET state = 'paused' WHERE invoice_id = $1 AND state = 'cancelled'")
+            .bind(invoice_id)
+            .execute(&mut **tx)
+            .await?;
     Ok(revived.rows_affected())
 }
 

@@ -1,8 +1,10 @@
-//! The token in a payment link: the tenant and the invoice, signed (crate::link_keys) with the
-//! keys in `payment-link-keys` (`RECOBRO_PAYMENT_LINK_KEYS_FILE`), so it cannot be guessed or
-//! made for another invoice, and a key is rotated the way unsubscribe keys are.
+//! The token in a payment link: the tenant and the invoice, sealed (crate::link_keys: encrypted
+//! and authenticated) with the keys in `payment-link-keys` (`RECOBRO_PAYMENT_LINK_KEYS_FILE`), so
+//! it reveals neither, cannot be guessed or made for another invoice, and a key is rotated the
+//! way unsubscribe keys are.
 //!
-//! Token: URL-safe base64 of `version 2 | key id (4) | invoice id (16) | tenant id | HMAC (32)`.
+//! Token: URL-safe base64 of `version 2 | key id (4) | nonce (12) | sealed (invoice id (16) |
+//! tenant id) | tag (16)`.
 
 use recobro_common::config::{ConfigError, Env};
 use uuid::Uuid;
@@ -65,12 +67,16 @@ impl PaymentLinks {
         let mut body = Vec::with_capacity(16 + tenant_id.len());
         body.extend_from_slice(invoice_id.as_bytes());
         body.extend_from_slice(tenant_id.as_bytes());
-        format!("{}/pay/{}", self.public_url, self.keys.seal(VERSION, &body))
+        format!(
+            "{}/pay/{}",
+            self.public_url,
+            self.keys.seal_private(VERSION, &body)
+        )
     }
 
     /// What `token` is bound to, if we signed it; `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<Bound> {
-        let body = self.keys.open(VERSION, token)?;
+        let body = self.keys.open_private(VERSION, token)?;
         if body.len() <= 16 {
             return None;
         }
