@@ -397,6 +397,12 @@ async fn stripe_signed_events_settle_refund_and_flag_what_does_not_match() {
     );
 
     let now = Utc::now().timestamp();
+    // An internet-facing endpoint: a body over 64 KiB is refused before it is read.
+    let huge = "x".repeat(100 * 1024);
+    assert_eq!(
+        post_stripe(&stack, &huge, &stripe_signed(&huge, STRIPE_HOOK, now)).await,
+        413
+    );
     let paid = session_completed("evt_paid", &session, 1_000_000_00);
     assert_eq!(
         post_stripe(&stack, &paid, &stripe_signed(&paid, "whsec_forged", now)).await,

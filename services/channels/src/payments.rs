@@ -105,6 +105,11 @@ pub fn router(payments: Payments) -> Router {
             post(handlers::mercadopago_webhook),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A provider call or the database taking too long answers 503, as webhooks do.
+        .layer(axum::middleware::from_fn_with_state(
+            crate::webhooks::WEBHOOK_DEADLINE,
+            crate::webhooks::within_deadline,
+        ))
         .with_state(payments)
 }
 

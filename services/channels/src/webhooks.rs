@@ -125,7 +125,7 @@ pub const WEBHOOK_DEADLINE: std::time::Duration = std::time::Duration::from_secs
 
 /// Answers 503 (the provider retries later) when handling a request outlives `deadline`
 /// ([`WEBHOOK_DEADLINE`]); what was stored before is deduplicated on the retry.
-async fn within_deadline(
+pub(crate) async fn within_deadline(
     axum::extract::State(deadline): axum::extract::State<std::time::Duration>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
