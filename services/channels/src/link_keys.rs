@@ -26,6 +26,8 @@ const MIN_KEY_CHARS: usize = 32;
 struct Key {
     id: [u8; KEY_ID_LEN],
     secret: Secret,
+    /// The sealing key derived from `secret`, made once.
+    sealing: ring::aead::LessSafeKey,
 }
 
 /// The signing keys of one purpose, first one signing.
@@ -71,10 +73,12 @@ impl LinkKeys {
             if keys.iter().any(|key| key.id == id) {
                 return Err(format!("the key on line {} is listed twice", number + 1));
             }
-            keys.push(Key {
-                id,
-                secret: Secret::new(line),
-            });
+            let secret = Secret::new(line);
+            let sealing = ring::aead::LessSafeKey::new(
+                ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &sealing_key(&secret))
+                    .expect("a 32-byte key"),
+            );
+            keys.push(Key { id, secret, sealing });
         }
         if keys.is_empty() {
             return Err("no key in the file".into());
@@ -126,7 +130,7 @@ impl LinkKeys {
     /// HMAC of the body), so the same body always gives the same token and different bodies
     /// never share a nonce. Token: `version | key id | nonce (12) | sealed body | tag (16)`.
     pub fn seal_private(&self, version: u8, body: &[u8]) -> String {
-        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        use ring::aead::{Aad, Nonce};
         let key = &self.keys[0];
         let mut header = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN);
         header.push(version);
@@ -137,11 +141,8 @@ impl LinkKeys {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&synthetic[..NONCE_LEN]);
         header.extend_from_slice(&nonce);
-        let sealing = LessSafeKey::new(
-            UnboundKey::new(&CHACHA20_POLY1305, &sealing_key(&key.secret)).expect("a 32-byte key"),
-        );
         let mut sealed = body.to_vec();
-        sealing
+        key.sealing
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(&header[..1 + KEY_ID_LEN]),
@@ -155,7 +156,7 @@ impl LinkKeys {
     /// The body of a token [`LinkKeys::seal_private`] made with one of our keys; `None` for
     /// anything else, without saying why.
     pub fn open_private(&self, version: u8, token: &str) -> Option<Vec<u8>> {
-        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        use ring::aead::{Aad, Nonce};
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token.trim())
             .ok()?;
@@ -168,9 +169,9 @@ impl LinkKeys {
             .find(|key| key.id[..] == bytes[1..1 + KEY_ID_LEN])?;
         let (header, sealed) = bytes.split_at(1 + KEY_ID_LEN + NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(&header[1 + KEY_ID_LEN..]).ok()?;
-        let opening = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &sealing_key(&key.secret)).ok()?);
         let mut sealed = sealed.to_vec();
-        let body = opening
+        let body = key
+            .sealing
             .open_in_place(nonce, Aad::from(&header[..1 + KEY_ID_LEN]), &mut sealed)
             .ok()?;
         Some(body.to_vec())
