@@ -51,8 +51,8 @@ pub fn variables(reminder: &Reminder, rules: &Applied<'_>, links: &PaymentLinks)
     variables
 }
 
-/// The invoice's payment link, bound to the reminder's tenant (an id that does not parse gives
-/// a link that opens nothing: the reminder was refused long before if it had one).
+/// The invoice's payment link, bound to the reminder's tenant. An invoice id that is not a UUID
+/// (accounts always publishes UUIDs) gives the nil id's link, which opens the "not valid" page.
 fn invoice_link(links: &PaymentLinks, reminder: &Reminder, invoice_id: &impl ToString) -> String {
     let invoice_id = uuid::Uuid::parse_str(&invoice_id.to_string()).unwrap_or_default();
     links.url(&reminder.event.tenant_id, invoice_id)
