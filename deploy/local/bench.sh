@@ -12,6 +12,11 @@ bash "$here/up.sh"
 source "$here/env.sh"
 cd "$REPO"
 commit="$(git rev-parse --short HEAD)"
+# RECOBRO_PG_DURABLE=1: PostgreSQL with fsync and synchronous commit on (up.sh restarts it so);
+# each figure's name then says so, and is compared with the durable figure recorded.
+durable_name=""
+[ "${RECOBRO_PG_DURABLE:-0}" = 1 ] && durable_name=1
+echo "PostgreSQL fsync and synchronous commit: $([ -n "$durable_name" ] && echo on || echo off)"
 dirty="$(git status --porcelain --untracked-files=no | head -1)"
 [[ -n "$dirty" ]] && commit="$commit+changes"
 
@@ -51,7 +56,8 @@ for bench in "${benches[@]}"; do
   # A per-set figure of reply_accuracy is named after its set ("holdout-aa replies read right").
   awk '/^[^ ].* replies\):$/ { set = $1 " "; next }
        /^ / { sub(/^ +/, ""); $0 = set $0 }
-       /^[^:]+: [0-9]+(\.[0-9]+)?$/ { print }' "$out" >>"$figures"
+       /^[^:]+: [0-9]+(\.[0-9]+)?$/ { if (durable) sub(/: /, ", PostgreSQL durable: "); print }' \
+    durable="${durable_name}" "$out" >>"$figures"
   rm -f "$out"
 done
 

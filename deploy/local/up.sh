@@ -312,8 +312,11 @@ HBA
   if [ "$(id -u)" = 0 ]; then chown -R postgres: "$pg/tls" "$pg/data/pg_hba.conf"; fi
   local options="-p $RECOBRO_PG_PORT -k $pg/run -c unix_socket_permissions=0700 -c listen_addresses=127.0.0.1"
   options+=" -c ssl=on -c ssl_cert_file=$pg/tls/server.pem -c ssl_key_file=$pg/tls/server.key -c ssl_min_protocol_version=TLSv1.2"
-  # fsync & co. off: throwaway dev data, and much faster tests.
-  options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+  # fsync & co. off: throwaway dev data, and much faster tests. RECOBRO_PG_DURABLE=1 turns them
+  # on, as production runs (`RECOBRO_PG_DURABLE=1 make bench` records the durable figures).
+  local fsync=off
+  [ "${RECOBRO_PG_DURABLE:-0}" = 1 ] && fsync=on
+  options+=" -c fsync=$fsync -c synchronous_commit=$fsync -c full_page_writes=$fsync -c max_connections=200"
   if "${as_pg[@]}" "$bin/pg_ctl" status -D "$pg/data" >/dev/null 2>&1; then
     say "postgres: already running"
     "${as_pg[@]}" "$bin/pg_ctl" reload -D "$pg/data" >/dev/null
@@ -330,6 +333,9 @@ HBA
   fi
   if [ "$("${psql[@]}" -c 'show ssl')" != on ]; then
     say "postgres: restarting to turn TLS on"
+    "${as_pg[@]}" "$bin/pg_ctl" restart -w -t 60 -D "$pg/data" -l "$pg/postgres.log" -o "$options" >/dev/null
+  elif [ "$("${psql[@]}" -c 'show fsync')" != "$fsync" ]; then
+    say "postgres: restarting with fsync and synchronous commit $fsync"
     "${as_pg[@]}" "$bin/pg_ctl" restart -w -t 60 -D "$pg/data" -l "$pg/postgres.log" -o "$options" >/dev/null
   fi
   # Per service: a schema owner (migrations) and a runtime role (rows only). Passwords follow

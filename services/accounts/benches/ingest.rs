@@ -2,8 +2,10 @@
 //! and batch handler, against the local stack's broker and database.
 //!
 //! cargo bench -p recobro-accounts --bench ingest
-//! (BENCH_EVENTS, BENCH_DEBTORS, KAFKA_BROKERS and DATABASE_URL override the defaults.)
+//! (BENCH_EVENTS, BENCH_DEBTORS, BENCH_BATCH, BENCH_CONSUMERS, KAFKA_BROKERS and DATABASE_URL override
+//! the defaults.)
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -75,71 +77,95 @@ async fn main() -> anyhow::Result<()> {
     // Publish the portfolio first: the figure is ingestion, not the ERP's publishing.
     let producer = kafka::producer(&config.kafka)?;
     let publishing = Instant::now();
+    // The last event of each partition: when those are in, every event is (a partition is
+    // applied in order), which is much cheaper to watch for than counting every row.
+    let mut last_of_partition: HashMap<i32, String> = HashMap::new();
     let mut pending = Vec::with_capacity(10_000);
     for index in 0..total {
         let event = event(index, debtors, &tenant);
         let key = format!("D-{}", index % debtors);
-        pending.push(kafka::enqueue(
-            &producer,
-            &erp_topic,
-            &key,
-            &event.encode_to_vec(),
-            OwnedHeaders::new(),
-        )?);
-        if pending.len() == 10_000 {
-            for delivery in pending.drain(..) {
-                kafka::acknowledged(delivery).await?;
+        pending.push((
+            event.event_id.clone(),
+            kafka::enqueue(
+                &producer,
+                &erp_topic,
+                &key,
+                &event.encode_to_vec(),
+                OwnedHeaders::new(),
+            )?,
+        ));
+        if pending.len() == 10_000 || index + 1 == total {
+            for (event_id, delivery) in pending.drain(..) {
+                match delivery.await {
+                    Ok(Ok(delivered)) => {
+                        last_of_partition.insert(delivered.partition, event_id);
+                    }
+                    Ok(Err((err, _))) => anyhow::bail!("publishing failed: {err}"),
+                    Err(_) => anyhow::bail!("publishing was cancelled"),
+                }
             }
         }
     }
-    for delivery in pending.drain(..) {
-        kafka::acknowledged(delivery).await?;
-    }
+    let last_events: Vec<String> = last_of_partition.into_values().collect();
     println!(
         "published {total} events in {:.1} s",
         publishing.elapsed().as_secs_f64()
     );
 
     let shutdown = CancellationToken::new();
-    let consumer = kafka::consumer(
-        &config.kafka,
-        &format!("bench{id}.accounts"),
-        &[&config.topics.erp_invoices_pattern()],
-    )?;
-    let ingest = InvoiceIngest {
-        pool: pool.clone(),
-        account_events_topic: config.topics.account_events.clone(),
-        topics: config.topics.clone(),
-    };
+    // As accounts runs it: its number of consumers in one group, sharing the partitions.
     let started = Instant::now();
-    let consuming = tokio::spawn(kafka::run_batch_consumer(
-        consumer,
-        ingest,
-        producer.clone(),
-        config.topics.dead_letter.clone(),
-        "bench",
-        Batching {
-            max_batch: setting("BENCH_BATCH", 2000),
-            linger: Duration::from_millis(5),
-        },
-        shutdown.clone(),
-    ));
+    let mut consuming = Vec::new();
+    for _ in 0..setting("BENCH_CONSUMERS", recobro_accounts::DEFAULT_INGEST_CONSUMERS) {
+        let consumer = kafka::consumer(
+            &config.kafka,
+            &format!("bench{id}.accounts"),
+            &[&config.topics.erp_invoices_pattern()],
+        )?;
+        let ingest = InvoiceIngest {
+            pool: pool.clone(),
+            account_events_topic: config.topics.account_events.clone(),
+            topics: config.topics.clone(),
+        };
+        consuming.push(tokio::spawn(kafka::run_batch_consumer(
+            consumer,
+            ingest,
+            producer.clone(),
+            config.topics.dead_letter.clone(),
+            "bench",
+            Batching {
+                max_batch: setting("BENCH_BATCH", 2000),
+                linger: Duration::from_millis(5),
+            },
+            shutdown.clone(),
+        )));
+    }
     loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let (done,): (i64,) = sqlx::query_as("SELECT count(*) FROM ingested_events")
-            .fetch_one(&pool)
-            .await?;
-        if done as usize >= total {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (done,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM ingested_events
+                 WHERE tenant_id = $1 AND event_id IN (SELECT unnest($2::text[]))",
+        )
+        .bind(&tenant)
+        .bind(&last_events)
+        .fetch_one(&pool)
+        .await?;
+        if done as usize == last_events.len() {
             break;
         }
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(600),
-            "only {done} of {total} ingested in 10 minutes"
+            "not every event ingested in 10 minutes"
         );
     }
     let seconds = started.elapsed().as_secs_f64();
     shutdown.cancel();
-    consuming.await?;
+    for consumer in consuming {
+        consumer.await?;
+    }
+    let (ingested,): (i64,) = sqlx::query_as("SELECT count(*) FROM ingested_events")
+        .fetch_one(&pool)
+        .await?;
     let (invoices,): (i64,) = sqlx::query_as("SELECT count(*) FROM invoices")
         .fetch_one(&pool)
         .await?;
@@ -150,13 +176,17 @@ async fn main() -> anyhow::Result<()> {
     // later events repeat it unchanged and publish nothing for it).
     let expected = total + total.min(debtors);
     anyhow::ensure!(
-        invoices as usize == total && queued as usize == expected,
-        "{invoices} invoices, {queued} events queued ({expected} expected)"
+        ingested as usize == total && invoices as usize == total && queued as usize == expected,
+        "{ingested} events ingested, {invoices} invoices, {queued} events queued ({expected} expected)"
     );
     println!(
         "{total} events, {debtors} debtors, {invoices} invoices and {queued} account events written in {seconds:.1} s"
     );
     println!("invoice events ingested, events/s: {:.0}", total as f64 / seconds);
+    println!(
+        "ingest benchmark peak resident memory, MiB: {:.0}",
+        recobro_testkit::peak_resident_mib()?
+    );
 
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
         .execute(&pool)

@@ -102,6 +102,10 @@ pub const MIGRATIONS: &[db::Step] = &[
 ];
 
 /// Accounts' own settings on top of the shared ones.
+/// ERP consumers (and transactions in flight) by default: two keep a 2-core box's database and
+/// consumer both busy (docs/benchmarks.md, "Speed").
+pub const DEFAULT_INGEST_CONSUMERS: usize = 2;
+
 pub struct Settings {
     pub common: Config,
     /// TLS, tokens and the health port.
@@ -112,6 +116,8 @@ pub struct Settings {
     pub promise_check: Duration,
     /// ERP events applied per transaction at most.
     pub ingest_batch: usize,
+    /// ERP consumers in the group, each applying its share of the partitions.
+    pub ingest_consumers: usize,
     /// What debtors' replies may do, and the work queue's SLAs.
     pub listening: listening::ListeningSettings,
 }
@@ -124,6 +130,7 @@ impl Settings {
             promise_grace_days: env.parse_or("RECOBRO_PROMISE_GRACE_DAYS", 2)?,
             promise_check: Duration::from_secs(env.parse_or("RECOBRO_PROMISE_CHECK_SECONDS", 300)?),
             ingest_batch: env.parse_or("RECOBRO_INGEST_BATCH", 2000)?,
+            ingest_consumers: env.parse_or("RECOBRO_INGEST_CONSUMERS", DEFAULT_INGEST_CONSUMERS)?,
             listening: listening::ListeningSettings {
                 claim_days: env.parse_or("RECOBRO_CLAIMED_PAID_HOLD_DAYS", 5)?,
                 promise_horizon_days: env.parse_or("RECOBRO_REPLY_PROMISE_HORIZON_DAYS", 45)?,
@@ -218,28 +225,33 @@ impl Application {
         // Every tenant's ERP topic, by pattern: a tenant onboarded while accounts runs is read
         // within kafka::PATTERN_REFRESH.
         let pattern = config.topics.erp_invoices_pattern();
-        let consumer = kafka::consumer(&config.kafka, &group, &[&pattern])?;
-        let ingest = ingest::InvoiceIngest {
-            pool: pool.clone(),
-            account_events_topic: config.topics.account_events.clone(),
-            topics: config.topics.clone(),
-        };
         let mut tasks = tasks::Supervisor::new(&shutdown);
-        tasks.spawn(
-            "erp consumer",
-            kafka::run_batch_consumer(
-                consumer,
-                ingest,
-                producer.clone(),
-                config.topics.dead_letter.clone(),
-                "accounts",
-                Batching {
-                    max_batch: settings.ingest_batch,
-                    linger: Duration::from_millis(5),
-                },
-                shutdown.clone(),
-            ),
-        );
+        // Several consumers in the group: Kafka deals the partitions out between them, each
+        // applies its own in order, and their transactions run at once (one at a time leaves
+        // the database waiting on the consumer and the other way round).
+        for _ in 0..settings.ingest_consumers.max(1) {
+            let consumer = kafka::consumer(&config.kafka, &group, &[&pattern])?;
+            let ingest = ingest::InvoiceIngest {
+                pool: pool.clone(),
+                account_events_topic: config.topics.account_events.clone(),
+                topics: config.topics.clone(),
+            };
+            tasks.spawn(
+                "erp consumer",
+                kafka::run_batch_consumer(
+                    consumer,
+                    ingest,
+                    producer.clone(),
+                    config.topics.dead_letter.clone(),
+                    "accounts",
+                    Batching {
+                        max_batch: settings.ingest_batch,
+                        linger: Duration::from_millis(5),
+                    },
+                    shutdown.clone(),
+                ),
+            );
+        }
         // Opt-outs and replies channels received, in a group of their own (under accounts' prefix, which
         // the broker grants): a slow ERP backlog never delays a withdrawal.
         let responses_group = format!("{group}-responses");

@@ -3,7 +3,8 @@
 //! outbox relay, against the local stack's PostgreSQL and broker.
 //!
 //! cargo bench -p recobro-scheduling --bench month_end
-//! (BENCH_INVOICES x BENCH_STEPS reminders; defaults 250,000 x 4.)
+//! (BENCH_INVOICES x BENCH_STEPS reminders; defaults 250,000 x 4. BENCH_LOOPS: timer loops,
+//! default scheduling's own; BENCH_BATCH: reminders claimed per transaction.)
 
 use std::time::{Duration, Instant};
 
@@ -50,7 +51,10 @@ async fn main() -> anyhow::Result<()> {
         batch: setting("BENCH_BATCH", 5000) as i64,
         statement_gather: chrono::Duration::seconds(30),
     };
-    let firing = tokio::spawn(timers.run(shutdown.clone()));
+    // As scheduling runs them: its number of timer loops, each claiming its own batches.
+    let firing: Vec<_> = (0..setting("BENCH_LOOPS", recobro_scheduling::DEFAULT_TIMER_LOOPS))
+        .map(|_| tokio::spawn(timers.clone().run(shutdown.clone())))
+        .collect();
     let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -70,7 +74,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     shutdown.cancel();
-    firing.await?;
+    for timer_loop in firing {
+        timer_loop.await?;
+    }
     relaying.await?;
     let (emitted,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE state = 'emitted'")
         .fetch_one(&pool)
@@ -81,6 +87,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "month-end reminders emitted to Kafka, reminders/s: {:.0}",
         total as f64 / seconds
+    );
+    println!(
+        "month-end benchmark peak resident memory, MiB: {:.0}",
+        recobro_testkit::peak_resident_mib()?
     );
 
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))

@@ -85,6 +85,10 @@ pub async fn migrate_and_connect(config: &Config) -> Result<sqlx::PgPool, sqlx::
 }
 
 /// Scheduling's own settings on top of the shared ones.
+/// Timer loops per worker by default: two keep a 2-core box's database busy while each waits
+/// on its round trips (docs/benchmarks.md, "Speed").
+pub const DEFAULT_TIMER_LOOPS: usize = 2;
+
 pub struct Settings {
     pub common: Config,
     /// TLS, tokens and the health port.
@@ -95,6 +99,9 @@ pub struct Settings {
     pub strategies_dir: Option<std::path::PathBuf>,
     /// Due reminders claimed per transaction.
     pub fire_batch: i64,
+    /// Timer loops firing at once: each claims its own due reminders (SKIP LOCKED), in a
+    /// transaction of its own.
+    pub timer_loops: usize,
     /// How long a reminder that may join a statement waits after its moment for the debtor's
     /// other invoices of the same ERP import to be planned (see `timers`).
     pub statement_gather: chrono::Duration,
@@ -122,6 +129,7 @@ impl Settings {
                 .filter(|d| !d.trim().is_empty())
                 .map(Into::into),
             fire_batch: env.parse_or("RECOBRO_FIRE_BATCH", 2000)?,
+            timer_loops: env.parse_or("RECOBRO_TIMER_LOOPS", DEFAULT_TIMER_LOOPS)?,
             statement_gather: {
                 let seconds: i64 = env.parse_or("RECOBRO_STATEMENT_GATHER_SECONDS", 30)?;
                 if !(0..=MAX_STATEMENT_GATHER_SECONDS).contains(&seconds) {
@@ -235,7 +243,11 @@ impl Application {
             batch: settings.fire_batch,
             statement_gather: settings.statement_gather,
         };
-        tasks.spawn("timer loop", timers.run(shutdown.clone()));
+        // Several loops, as several replicas would run them: one batch's round trips to
+        // PostgreSQL overlap another's work.
+        for _ in 0..settings.timer_loops.max(1) {
+            tasks.spawn("timer loop", timers.clone().run(shutdown.clone()));
+        }
         tasks.spawn(
             "outbox relay",
             outbox::relay(pool.clone(), producer, 5000, shutdown.clone()),

@@ -25,6 +25,7 @@ use crate::stored::{self, EscalationKind, InvoiceState, ReminderAction, Reminder
 const DUE_EVERY: Duration = Duration::from_secs(5);
 const DUE_COUNT_CAP: i64 = 100_000;
 
+#[derive(Clone)]
 pub struct Timers {
     pub pool: PgPool,
     pub reminders_topic: String,

@@ -19,6 +19,19 @@ pub fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// This process's peak resident memory in MiB (Linux's `VmHWM`), for a benchmark's memory
+/// figure: the service's code, the benchmark's own producer and data together, so an upper
+/// bound of what the service alone would hold under that load.
+pub fn peak_resident_mib() -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/self/status"))?;
+    Ok(kib / 1024.0)
+}
+
 /// The broker as the environment says (`deploy/local/env.sh` makes that the local stack's
 /// `admin` principal, which may create topics and grant ACLs).
 pub fn kafka() -> anyhow::Result<KafkaSettings> {

@@ -186,7 +186,7 @@ pub async fn refresh_primary_points(tx: &mut Tx<'_>, debtor_ids: &[Uuid]) -> Res
                   (array_agg(address ORDER BY preferred DESC, channel, address)
                       FILTER (WHERE channel IN ('sms', 'whatsapp') AND consent = 'granted' AND retired_at IS NULL))[1]
                       AS phone
-               FROM contact_points WHERE debtor_id = ANY($1) GROUP BY debtor_id) p
+               FROM contact_points WHERE debtor_id IN (SELECT unnest($1::uuid[])) GROUP BY debtor_id) p
          WHERE d.debtor_id = p.debtor_id AND (d.email IS DISTINCT FROM p.email OR d.phone IS DISTINCT FROM p.phone)",
     )
     .bind(debtor_ids)
@@ -201,7 +201,7 @@ pub async fn bump_debtor_revisions(
     debtor_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
     let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-        "UPDATE debtors SET revision = revision + 1, updated_at = now() WHERE debtor_id = ANY($1)
+        "UPDATE debtors SET revision = revision + 1, updated_at = now() WHERE debtor_id IN (SELECT unnest($1::uuid[]))
          RETURNING debtor_id, revision",
     )
     .bind(debtor_ids)
@@ -323,7 +323,7 @@ async fn load(
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
     let rows: Vec<DebtorRow> = sqlx::query_as(&format!(
-        "{DEBTOR_SELECT} WHERE d.debtor_id = ANY($1) AND ($2::text IS NULL OR d.tenant_id = $2)"
+        "{DEBTOR_SELECT} WHERE d.debtor_id IN (SELECT unnest($1::uuid[])) AND ($2::text IS NULL OR d.tenant_id = $2)"
     ))
     .bind(ids)
     .bind(tenant_id)
@@ -339,13 +339,13 @@ async fn load(
     // Only the debtors found: their contacts are the tenant's too.
     let found: Vec<Uuid> = debtors.keys().copied().collect();
     let contacts: Vec<ContactRow> = sqlx::query_as(
-        "SELECT debtor_id, contact_id, name, role FROM contacts WHERE debtor_id = ANY($1) ORDER BY name, contact_id",
+        "SELECT debtor_id, contact_id, name, role FROM contacts WHERE debtor_id IN (SELECT unnest($1::uuid[])) ORDER BY name, contact_id",
     )
     .bind(&found)
     .fetch_all(&mut *conn)
     .await?;
     let points: Vec<PointRow> = sqlx::query_as(&format!(
-        "SELECT {POINT_COLUMNS} FROM contact_points WHERE debtor_id = ANY($1) ORDER BY channel, address"
+        "SELECT {POINT_COLUMNS} FROM contact_points WHERE debtor_id IN (SELECT unnest($1::uuid[])) ORDER BY channel, address"
     ))
     .bind(&found)
     .fetch_all(&mut *conn)

@@ -276,7 +276,7 @@ pub async fn invoice_states(
     ids: &[Uuid],
 ) -> Result<Vec<InvoiceState>, sqlx::Error> {
     let rows: Vec<StateRow> = sqlx::query_as(&format!(
-        "{STATE_SELECT} WHERE i.invoice_id = ANY($1) AND ($2::text IS NULL OR i.tenant_id = $2) ORDER BY i.invoice_id"
+        "{STATE_SELECT} WHERE i.invoice_id IN (SELECT unnest($1::uuid[])) AND ($2::text IS NULL OR i.tenant_id = $2) ORDER BY i.invoice_id"
     ))
     .bind(ids)
     .bind(tenant_id)
@@ -380,7 +380,7 @@ pub async fn instalments_of(
         return Ok(by_plan);
     }
     let rows: Vec<(Uuid, NaiveDate, i64, String)> = sqlx::query_as(
-        "SELECT plan_id, due_date, amount_minor, currency FROM plan_instalments WHERE plan_id = ANY($1) ORDER BY plan_id, seq",
+        "SELECT plan_id, due_date, amount_minor, currency FROM plan_instalments WHERE plan_id IN (SELECT unnest($1::uuid[])) ORDER BY plan_id, seq",
     )
     .bind(plan_ids)
     .fetch_all(&mut **tx)
