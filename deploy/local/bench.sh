@@ -61,6 +61,20 @@ for bench in "${benches[@]}"; do
   rm -f "$out"
 done
 
+# Each service's resident memory when idle: release builds started as `make demo` starts them
+# (TLS, tokens, every consumer and loop running), measured after 20 s with nothing to do.
+cargo build --release --locked --bins -p recobro-accounts -p recobro-scheduling -p recobro-channels -p recobro-testkit
+release_dir="${CARGO_TARGET_DIR:-$REPO/target}/release"
+bash "$here/services.sh" stop >/dev/null
+RECOBRO_BIN_DIR="$release_dir" bash "$here/services.sh" start
+sleep 20
+for service in accounts scheduling channels; do
+  pid="$(cat "$RECOBRO_STACK_DIR/services/$service.pid")"
+  kib="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")"
+  echo "$service idle resident memory, MiB: $((kib / 1024))" | tee -a "$figures"
+done
+bash "$here/services.sh" stop
+
 echo
 echo "figure | now ($commit) | recorded | ratio"
 echo "--- | --- | --- | ---"
