@@ -56,20 +56,22 @@ async fn main() -> anyhow::Result<()> {
         .map(|_| tokio::spawn(timers.clone().run(shutdown.clone())))
         .collect();
     let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));
+    // Whether anything is left, not how much: counting a million rows every half second took
+    // about 7% of PostgreSQL's time during the run it measures.
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let (pending,): (i64,) = sqlx::query_as("SELECT count(*) FROM reminders WHERE state = 'pending'")
-            .fetch_one(&pool)
-            .await?;
-        let (queued,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
-            .fetch_one(&pool)
-            .await?;
-        if pending == 0 && queued == 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (pending, queued): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM reminders WHERE state = 'pending'),
+                    EXISTS (SELECT 1 FROM outbox)",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if !pending && !queued {
             break;
         }
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(900),
-            "{pending} pending, {queued} queued after 15 minutes"
+            "reminders still pending ({pending}) or queued ({queued}) after 15 minutes"
         );
     }
     let seconds = started.elapsed().as_secs_f64();
