@@ -283,11 +283,11 @@ async fn main() -> anyhow::Result<()> {
             (total * covered) as f64 / seconds
         );
     }
-    // The run's Redis keys go too: they would outlive it by 45 days and slow the next runs.
     println!(
         "sends benchmark peak resident memory, MiB: {:.0}",
         recobro_testkit::peak_resident_mib()?
     );
+    // The run's Redis keys go too: they would outlive it by 45 days and slow the next runs.
     let mut redis = recobro_testkit::redis_settings()?
         .client()?
         .get_multiplexed_async_connection()
