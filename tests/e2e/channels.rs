@@ -372,20 +372,29 @@ pub(crate) fn sendgrid(base: String) -> Vec<(&'static str, String)> {
 async fn publish_email_reminders(stack: &Stack, count: usize) {
     let producer = recobro_common::kafka::producer(&crate::helpers::kafka_admin()).expect("producer");
     let today = chrono::Utc::now().date_naive();
+    let debtor_ids: Vec<String> = (0..count).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    // The ledger's record of each debtor first, as accounts publishes it, and acknowledged
+    // before any reminder is: two topics keep no order between them, and in the product a
+    // reminder only exists after accounts has published its debtor.
     let mut pending = Vec::with_capacity(count);
-    for n in 0..count {
-        let debtor_id = uuid::Uuid::new_v4().to_string();
-        // The ledger's record of the debtor first, as accounts publishes it.
+    for (n, debtor_id) in debtor_ids.iter().enumerate() {
         pending.push(
             recobro_common::kafka::enqueue(
                 &producer,
                 &stack.topics.account_events,
-                &debtor_id,
-                &encode(&stack.debtor_record(&debtor_id, n)),
+                debtor_id,
+                &encode(&stack.debtor_record(debtor_id, n)),
                 rdkafka::message::OwnedHeaders::new(),
             )
             .expect("enqueue"),
         );
+    }
+    for delivery in pending.drain(..) {
+        recobro_common::kafka::acknowledged(delivery)
+            .await
+            .expect("published");
+    }
+    for (n, debtor_id) in debtor_ids.iter().enumerate() {
         let reminder = pb::ReminderDue {
             reminder_id: uuid::Uuid::new_v4().to_string(),
             tenant_id: stack.tenant.clone(),
@@ -409,7 +418,7 @@ async fn publish_email_reminders(stack: &Stack, count: usize) {
             recobro_common::kafka::enqueue(
                 &producer,
                 &stack.topics.reminders_due,
-                &debtor_id,
+                debtor_id,
                 &encode(&reminder),
                 rdkafka::message::OwnedHeaders::new(),
             )
