@@ -27,6 +27,7 @@ benches=(
   "recobro-channels contact_budget"
   "recobro-channels reply_accuracy"
   "recobro-scheduling month_end"
+  "recobro-tests steady_state"
 )
 packages=()
 for bench in "${benches[@]}"; do packages+=(-p "${bench%% *}"); done

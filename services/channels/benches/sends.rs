@@ -287,32 +287,7 @@ async fn main() -> anyhow::Result<()> {
         "sends benchmark peak resident memory, MiB: {:.0}",
         recobro_testkit::peak_resident_mib()?
     );
-    // The run's Redis keys go too: they would outlive it by 45 days and slow the next runs.
-    let mut redis = recobro_testkit::redis_settings()?
-        .client()?
-        .get_multiplexed_async_connection()
-        .await?;
-    let mut cursor = 0_u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{redis_prefix}:*"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut redis)
-            .await?;
-        if !keys.is_empty() {
-            redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async::<()>(&mut redis)
-                .await?;
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    recobro_testkit::forget_redis_prefix(&redis_prefix).await?;
     sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.database_schema))
         .execute(&pool)
         .await?;

@@ -33,7 +33,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ChannelsError;
-pub use settings::Settings;
+pub use settings::{
+    DEFAULT_DEBTORS_AT_ONCE, DEFAULT_DELIVERY_BATCH, DEFAULT_MAX_ATTEMPTS, DEFAULT_PROVIDER_CALLS_AT_ONCE,
+    Settings,
+};
 
 /// This service's schema, step by step (applied by `recobro-channels migrate`).
 pub const MIGRATIONS: &[db::Step] = &[

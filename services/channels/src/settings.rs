@@ -42,6 +42,13 @@ pub struct Settings {
     pub providers: ProviderSettings,
 }
 
+/// The defaults of the settings below, also used by the benchmarks that run channels' loops
+/// in their own process.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+pub const DEFAULT_DELIVERY_BATCH: usize = 2000;
+pub const DEFAULT_DEBTORS_AT_ONCE: usize = 64;
+pub const DEFAULT_PROVIDER_CALLS_AT_ONCE: usize = 1;
+
 impl Settings {
     pub fn from_env(env: &impl Env) -> Result<Settings, ConfigError> {
         let common = Config::from_env(env, "channels", 50053)?;
@@ -64,13 +71,14 @@ impl Settings {
             payment_links: crate::payments::PaymentLinks::from_env(env, &public_url)?,
             payment_providers: crate::payments::PaymentProviders::from_env(env)?,
             public_url,
-            max_attempts: env.parse_or("RECOBRO_MAX_SEND_ATTEMPTS", 5)?,
+            max_attempts: env.parse_or("RECOBRO_MAX_SEND_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)?,
             exit_after_sends: env
                 .get("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS")
                 .and_then(|n| n.parse().ok()),
-            delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", 2000)?,
-            debtors_at_once: env.parse_or("RECOBRO_DEBTORS_AT_ONCE", 64)?,
-            provider_calls_at_once: env.parse_or("RECOBRO_PROVIDER_CALLS_AT_ONCE", 1)?,
+            delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", DEFAULT_DELIVERY_BATCH)?,
+            debtors_at_once: env.parse_or("RECOBRO_DEBTORS_AT_ONCE", DEFAULT_DEBTORS_AT_ONCE)?,
+            provider_calls_at_once: env
+                .parse_or("RECOBRO_PROVIDER_CALLS_AT_ONCE", DEFAULT_PROVIDER_CALLS_AT_ONCE)?,
             providers: ProviderSettings::from_env(env)?,
         })
     }

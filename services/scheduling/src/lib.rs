@@ -88,6 +88,11 @@ pub async fn migrate_and_connect(config: &Config) -> Result<sqlx::PgPool, sqlx::
 /// Timer loops per worker by default: two keep a 2-core box's database busy while each waits
 /// on its round trips (docs/benchmarks.md, "Speed").
 pub const DEFAULT_TIMER_LOOPS: usize = 2;
+/// Reminders claimed per timer-loop transaction by default.
+pub const DEFAULT_FIRE_BATCH: i64 = 2000;
+/// How long a reminder that may join a statement waits after its moment by default (see
+/// `Timers::statement_gather`).
+pub const DEFAULT_STATEMENT_GATHER_SECONDS: i64 = 30;
 
 pub struct Settings {
     pub common: Config,
@@ -128,10 +133,13 @@ impl Settings {
                 .get("RECOBRO_STRATEGIES_DIR")
                 .filter(|d| !d.trim().is_empty())
                 .map(Into::into),
-            fire_batch: env.parse_or("RECOBRO_FIRE_BATCH", 2000)?,
+            fire_batch: env.parse_or("RECOBRO_FIRE_BATCH", DEFAULT_FIRE_BATCH)?,
             timer_loops: env.parse_or("RECOBRO_TIMER_LOOPS", DEFAULT_TIMER_LOOPS)?,
             statement_gather: {
-                let seconds: i64 = env.parse_or("RECOBRO_STATEMENT_GATHER_SECONDS", 30)?;
+                let seconds: i64 = env.parse_or(
+                    "RECOBRO_STATEMENT_GATHER_SECONDS",
+                    DEFAULT_STATEMENT_GATHER_SECONDS,
+                )?;
                 if !(0..=MAX_STATEMENT_GATHER_SECONDS).contains(&seconds) {
                     return Err(ConfigError::Invalid {
                         name: "RECOBRO_STATEMENT_GATHER_SECONDS".into(),

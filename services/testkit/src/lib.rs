@@ -58,3 +58,33 @@ pub fn env_with(overrides: &[(&str, String)]) -> std::collections::HashMap<Strin
     }
     env
 }
+
+/// Deletes a run's Redis keys (everything under `prefix:`): a benchmark's contact budgets and
+/// send claims would outlive it by weeks and slow the next runs.
+pub async fn forget_redis_prefix(prefix: &str) -> anyhow::Result<()> {
+    let mut redis = redis_settings()?
+        .client()?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut cursor = 0_u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(&mut redis)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<()>(&mut redis)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
