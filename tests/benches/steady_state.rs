@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -42,6 +42,9 @@ use recobro_scheduling::timers::Timers;
 use recobro_testkit::setting;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+#[path = "../../services/channels/benches/ledger/mod.rs"]
+mod ledger;
 
 const TENANT: &str = "steady";
 const API_KEY: &str = "SG.steady-state";
@@ -82,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let debtors: Vec<Uuid> = (0..total).map(|_| Uuid::new_v4()).collect();
-    let zone = midday_zone();
+    let zone = ledger::midday_zone();
     let producer = kafka::producer(&channels.kafka)?;
     publish_ledger(&producer, &channels, &debtors, &zone).await?;
 
@@ -109,20 +112,7 @@ async fn main() -> anyhow::Result<()> {
         },
         shutdown.clone(),
     )));
-    let viewed = Instant::now();
-    loop {
-        let (known,): (i64,) = sqlx::query_as("SELECT count(*) FROM ledger_debtors")
-            .fetch_one(&channels_pool)
-            .await?;
-        if known as usize >= total {
-            break;
-        }
-        anyhow::ensure!(
-            viewed.elapsed() < Duration::from_secs(600),
-            "{known} of {total} debtors in the ledger view after 10 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    ledger::until_viewed(&channels_pool, total).await?;
 
     let calls = Arc::new(Mutex::new(Calls::new(total)?));
     let provider = sendgrid_stand_in(calls.clone()).await?;
@@ -438,17 +428,6 @@ async fn emitted_at(
     Ok(emitted)
 }
 
-/// A zone where it is midday now: every debtor may be contacted during the run.
-fn midday_zone() -> String {
-    use chrono::Timelike;
-    let offset = (12 - i64::from(Utc::now().hour()) + 36) % 24 - 12;
-    if offset >= 0 {
-        format!("Etc/GMT-{offset}")
-    } else {
-        format!("Etc/GMT+{}", -offset)
-    }
-}
-
 /// The tenant and each debtor as accounts publishes them: one consented email address each.
 async fn publish_ledger(
     producer: &rdkafka::producer::FutureProducer,
@@ -457,14 +436,7 @@ async fn publish_ledger(
     zone: &str,
 ) -> anyhow::Result<()> {
     let topic = &config.topics.account_events;
-    let tenant = pb::AccountEvent {
-        event_id: Uuid::new_v4().to_string(),
-        tenant_id: TENANT.into(),
-        change: Some(pb::account_event::Change::TenantChanged(pb::TenantChanged {
-            role: pb::TenantRole::Creditor as i32,
-        })),
-        ..Default::default()
-    };
+    let tenant = ledger::tenant_record(TENANT);
     let mut pending = vec![kafka::enqueue(
         producer,
         topic,
@@ -473,40 +445,7 @@ async fn publish_ledger(
         OwnedHeaders::new(),
     )?];
     for (n, debtor_id) in debtors.iter().enumerate() {
-        let record = pb::AccountEvent {
-            event_id: Uuid::new_v4().to_string(),
-            tenant_id: TENANT.into(),
-            debtor_id: debtor_id.to_string(),
-            change: Some(pb::account_event::Change::DebtorChanged(pb::DebtorChanged {
-                debtor: Some(pb::Debtor {
-                    debtor_id: debtor_id.to_string(),
-                    tenant_id: TENANT.into(),
-                    name: format!("Cliente {n}"),
-                    time_zone: zone.to_string(),
-                    locale: "es-US".into(),
-                    country: "US".into(),
-                    ..Default::default()
-                }),
-                contacts: vec![pb::Contact {
-                    contact_id: Uuid::new_v4().to_string(),
-                    role: pb::ContactRole::Other as i32,
-                    points: vec![pb::ContactPoint {
-                        point_id: Uuid::new_v4().to_string(),
-                        channel: pb::Channel::Email as i32,
-                        address: format!("cartera{n}@cliente.example"),
-                        consent: pb::Consent::Granted as i32,
-                        consent_source: "erp".into(),
-                        preferred: true,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                revision: 1,
-                reason: "erp".into(),
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
+        let record = ledger::debtor_record(TENANT, &debtor_id.to_string(), n, zone);
         pending.push(kafka::enqueue(
             producer,
             topic,

@@ -119,24 +119,6 @@ async fn main() -> anyhow::Result<()> {
     println!("ratio of budget decisions to trivial script: {:.2}", ours / raw);
 
     // Leave nothing behind in a shared Redis.
-    let mut redis = client.get_multiplexed_async_connection().await?;
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(5000)
-            .query_async(&mut redis)
-            .await?;
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut redis).await?;
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    recobro_testkit::forget_redis_prefix(&prefix).await?;
     Ok(())
 }

@@ -26,6 +26,9 @@ use recobro_proto::v1 as pb;
 use recobro_rules::{Eligibility, Rulebook};
 use tokio_util::sync::CancellationToken;
 
+#[path = "ledger/mod.rs"]
+mod ledger;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let total = recobro_testkit::setting("BENCH_REMINDERS", 200_000);
@@ -50,26 +53,11 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     // Reminders for debtors in the United States, in a zone where it is midday: all allowed now.
-    let zone = {
-        use chrono::Timelike;
-        let offset = (12 - i64::from(chrono::Utc::now().hour()) + 36) % 24 - 12;
-        if offset >= 0 {
-            format!("Etc/GMT-{offset}")
-        } else {
-            format!("Etc/GMT+{}", -offset)
-        }
-    };
+    let zone = ledger::midday_zone();
     let producer = kafka::producer(&config.kafka)?;
     let today = chrono::Utc::now().date_naive();
     let mut pending = Vec::with_capacity(2 * total + 1);
-    let tenant = pb::AccountEvent {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        tenant_id: "bench".into(),
-        change: Some(pb::account_event::Change::TenantChanged(pb::TenantChanged {
-            role: pb::TenantRole::Creditor as i32,
-        })),
-        ..Default::default()
-    };
+    let tenant = ledger::tenant_record("bench");
     pending.push(kafka::enqueue(
         &producer,
         &config.topics.account_events,
@@ -79,41 +67,7 @@ async fn main() -> anyhow::Result<()> {
     )?);
     for n in 0..total {
         let debtor_id = uuid::Uuid::new_v4().to_string();
-        let debtor = pb::Debtor {
-            debtor_id: debtor_id.clone(),
-            tenant_id: "bench".into(),
-            name: format!("Cliente {n}"),
-            time_zone: zone.clone(),
-            locale: "es-US".into(),
-            country: "US".into(),
-            ..Default::default()
-        };
-        let record = pb::AccountEvent {
-            event_id: uuid::Uuid::new_v4().to_string(),
-            tenant_id: "bench".into(),
-            debtor_id: debtor_id.clone(),
-            change: Some(pb::account_event::Change::DebtorChanged(pb::DebtorChanged {
-                debtor: Some(debtor),
-                contacts: vec![pb::Contact {
-                    contact_id: uuid::Uuid::new_v4().to_string(),
-                    role: pb::ContactRole::Other as i32,
-                    points: vec![pb::ContactPoint {
-                        point_id: uuid::Uuid::new_v4().to_string(),
-                        channel: pb::Channel::Email as i32,
-                        address: format!("cartera{n}@cliente.example"),
-                        consent: pb::Consent::Granted as i32,
-                        consent_source: "erp".into(),
-                        preferred: true,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                revision: 1,
-                reason: "erp".into(),
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
+        let record = ledger::debtor_record("bench", &debtor_id, n, &zone);
         pending.push(kafka::enqueue(
             &producer,
             &config.topics.account_events,
@@ -183,23 +137,10 @@ async fn main() -> anyhow::Result<()> {
         },
         shutdown.clone(),
     ));
-    let viewed = Instant::now();
-    loop {
-        let (known,): (i64,) = sqlx::query_as("SELECT count(*) FROM ledger_debtors")
-            .fetch_one(&pool)
-            .await?;
-        if known as usize >= total {
-            break;
-        }
-        anyhow::ensure!(
-            viewed.elapsed() < Duration::from_secs(600),
-            "{known} of {total} debtors in the ledger view after 10 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let viewed = ledger::until_viewed(&pool, total).await?;
     println!(
         "ledger view: {total} debtor records applied in {:.1} s",
-        viewed.elapsed().as_secs_f64()
+        viewed.as_secs_f64()
     );
     let redis = recobro_testkit::redis().await?;
     let dispatcher = Dispatcher {
