@@ -39,7 +39,6 @@ use recobro_common::{outbox, time};
 use recobro_proto::v1 as pb;
 use recobro_rules::{Eligibility, Rulebook};
 use recobro_scheduling::timers::Timers;
-use recobro_testkit::setting;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -51,8 +50,12 @@ const API_KEY: &str = "SG.steady-state";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let rate = setting("BENCH_RATE", 2000);
-    let run_seconds = setting("BENCH_SECONDS", 60);
+    let rate = recobro_testkit::count("BENCH_RATE", 2000)?;
+    let run_seconds = recobro_testkit::count("BENCH_SECONDS", 60)?;
+    let calls_at_once = recobro_testkit::count(
+        "BENCH_PROVIDER_CALLS",
+        recobro_channels::DEFAULT_PROVIDER_CALLS_AT_ONCE,
+    )?;
     let total = rate * run_seconds;
     let id = Uuid::new_v4().simple().to_string()[..10].to_string();
     let config_of = |service: &'static str| {
@@ -146,10 +149,7 @@ async fn main() -> anyhow::Result<()> {
         max_attempts: recobro_channels::DEFAULT_MAX_ATTEMPTS,
         sends: std::sync::atomic::AtomicU64::new(0),
         exit_after_sends: None,
-        provider_turns: tokio::sync::Semaphore::new(setting(
-            "BENCH_PROVIDER_CALLS",
-            recobro_channels::DEFAULT_PROVIDER_CALLS_AT_ONCE,
-        )),
+        provider_turns: tokio::sync::Semaphore::new(calls_at_once),
         debtors_at_once: recobro_channels::DEFAULT_DEBTORS_AT_ONCE,
     };
     tasks.push(tokio::spawn(kafka::run_batch_consumer(
@@ -202,10 +202,10 @@ async fn main() -> anyhow::Result<()> {
         pool: scheduling_pool.clone(),
         reminders_topic: scheduling.topics.reminders_due.clone(),
         escalations_topic: scheduling.topics.escalations.clone(),
-        batch: recobro_scheduling::DEFAULT_FIRE_BATCH,
+        batch: recobro_scheduling::DEFAULT_FIRE_BATCH as i64,
         statement_gather: chrono::Duration::seconds(recobro_scheduling::DEFAULT_STATEMENT_GATHER_SECONDS),
     };
-    for _ in 0..setting("BENCH_LOOPS", recobro_scheduling::DEFAULT_TIMER_LOOPS) {
+    for _ in 0..recobro_testkit::count("BENCH_LOOPS", recobro_scheduling::DEFAULT_TIMER_LOOPS)? {
         tasks.push(tokio::spawn(timers.clone().run(shutdown.clone())));
     }
     tasks.push(tokio::spawn(outbox::relay(
@@ -265,10 +265,6 @@ async fn main() -> anyhow::Result<()> {
         .map(|last| (last - start).num_milliseconds() as f64 / 1000.0)
         .unwrap_or_default();
     println!("{total} reminders at the provider, each once, the last {span:.1} s after the first fell due");
-    let calls_at_once = setting(
-        "BENCH_PROVIDER_CALLS",
-        recobro_channels::DEFAULT_PROVIDER_CALLS_AT_ONCE,
-    );
     let figure = format!(
         "steady state {rate} reminders/s for {run_seconds} s{}",
         if calls_at_once == recobro_channels::DEFAULT_PROVIDER_CALLS_AT_ONCE {

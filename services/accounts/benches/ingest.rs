@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     // As accounts runs it: its number of consumers in one group, sharing the partitions.
     let started = Instant::now();
     let mut consuming = Vec::new();
-    for _ in 0..setting("BENCH_CONSUMERS", recobro_accounts::DEFAULT_INGEST_CONSUMERS) {
+    for _ in 0..recobro_testkit::count("BENCH_CONSUMERS", recobro_accounts::DEFAULT_INGEST_CONSUMERS)? {
         let consumer = kafka::consumer(
             &config.kafka,
             &format!("bench{id}.accounts"),

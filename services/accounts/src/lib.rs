@@ -130,7 +130,7 @@ impl Settings {
             promise_grace_days: env.parse_or("RECOBRO_PROMISE_GRACE_DAYS", 2)?,
             promise_check: Duration::from_secs(env.parse_or("RECOBRO_PROMISE_CHECK_SECONDS", 300)?),
             ingest_batch: env.parse_or("RECOBRO_INGEST_BATCH", 2000)?,
-            ingest_consumers: env.parse_or("RECOBRO_INGEST_CONSUMERS", DEFAULT_INGEST_CONSUMERS)?,
+            ingest_consumers: env.count_or("RECOBRO_INGEST_CONSUMERS", DEFAULT_INGEST_CONSUMERS)?,
             listening: listening::ListeningSettings {
                 claim_days: env.parse_or("RECOBRO_CLAIMED_PAID_HOLD_DAYS", 5)?,
                 promise_horizon_days: env.parse_or("RECOBRO_REPLY_PROMISE_HORIZON_DAYS", 45)?,
@@ -229,7 +229,7 @@ impl Application {
         // Several consumers in the group: Kafka deals the partitions out between them, each
         // applies its own in order, and their transactions run at once (one at a time leaves
         // the database waiting on the consumer and the other way round).
-        for _ in 0..settings.ingest_consumers.max(1) {
+        for _ in 0..settings.ingest_consumers {
             let consumer = kafka::consumer(&config.kafka, &group, &[&pattern])?;
             let ingest = ingest::InvoiceIngest {
                 pool: pool.clone(),

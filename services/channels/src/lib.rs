@@ -205,7 +205,7 @@ impl Application {
             max_attempts: settings.max_attempts,
             sends: std::sync::atomic::AtomicU64::new(0),
             exit_after_sends: settings.exit_after_sends,
-            provider_turns: tokio::sync::Semaphore::new(settings.provider_calls_at_once.max(1)),
+            provider_turns: tokio::sync::Semaphore::new(settings.provider_calls_at_once),
             debtors_at_once: settings.debtors_at_once,
         });
         let mut tasks = tasks::Supervisor::new(&shutdown);

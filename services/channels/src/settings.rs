@@ -75,10 +75,10 @@ impl Settings {
             exit_after_sends: env
                 .get("RECOBRO_FAILPOINT_EXIT_AFTER_SENDS")
                 .and_then(|n| n.parse().ok()),
-            delivery_batch: env.parse_or("RECOBRO_DELIVERY_BATCH", DEFAULT_DELIVERY_BATCH)?,
-            debtors_at_once: env.parse_or("RECOBRO_DEBTORS_AT_ONCE", DEFAULT_DEBTORS_AT_ONCE)?,
+            delivery_batch: env.count_or("RECOBRO_DELIVERY_BATCH", DEFAULT_DELIVERY_BATCH)?,
+            debtors_at_once: env.count_or("RECOBRO_DEBTORS_AT_ONCE", DEFAULT_DEBTORS_AT_ONCE)?,
             provider_calls_at_once: env
-                .parse_or("RECOBRO_PROVIDER_CALLS_AT_ONCE", DEFAULT_PROVIDER_CALLS_AT_ONCE)?,
+                .count_or("RECOBRO_PROVIDER_CALLS_AT_ONCE", DEFAULT_PROVIDER_CALLS_AT_ONCE)?,
             providers: ProviderSettings::from_env(env)?,
         })
     }
@@ -132,6 +132,22 @@ mod tests {
             panic!("a prefix outside channels: must be refused");
         };
         assert!(err.to_string().contains("RECOBRO_REDIS_PREFIX"), "{err}");
+    }
+
+    #[test]
+    fn batches_and_turns_of_none_are_refused_naming_the_variable() {
+        for name in [
+            "RECOBRO_DELIVERY_BATCH",
+            "RECOBRO_DEBTORS_AT_ONCE",
+            "RECOBRO_PROVIDER_CALLS_AT_ONCE",
+        ] {
+            let Err(err) = Settings::from_env(&env(&[(name, "0")])) else {
+                panic!("{name}=0 must be refused");
+            };
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        let four = Settings::from_env(&env(&[("RECOBRO_PROVIDER_CALLS_AT_ONCE", "4")])).expect("settings");
+        assert_eq!(four.provider_calls_at_once, 4);
     }
 
     #[test]

@@ -62,6 +62,21 @@ pub trait Env {
             reason: err.to_string(),
         })
     }
+
+    /// How many of something a worker runs or takes at once (consumers, loops, a batch): a
+    /// whole number of at least one. Zero is refused rather than read as one: whoever set it
+    /// meant something, and a batch of none would claim nothing forever.
+    fn count_or(&self, name: &str, default: usize) -> Result<usize, ConfigError> {
+        let count: usize = self.parse_or(name, default)?;
+        if count == 0 {
+            return Err(ConfigError::Invalid {
+                name: name.to_string(),
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(count)
+    }
 }
 
 /// The real process environment.
@@ -86,5 +101,44 @@ impl Env for HashMap<String, String> {
 
     fn names(&self) -> Vec<String> {
         self.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_count_is_a_whole_number_of_at_least_one() {
+        assert_eq!(env(&[]).count_or("RECOBRO_TIMER_LOOPS", 2).expect("default"), 2);
+        assert_eq!(
+            env(&[("RECOBRO_TIMER_LOOPS", " ")])
+                .count_or("RECOBRO_TIMER_LOOPS", 2)
+                .expect("blank"),
+            2
+        );
+        assert_eq!(
+            env(&[("RECOBRO_TIMER_LOOPS", "3")])
+                .count_or("RECOBRO_TIMER_LOOPS", 2)
+                .expect("three"),
+            3
+        );
+        for refused in ["0", "-1", "two"] {
+            let err = env(&[("RECOBRO_TIMER_LOOPS", refused)])
+                .count_or("RECOBRO_TIMER_LOOPS", 2)
+                .expect_err(refused);
+            assert!(err.to_string().starts_with("RECOBRO_TIMER_LOOPS="), "{err}");
+        }
+        let zero = env(&[("RECOBRO_TIMER_LOOPS", "0")])
+            .count_or("RECOBRO_TIMER_LOOPS", 2)
+            .expect_err("zero");
+        assert!(zero.to_string().contains("at least 1"), "{zero}");
     }
 }

@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         statement_gather: chrono::Duration::seconds(30),
     };
     // As scheduling runs them: its number of timer loops, each claiming its own batches.
-    let firing: Vec<_> = (0..setting("BENCH_LOOPS", recobro_scheduling::DEFAULT_TIMER_LOOPS))
+    let firing: Vec<_> = (0..recobro_testkit::count("BENCH_LOOPS", recobro_scheduling::DEFAULT_TIMER_LOOPS)?)
         .map(|_| tokio::spawn(timers.clone().run(shutdown.clone())))
         .collect();
     let relaying = tokio::spawn(outbox::relay(pool.clone(), producer, 5000, shutdown.clone()));

@@ -89,7 +89,7 @@ pub async fn migrate_and_connect(config: &Config) -> Result<sqlx::PgPool, sqlx::
 /// on its round trips (docs/benchmarks.md, "Speed").
 pub const DEFAULT_TIMER_LOOPS: usize = 2;
 /// Reminders claimed per timer-loop transaction by default.
-pub const DEFAULT_FIRE_BATCH: i64 = 2000;
+pub const DEFAULT_FIRE_BATCH: usize = 2000;
 /// How long a reminder that may join a statement waits after its moment by default (see
 /// `Timers::statement_gather`).
 pub const DEFAULT_STATEMENT_GATHER_SECONDS: i64 = 30;
@@ -133,8 +133,8 @@ impl Settings {
                 .get("RECOBRO_STRATEGIES_DIR")
                 .filter(|d| !d.trim().is_empty())
                 .map(Into::into),
-            fire_batch: env.parse_or("RECOBRO_FIRE_BATCH", DEFAULT_FIRE_BATCH)?,
-            timer_loops: env.parse_or("RECOBRO_TIMER_LOOPS", DEFAULT_TIMER_LOOPS)?,
+            fire_batch: env.count_or("RECOBRO_FIRE_BATCH", DEFAULT_FIRE_BATCH)? as i64,
+            timer_loops: env.count_or("RECOBRO_TIMER_LOOPS", DEFAULT_TIMER_LOOPS)?,
             statement_gather: {
                 let seconds: i64 = env.parse_or(
                     "RECOBRO_STATEMENT_GATHER_SECONDS",
@@ -253,7 +253,7 @@ impl Application {
         };
         // Several loops, as several replicas would run them: one batch's round trips to
         // PostgreSQL overlap another's work.
-        for _ in 0..settings.timer_loops.max(1) {
+        for _ in 0..settings.timer_loops {
             tasks.spawn("timer loop", timers.clone().run(shutdown.clone()));
         }
         tasks.spawn(

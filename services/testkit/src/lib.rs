@@ -19,6 +19,14 @@ pub fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A count from the environment (consumers, loops, a rate), else `default`: at least one, so a
+/// run asked for none fails at once instead of waiting out its deadline.
+pub fn count(name: &str, default: usize) -> anyhow::Result<usize> {
+    let count = setting(name, default);
+    anyhow::ensure!(count > 0, "{name} must be at least 1");
+    Ok(count)
+}
+
 /// This process's peak resident memory in MiB (Linux's `VmHWM`), for a benchmark's memory
 /// figure: the service's code, the benchmark's own producer and data together, so an upper
 /// bound of what the service alone would hold under that load.
