@@ -117,8 +117,20 @@ async fn main() -> anyhow::Result<()> {
     )));
     ledger::until_viewed(&channels_pool, total).await?;
 
-    let calls = Arc::new(Mutex::new(Calls::new(total)?));
-    let provider = sendgrid_stand_in(calls.clone()).await?;
+    // The reminders' due moments, `rate` a second from a start far enough ahead that the
+    // seeding and the consumers' joining are over before the first one.
+    let start = Utc::now() + chrono::Duration::seconds(15);
+    let due_at = |n: usize| start + chrono::Duration::microseconds((n as i64 * 1_000_000) / rate as i64);
+    let reminders: Vec<Uuid> = (0..total).map(|_| Uuid::new_v4()).collect();
+    let stand_in = Arc::new(StandIn {
+        due: reminders
+            .iter()
+            .enumerate()
+            .map(|(n, reminder)| (*reminder, due_at(n)))
+            .collect(),
+        calls: Mutex::new(Calls::default()),
+    });
+    let provider = sendgrid_stand_in(stand_in.clone()).await?;
     let redis = recobro_testkit::redis().await?;
     let redis_prefix = format!("channels:bench{id}");
     let mut providers = Providers::sandbox();
@@ -175,21 +187,8 @@ async fn main() -> anyhow::Result<()> {
         shutdown.clone(),
     )));
 
-    // Scheduling: the reminders' due moments, `rate` a second from a start far enough ahead
-    // that the seeding and the consumers' joining are over before the first one.
+    // Scheduling: the reminders, written due at their moments.
     let scheduling_pool = recobro_scheduling::migrate_and_connect(&scheduling).await?;
-    let start = Utc::now() + chrono::Duration::seconds(15);
-    let due_at = |n: usize| start + chrono::Duration::microseconds((n as i64 * 1_000_000) / rate as i64);
-    let reminders: Vec<Uuid> = (0..total).map(|_| Uuid::new_v4()).collect();
-    let due: HashMap<Uuid, DateTime<Utc>> = reminders
-        .iter()
-        .enumerate()
-        .map(|(n, reminder)| (*reminder, due_at(n)))
-        .collect();
-    {
-        let mut calls = calls.lock().expect("calls");
-        calls.due = due.clone();
-    }
     for chunk in (0..total).collect::<Vec<_>>().chunks(10_000) {
         seed_reminders(&scheduling_pool, chunk, &debtors, &reminders, &due_at).await?;
     }
@@ -224,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
     let deadline = end + chrono::Duration::seconds(600);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let arrived = calls.lock().expect("calls").latency.len() as usize;
+        let arrived = stand_in.calls.lock().expect("calls").arrived.len();
         if arrived >= total {
             break;
         }
@@ -246,7 +245,8 @@ async fn main() -> anyhow::Result<()> {
     // relay hands it to the producer, which splits its latency into scheduling's part (timer
     // loop, outbox, relay) and the rest (the broker, channels' batch, its checks and its turn).
     let emitted = emitted_at(&scheduling, &format!("bench{id}.emitted"), total).await?;
-    let calls = std::mem::replace(&mut *calls.lock().expect("calls"), Calls::new(0)?);
+    let calls = std::mem::take(&mut *stand_in.calls.lock().expect("calls"));
+    let due = &stand_in.due;
     anyhow::ensure!(
         calls.refused == 0,
         "{} calls refused by the stand-in",
@@ -254,6 +254,10 @@ async fn main() -> anyhow::Result<()> {
     );
     anyhow::ensure!(calls.duplicates == 0, "{} reminders sent twice", calls.duplicates);
     anyhow::ensure!(sent as usize == total, "{sent} of {total} recorded as sent");
+    let mut total_path = histogram()?;
+    for (reminder, arrived) in &calls.arrived {
+        total_path.saturating_record(micros_between(due[reminder], *arrived));
+    }
     let mut leaving = histogram()?;
     let mut onward = histogram()?;
     for (reminder, at) in &emitted {
@@ -261,8 +265,10 @@ async fn main() -> anyhow::Result<()> {
         onward.saturating_record(micros_between(*at, calls.arrived[reminder]));
     }
     let span = calls
-        .last
-        .map(|last| (last - start).num_milliseconds() as f64 / 1000.0)
+        .arrived
+        .values()
+        .max()
+        .map(|last| (*last - start).num_milliseconds() as f64 / 1000.0)
         .unwrap_or_default();
     println!("{total} reminders at the provider, each once, the last {span:.1} s after the first fell due");
     let figure = format!(
@@ -275,18 +281,17 @@ async fn main() -> anyhow::Result<()> {
     );
     let ms =
         |histogram: &Histogram<u64>, quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
-    let total_path = &calls.latency;
     println!(
         "{figure}, due to provider call p50, ms: {:.1}",
-        ms(total_path, 0.5)
+        ms(&total_path, 0.5)
     );
     println!(
         "{figure}, due to provider call p99, ms: {:.1}",
-        ms(total_path, 0.99)
+        ms(&total_path, 0.99)
     );
     println!(
         "{figure}, due to provider call p99.9, ms: {:.1}",
-        ms(total_path, 0.999)
+        ms(&total_path, 0.999)
     );
     println!(
         "{figure}, due to provider call max, ms: {:.1}",
@@ -315,38 +320,27 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the provider stand-in saw.
-struct Calls {
-    /// Each reminder's due moment, to measure its call against.
+/// The provider stand-in: whom it expects, and what it saw.
+struct StandIn {
+    /// Each seeded reminder's due moment; a call for any other is refused.
     due: HashMap<Uuid, DateTime<Utc>>,
-    /// Due to provider call, in microseconds: one entry per reminder, the first call.
-    latency: Histogram<u64>,
+    calls: Mutex<Calls>,
+}
+
+#[derive(Default)]
+struct Calls {
     /// When each reminder's first call arrived.
     arrived: HashMap<Uuid, DateTime<Utc>>,
     duplicates: u64,
-    /// Calls without the API key, without a reminder id, or for a reminder never seeded.
+    /// Calls without the API key or the request's shape, or for a reminder never seeded.
     refused: u64,
-    last: Option<DateTime<Utc>>,
-}
-
-impl Calls {
-    fn new(reminders: usize) -> anyhow::Result<Calls> {
-        Ok(Calls {
-            due: HashMap::with_capacity(reminders),
-            latency: histogram()?,
-            arrived: HashMap::with_capacity(reminders),
-            duplicates: 0,
-            refused: 0,
-            last: None,
-        })
-    }
 }
 
 /// SendGrid's v3 Mail Send on loopback: checks the bearer key and the request's shape, notes
 /// when each reminder's call arrived, and answers 202 with a message id as SendGrid does.
-async fn sendgrid_stand_in(calls: Arc<Mutex<Calls>>) -> anyhow::Result<String> {
+async fn sendgrid_stand_in(stand_in: Arc<StandIn>) -> anyhow::Result<String> {
     async fn mail_send(
-        State(calls): State<Arc<Mutex<Calls>>>,
+        State(stand_in): State<Arc<StandIn>>,
         headers: HeaderMap,
         Json(body): Json<serde_json::Value>,
     ) -> (StatusCode, HeaderMap) {
@@ -360,20 +354,18 @@ async fn sendgrid_stand_in(calls: Arc<Mutex<Calls>>) -> anyhow::Result<String> {
         let reminder = body["custom_args"]["reminder_id"]
             .as_str()
             .and_then(|id| Uuid::parse_str(id).ok());
-        let mut calls = calls.lock().expect("calls");
-        let due = reminder.and_then(|reminder| calls.due.remove(&reminder));
-        let (true, true, Some(reminder), Some(due)) = (authorized, shaped, reminder, due) else {
-            if reminder.is_some() && authorized {
-                // Seen before: its due moment was taken by the first call.
-                calls.duplicates += 1;
-            } else {
-                calls.refused += 1;
-            }
+        let mut calls = stand_in.calls.lock().expect("calls");
+        let Some(reminder) =
+            reminder.filter(|reminder| authorized && shaped && stand_in.due.contains_key(reminder))
+        else {
+            calls.refused += 1;
             return (StatusCode::BAD_REQUEST, HeaderMap::new());
         };
-        calls.latency.saturating_record(micros_between(due, arrived));
+        if calls.arrived.contains_key(&reminder) {
+            calls.duplicates += 1;
+            return (StatusCode::BAD_REQUEST, HeaderMap::new());
+        }
         calls.arrived.insert(reminder, arrived);
-        calls.last = Some(arrived);
         let mut answer = HeaderMap::new();
         answer.insert(
             "x-message-id",
@@ -385,7 +377,7 @@ async fn sendgrid_stand_in(calls: Arc<Mutex<Calls>>) -> anyhow::Result<String> {
     let base = format!("http://{}", listener.local_addr()?);
     let app = axum::Router::new()
         .route("/v3/mail/send", axum::routing::post(mail_send))
-        .with_state(calls);
+        .with_state(stand_in);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(base)
 }
