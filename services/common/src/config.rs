@@ -146,10 +146,7 @@ mod tests {
         for file in ["kafka-password", "postgres-password"] {
             std::fs::write(dir.join(file), "pw").expect("write");
         }
-        let mut env: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut env = crate::env::map(pairs);
         env.insert("RECOBRO_SECRETS_DIR".into(), dir.display().to_string());
         env
     }

@@ -104,16 +104,20 @@ impl Env for HashMap<String, String> {
     }
 }
 
+/// Settings as a map, for tests that read them through [`Env`].
+#[cfg(test)]
+pub(crate) fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use super::map as env;
 
     #[test]
     fn a_count_is_a_whole_number_of_at_least_one() {

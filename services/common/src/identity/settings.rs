@@ -123,16 +123,8 @@ pub(crate) fn for_tests(dir: &std::path::Path) -> IdentitySettings {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::env::map as env;
 
     const REQUIRED: [(&str, &str); 5] = [
         ("RECOBRO_TLS_CERT", "/tls/server.pem"),
