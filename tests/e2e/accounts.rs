@@ -210,6 +210,47 @@ async fn payments_credit_notes_and_write_offs_reduce_what_is_owed_once_each() {
         .into_inner();
     assert_eq!(owed(&credited), 500_000_00);
 
+    // What the debtor owes sums its open invoices per currency, less what settled them.
+    self::invoice(&mut accounts, &tenant, "F-2", 200_000_00, 5).await;
+    let in_dollars = pb::UpsertInvoiceRequest {
+        tenant_id: tenant.clone(),
+        invoice: Some(pb::InvoiceInput {
+            debtor_external_id: "C-1".into(),
+            external_id: "F-3".into(),
+            number: "FE-F-3".into(),
+            amount: Some(pb::Money {
+                amount_minor: 123_45,
+                currency: "USD".into(),
+            }),
+            issue_date: Some(time::date(day(-20))),
+            due_date: Some(time::date(day(10))),
+        }),
+    };
+    accounts
+        .upsert_invoice(in_dollars)
+        .await
+        .expect("an invoice in another currency");
+    let balance = |view: pb::GetDebtorResponse| {
+        view.balance
+            .into_iter()
+            .map(|m| (m.currency, m.amount_minor))
+            .collect::<Vec<_>>()
+    };
+    let view = accounts
+        .get_debtor(pb::GetDebtorRequest {
+            tenant_id: tenant.clone(),
+            debtor_id: invoice.debtor_id.clone(),
+        })
+        .await
+        .expect("debtor")
+        .into_inner();
+    assert_eq!(view.contacts.len(), 2, "{:?}", view.contacts);
+    assert_eq!(
+        balance(view),
+        vec![("COP".into(), 700_000_00), ("USD".into(), 123_45)],
+        "per currency, sorted by code"
+    );
+
     let mut wrong = settlement(&tenant, &invoice, pb::SettlementKind::Payment, "pay-2", 1);
     wrong.amount = Some(pb::Money {
         amount_minor: 1,
@@ -248,10 +289,10 @@ async fn payments_credit_notes_and_write_offs_reduce_what_is_owed_once_each() {
         .await
         .expect("debtor")
         .into_inner();
-    assert!(
-        view.balance.iter().all(|m| m.amount_minor == 0),
-        "{:?}",
-        view.balance
+    assert_eq!(
+        balance(view),
+        vec![("COP".into(), 200_000_00), ("USD".into(), 123_45)],
+        "a paid invoice owes nothing"
     );
     // Scheduling stops the ladder of a settled invoice.
     reminders_until(&stack, &tenant, &invoice.invoice_id, |r| {

@@ -61,30 +61,16 @@ impl Accounts {
         tenant_id: &str,
         debtor_id: Uuid,
     ) -> Result<pb::GetDebtorResponse, AccountsError> {
-        let mut snapshot = store::snapshot(&self.pool).await?;
-        let debtor = store::debtor(&mut snapshot, tenant_id, debtor_id)
+        let store::DebtorView { debtor, balance } = store::debtor_view(&self.pool, tenant_id, debtor_id)
             .await?
             .ok_or_else(|| not_found(format!("debtor {debtor_id}")))?;
-        let invoices = store::invoices_of(&mut snapshot, tenant_id, debtor_id).await?;
-        snapshot.commit().await?;
-        let mut balance: Vec<Money> = Vec::new();
-        for state in invoices
-            .iter()
-            .filter(|state| state.invoice.status == InvoiceStatus::Open)
-        {
-            let owed = state.outstanding_minor();
-            match balance
-                .iter_mut()
-                .find(|money| money.currency == state.invoice.currency)
-            {
-                Some(money) => money.amount_minor += owed,
-                None => balance.push(Money {
-                    amount_minor: owed,
-                    currency: state.invoice.currency.clone(),
-                }),
-            }
-        }
-        balance.sort_by(|a, b| a.currency.cmp(&b.currency));
+        let balance = balance
+            .into_iter()
+            .map(|(currency, amount_minor)| Money {
+                amount_minor,
+                currency,
+            })
+            .collect();
         Ok(pb::GetDebtorResponse {
             debtor: Some(debtor.to_proto()),
             balance,

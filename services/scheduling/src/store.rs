@@ -306,12 +306,6 @@ const DUE_COLUMNS: &str = "r.reminder_id, r.debtor_id, r.invoice_id, r.consolida
     r.channel, r.template_id, r.fire_at, r.origin_traceparent, i.status, i.snapshot, r.strategy_id, r.arm, r.action,
     r.channels, r.roles, r.amount_due_minor, r.amount_due_currency, r.due_date";
 
-/// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
-/// A row with a channel, action or status this version does not know is an error, not a guess.
-/// A reminder that may join a statement is claimed `gather` after its moment (see `Timers`),
-/// and only with its debtor's statement lock, held until the transaction ends: one replica
-/// forms a debtor's statement, the others skip that debtor for the round instead of each
-/// sending part of it.
 /// Pending reminders whose time has come, counted up to `cap`.
 pub async fn count_due(pool: &sqlx::PgPool, cap: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
@@ -322,6 +316,12 @@ pub async fn count_due(pool: &sqlx::PgPool, cap: i64) -> Result<i64, sqlx::Error
     .await
 }
 
+/// Claims up to `limit` due reminders; rows another replica holds are skipped, not waited for.
+/// A row with a channel, action or status this version does not know is an error, not a guess.
+/// A reminder that may join a statement is claimed `gather` after its moment (see `Timers`),
+/// and only with its debtor's statement lock, held until the transaction ends: one replica
+/// forms a debtor's statement, the others skip that debtor for the round instead of each
+/// sending part of it.
 pub async fn claim_due(
     tx: &mut Transaction<'_, Postgres>,
     limit: i64,

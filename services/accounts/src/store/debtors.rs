@@ -210,9 +210,9 @@ pub async fn bump_debtor_revisions(
     Ok(rows.into_iter().collect())
 }
 
-/// A debtor as `DEBTOR_SELECT` reads it, with its standing hold, without contacts.
+/// A debtor as `DEBTOR_COLUMNS` reads it, with its standing hold, without contacts.
 #[derive(sqlx::FromRow)]
-struct DebtorRow {
+pub(super) struct DebtorRow {
     debtor_id: Uuid,
     tenant_id: String,
     external_id: String,
@@ -231,10 +231,15 @@ struct DebtorRow {
     hold_since: Option<DateTime<Utc>>,
 }
 
-const DEBTOR_SELECT: &str = "SELECT d.debtor_id, d.tenant_id, d.external_id, d.name, d.kind, d.time_zone,
+/// What `DebtorRow` selects, from `DEBTOR_FROM`.
+pub(super) const DEBTOR_COLUMNS: &str =
+    "d.debtor_id, d.tenant_id, d.external_id, d.name, d.kind, d.time_zone,
         d.locale, d.country, d.email, d.phone, d.region, d.segment, d.risk_score,
-        h.reason AS hold_reason, h.source AS hold_source, h.placed_at AS hold_since
-     FROM debtors d LEFT JOIN legal_holds h ON h.debtor_id = d.debtor_id AND h.lifted_at IS NULL";
+        h.reason AS hold_reason, h.source AS hold_source, h.placed_at AS hold_since";
+
+/// A debtor with its standing legal hold (at most one: `legal_holds_one_standing`).
+pub(super) const DEBTOR_FROM: &str =
+    "debtors d LEFT JOIN legal_holds h ON h.debtor_id = d.debtor_id AND h.lifted_at IS NULL";
 
 impl TryFrom<DebtorRow> for Debtor {
     type Error = sqlx::Error;
@@ -280,16 +285,16 @@ struct ContactRow {
 /// A contact point as `load` reads it.
 #[derive(sqlx::FromRow)]
 pub(super) struct PointRow {
-    point_id: Uuid,
-    contact_id: Uuid,
-    channel: String,
-    address: String,
-    consent: String,
-    consent_source: String,
-    consent_at: DateTime<Utc>,
-    preferred: bool,
-    retired_at: Option<DateTime<Utc>>,
-    retired_reason: String,
+    pub(super) point_id: Uuid,
+    pub(super) contact_id: Uuid,
+    pub(super) channel: String,
+    pub(super) address: String,
+    pub(super) consent: String,
+    pub(super) consent_source: String,
+    pub(super) consent_at: DateTime<Utc>,
+    pub(super) preferred: bool,
+    pub(super) retired_at: Option<DateTime<Utc>>,
+    pub(super) retired_reason: String,
 }
 
 /// What `PointRow` selects from `contact_points`.
@@ -323,7 +328,7 @@ async fn load(
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Debtor>, sqlx::Error> {
     let rows: Vec<DebtorRow> = sqlx::query_as(&format!(
-        "{DEBTOR_SELECT} WHERE d.debtor_id IN (SELECT unnest($1::uuid[])) AND ($2::text IS NULL OR d.tenant_id = $2)"
+        "SELECT {DEBTOR_COLUMNS} FROM {DEBTOR_FROM} WHERE d.debtor_id IN (SELECT unnest($1::uuid[])) AND ($2::text IS NULL OR d.tenant_id = $2)"
     ))
     .bind(ids)
     .bind(tenant_id)

@@ -308,15 +308,6 @@ pub async fn lock_invoice(
         .next())
 }
 
-/// A debtor's invoices as stored.
-pub async fn invoices_of(
-    conn: &mut PgConnection,
-    tenant_id: &str,
-    debtor_id: Uuid,
-) -> Result<Vec<InvoiceState>, sqlx::Error> {
-    invoices_page(conn, tenant_id, debtor_id, None, i64::MAX).await
-}
-
 /// Where a page of a debtor's invoices starts: after this (due date, number, id).
 pub type InvoiceKey = (NaiveDate, String, Uuid);
 

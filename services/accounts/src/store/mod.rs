@@ -10,6 +10,7 @@
 
 mod cases;
 mod consent;
+mod debtor_view;
 mod debtors;
 mod handoffs;
 mod holds;
@@ -19,6 +20,7 @@ mod work_items;
 
 pub use cases::*;
 pub use consent::*;
+pub use debtor_view::*;
 pub use debtors::*;
 pub use handoffs::*;
 pub use holds::*;
@@ -34,9 +36,9 @@ use crate::states::TenantRole;
 
 pub type Tx<'a> = Transaction<'a, Postgres>;
 
-/// A read-only transaction that sees one snapshot: a view built from several queries (a
-/// debtor, its points, its invoices) never mixes rows from before and after a change that
-/// commits while it is read.
+/// A read-only transaction that sees one snapshot: a view built from several queries never
+/// mixes rows from before and after a change that commits while it is read. (A view read in
+/// one statement, as `debtor_view`, needs none: a statement sees one snapshot.)
 pub async fn snapshot(pool: &PgPool) -> Result<Tx<'static>, sqlx::Error> {
     pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
