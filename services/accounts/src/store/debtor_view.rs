@@ -5,8 +5,7 @@
 //! (snapshot, debtor, contacts, points, invoices) bounded GetDebtor's rate
 //! (docs/benchmarks.md, "GetDebtor").
 
-use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{FromRow, PgPool, Row};
 use uuid::Uuid;
 
 use super::debtors::{DEBTOR_COLUMNS, DEBTOR_FROM, DebtorRow, PointRow};
@@ -20,35 +19,15 @@ pub struct DebtorView {
     pub balance: Vec<(String, i64)>,
 }
 
-/// One of the debtor's points (or a contact without points, or a debtor without contacts),
-/// with the debtor's columns and balance repeated on every row.
-#[derive(sqlx::FromRow)]
-struct ViewRow {
-    #[sqlx(flatten)]
-    debtor: DebtorRow,
-    contact_id: Option<Uuid>,
-    contact_name: Option<String>,
-    role: Option<String>,
-    point_id: Option<Uuid>,
-    channel: Option<String>,
-    address: Option<String>,
-    consent: Option<String>,
-    consent_source: Option<String>,
-    consent_at: Option<DateTime<Utc>>,
-    preferred: Option<bool>,
-    retired_at: Option<DateTime<Utc>>,
-    retired_reason: Option<String>,
-    currencies: Vec<String>,
-    owed: Vec<i64>,
-}
-
 /// The tenant's debtor as GetDebtor shows it; `None` when the tenant has no such debtor.
 pub async fn debtor_view(
     pool: &PgPool,
     tenant_id: &str,
     debtor_id: Uuid,
 ) -> Result<Option<DebtorView>, sqlx::Error> {
-    let rows: Vec<ViewRow> = sqlx::query_as(&format!(
+    // One row per point (or per contact without points, or one for a debtor without contacts),
+    // with the debtor's columns and balance repeated on every row.
+    let rows = sqlx::query(&format!(
         "WITH owed AS (
              SELECT currency, sum(greatest(amount_minor - settled_minor, 0))::bigint AS amount_minor
              FROM invoices WHERE tenant_id = $1 AND debtor_id = $2 AND status = 'open'
@@ -69,84 +48,34 @@ pub async fn debtor_view(
     .bind(debtor_id)
     .fetch_all(pool)
     .await?;
-    let mut view: Option<DebtorView> = None;
-    for row in rows {
-        let ViewRow {
-            debtor,
-            contact_id,
-            contact_name,
-            role,
-            point_id,
-            channel,
-            address,
-            consent,
-            consent_source,
-            consent_at,
-            preferred,
-            retired_at,
-            retired_reason,
-            currencies,
-            owed,
-        } = row;
-        // The debtor's columns and balance are the same on every row: the first row's are kept.
-        let view = match &mut view {
-            Some(view) => view,
-            None => view.insert(DebtorView {
-                debtor: Debtor::try_from(debtor)?,
-                balance: currencies.into_iter().zip(owed).collect(),
-            }),
-        };
-        let Some(contact_id) = contact_id else {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let currencies: Vec<String> = first.try_get("currencies")?;
+    let owed: Vec<i64> = first.try_get("owed")?;
+    let mut debtor = Debtor::try_from(DebtorRow::from_row(first)?)?;
+    for row in &rows {
+        let Some(contact_id) = row.try_get::<Option<Uuid>, _>("contact_id")? else {
             continue;
         };
-        let contacts = &mut view.debtor.contacts;
         // Rows come ordered by contact, so a contact's points are consecutive.
-        if contacts.last().map(|c| c.contact_id) != Some(contact_id) {
-            contacts.push(Contact {
+        if debtor.contacts.last().map(|c| c.contact_id) != Some(contact_id) {
+            debtor.contacts.push(Contact {
                 contact_id,
-                name: contact_name.unwrap_or_default(),
-                role: decoded("role", role.unwrap_or_default().parse())?,
+                name: row.try_get("contact_name")?,
+                role: decoded("role", row.try_get::<String, _>("role")?.parse())?,
                 points: Vec::new(),
             });
         }
-        // A point's columns are NOT NULL: with its id, the join found it and they are all set.
-        let (
-            Some(point_id),
-            Some(channel),
-            Some(address),
-            Some(consent),
-            Some(consent_source),
-            Some(consent_at),
-            Some(preferred),
-            Some(retired_reason),
-        ) = (
-            point_id,
-            channel,
-            address,
-            consent,
-            consent_source,
-            consent_at,
-            preferred,
-            retired_reason,
-        )
-        else {
-            continue;
-        };
-        let point = Point::try_from(PointRow {
-            point_id,
-            contact_id,
-            channel,
-            address,
-            consent,
-            consent_source,
-            consent_at,
-            preferred,
-            retired_at,
-            retired_reason,
-        })?;
-        if let Some(contact) = contacts.last_mut() {
-            contact.points.push(point);
+        // A point's columns are NOT NULL: when the join found a point, `PointRow` reads them all.
+        if row.try_get::<Option<Uuid>, _>("point_id")?.is_some()
+            && let Some(contact) = debtor.contacts.last_mut()
+        {
+            contact.points.push(Point::try_from(PointRow::from_row(row)?)?);
         }
     }
-    Ok(view)
+    Ok(Some(DebtorView {
+        debtor,
+        balance: currencies.into_iter().zip(owed).collect(),
+    }))
 }
