@@ -6,6 +6,7 @@ pub mod acl;
 pub mod kafka_admin;
 
 use recobro_common::config::ProcessEnv;
+use recobro_common::env::Env as _;
 use recobro_common::kafka::KafkaSettings;
 use recobro_common::redis_client::RedisSettings;
 
@@ -19,12 +20,11 @@ pub fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A count from the environment (consumers, loops, a rate), else `default`: at least one, so a
-/// run asked for none fails at once instead of waiting out its deadline.
+/// A count from the environment (consumers, loops, a rate), else `default`, by the services'
+/// own rule (`Env::count_or`): at least one, so a run asked for none fails at once instead of
+/// waiting out its deadline, and a value that is not a number fails naming the variable.
 pub fn count(name: &str, default: usize) -> anyhow::Result<usize> {
-    let count = setting(name, default);
-    anyhow::ensure!(count > 0, "{name} must be at least 1");
-    Ok(count)
+    Ok(ProcessEnv.count_or(name, default)?)
 }
 
 /// This process's peak resident memory in MiB (Linux's `VmHWM`), for a benchmark's memory

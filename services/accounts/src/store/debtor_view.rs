@@ -1,4 +1,4 @@
-//! What GetDebtor (and the debtor writes that answer with it) shows: a debtor with every
+//! What GetDebtor (and UpsertDebtor, which answers with it) shows: a debtor with every
 //! contact, point and standing hold, and what it owes per currency, read in **one statement**.
 //! One statement sees one snapshot, so the parts never mix rows from before and after a change,
 //! without a transaction's BEGIN and COMMIT round trips. The five round trips this replaced
